@@ -1,0 +1,102 @@
+//! The command line: serve, apply, check.
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::startup::Application;
+use crate::storage::Storage;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about = "A STIX/TAXII 2.1 sharing server for private communities")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the TAXII server.
+    Serve {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Make partners, users, communities, members and rules match FILE.
+    Apply {
+        file: PathBuf,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a setup file and print what apply would change; change nothing.
+    Check {
+        file: PathBuf,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn read_setup(file: &Path) -> anyhow::Result<(String, crate::setup::SetupFile)> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading setup file {name}"))?;
+    let setup = crate::setup::parse(&name, &text)?;
+    Ok((name, setup))
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn print_changes(changes: &[String], verb: &str) {
+    if changes.is_empty() {
+        println!("no changes");
+    }
+    for c in changes {
+        println!("{verb}{c}");
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let app = Application::build(config).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Apply { file, config } => {
+            let config = Config::load(&config)?;
+            let (name, setup) = read_setup(&file)?;
+            let storage = crate::startup::open_storage(&config).await?;
+            let now = crate::clock::Clock::system().now_micros();
+            let changes = tokio::task::spawn_blocking(move || {
+                storage.write_now(|c| {
+                    crate::setup::apply(c, &name, &setup, &env_lookup, now)
+                        .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
+                })
+            })
+            .await??;
+            print_changes(&changes, "");
+        }
+        Command::Check { file, config } => {
+            let (name, setup) = read_setup(&file)?;
+            let config = Config::load(&config)?;
+            // Compare against the configured database when it exists; never create one.
+            let url = match config.storage.url.strip_prefix("sqlite://") {
+                Some(path) if !Path::new(path).exists() => "sqlite::memory:".to_owned(),
+                _ => config.storage.url.clone(),
+            };
+            let now = crate::clock::Clock::system().now_micros();
+            let changes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+                let storage = Storage::open(&url, 1)?;
+                storage
+                    .read_now(|c| {
+                        crate::setup::check(c, &name, &setup, &env_lookup, now)
+                            .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
+                    })
+                    .map_err(Into::into)
+            })
+            .await??;
+            print_changes(&changes, "would apply: ");
+        }
+    }
+    Ok(())
+}

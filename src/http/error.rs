@@ -1,0 +1,138 @@
+//! The one mapping from errors to TAXII error resources (TAXII 2.1 section 3.6.1). Every error
+//! gets an `error_id` that is also logged; 5xx bodies say nothing about internals.
+
+use crate::service::ServiceError;
+use crate::taxii::resources::ErrorResource;
+use crate::taxii::TAXII_MEDIA_TYPE;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("not acceptable")]
+    NotAcceptable,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("no such endpoint")]
+    NoRoute,
+}
+
+struct Parts {
+    status: StatusCode,
+    title: &'static str,
+    description: String,
+}
+
+impl ApiError {
+    fn parts(&self) -> Parts {
+        use ServiceError as S;
+        let p = |status, title, description: String| Parts { status, title, description };
+        match self {
+            ApiError::Service(S::Unauthorized) => p(
+                StatusCode::UNAUTHORIZED,
+                "Authentication required",
+                "Send valid HTTP Basic credentials of a Cairn user.".into(),
+            ),
+            ApiError::Service(S::NotFound) => p(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No such resource for this user. Check the API root, collection id and object id.".into(),
+            ),
+            ApiError::Service(S::Forbidden(why)) => p(StatusCode::FORBIDDEN, "Forbidden", format!("{why}.")),
+            ApiError::Service(S::BadQuery(e)) => p(
+                StatusCode::BAD_REQUEST,
+                "Invalid query parameter",
+                format!("{}: {}. Correct the parameter or leave it out.", e.param, e.problem),
+            ),
+            ApiError::Service(S::BadCursor) => p(
+                StatusCode::BAD_REQUEST,
+                "Invalid next token",
+                "The next parameter was not issued by this server for this user, endpoint and filters. \
+                 Use the next value of the previous page unchanged, with the same filters."
+                    .into(),
+            ),
+            ApiError::Service(S::NotJson(m)) => p(
+                StatusCode::BAD_REQUEST,
+                "Body is not JSON",
+                format!("The request body could not be parsed as JSON ({m}). Send a TAXII envelope or a STIX bundle."),
+            ),
+            ApiError::Service(S::Unprocessable(m)) => {
+                p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
+            }
+            ApiError::Service(S::Storage(e)) if e.is_transient() => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "The database is busy or unreachable. Retry the request shortly.".into(),
+            ),
+            ApiError::Service(S::Storage(_)) | ApiError::Service(S::Internal(_)) => p(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "The server failed to handle the request. Report the error_id to the operator.".into(),
+            ),
+            ApiError::NotAcceptable => p(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not acceptable",
+                "This server answers in application/taxii+json;version=2.1. Send an Accept header that allows it \
+                 (application/taxii+json;version=2.1, application/taxii+json, application/json or */*)."
+                    .into(),
+            ),
+            ApiError::UnsupportedMediaType => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "POST bodies must be sent with Content-Type: application/taxii+json;version=2.1.".into(),
+            ),
+            ApiError::PayloadTooLarge(max) => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                format!("The body exceeds max_content_length ({max} bytes). Split the objects into smaller envelopes."),
+            ),
+            ApiError::BadRequest(m) => p(StatusCode::BAD_REQUEST, "Bad request", m.clone()),
+            ApiError::MethodNotAllowed => p(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "This endpoint does not support this HTTP method.".into(),
+            ),
+            ApiError::NoRoute => p(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "No such resource for this user. Check the API root, collection id and object id.".into(),
+            ),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let parts = self.parts();
+        let error_id = uuid::Uuid::new_v4().to_string();
+        if parts.status.is_server_error() {
+            tracing::error!(error_id = %error_id, status = parts.status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::info!(error_id = %error_id, status = parts.status.as_u16(), title = parts.title, "request refused");
+        }
+        let body = ErrorResource {
+            title: parts.title.into(),
+            description: parts.description,
+            error_id,
+            http_status: parts.status.as_u16().to_string(),
+        };
+        let mut resp = HttpResponse::build(parts.status);
+        resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
+        if parts.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"cairn\""));
+        }
+        resp.body(serde_json::to_string(&body).expect("error resource serialises"))
+    }
+}

@@ -1,0 +1,49 @@
+//! Extractors: the authenticated caller and the decoded query pairs.
+
+use super::error::ApiError;
+use crate::policy::Principal;
+use crate::service::{Cairn, ServiceError};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The caller, authenticated with HTTP Basic.
+pub struct Caller(pub Principal);
+
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let cairn = req.app_data::<web::Data<Cairn>>().cloned();
+        let creds = basic_credentials(req);
+        Box::pin(async move {
+            let cairn = cairn.ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
+            let (user, password) = creds.ok_or(ApiError::Service(ServiceError::Unauthorized))?;
+            let principal = cairn.authenticate(&user, &password).await?;
+            Ok(Caller(principal))
+        })
+    }
+}
+
+/// Query parameters as decoded (name, value) pairs, in order.
+pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! One function per endpoint: parse, call the service, render.
+
+use super::error::ApiError;
+use super::extract::{query_pairs, Caller};
+use crate::service::query::Page;
+use crate::service::{Cairn, CollectionView};
+use crate::taxii::media;
+use crate::taxii::query::Endpoint;
+use crate::taxii::resources::{self, ManifestRecord};
+use crate::taxii::timestamp::format_micros;
+use crate::taxii::{STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+type Result<T = HttpResponse> = std::result::Result<T, ApiError>;
+
+fn taxii(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE))
+        .body(body)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> HttpResponse {
+    taxii(StatusCode::OK, serde_json::to_string(value).expect("resources serialise"))
+}
+
+/// The base URL clients reach us at: `public_url` when configured, else what the request says.
+fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
+    match public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+pub async fn discovery(req: HttpRequest, cairn: web::Data<Cairn>, caller: Caller) -> Result {
+    let s = &cairn.settings;
+    let root = format!("{}/{}/", base_url(&req, cairn.settings.public_url.as_deref()), caller.0.partner);
+    Ok(json(&resources::Discovery {
+        title: s.title.clone(),
+        description: s.description.clone(),
+        contact: s.contact.clone(),
+        default: Some(root.clone()),
+        api_roots: vec![root],
+    }))
+}
+
+pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
+    let root = path.into_inner();
+    cairn.check_api_root(&caller.0, &root)?;
+    let s = &cairn.settings;
+    Ok(json(&resources::ApiRoot {
+        title: format!("{} for {}", s.title, root),
+        description: s.description.clone(),
+        versions: vec![TAXII_MEDIA_TYPE.into()],
+        max_content_length: s.max_content_length,
+    }))
+}
+
+pub async fn status(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<(String, String)>) -> Result {
+    let (root, id) = path.into_inner();
+    let body = cairn.status(&caller.0, &root, &id).await?;
+    Ok(taxii(StatusCode::OK, body))
+}
+
+fn collection_resource(v: CollectionView) -> resources::Collection {
+    resources::Collection {
+        id: v.community.collection_id,
+        title: v.community.title,
+        description: v.community.description,
+        alias: v.community.id,
+        can_read: v.can_read,
+        can_write: v.can_write,
+        media_types: vec![STIX_MEDIA_TYPE.into()],
+    }
+}
+
+pub async fn collections(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
+    let views = cairn.collections(&caller.0, &path.into_inner()).await?;
+    Ok(json(&resources::Collections { collections: views.into_iter().map(collection_resource).collect() }))
+}
+
+pub async fn collection(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<(String, String)>) -> Result {
+    let (root, coll) = path.into_inner();
+    let view = cairn.collection(&caller.0, &root, &coll).await?;
+    Ok(json(&collection_resource(view)))
+}
+
+/// A page response: `{"more":..,"next":..,"<key>":[items]}` or `{}` when empty, with the
+/// `X-TAXII-Date-Added-*` headers on non-empty pages.
+fn page_response(page: &Page, key: &str, mut item: impl FnMut(&crate::storage::objects::Row, &mut String)) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
+    let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) else {
+        return resp.body("{}");
+    };
+    resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first.date_added)));
+    resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last.date_added)));
+    let size: usize = page.rows.iter().map(|r| r.body.len() + 160).sum();
+    let mut out = String::with_capacity(size + 128);
+    out.push_str("{\"more\":");
+    out.push_str(if page.more { "true" } else { "false" });
+    if let Some(next) = &page.next {
+        out.push_str(",\"next\":");
+        out.push_str(&serde_json::to_string(next).expect("string serialises"));
+    }
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":[");
+    for (i, row) in page.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        item(row, &mut out);
+    }
+    out.push_str("]}");
+    resp.body(out)
+}
+
+/// The stored bytes of each version, concatenated: nothing is re-serialised.
+fn envelope(page: &Page) -> HttpResponse {
+    page_response(page, "objects", |row, out| out.push_str(&row.body))
+}
+
+pub async fn get_objects(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result {
+    let (root, coll) = path.into_inner();
+    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Objects, None, &query_pairs(&req)).await?;
+    Ok(envelope(&page))
+}
+
+pub async fn manifest(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result {
+    let (root, coll) = path.into_inner();
+    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Manifest, None, &query_pairs(&req)).await?;
+    Ok(page_response(&page, "objects", |row, out| {
+        let record = ManifestRecord {
+            id: row.stix_id.clone(),
+            date_added: format_micros(row.date_added),
+            version: row.version_text.clone(),
+            media_type: STIX_MEDIA_TYPE.into(),
+        };
+        out.push_str(&serde_json::to_string(&record).expect("record serialises"));
+    }))
+}
+
+pub async fn get_object(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result {
+    let (root, coll, id) = path.into_inner();
+    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Object, Some(&id), &query_pairs(&req)).await?;
+    Ok(envelope(&page))
+}
+
+pub async fn versions(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result {
+    let (root, coll, id) = path.into_inner();
+    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Versions, Some(&id), &query_pairs(&req)).await?;
+    Ok(page_response(&page, "versions", |row, out| {
+        out.push_str(&serde_json::to_string(&row.version_text).expect("string serialises"));
+    }))
+}
+
+pub async fn delete_object(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+) -> Result {
+    let (root, coll, id) = path.into_inner();
+    let n = cairn.delete_object(&caller.0, &root, &coll, &id, &query_pairs(&req)).await?;
+    tracing::info!(partner = %caller.0.partner, object = %id, versions = n, "object deleted");
+    Ok(taxii(StatusCode::OK, String::new()))
+}
+
+/// POST objects (section 5.4): Content-Type and size are checked before the body is read.
+pub async fn add_objects(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    mut payload: web::Payload,
+) -> Result {
+    let (root, coll) = path.into_inner();
+    // Who may write is checked first, so that a stranger learns nothing from 415 or 413.
+    let (_, m) = cairn.membership(&caller.0, &root, &coll).await?;
+    crate::policy::grant_write(&caller.0, &m).map_err(crate::service::ServiceError::from)?;
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !media::is_taxii_content_type(content_type) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let max = cairn.settings.max_content_length;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::PayloadTooLarge(max));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
+        if body.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::Service(crate::service::ServiceError::NotJson("the body is not UTF-8".into()))
+    })?;
+    let status = cairn.add_objects(&caller.0, &root, &coll, text).await?;
+    Ok(taxii(StatusCode::ACCEPTED, serde_json::to_string(&status).expect("status serialises")))
+}

@@ -1,0 +1,199 @@
+//! Pure access decisions (design/sharing.md). Storage functions that touch community data take a
+//! grant that only this module can construct, so an unchecked read or write does not compile.
+
+use std::fmt;
+
+/// An authenticated caller: one user of one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: String,
+    pub partner: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Moderator,
+    Contributor,
+    Reader,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "moderator" => Some(Role::Moderator),
+            "contributor" => Some(Role::Contributor),
+            "reader" => Some(Role::Reader),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Moderator => "moderator",
+            Role::Contributor => "contributor",
+            Role::Reader => "reader",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A partner's enabled membership of an enabled community, as the policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub community_id: String,
+    pub partner: String,
+    pub role: Role,
+}
+
+/// Why a request is refused. `Hidden` must be answered exactly like "does not exist".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    Hidden,
+    Forbidden(&'static str),
+}
+
+/// Permission to read a community's objects as one principal.
+#[derive(Debug, Clone)]
+pub struct ReadGrant {
+    community_id: String,
+    reader: Principal,
+}
+
+impl ReadGrant {
+    pub fn community_id(&self) -> &str {
+        &self.community_id
+    }
+    pub fn reader(&self) -> &Principal {
+        &self.reader
+    }
+}
+
+/// Permission to add objects to a community; `producer` is the posting partner, never taken
+/// from the objects themselves.
+#[derive(Debug, Clone)]
+pub struct WriteGrant {
+    community_id: String,
+    producer: String,
+}
+
+impl WriteGrant {
+    pub fn community_id(&self) -> &str {
+        &self.community_id
+    }
+    pub fn producer(&self) -> &str {
+        &self.producer
+    }
+}
+
+/// Which of the delivered versions a caller may delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletable {
+    Any,
+    ProducedBy(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleteGrant {
+    read: ReadGrant,
+    deletable: Deletable,
+}
+
+impl DeleteGrant {
+    pub fn read(&self) -> &ReadGrant {
+        &self.read
+    }
+    pub fn may_delete(&self, producer: &str) -> bool {
+        match &self.deletable {
+            Deletable::Any => true,
+            Deletable::ProducedBy(p) => p == producer,
+        }
+    }
+}
+
+fn own(principal: &Principal, m: &Membership) -> bool {
+    principal.partner == m.partner
+}
+
+/// `can_read` and `can_write` of the collection resource.
+pub fn collection_flags(principal: &Principal, m: &Membership) -> (bool, bool) {
+    if !own(principal, m) {
+        return (false, false);
+    }
+    (true, m.role != Role::Reader)
+}
+
+pub fn grant_read(principal: &Principal, m: &Membership) -> Result<ReadGrant, Denied> {
+    if !own(principal, m) {
+        return Err(Denied::Hidden);
+    }
+    Ok(ReadGrant { community_id: m.community_id.clone(), reader: principal.clone() })
+}
+
+pub fn grant_write(principal: &Principal, m: &Membership) -> Result<WriteGrant, Denied> {
+    grant_read(principal, m)?;
+    match m.role {
+        Role::Moderator | Role::Contributor => Ok(WriteGrant {
+            community_id: m.community_id.clone(),
+            producer: principal.partner.clone(),
+        }),
+        Role::Reader => Err(Denied::Forbidden("this partner's role in the community is reader, which cannot add objects")),
+    }
+}
+
+pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant, Denied> {
+    let read = grant_read(principal, m)?;
+    let deletable = match m.role {
+        Role::Moderator => Deletable::Any,
+        Role::Contributor => Deletable::ProducedBy(principal.partner.clone()),
+        Role::Reader => {
+            return Err(Denied::Forbidden("this partner's role in the community is reader, which cannot delete objects"))
+        }
+    };
+    Ok(DeleteGrant { read, deletable })
+}
+
+/// Status resources belong to the posting partner: every user of that partner may read them.
+pub fn may_read_status(principal: &Principal, status_partner: &str) -> bool {
+    principal.partner == status_partner
+}
+
+/// The API root `/{p}/` is served to the users of partner `p` only.
+pub fn may_use_api_root(principal: &Principal, api_root: &str) -> bool {
+    principal.partner == api_root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(partner: &str) -> Principal {
+        Principal { user: format!("{partner}-u"), partner: partner.into() }
+    }
+
+    fn m(partner: &str, role: Role) -> Membership {
+        Membership { community_id: "c".into(), partner: partner.into(), role }
+    }
+
+    #[test]
+    fn roles_decide_write_and_delete() {
+        assert!(grant_write(&p("a"), &m("a", Role::Contributor)).is_ok());
+        assert!(matches!(grant_write(&p("a"), &m("a", Role::Reader)), Err(Denied::Forbidden(_))));
+        let d = grant_delete(&p("a"), &m("a", Role::Contributor)).unwrap();
+        assert!(d.may_delete("a") && !d.may_delete("b"));
+        let d = grant_delete(&p("a"), &m("a", Role::Moderator)).unwrap();
+        assert!(d.may_delete("b"));
+        assert!(matches!(grant_delete(&p("a"), &m("a", Role::Reader)), Err(Denied::Forbidden(_))));
+    }
+
+    #[test]
+    fn another_partners_membership_is_hidden() {
+        assert_eq!(grant_read(&p("a"), &m("b", Role::Moderator)).unwrap_err(), Denied::Hidden);
+        assert_eq!(collection_flags(&p("a"), &m("b", Role::Moderator)), (false, false));
+        assert_eq!(collection_flags(&p("a"), &m("a", Role::Reader)), (true, false));
+    }
+}

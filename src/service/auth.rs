@@ -1,0 +1,114 @@
+//! HTTP Basic credentials checked against argon2id hashes. argon2 costs tens of milliseconds by
+//! design and SIEMs send credentials with every poll, so a success is remembered briefly, keyed by
+//! an HMAC (per-process key) of user and password; the password itself is never kept. An entry
+//! only counts while the stored hash is unchanged. Failures are never cached.
+
+use super::ServiceError;
+use crate::policy::Principal;
+use crate::storage::{setup, Storage};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CACHE_TTL: Duration = Duration::from_secs(300);
+const CACHE_MAX: usize = 10_000;
+
+struct Entry {
+    user: String,
+    password_hash: String,
+    expires: Instant,
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Arc<[u8; 32]>,
+    cache: Arc<Mutex<HashMap<[u8; 32], Entry>>>,
+    /// Verified against when the user does not exist, so both failures cost the same.
+    dummy_hash: Arc<String>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Authenticator {
+    pub fn new() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        let dummy = hash_password("not a real password").expect("argon2 hashing works");
+        Self { key: Arc::new(key), cache: Arc::default(), dummy_hash: Arc::new(dummy) }
+    }
+
+    fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key[..]).expect("any key length");
+        mac.update(user.as_bytes());
+        mac.update(&[0]);
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    pub async fn authenticate(&self, storage: &Storage, user: &str, password: &str) -> Result<Principal, ServiceError> {
+        let name = user.to_owned();
+        let row = storage.read(move |c| setup::active_user(c, &name)).await?;
+        let key = self.cache_key(user, password);
+        if let Some(row) = &row {
+            let cache = self.cache.lock().expect("auth cache lock");
+            if let Some(e) = cache.get(&key) {
+                if e.user == row.name && e.password_hash == row.password_hash && e.expires > Instant::now() {
+                    return Ok(Principal { user: row.name.clone(), partner: row.partner_id.clone() });
+                }
+            }
+        }
+        let hash = row.as_ref().map(|r| r.password_hash.clone()).unwrap_or_else(|| (*self.dummy_hash).clone());
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match (row, ok) {
+            (Some(row), true) => {
+                let mut cache = self.cache.lock().expect("auth cache lock");
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(
+                    key,
+                    Entry {
+                        user: row.name.clone(),
+                        password_hash: row.password_hash.clone(),
+                        expires: Instant::now() + CACHE_TTL,
+                    },
+                );
+                Ok(Principal { user: row.name, partner: row.partner_id })
+            }
+            _ => Err(ServiceError::Unauthorized),
+        }
+    }
+}
+
+/// An argon2id PHC string for `password` with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// True when `hash` is an argon2id PHC string.
+pub fn is_argon2id_hash(hash: &str) -> bool {
+    PasswordHash::new(hash).map(|h| h.algorithm.as_str() == "argon2id").unwrap_or(false)
+}

@@ -1,0 +1,456 @@
+//! The declarative setup file (design/setup-file.md): partners, users, communities, members and
+//! rules. `plan` validates the whole file and computes the rows and the changes; `apply` writes
+//! them in one transaction. Entities the file no longer names are disabled, never deleted.
+
+use crate::policy::Role;
+use crate::service::auth::{hash_password, is_argon2id_hash, verify_password};
+use crate::storage::models::*;
+use crate::storage::setup::{self as store, SetupRows};
+use crate::storage::{Conn, StorageError};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {entry}: {key}: {message}")]
+    Entry { file: String, entry: String, key: String, message: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupFile {
+    #[serde(default)]
+    pub partner: Vec<PartnerEntry>,
+    #[serde(default)]
+    pub user: Vec<UserEntry>,
+    #[serde(default)]
+    pub community: Vec<CommunityEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerEntry {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    pub partner: String,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub max_tlp: Option<String>,
+    pub types: Option<Vec<String>>,
+    pub redistributes: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityEntry {
+    pub id: String,
+    pub collection: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub unmarked: Option<String>,
+    pub types: Option<Vec<String>>,
+    pub delay: Option<String>,
+    pub backlog: Option<bool>,
+    pub dangling_refs: Option<String>,
+    #[serde(default)]
+    pub member: Vec<MemberEntry>,
+    #[serde(default)]
+    pub rule: Vec<RuleEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEntry {
+    pub partner: String,
+    pub role: String,
+    pub max_tlp: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    pub producer: String,
+    pub exclude: Option<Vec<String>>,
+    pub delay: Option<String>,
+    pub types: Option<Vec<String>>,
+}
+
+/// TLP names accepted anywhere, normalised (`white` is TLP 1.0's name for `clear`).
+pub fn normalise_tlp(name: &str) -> Option<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "clear" | "white" => Some("clear"),
+        "green" => Some("green"),
+        "amber" => Some("amber"),
+        "amber+strict" => Some("amber+strict"),
+        "red" => Some("red"),
+        _ => None,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (2..=63).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The rows the file describes and the changes they make to what is stored.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<String>,
+    rows: SetupRows,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, entry: impl Into<String>, key: &str, message: impl Into<String>) -> SetupError {
+        SetupError::Entry { file: self.file.into(), entry: entry.into(), key: key.into(), message: message.into() }
+    }
+
+    fn tlp(&self, entry: &str, key: &str, v: Option<&str>, default: &'static str) -> Result<String, SetupError> {
+        match v {
+            None => Ok(default.into()),
+            Some(v) => normalise_tlp(v).map(str::to_owned).ok_or_else(|| {
+                self.err(entry, key, format!("'{v}' is not a TLP level (clear, white, green, amber, amber+strict, red)"))
+            }),
+        }
+    }
+
+    fn types(&self, entry: &str, key: &str, v: &Option<Vec<String>>) -> Result<String, SetupError> {
+        let list = v.clone().unwrap_or_default();
+        for t in &list {
+            let ok = (3..=250).contains(&t.len())
+                && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(self.err(entry, key, format!("'{t}' is not a STIX type name")));
+            }
+        }
+        Ok(serde_json::to_string(&list).expect("list serialises"))
+    }
+
+    fn delay(&self, entry: &str, key: &str, v: &Option<String>) -> Result<i64, SetupError> {
+        match v {
+            None => Ok(0),
+            Some(d) => crate::config::parse_duration(d)
+                .map(|d| d.num_seconds())
+                .map_err(|m| self.err(entry, key, m)),
+        }
+    }
+}
+
+pub fn parse(file: &str, text: &str) -> Result<SetupFile, SetupError> {
+    toml::from_str(text).map_err(|e| SetupError::Syntax { file: file.into(), message: e.to_string() })
+}
+
+/// Validates `setup` against itself and computes the rows to store, comparing with `current`.
+/// `env` resolves `password = "env:NAME"`; `now` dates new memberships.
+pub fn plan(
+    file: &str,
+    setup: &SetupFile,
+    current: &SetupRows,
+    env: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Result<Plan, SetupError> {
+    let cx = Ctx { file };
+    let mut rows = SetupRows::default();
+
+    let mut partner_ids = BTreeSet::new();
+    for p in &setup.partner {
+        let entry = format!("[[partner]] '{}'", p.id);
+        if !valid_id(&p.id) {
+            return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
+        }
+        if p.id == "taxii2" {
+            return Err(cx.err(entry, "id", "'taxii2' is the discovery path and cannot be an API root"));
+        }
+        if !partner_ids.insert(p.id.clone()) {
+            return Err(cx.err(entry, "id", "named twice"));
+        }
+        if p.title.trim().is_empty() {
+            return Err(cx.err(entry, "title", "must not be empty"));
+        }
+        rows.partners.push(PartnerRow { id: p.id.clone(), title: p.title.clone(), enabled: true });
+    }
+
+    let mut user_names = BTreeSet::new();
+    for u in &setup.user {
+        let entry = format!("[[user]] '{}'", u.name);
+        if u.name.is_empty() || u.name.contains(':') || u.name.chars().any(char::is_control) {
+            return Err(cx.err(entry, "name", "must be non-empty, without ':' or control characters"));
+        }
+        if !user_names.insert(u.name.clone()) {
+            return Err(cx.err(entry, "name", "named twice"));
+        }
+        if !partner_ids.contains(&u.partner) {
+            return Err(cx.err(entry, "partner", format!("unknown partner '{}'", u.partner)));
+        }
+        let existing = current.users.iter().find(|r| r.name == u.name);
+        let password_hash = match (&u.password, &u.password_hash) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(cx.err(entry, "password", "give exactly one of password and password_hash"))
+            }
+            (Some(pw), None) => {
+                let var = pw.strip_prefix("env:").ok_or_else(|| {
+                    cx.err(&entry, "password", "must be \"env:VARIABLE\" (plain passwords are not kept in setup files); or use password_hash")
+                })?;
+                let secret = env(var).ok_or_else(|| {
+                    cx.err(&entry, "password", format!("environment variable {var} is not set"))
+                })?;
+                if secret.is_empty() {
+                    return Err(cx.err(&entry, "password", format!("environment variable {var} is empty")));
+                }
+                match existing {
+                    // Same password: keep the stored hash so that apply stays idempotent.
+                    Some(r) if verify_password(&r.password_hash, &secret) => r.password_hash.clone(),
+                    _ => hash_password(&secret).map_err(|m| cx.err(&entry, "password", m))?,
+                }
+            }
+            (None, Some(h)) => {
+                if !is_argon2id_hash(h) {
+                    return Err(cx.err(entry, "password_hash", "must be an argon2id PHC string ($argon2id$v=19$...)"));
+                }
+                h.clone()
+            }
+        };
+        rows.users.push(UserRow {
+            name: u.name.clone(),
+            partner_id: u.partner.clone(),
+            password_hash,
+            max_tlp: cx.tlp(&entry, "max_tlp", u.max_tlp.as_deref(), "red")?,
+            types: cx.types(&entry, "types", &u.types)?,
+            redistributes: u.redistributes.unwrap_or(false),
+            enabled: true,
+        });
+    }
+
+    let mut community_ids = BTreeSet::new();
+    let mut collection_ids = BTreeSet::new();
+    for c in &setup.community {
+        let entry = format!("[[community]] '{}'", c.id);
+        if !valid_id(&c.id) {
+            return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
+        }
+        if !community_ids.insert(c.id.clone()) {
+            return Err(cx.err(entry, "id", "named twice"));
+        }
+        let uuid = uuid::Uuid::parse_str(&c.collection)
+            .ok()
+            .filter(|u| u.get_version_num() == 4 && c.collection.len() == 36)
+            .ok_or_else(|| cx.err(&entry, "collection", format!("'{}' is not a UUIDv4", c.collection)))?;
+        let collection = uuid.hyphenated().to_string();
+        if !collection_ids.insert(collection.clone()) {
+            return Err(cx.err(entry, "collection", "used by another community"));
+        }
+        if let Some(other) = current.communities.iter().find(|r| r.id == c.id && r.collection_id != collection) {
+            return Err(cx.err(
+                entry,
+                "collection",
+                format!("the collection id of a community is stable; it is {}", other.collection_id),
+            ));
+        }
+        if current.communities.iter().any(|r| r.collection_id == collection && r.id != c.id) {
+            return Err(cx.err(entry, "collection", "belongs to another community (possibly disabled)"));
+        }
+        if c.title.trim().is_empty() {
+            return Err(cx.err(entry, "title", "must not be empty"));
+        }
+        let unmarked = match c.unmarked.as_deref() {
+            Some("reject") => "reject".to_owned(),
+            other => cx.tlp(&entry, "unmarked", other, "amber")?,
+        };
+        let dangling = c.dangling_refs.clone().unwrap_or_else(|| "hide".into());
+        if dangling != "hide" && dangling != "allow" {
+            return Err(cx.err(entry, "dangling_refs", "must be \"hide\" or \"allow\""));
+        }
+        rows.communities.push(CommunityRow {
+            id: c.id.clone(),
+            collection_id: collection,
+            title: c.title.clone(),
+            description: c.description.clone(),
+            unmarked,
+            types: cx.types(&entry, "types", &c.types)?,
+            delay_secs: cx.delay(&entry, "delay", &c.delay)?,
+            backlog: c.backlog.unwrap_or(true),
+            dangling_refs: dangling,
+            enabled: true,
+        });
+        let mut members = BTreeSet::new();
+        for m in &c.member {
+            let mentry = format!("{entry} [[community.member]] '{}'", m.partner);
+            if !partner_ids.contains(&m.partner) {
+                return Err(cx.err(mentry, "partner", format!("unknown partner '{}'", m.partner)));
+            }
+            if !members.insert(m.partner.clone()) {
+                return Err(cx.err(mentry, "partner", "named twice in this community"));
+            }
+            let role = Role::parse(&m.role)
+                .ok_or_else(|| cx.err(&mentry, "role", format!("'{}' is not moderator, contributor or reader", m.role)))?;
+            let previous = current
+                .memberships
+                .iter()
+                .find(|r| r.community_id == c.id && r.partner_id == m.partner && r.enabled);
+            rows.memberships.push(MembershipRow {
+                community_id: c.id.clone(),
+                partner_id: m.partner.clone(),
+                role: role.as_str().into(),
+                max_tlp: cx.tlp(&mentry, "max_tlp", m.max_tlp.as_deref(), "amber+strict")?,
+                joined_at: previous.map(|p| p.joined_at).unwrap_or(now),
+                enabled: true,
+            });
+        }
+        let mut producers = BTreeSet::new();
+        for r in &c.rule {
+            let rentry = format!("{entry} [[community.rule]] '{}'", r.producer);
+            if !members.contains(&r.producer) {
+                return Err(cx.err(rentry, "producer", format!("'{}' is not a member of this community", r.producer)));
+            }
+            if !producers.insert(r.producer.clone()) {
+                return Err(cx.err(rentry, "producer", "has two rules in this community"));
+            }
+            let exclude = r.exclude.clone().unwrap_or_default();
+            for x in &exclude {
+                if !partner_ids.contains(x) {
+                    return Err(cx.err(&rentry, "exclude", format!("unknown partner '{x}'")));
+                }
+            }
+            rows.rules.push(RuleRow {
+                community_id: c.id.clone(),
+                producer_id: r.producer.clone(),
+                exclude: serde_json::to_string(&exclude).expect("list serialises"),
+                delay_secs: cx.delay(&rentry, "delay", &r.delay)?,
+                types: cx.types(&rentry, "types", &r.types)?,
+            });
+        }
+    }
+
+    // What the file no longer names stays stored but disabled.
+    for p in &current.partners {
+        if !partner_ids.contains(&p.id) {
+            rows.partners.push(PartnerRow { enabled: false, ..p.clone() });
+        }
+    }
+    for u in &current.users {
+        if !user_names.contains(&u.name) {
+            rows.users.push(UserRow { enabled: false, ..u.clone() });
+        }
+    }
+    for c in &current.communities {
+        if !community_ids.contains(&c.id) {
+            rows.communities.push(CommunityRow { enabled: false, ..c.clone() });
+        }
+    }
+    for m in &current.memberships {
+        if !rows.memberships.iter().any(|r| r.community_id == m.community_id && r.partner_id == m.partner_id) {
+            rows.memberships.push(MembershipRow { enabled: false, ..m.clone() });
+        }
+    }
+
+    let changes = diff(current, &rows);
+    Ok(Plan { changes, rows })
+}
+
+fn describe<K: Ord + Clone, R: PartialEq>(
+    kind: &str,
+    old: &[R],
+    new: &[R],
+    key: impl Fn(&R) -> K,
+    label: impl Fn(&K) -> String,
+    enabled: impl Fn(&R) -> bool,
+    out: &mut Vec<String>,
+) {
+    let old_map: BTreeMap<K, &R> = old.iter().map(|r| (key(r), r)).collect();
+    for r in new {
+        let k = key(r);
+        let what = match old_map.get(&k) {
+            None => "added",
+            Some(o) if *o == r => continue,
+            Some(o) if enabled(o) && !enabled(r) => "disabled",
+            Some(o) if !enabled(o) && enabled(r) => "enabled again",
+            Some(_) => "changed",
+        };
+        out.push(format!("{kind} {}: {what}", label(&k)));
+    }
+}
+
+fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
+    let mut out = vec![];
+    describe("partner", &current.partners, &rows.partners, |r| r.id.clone(), |k| k.clone(), |r| r.enabled, &mut out);
+    describe("user", &current.users, &rows.users, |r| r.name.clone(), |k| k.clone(), |r| r.enabled, &mut out);
+    describe("community", &current.communities, &rows.communities, |r| r.id.clone(), |k| k.clone(), |r| r.enabled, &mut out);
+    describe(
+        "member",
+        &current.memberships,
+        &rows.memberships,
+        |r| (r.community_id.clone(), r.partner_id.clone()),
+        |(c, p)| format!("{p} of {c}"),
+        |r| r.enabled,
+        &mut out,
+    );
+    describe(
+        "rule",
+        &current.rules,
+        &rows.rules,
+        |r| (r.community_id.clone(), r.producer_id.clone()),
+        |(c, p)| format!("of {p} in {c}"),
+        |_| true,
+        &mut out,
+    );
+    for r in &current.rules {
+        if !rows.rules.iter().any(|n| n.community_id == r.community_id && n.producer_id == r.producer_id) {
+            out.push(format!("rule of {} in {}: removed", r.producer_id, r.community_id));
+        }
+    }
+    out
+}
+
+/// Plans and writes in one transaction: all or nothing.
+pub fn apply(
+    conn: &mut Conn,
+    file: &str,
+    setup: &SetupFile,
+    env: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Result<Vec<String>, SetupError> {
+    let current = store::load_all(conn)?;
+    let plan = plan(file, setup, &current, env, now)?;
+    if plan.changes.is_empty() {
+        return Ok(vec![]);
+    }
+    // Parents before children, for the foreign keys.
+    for p in &plan.rows.partners {
+        store::upsert_partner(conn, p)?;
+    }
+    for u in &plan.rows.users {
+        store::upsert_user(conn, u)?;
+    }
+    for c in &plan.rows.communities {
+        store::upsert_community(conn, c)?;
+    }
+    for m in &plan.rows.memberships {
+        store::upsert_membership(conn, m)?;
+    }
+    store::replace_rules(conn, &plan.rows.rules)?;
+    Ok(plan.changes)
+}
+
+/// Computes the changes without writing anything.
+pub fn check(
+    conn: &mut Conn,
+    file: &str,
+    setup: &SetupFile,
+    env: &dyn Fn(&str) -> Option<String>,
+    now: i64,
+) -> Result<Vec<String>, SetupError> {
+    let current = store::load_all(conn)?;
+    Ok(plan(file, setup, &current, env, now)?.changes)
+}

@@ -1,0 +1,135 @@
+//! Builds the running server from a config: storage (schema migrated), the `next` key, the bound
+//! listener and the actix server. `main` and every test start Cairn through `Application::build`.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::service::{auth::Authenticator, Cairn, Settings};
+use crate::storage::{meta_get_or_init, Storage};
+use crate::taxii::cursor::CursorKey;
+use actix_web::{dev::Server, web, HttpServer};
+use anyhow::Context;
+use rand::RngCore;
+use std::net::{SocketAddr, TcpListener};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    cairn: Cairn,
+}
+
+/// Opens storage off the async executor (migrations may take a while).
+pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
+    let url = config.storage.url.clone();
+    let size = config.storage.pool_size;
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&url, size))
+        .await
+        .context("opening storage")??;
+    Ok(storage)
+}
+
+fn tls_config(tls: &crate::config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
+    use std::io::BufReader;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(
+        std::fs::File::open(&tls.cert).with_context(|| format!("reading tls.cert {}", tls.cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .with_context(|| format!("parsing tls.cert {}", tls.cert.display()))?;
+    let key = rustls_pemfile::private_key(&mut BufReader::new(
+        std::fs::File::open(&tls.key).with_context(|| format!("reading tls.key {}", tls.key.display()))?,
+    ))
+    .with_context(|| format!("parsing tls.key {}", tls.key.display()))?
+    .with_context(|| format!("no private key in {}", tls.key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("tls certificate and key do not match")?;
+    Ok(cfg)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Application> {
+        let addr: SocketAddr = config
+            .server
+            .bind
+            .parse()
+            .with_context(|| format!("server.bind '{}' is not an address:port", config.server.bind))?;
+        if !addr.ip().is_loopback() && config.tls.is_none() && !config.server.allow_plain_http {
+            anyhow::bail!(
+                "refusing plain HTTP on non-loopback address {addr}: configure [tls], or set \
+                 server.allow_plain_http = true behind a TLS-terminating proxy"
+            );
+        }
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
+        let storage = open_storage(&config).await?;
+        let secret = match &config.server.secret {
+            Some(s) => s.clone(),
+            None => {
+                let s = storage.clone();
+                tokio::task::spawn_blocking(move || {
+                    s.write_now(|c| {
+                        meta_get_or_init(c, "next_token_key", || {
+                            let mut k = [0u8; 32];
+                            rand::thread_rng().fill_bytes(&mut k);
+                            k.iter().map(|b| format!("{b:02x}")).collect()
+                        })
+                    })
+                })
+                .await??
+            }
+        };
+        let settings = Settings {
+            title: config.taxii.title.clone(),
+            description: config.taxii.description.clone(),
+            contact: config.taxii.contact.clone(),
+            default_page_size: config.taxii.default_page_size,
+            max_page_size: config.taxii.max_page_size,
+            max_content_length: config.server.max_content_length,
+            status_retention: config.taxii.status_retention()?,
+            public_url: config.server.public_url.clone(),
+        };
+        let cairn = Cairn {
+            storage,
+            clock,
+            settings,
+            cursor: CursorKey::new(secret.as_bytes()),
+            auth: Authenticator::new(),
+        };
+        let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(cairn.clone());
+        let mut server = HttpServer::new(move || crate::http::app(data.clone()));
+        if config.server.workers > 0 {
+            server = server.workers(config.server.workers);
+        }
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(%addr, port, tls = config.tls.is_some(), "cairn listening");
+        Ok(Application { port, server, cairn })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that move the clock.
+    pub fn cairn(&self) -> &Cairn {
+        &self.cairn
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

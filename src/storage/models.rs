@@ -1,0 +1,60 @@
+//! Rows as stored. JSON lists (types, exclude) are kept as JSON text for portability.
+
+use super::schema::*;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = partners)]
+pub struct PartnerRow {
+    pub id: String,
+    pub title: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub name: String,
+    pub partner_id: String,
+    pub password_hash: String,
+    pub max_tlp: String,
+    pub types: String,
+    pub redistributes: bool,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = communities, treat_none_as_null = true)]
+pub struct CommunityRow {
+    pub id: String,
+    pub collection_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub unmarked: String,
+    pub types: String,
+    pub delay_secs: i64,
+    pub backlog: bool,
+    pub dangling_refs: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = memberships)]
+pub struct MembershipRow {
+    pub community_id: String,
+    pub partner_id: String,
+    pub role: String,
+    pub max_tlp: String,
+    pub joined_at: i64,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sharing_rules)]
+pub struct RuleRow {
+    pub community_id: String,
+    pub producer_id: String,
+    pub exclude: String,
+    pub delay_secs: i64,
+    pub types: String,
+}

@@ -1,0 +1,129 @@
+//! Partners, users, communities, memberships and rules: read for requests, written by `apply`.
+
+use super::models::*;
+use super::schema::*;
+use super::{Conn, StorageError};
+use diesel::prelude::*;
+
+/// An enabled user of an enabled partner.
+pub fn active_user(conn: &mut Conn, name: &str) -> Result<Option<UserRow>, StorageError> {
+    Ok(users::table
+        .inner_join(partners::table)
+        .filter(users::name.eq(name))
+        .filter(users::enabled.eq(true))
+        .filter(partners::enabled.eq(true))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// True when `id` is an enabled partner.
+pub fn partner_active(conn: &mut Conn, id: &str) -> Result<bool, StorageError> {
+    let n: i64 = partners::table
+        .filter(partners::id.eq(id))
+        .filter(partners::enabled.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// The enabled communities `partner` is an enabled member of, in community id order.
+pub fn memberships_of(conn: &mut Conn, partner: &str) -> Result<Vec<(CommunityRow, MembershipRow)>, StorageError> {
+    Ok(memberships::table
+        .inner_join(communities::table)
+        .filter(memberships::partner_id.eq(partner))
+        .filter(memberships::enabled.eq(true))
+        .filter(communities::enabled.eq(true))
+        .order(communities::id.asc())
+        .select((CommunityRow::as_select(), MembershipRow::as_select()))
+        .load(conn)?)
+}
+
+/// `partner`'s membership of the community whose collection id or alias is `key`.
+pub fn membership_by_collection(
+    conn: &mut Conn,
+    partner: &str,
+    key: &str,
+) -> Result<Option<(CommunityRow, MembershipRow)>, StorageError> {
+    Ok(memberships::table
+        .inner_join(communities::table)
+        .filter(memberships::partner_id.eq(partner))
+        .filter(memberships::enabled.eq(true))
+        .filter(communities::enabled.eq(true))
+        .filter(communities::collection_id.eq(key).or(communities::id.eq(key)))
+        .select((CommunityRow::as_select(), MembershipRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Everything the setup file manages, as stored.
+#[derive(Debug, Default, Clone)]
+pub struct SetupRows {
+    pub partners: Vec<PartnerRow>,
+    pub users: Vec<UserRow>,
+    pub communities: Vec<CommunityRow>,
+    pub memberships: Vec<MembershipRow>,
+    pub rules: Vec<RuleRow>,
+}
+
+pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
+    Ok(SetupRows {
+        partners: partners::table.order(partners::id).load(conn)?,
+        users: users::table.order(users::name).load(conn)?,
+        communities: communities::table.order(communities::id).load(conn)?,
+        memberships: memberships::table
+            .order((memberships::community_id, memberships::partner_id))
+            .load(conn)?,
+        rules: sharing_rules::table
+            .order((sharing_rules::community_id, sharing_rules::producer_id))
+            .load(conn)?,
+    })
+}
+
+pub fn upsert_partner(conn: &mut Conn, row: &PartnerRow) -> Result<(), StorageError> {
+    diesel::insert_into(partners::table)
+        .values(row)
+        .on_conflict(partners::id)
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn upsert_user(conn: &mut Conn, row: &UserRow) -> Result<(), StorageError> {
+    diesel::insert_into(users::table)
+        .values(row)
+        .on_conflict(users::name)
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn upsert_community(conn: &mut Conn, row: &CommunityRow) -> Result<(), StorageError> {
+    diesel::insert_into(communities::table)
+        .values(row)
+        .on_conflict(communities::id)
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn upsert_membership(conn: &mut Conn, row: &MembershipRow) -> Result<(), StorageError> {
+    diesel::insert_into(memberships::table)
+        .values(row)
+        .on_conflict((memberships::community_id, memberships::partner_id))
+        .do_update()
+        .set(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn replace_rules(conn: &mut Conn, rows: &[RuleRow]) -> Result<(), StorageError> {
+    diesel::delete(sharing_rules::table).execute(conn)?;
+    for row in rows {
+        diesel::insert_into(sharing_rules::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}

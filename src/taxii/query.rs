@@ -1,0 +1,291 @@
+//! Typed TAXII 2.1 filters (section 3.5). Parsing rejects malformed values with the parameter's
+//! name and what is wrong; nothing downstream sees a string like "last".
+
+use super::timestamp::parse_rfc3339;
+
+/// Which endpoint a query is for; each accepts a different set of parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Objects,
+    Manifest,
+    Object,
+    Versions,
+    Delete,
+}
+
+impl Endpoint {
+    fn allows(self, param: &str) -> bool {
+        use Endpoint::*;
+        match param {
+            "added_after" | "limit" | "next" => self != Delete,
+            "match[id]" | "match[type]" => matches!(self, Objects | Manifest),
+            "match[version]" => self != Versions,
+            "match[spec_version]" => true,
+            _ => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Objects => "objects",
+            Endpoint::Manifest => "manifest",
+            Endpoint::Object => "object",
+            Endpoint::Versions => "versions",
+            Endpoint::Delete => "delete",
+        }
+    }
+}
+
+/// `match[version]`: the versions of each object to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSelector {
+    All,
+    /// The union of the selected ones; at least one is set.
+    Some { first: bool, last: bool, exact: Vec<i64> },
+}
+
+impl VersionSelector {
+    pub fn last() -> Self {
+        VersionSelector::Some { first: false, last: true, exact: vec![] }
+    }
+}
+
+/// `match[spec_version]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecVersions {
+    /// Default: only the latest spec version of each object.
+    Latest,
+    /// Only these (validated `N.N` strings).
+    Only(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub added_after: Option<i64>,
+    pub limit: usize,
+    pub next: Option<String>,
+    pub ids: Vec<String>,
+    pub types: Vec<String>,
+    pub versions: VersionSelector,
+    pub spec_versions: SpecVersions,
+}
+
+/// A parameter that cannot be used, and why; rendered as a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{param}: {problem}")]
+pub struct QueryError {
+    pub param: String,
+    pub problem: String,
+}
+
+fn err(param: &str, problem: impl Into<String>) -> QueryError {
+    QueryError { param: param.into(), problem: problem.into() }
+}
+
+pub struct Limits {
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+}
+
+fn is_stix_type(t: &str) -> bool {
+    (3..=250).contains(&t.len())
+        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !t.starts_with('-')
+        && !t.ends_with('-')
+        && !t.contains("--")
+}
+
+/// A STIX identifier: `type--UUID`.
+pub fn is_stix_id(id: &str) -> bool {
+    match id.split_once("--") {
+        Some((t, u)) => is_stix_type(t) && uuid::Uuid::parse_str(u).is_ok() && u.len() == 36,
+        None => false,
+    }
+}
+
+fn split_list<'a>(param: &str, value: &'a str) -> Result<Vec<&'a str>, QueryError> {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    if items.iter().any(|i| i.is_empty()) {
+        return Err(err(param, "empty item in comma-separated list"));
+    }
+    Ok(items)
+}
+
+impl Query {
+    /// Parses decoded query pairs for `endpoint`. Repeated list filters are merged; repeated
+    /// single-valued ones are refused.
+    pub fn parse(endpoint: Endpoint, pairs: &[(String, String)], limits: &Limits) -> Result<Query, QueryError> {
+        let mut q = Query {
+            added_after: None,
+            limit: limits.default_page_size,
+            next: None,
+            ids: vec![],
+            types: vec![],
+            versions: VersionSelector::last(),
+            spec_versions: SpecVersions::Latest,
+        };
+        if endpoint == Endpoint::Delete {
+            // Section 5.7: without match[version], DELETE removes every version.
+            q.versions = VersionSelector::All;
+        }
+        let mut seen: Vec<&str> = vec![];
+        let (mut first, mut last, mut all, mut exact, mut any_version) = (false, false, false, vec![], false);
+        let mut spec: Vec<String> = vec![];
+        for (key, value) in pairs {
+            let key = key.as_str();
+            if !endpoint.allows(key) {
+                if key.starts_with("match[") || matches!(key, "added_after" | "limit" | "next") {
+                    return Err(err(
+                        key,
+                        format!("not supported on the {} endpoint", endpoint.name()),
+                    ));
+                }
+                continue; // unrelated parameters (cache busters and the like) are ignored
+            }
+            let single = matches!(key, "added_after" | "limit" | "next");
+            if single && seen.contains(&key) {
+                return Err(err(key, "given more than once"));
+            }
+            seen.push(key);
+            match key {
+                "added_after" => {
+                    q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
+                        err(key, format!("'{value}' is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"))
+                    })?)
+                }
+                "limit" => {
+                    let n: usize = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| err(key, format!("'{value}' is not a positive integer")))?;
+                    q.limit = n.min(limits.max_page_size);
+                }
+                "next" => {
+                    if value.is_empty() {
+                        return Err(err(key, "empty"));
+                    }
+                    q.next = Some(value.clone())
+                }
+                "match[id]" => {
+                    for id in split_list(key, value)? {
+                        if !is_stix_id(id) {
+                            return Err(err(key, format!("'{id}' is not a STIX identifier (type--UUID)")));
+                        }
+                        q.ids.push(id.to_owned());
+                    }
+                }
+                "match[type]" => {
+                    for t in split_list(key, value)? {
+                        if !is_stix_type(t) {
+                            return Err(err(key, format!("'{t}' is not a STIX type name")));
+                        }
+                        q.types.push(t.to_owned());
+                    }
+                }
+                "match[version]" => {
+                    any_version = true;
+                    for v in split_list(key, value)? {
+                        match v {
+                            "first" => first = true,
+                            "last" => last = true,
+                            "all" => all = true,
+                            ts => exact.push(parse_rfc3339(ts).ok_or_else(|| {
+                                err(key, format!("'{ts}' is not first, last, all or an RFC 3339 timestamp"))
+                            })?),
+                        }
+                    }
+                }
+                "match[spec_version]" => {
+                    for v in split_list(key, value)? {
+                        let ok = v
+                            .split_once('.')
+                            .map(|(a, b)| {
+                                !a.is_empty()
+                                    && !b.is_empty()
+                                    && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+                            })
+                            .unwrap_or(false);
+                        if !ok {
+                            return Err(err(key, format!("'{v}' is not a spec version such as 2.1")));
+                        }
+                        spec.push(v.to_owned());
+                    }
+                }
+                _ => unreachable!("allows() covers every key"),
+            }
+        }
+        if any_version {
+            q.versions = if all {
+                VersionSelector::All
+            } else {
+                exact.sort_unstable();
+                exact.dedup();
+                VersionSelector::Some { first, last, exact }
+            };
+        }
+        if !spec.is_empty() {
+            spec.sort();
+            spec.dedup();
+            q.spec_versions = SpecVersions::Only(spec);
+        }
+        q.ids.sort();
+        q.ids.dedup();
+        q.types.sort();
+        q.types.dedup();
+        Ok(q)
+    }
+
+    /// A canonical form of every filter except `next` and `limit`, to bind `next` tokens to.
+    pub fn binding(&self) -> String {
+        format!(
+            "aa={:?};ids={:?};types={:?};v={:?};sv={:?}",
+            self.added_after, self.ids, self.types, self.versions, self.spec_versions
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)], e: Endpoint) -> Result<Query, QueryError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Query::parse(e, &pairs, &Limits { default_page_size: 100, max_page_size: 1000 })
+    }
+
+    #[test]
+    fn defaults_and_caps() {
+        let q = p(&[], Endpoint::Objects).unwrap();
+        assert_eq!(q.limit, 100);
+        assert_eq!(q.versions, VersionSelector::last());
+        assert_eq!(q.spec_versions, SpecVersions::Latest);
+        assert_eq!(p(&[("limit", "5000")], Endpoint::Objects).unwrap().limit, 1000);
+        assert_eq!(p(&[], Endpoint::Delete).unwrap().versions, VersionSelector::All);
+    }
+
+    #[test]
+    fn version_combinations() {
+        let q = p(&[("match[version]", "first,last")], Endpoint::Objects).unwrap();
+        assert_eq!(q.versions, VersionSelector::Some { first: true, last: true, exact: vec![] });
+        let q = p(&[("match[version]", "last,all")], Endpoint::Objects).unwrap();
+        assert_eq!(q.versions, VersionSelector::All);
+    }
+
+    #[test]
+    fn malformed_values_name_the_parameter() {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "ten"),
+            ("added_after", "yesterday"),
+            ("match[version]", "newest"),
+            ("match[id]", "indicator--nope"),
+            ("match[type]", "Indicator"),
+            ("match[spec_version]", "two"),
+        ] {
+            let e = p(&[(k, v)], Endpoint::Objects).unwrap_err();
+            assert_eq!(e.param, k);
+        }
+        assert_eq!(p(&[("match[type]", "x")], Endpoint::Versions).unwrap_err().param, "match[type]");
+    }
+}
