@@ -1,1 +1,353 @@
+//! Test harness: starts a real Cairn (SQLite in a temporary directory) on 127.0.0.1 port 0 and
+//! talks to it over HTTP. Every conformance test starts its own server, so tests run in parallel.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use cairn::clock::Clock;
+use cairn::config::Config;
+use cairn::startup::Application;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const TAXII: &str = "application/taxii+json;version=2.1";
+pub const FINANCE: &str = "2f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11";
+pub const CLUB: &str = "7d1f3a52-9c4e-4b8a-8f2d-3e5b6a7c8d90";
+
+/// One argon2id hash of PASSWORD, computed once per test binary.
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| cairn::service::auth::hash_password(PASSWORD).unwrap())
+}
+
+/// The standard community used by most tests:
+/// - finance-isac: acme moderator, globex contributor, initech reader;
+/// - club: globex only.
+///
+/// Users: acme-soc and acme-bot (acme), globex-soc (globex), initech-soc (initech).
+pub fn standard_setup() -> String {
+    let h = password_hash();
+    format!(
+        r#"
+[[partner]]
+id = "acme"
+title = "ACME Bank"
+[[partner]]
+id = "globex"
+title = "Globex"
+[[partner]]
+id = "initech"
+title = "Initech"
+
+[[user]]
+name = "acme-soc"
+partner = "acme"
+password_hash = "{h}"
+[[user]]
+name = "acme-bot"
+partner = "acme"
+password_hash = "{h}"
+[[user]]
+name = "globex-soc"
+partner = "globex"
+password_hash = "{h}"
+[[user]]
+name = "initech-soc"
+partner = "initech"
+password_hash = "{h}"
+
+[[community]]
+id = "finance-isac"
+collection = "{FINANCE}"
+title = "Finance ISAC"
+description = "Banks of the region"
+[[community.member]]
+partner = "acme"
+role = "moderator"
+[[community.member]]
+partner = "globex"
+role = "contributor"
+[[community.member]]
+partner = "initech"
+role = "reader"
+
+[[community]]
+id = "club"
+collection = "{CLUB}"
+title = "Globex club"
+[[community.member]]
+partner = "globex"
+role = "moderator"
+"#
+    )
+}
+
+/// A response, fully read.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+    pub fn content_type(&self) -> Option<String> {
+        self.header("content-type")
+    }
+    /// Asserts a TAXII error resource with this status and returns it.
+    pub fn assert_error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        assert_eq!(self.content_type().as_deref(), Some(TAXII));
+        let e = self.json();
+        for k in ["title", "description", "error_id"] {
+            assert!(e[k].as_str().is_some_and(|s| !s.is_empty()), "error lacks {k}: {e}");
+        }
+        assert_eq!(e["http_status"], Value::String(status.to_string()), "{e}");
+        e
+    }
+    /// Body and headers with the per-occurrence parts (error_id, Date) removed, to compare two
+    /// responses that must say exactly the same thing.
+    pub fn comparable(&self) -> (u16, Vec<(String, String)>, String) {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.as_str() != "date")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        let mut body = self.text();
+        if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&self.body) {
+            if m.contains_key("error_id") {
+                m.insert("error_id".into(), Value::String("*".into()));
+                body = serde_json::to_string(&m).unwrap();
+            }
+        }
+        (self.status, headers, body)
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub port: u16,
+    pub clock: Clock,
+    pub config: Config,
+    pub client: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// The standard setup with the default config.
+    pub async fn start() -> TestServer {
+        Self::start_with(&standard_setup(), "").await
+    }
+
+    /// Starts with this setup file and extra config TOML appended to the test config.
+    pub async fn start_with(setup: &str, extra_config: &str) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cairn.db");
+        let text = format!(
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 2\n{extra_config}\n[storage]\nurl = \"sqlite://{}\"\npool_size = 4\n",
+            db.display()
+        );
+        let config = Config::from_parts(Path::new("test.toml"), &text, Vec::<(String, String)>::new()).unwrap();
+        let server = TestServer::launch(config, dir, Clock::system()).await;
+        server.apply(setup).await;
+        server
+    }
+
+    /// Starts a server on an existing config and directory (to restart over the same database).
+    pub async fn launch(config: Config, dir: tempfile::TempDir, clock: Clock) -> TestServer {
+        let app = Application::build_with_clock(config.clone(), clock.clone()).await.unwrap();
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            clock,
+            config,
+            client: reqwest::Client::builder().build().unwrap(),
+            dir,
+        }
+    }
+
+    /// Hands the database directory over (to start another server on it).
+    pub fn into_dir(self) -> (Config, tempfile::TempDir) {
+        (self.config, self.dir)
+    }
+
+    /// Runs `cairn apply` logic on this server's database.
+    pub async fn apply(&self, setup: &str) -> Vec<String> {
+        let parsed = cairn::setup::parse("setup.toml", setup).unwrap();
+        let storage = cairn::startup::open_storage(&self.config).await.unwrap();
+        let now = self.clock.now_micros();
+        tokio::task::spawn_blocking(move || {
+            storage
+                .write_now(|c| {
+                    cairn::setup::apply(c, "setup.toml", &parsed, &|_| None, now)
+                        .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
+                })
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `/{root}/collections/{coll}/` + rest.
+    pub fn coll(root: &str, coll: &str, rest: &str) -> String {
+        format!("/{root}/collections/{coll}/{rest}")
+    }
+
+    pub fn auth(user: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{PASSWORD}")))
+    }
+
+    /// Sends a request with the given headers; `user` None sends no credentials.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(u) = user {
+            req = req.header("Authorization", Self::auth(u));
+        }
+        let mut has_accept = false;
+        for (k, v) in headers {
+            has_accept |= k.eq_ignore_ascii_case("accept");
+            req = req.header(*k, *v);
+        }
+        if !has_accept {
+            req = req.header("Accept", TAXII);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap().to_vec();
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, Some(user), &[], None).await
+    }
+
+    pub async fn delete(&self, user: &str, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, Some(user), &[], None).await
+    }
+
+    /// POSTs `body` with the TAXII content type.
+    pub async fn post(&self, user: &str, path: &str, body: impl Into<Vec<u8>>) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(user), &[("Content-Type", TAXII)], Some(body.into()))
+            .await
+    }
+
+    /// POSTs an envelope of these objects to finance-isac as `user`; asserts 202, returns the status.
+    pub async fn post_objects(&self, user: &str, objects: &[Value]) -> Value {
+        let root = user_root(user);
+        let body = serde_json::to_vec(&serde_json::json!({ "objects": objects })).unwrap();
+        let r = self.post(user, &Self::coll(root, FINANCE, "objects/"), body).await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        r.json()
+    }
+
+    /// Follows `next` from `first_path` (which must already hold a `?`), returning every page.
+    pub async fn all_pages(&self, user: &str, first_path: &str) -> Vec<Resp> {
+        let mut pages = vec![];
+        let mut path = first_path.to_owned();
+        loop {
+            let r = self.get(user, &path).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let j = r.json();
+            let more = j["more"].as_bool().unwrap_or(false);
+            let next = j["next"].as_str().map(str::to_owned);
+            pages.push(r);
+            if !more {
+                assert!(pages.len() < 100_000);
+                return pages;
+            }
+            let next = next.expect("more is true, so next must be present");
+            path = format!("{first_path}&next={next}");
+        }
+    }
+}
+
+/// The API root of the standard users.
+pub fn user_root(user: &str) -> &'static str {
+    match user.split('-').next().unwrap() {
+        "acme" => "acme",
+        "globex" => "globex",
+        "initech" => "initech",
+        other => panic!("unknown test user prefix {other}"),
+    }
+}
+
+/// A STIX 2.1 indicator with this UUID-ish suffix number and modified timestamp.
+pub fn indicator(n: u32, modified: &str) -> Value {
+    serde_json::json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--{}", uuid_for(n)),
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": modified,
+        "name": format!("indicator {n}"),
+        "pattern": "[ipv4-addr:value = '198.51.100.1']",
+        "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z"
+    })
+}
+
+/// A STIX 2.1 malware object.
+pub fn malware(n: u32) -> Value {
+    serde_json::json!({
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": format!("malware--{}", uuid_for(n)),
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": format!("malware {n}"),
+        "is_family": false
+    })
+}
+
+/// A deterministic UUIDv4-shaped string for `n`.
+pub fn uuid_for(n: u32) -> String {
+    format!("6f3e8f40-2d8e-4b5c-9a4f-{n:012x}")
+}
+
+/// URL-encodes a query value.
+pub fn enc(v: &str) -> String {
+    form_urlencoded_byte_serialize(v)
+}
+
+fn form_urlencoded_byte_serialize(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,13 @@
+//! The TAXII 2.1 conformance suite: every endpoint over real HTTP against a real server and
+//! database. One module per endpoint family, each citing its TAXII 2.1 section.
+
+mod collections;
+mod discovery;
+mod manifest;
+mod negotiation;
+mod objects_get;
+mod objects_post;
+mod object;
+mod setup;
+mod status;
+mod versions;
