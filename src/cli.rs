@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about = "A STIX/TAXII 2.1 sharing server for private communities")]
+#[command(
+    name = "cairn",
+    version,
+    about = "A STIX/TAXII 2.1 sharing server for private communities"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,7 +41,8 @@ pub enum Command {
 
 fn read_setup(file: &Path) -> anyhow::Result<(String, crate::setup::SetupFile)> {
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading setup file {name}"))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading setup file {name}"))?;
     let setup = crate::setup::parse(&name, &text)?;
     Ok((name, setup))
 }

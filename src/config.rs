@@ -130,10 +130,12 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
         let mut overrides: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("CAIRN_") && k.contains("__"))
@@ -155,16 +157,22 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.taxii;
-        if t.default_page_size == 0 || t.max_page_size == 0 || t.default_page_size > t.max_page_size {
+        if t.default_page_size == 0 || t.max_page_size == 0 || t.default_page_size > t.max_page_size
+        {
             return Err(ConfigError::Invalid(
-                "taxii.default_page_size and taxii.max_page_size must be positive, default <= max".into(),
+                "taxii.default_page_size and taxii.max_page_size must be positive, default <= max"
+                    .into(),
             ));
         }
         if self.server.max_content_length == 0 {
-            return Err(ConfigError::Invalid("server.max_content_length must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "server.max_content_length must be positive".into(),
+            ));
         }
         if self.storage.pool_size == 0 {
-            return Err(ConfigError::Invalid("storage.pool_size must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "storage.pool_size must be positive".into(),
+            ));
         }
         t.status_retention()?;
         Ok(())
@@ -223,7 +231,11 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => return Err(format!("'{text}' is not a duration like 30s, 15m, 24h or 7d")),
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration like 30s, 15m, 24h or 7d"
+            ))
+        }
     };
     Ok(chrono::Duration::seconds(secs))
 }
@@ -235,7 +247,10 @@ mod tests {
     #[test]
     fn env_overrides_file_and_keeps_types() {
         let env = vec![
-            ("CAIRN_STORAGE__URL".to_string(), "sqlite://x.db".to_string()),
+            (
+                "CAIRN_STORAGE__URL".to_string(),
+                "sqlite://x.db".to_string(),
+            ),
             ("CAIRN_TAXII__MAX_PAGE_SIZE".to_string(), "50".to_string()),
             ("CAIRN_TEST_POSTGRES_URL".to_string(), "ignored".to_string()),
         ];
@@ -252,7 +267,8 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused() {
-        let e = Config::from_parts(Path::new("t.toml"), "[server]\nbnid = \"x\"\n", vec![]).unwrap_err();
+        let e = Config::from_parts(Path::new("t.toml"), "[server]\nbnid = \"x\"\n", vec![])
+            .unwrap_err();
         assert!(e.to_string().contains("bnid"), "{e}");
     }
 

@@ -15,7 +15,12 @@ pub enum SetupError {
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: {entry}: {key}: {message}")]
-    Entry { file: String, entry: String, key: String, message: String },
+    Entry {
+        file: String,
+        entry: String,
+        key: String,
+        message: String,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -98,7 +103,10 @@ pub fn normalise_tlp(name: &str) -> Option<&'static str> {
 }
 
 fn valid_id(id: &str) -> bool {
-    (2..=63).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    (2..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The rows the file describes and the changes they make to what is stored.
@@ -114,14 +122,31 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, entry: impl Into<String>, key: &str, message: impl Into<String>) -> SetupError {
-        SetupError::Entry { file: self.file.into(), entry: entry.into(), key: key.into(), message: message.into() }
+        SetupError::Entry {
+            file: self.file.into(),
+            entry: entry.into(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
-    fn tlp(&self, entry: &str, key: &str, v: Option<&str>, default: &'static str) -> Result<String, SetupError> {
+    fn tlp(
+        &self,
+        entry: &str,
+        key: &str,
+        v: Option<&str>,
+        default: &'static str,
+    ) -> Result<String, SetupError> {
         match v {
             None => Ok(default.into()),
             Some(v) => normalise_tlp(v).map(str::to_owned).ok_or_else(|| {
-                self.err(entry, key, format!("'{v}' is not a TLP level (clear, white, green, amber, amber+strict, red)"))
+                self.err(
+                    entry,
+                    key,
+                    format!(
+                        "'{v}' is not a TLP level (clear, white, green, amber, amber+strict, red)"
+                    ),
+                )
             }),
         }
     }
@@ -130,7 +155,8 @@ impl Ctx<'_> {
         let list = v.clone().unwrap_or_default();
         for t in &list {
             let ok = (3..=250).contains(&t.len())
-                && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
                 return Err(self.err(entry, key, format!("'{t}' is not a STIX type name")));
             }
@@ -149,7 +175,10 @@ impl Ctx<'_> {
 }
 
 pub fn parse(file: &str, text: &str) -> Result<SetupFile, SetupError> {
-    toml::from_str(text).map_err(|e| SetupError::Syntax { file: file.into(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| SetupError::Syntax {
+        file: file.into(),
+        message: e.to_string(),
+    })
 }
 
 /// Validates `setup` against itself and computes the rows to store, comparing with `current`.
@@ -171,7 +200,11 @@ pub fn plan(
             return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
         }
         if p.id == "taxii2" {
-            return Err(cx.err(entry, "id", "'taxii2' is the discovery path and cannot be an API root"));
+            return Err(cx.err(
+                entry,
+                "id",
+                "'taxii2' is the discovery path and cannot be an API root",
+            ));
         }
         if !partner_ids.insert(p.id.clone()) {
             return Err(cx.err(entry, "id", "named twice"));
@@ -179,14 +212,22 @@ pub fn plan(
         if p.title.trim().is_empty() {
             return Err(cx.err(entry, "title", "must not be empty"));
         }
-        rows.partners.push(PartnerRow { id: p.id.clone(), title: p.title.clone(), enabled: true });
+        rows.partners.push(PartnerRow {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            enabled: true,
+        });
     }
 
     let mut user_names = BTreeSet::new();
     for u in &setup.user {
         let entry = format!("[[user]] '{}'", u.name);
         if u.name.is_empty() || u.name.contains(':') || u.name.chars().any(char::is_control) {
-            return Err(cx.err(entry, "name", "must be non-empty, without ':' or control characters"));
+            return Err(cx.err(
+                entry,
+                "name",
+                "must be non-empty, without ':' or control characters",
+            ));
         }
         if !user_names.insert(u.name.clone()) {
             return Err(cx.err(entry, "name", "named twice"));
@@ -197,27 +238,45 @@ pub fn plan(
         let existing = current.users.iter().find(|r| r.name == u.name);
         let password_hash = match (&u.password, &u.password_hash) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(cx.err(entry, "password", "give exactly one of password and password_hash"))
+                return Err(cx.err(
+                    entry,
+                    "password",
+                    "give exactly one of password and password_hash",
+                ))
             }
             (Some(pw), None) => {
                 let var = pw.strip_prefix("env:").ok_or_else(|| {
                     cx.err(&entry, "password", "must be \"env:VARIABLE\" (plain passwords are not kept in setup files); or use password_hash")
                 })?;
                 let secret = env(var).ok_or_else(|| {
-                    cx.err(&entry, "password", format!("environment variable {var} is not set"))
+                    cx.err(
+                        &entry,
+                        "password",
+                        format!("environment variable {var} is not set"),
+                    )
                 })?;
                 if secret.is_empty() {
-                    return Err(cx.err(&entry, "password", format!("environment variable {var} is empty")));
+                    return Err(cx.err(
+                        &entry,
+                        "password",
+                        format!("environment variable {var} is empty"),
+                    ));
                 }
                 match existing {
                     // Same password: keep the stored hash so that apply stays idempotent.
-                    Some(r) if verify_password(&r.password_hash, &secret) => r.password_hash.clone(),
+                    Some(r) if verify_password(&r.password_hash, &secret) => {
+                        r.password_hash.clone()
+                    }
                     _ => hash_password(&secret).map_err(|m| cx.err(&entry, "password", m))?,
                 }
             }
             (None, Some(h)) => {
                 if !is_argon2id_hash(h) {
-                    return Err(cx.err(entry, "password_hash", "must be an argon2id PHC string ($argon2id$v=19$...)"));
+                    return Err(cx.err(
+                        entry,
+                        "password_hash",
+                        "must be an argon2id PHC string ($argon2id$v=19$...)",
+                    ));
                 }
                 h.clone()
             }
@@ -246,20 +305,41 @@ pub fn plan(
         let uuid = uuid::Uuid::parse_str(&c.collection)
             .ok()
             .filter(|u| u.get_version_num() == 4 && c.collection.len() == 36)
-            .ok_or_else(|| cx.err(&entry, "collection", format!("'{}' is not a UUIDv4", c.collection)))?;
+            .ok_or_else(|| {
+                cx.err(
+                    &entry,
+                    "collection",
+                    format!("'{}' is not a UUIDv4", c.collection),
+                )
+            })?;
         let collection = uuid.hyphenated().to_string();
         if !collection_ids.insert(collection.clone()) {
             return Err(cx.err(entry, "collection", "used by another community"));
         }
-        if let Some(other) = current.communities.iter().find(|r| r.id == c.id && r.collection_id != collection) {
+        if let Some(other) = current
+            .communities
+            .iter()
+            .find(|r| r.id == c.id && r.collection_id != collection)
+        {
             return Err(cx.err(
                 entry,
                 "collection",
-                format!("the collection id of a community is stable; it is {}", other.collection_id),
+                format!(
+                    "the collection id of a community is stable; it is {}",
+                    other.collection_id
+                ),
             ));
         }
-        if current.communities.iter().any(|r| r.collection_id == collection && r.id != c.id) {
-            return Err(cx.err(entry, "collection", "belongs to another community (possibly disabled)"));
+        if current
+            .communities
+            .iter()
+            .any(|r| r.collection_id == collection && r.id != c.id)
+        {
+            return Err(cx.err(
+                entry,
+                "collection",
+                "belongs to another community (possibly disabled)",
+            ));
         }
         if c.title.trim().is_empty() {
             return Err(cx.err(entry, "title", "must not be empty"));
@@ -288,13 +368,22 @@ pub fn plan(
         for m in &c.member {
             let mentry = format!("{entry} [[community.member]] '{}'", m.partner);
             if !partner_ids.contains(&m.partner) {
-                return Err(cx.err(mentry, "partner", format!("unknown partner '{}'", m.partner)));
+                return Err(cx.err(
+                    mentry,
+                    "partner",
+                    format!("unknown partner '{}'", m.partner),
+                ));
             }
             if !members.insert(m.partner.clone()) {
                 return Err(cx.err(mentry, "partner", "named twice in this community"));
             }
-            let role = Role::parse(&m.role)
-                .ok_or_else(|| cx.err(&mentry, "role", format!("'{}' is not moderator, contributor or reader", m.role)))?;
+            let role = Role::parse(&m.role).ok_or_else(|| {
+                cx.err(
+                    &mentry,
+                    "role",
+                    format!("'{}' is not moderator, contributor or reader", m.role),
+                )
+            })?;
             let previous = current
                 .memberships
                 .iter()
@@ -312,7 +401,11 @@ pub fn plan(
         for r in &c.rule {
             let rentry = format!("{entry} [[community.rule]] '{}'", r.producer);
             if !members.contains(&r.producer) {
-                return Err(cx.err(rentry, "producer", format!("'{}' is not a member of this community", r.producer)));
+                return Err(cx.err(
+                    rentry,
+                    "producer",
+                    format!("'{}' is not a member of this community", r.producer),
+                ));
             }
             if !producers.insert(r.producer.clone()) {
                 return Err(cx.err(rentry, "producer", "has two rules in this community"));
@@ -336,22 +429,38 @@ pub fn plan(
     // What the file no longer names stays stored but disabled.
     for p in &current.partners {
         if !partner_ids.contains(&p.id) {
-            rows.partners.push(PartnerRow { enabled: false, ..p.clone() });
+            rows.partners.push(PartnerRow {
+                enabled: false,
+                ..p.clone()
+            });
         }
     }
     for u in &current.users {
         if !user_names.contains(&u.name) {
-            rows.users.push(UserRow { enabled: false, ..u.clone() });
+            rows.users.push(UserRow {
+                enabled: false,
+                ..u.clone()
+            });
         }
     }
     for c in &current.communities {
         if !community_ids.contains(&c.id) {
-            rows.communities.push(CommunityRow { enabled: false, ..c.clone() });
+            rows.communities.push(CommunityRow {
+                enabled: false,
+                ..c.clone()
+            });
         }
     }
     for m in &current.memberships {
-        if !rows.memberships.iter().any(|r| r.community_id == m.community_id && r.partner_id == m.partner_id) {
-            rows.memberships.push(MembershipRow { enabled: false, ..m.clone() });
+        if !rows
+            .memberships
+            .iter()
+            .any(|r| r.community_id == m.community_id && r.partner_id == m.partner_id)
+        {
+            rows.memberships.push(MembershipRow {
+                enabled: false,
+                ..m.clone()
+            });
         }
     }
 
@@ -384,9 +493,33 @@ fn describe<K: Ord + Clone, R: PartialEq>(
 
 fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
     let mut out = vec![];
-    describe("partner", &current.partners, &rows.partners, |r| r.id.clone(), |k| k.clone(), |r| r.enabled, &mut out);
-    describe("user", &current.users, &rows.users, |r| r.name.clone(), |k| k.clone(), |r| r.enabled, &mut out);
-    describe("community", &current.communities, &rows.communities, |r| r.id.clone(), |k| k.clone(), |r| r.enabled, &mut out);
+    describe(
+        "partner",
+        &current.partners,
+        &rows.partners,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        &mut out,
+    );
+    describe(
+        "user",
+        &current.users,
+        &rows.users,
+        |r| r.name.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        &mut out,
+    );
+    describe(
+        "community",
+        &current.communities,
+        &rows.communities,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        &mut out,
+    );
     describe(
         "member",
         &current.memberships,
@@ -406,8 +539,15 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
         &mut out,
     );
     for r in &current.rules {
-        if !rows.rules.iter().any(|n| n.community_id == r.community_id && n.producer_id == r.producer_id) {
-            out.push(format!("rule of {} in {}: removed", r.producer_id, r.community_id));
+        if !rows
+            .rules
+            .iter()
+            .any(|n| n.community_id == r.community_id && n.producer_id == r.producer_id)
+        {
+            out.push(format!(
+                "rule of {} in {}: removed",
+                r.producer_id, r.community_id
+            ));
         }
     }
     out

@@ -30,12 +30,14 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
 fn tls_config(tls: &crate::config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
     use std::io::BufReader;
     let certs = rustls_pemfile::certs(&mut BufReader::new(
-        std::fs::File::open(&tls.cert).with_context(|| format!("reading tls.cert {}", tls.cert.display()))?,
+        std::fs::File::open(&tls.cert)
+            .with_context(|| format!("reading tls.cert {}", tls.cert.display()))?,
     ))
     .collect::<Result<Vec<_>, _>>()
     .with_context(|| format!("parsing tls.cert {}", tls.cert.display()))?;
     let key = rustls_pemfile::private_key(&mut BufReader::new(
-        std::fs::File::open(&tls.key).with_context(|| format!("reading tls.key {}", tls.key.display()))?,
+        std::fs::File::open(&tls.key)
+            .with_context(|| format!("reading tls.key {}", tls.key.display()))?,
     ))
     .with_context(|| format!("parsing tls.key {}", tls.key.display()))?
     .with_context(|| format!("no private key in {}", tls.key.display()))?;
@@ -54,11 +56,12 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Application> {
-        let addr: SocketAddr = config
-            .server
-            .bind
-            .parse()
-            .with_context(|| format!("server.bind '{}' is not an address:port", config.server.bind))?;
+        let addr: SocketAddr = config.server.bind.parse().with_context(|| {
+            format!(
+                "server.bind '{}' is not an address:port",
+                config.server.bind
+            )
+        })?;
         if !addr.ip().is_loopback() && config.tls.is_none() && !config.server.allow_plain_http {
             anyhow::bail!(
                 "refusing plain HTTP on non-loopback address {addr}: configure [tls], or set \
@@ -113,7 +116,11 @@ impl Application {
         }
         .run();
         tracing::info!(%addr, port, tls = config.tls.is_some(), "cairn listening");
-        Ok(Application { port, server, cairn })
+        Ok(Application {
+            port,
+            server,
+            cairn,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -34,7 +34,11 @@ struct Parts {
 impl ApiError {
     fn parts(&self) -> Parts {
         use ServiceError as S;
-        let p = |status, title, description: String| Parts { status, title, description };
+        let p = |status, title, description: String| Parts {
+            status,
+            title,
+            description,
+        };
         match self {
             ApiError::Service(S::Unauthorized) => p(
                 StatusCode::UNAUTHORIZED,

@@ -33,7 +33,8 @@ impl FromRequest for Caller {
         let cairn = req.app_data::<web::Data<Cairn>>().cloned();
         let creds = basic_credentials(req);
         Box::pin(async move {
-            let cairn = cairn.ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
+            let cairn = cairn
+                .ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
             let (user, password) = creds.ok_or(ApiError::Service(ServiceError::Unauthorized))?;
             let principal = cairn.authenticate(&user, &password).await?;
             Ok(Caller(principal))

@@ -22,7 +22,10 @@ fn taxii(status: StatusCode, body: String) -> HttpResponse {
 }
 
 fn json<T: serde::Serialize>(value: &T) -> HttpResponse {
-    taxii(StatusCode::OK, serde_json::to_string(value).expect("resources serialise"))
+    taxii(
+        StatusCode::OK,
+        serde_json::to_string(value).expect("resources serialise"),
+    )
 }
 
 /// The base URL clients reach us at: `public_url` when configured, else what the request says.
@@ -38,7 +41,11 @@ fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
 
 pub async fn discovery(req: HttpRequest, cairn: web::Data<Cairn>, caller: Caller) -> Result {
     let s = &cairn.settings;
-    let root = format!("{}/{}/", base_url(&req, cairn.settings.public_url.as_deref()), caller.0.partner);
+    let root = format!(
+        "{}/{}/",
+        base_url(&req, cairn.settings.public_url.as_deref()),
+        caller.0.partner
+    );
     Ok(json(&resources::Discovery {
         title: s.title.clone(),
         description: s.description.clone(),
@@ -60,7 +67,11 @@ pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<S
     }))
 }
 
-pub async fn status(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<(String, String)>) -> Result {
+pub async fn status(
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result {
     let (root, id) = path.into_inner();
     let body = cairn.status(&caller.0, &root, &id).await?;
     Ok(taxii(StatusCode::OK, body))
@@ -78,12 +89,22 @@ fn collection_resource(v: CollectionView) -> resources::Collection {
     }
 }
 
-pub async fn collections(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
+pub async fn collections(
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result {
     let views = cairn.collections(&caller.0, &path.into_inner()).await?;
-    Ok(json(&resources::Collections { collections: views.into_iter().map(collection_resource).collect() }))
+    Ok(json(&resources::Collections {
+        collections: views.into_iter().map(collection_resource).collect(),
+    }))
 }
 
-pub async fn collection(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<(String, String)>) -> Result {
+pub async fn collection(
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result {
     let (root, coll) = path.into_inner();
     let view = cairn.collection(&caller.0, &root, &coll).await?;
     Ok(json(&collection_resource(view)))
@@ -91,7 +112,11 @@ pub async fn collection(cairn: web::Data<Cairn>, caller: Caller, path: web::Path
 
 /// A page response: `{"more":..,"next":..,"<key>":[items]}` or `{}` when empty, with the
 /// `X-TAXII-Date-Added-*` headers on non-empty pages.
-fn page_response(page: &Page, key: &str, mut item: impl FnMut(&crate::storage::objects::Row, &mut String)) -> HttpResponse {
+fn page_response(
+    page: &Page,
+    key: &str,
+    mut item: impl FnMut(&crate::storage::objects::Row, &mut String),
+) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
     let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) else {
@@ -132,7 +157,16 @@ pub async fn get_objects(
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
-    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Objects, None, &query_pairs(&req)).await?;
+    let page = cairn
+        .page(
+            &caller.0,
+            &root,
+            &coll,
+            Endpoint::Objects,
+            None,
+            &query_pairs(&req),
+        )
+        .await?;
     Ok(envelope(&page))
 }
 
@@ -143,7 +177,16 @@ pub async fn manifest(
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
-    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Manifest, None, &query_pairs(&req)).await?;
+    let page = cairn
+        .page(
+            &caller.0,
+            &root,
+            &coll,
+            Endpoint::Manifest,
+            None,
+            &query_pairs(&req),
+        )
+        .await?;
     Ok(page_response(&page, "objects", |row, out| {
         let record = ManifestRecord {
             id: row.stix_id.clone(),
@@ -162,7 +205,16 @@ pub async fn get_object(
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
-    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Object, Some(&id), &query_pairs(&req)).await?;
+    let page = cairn
+        .page(
+            &caller.0,
+            &root,
+            &coll,
+            Endpoint::Object,
+            Some(&id),
+            &query_pairs(&req),
+        )
+        .await?;
     Ok(envelope(&page))
 }
 
@@ -173,7 +225,16 @@ pub async fn versions(
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
-    let page = cairn.page(&caller.0, &root, &coll, Endpoint::Versions, Some(&id), &query_pairs(&req)).await?;
+    let page = cairn
+        .page(
+            &caller.0,
+            &root,
+            &coll,
+            Endpoint::Versions,
+            Some(&id),
+            &query_pairs(&req),
+        )
+        .await?;
     Ok(page_response(&page, "versions", |row, out| {
         out.push_str(&serde_json::to_string(&row.version_text).expect("string serialises"));
     }))
@@ -186,7 +247,9 @@ pub async fn delete_object(
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
-    let n = cairn.delete_object(&caller.0, &root, &coll, &id, &query_pairs(&req)).await?;
+    let n = cairn
+        .delete_object(&caller.0, &root, &coll, &id, &query_pairs(&req))
+        .await?;
     tracing::info!(partner = %caller.0.partner, object = %id, versions = n, "object deleted");
     Ok(taxii(StatusCode::OK, String::new()))
 }
@@ -203,7 +266,10 @@ pub async fn add_objects(
     // Who may write is checked first, so that a stranger learns nothing from 415 or 413.
     let (_, m) = cairn.membership(&caller.0, &root, &coll).await?;
     crate::policy::grant_write(&caller.0, &m).map_err(crate::service::ServiceError::from)?;
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     if !media::is_taxii_content_type(content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -218,15 +284,22 @@ pub async fn add_objects(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
         if body.len() + chunk.len() > max {
             return Err(ApiError::PayloadTooLarge(max));
         }
         body.extend_from_slice(&chunk);
     }
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
-        ApiError::Service(crate::service::ServiceError::NotJson("the body is not UTF-8".into()))
+        ApiError::Service(crate::service::ServiceError::NotJson(
+            "the body is not UTF-8".into(),
+        ))
     })?;
     let status = cairn.add_objects(&caller.0, &root, &coll, text).await?;
-    Ok(taxii(StatusCode::ACCEPTED, serde_json::to_string(&status).expect("status serialises")))
+    Ok(taxii(
+        StatusCode::ACCEPTED,
+        serde_json::to_string(&status).expect("status serialises"),
+    ))
 }

@@ -18,7 +18,9 @@ use futures_util::FutureExt;
 
 /// A resource whose unsupported methods answer 405 in a TAXII error.
 fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) }))
+    web::resource(path).default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
+    }))
 }
 
 /// The whole URL map (TAXII 2.1 sections 4 and 5).
@@ -40,7 +42,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(get_object))
                 .route(web::delete().to(delete_object)),
         )
-        .service(resource("/{root}/collections/{coll}/objects/{id}/versions/").route(web::get().to(versions)));
+        .service(
+            resource("/{root}/collections/{coll}/objects/{id}/versions/")
+                .route(web::get().to(versions)),
+        );
 }
 
 /// Refuses requests whose Accept header excludes the TAXII media type (406), before any work.
@@ -52,10 +57,20 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error>,
     S::Future: 'static,
 {
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok().map(str::to_owned));
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok().map(str::to_owned));
     let bad_header = req.headers().get(header::ACCEPT).is_some() && accept.is_none();
     if bad_header || !media::accepts_taxii(accept.as_deref()) {
-        let resp = ApiError::NotAcceptable.error_response();
+        let mut resp = ApiError::NotAcceptable.error_response();
+        // Same per-caller cache headers as every other response.
+        let h = resp.headers_mut();
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Authorization"));
         return Box::pin(ready(Ok(req.into_response(resp).map_into_right_body())));
     }
     let method = req.method().clone();
@@ -66,7 +81,10 @@ where
             res.map(|mut r| {
                 let h = r.headers_mut();
                 // Community data is per caller: never cached by shared caches.
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
                 h.insert(header::VARY, HeaderValue::from_static("Authorization"));
                 tracing::info!(
                     %method,
@@ -96,7 +114,9 @@ pub fn app(
     App::new()
         .app_data(cairn)
         .configure(routes)
-        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NoRoute) }))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NoRoute)
+        }))
         .wrap_fn(|req, srv| negotiate(req, srv))
         // TAXII URLs end in '/'; clients that drop it (taxii2-client's status polling) still match.
         .wrap(NormalizePath::new(TrailingSlash::Always))

@@ -131,7 +131,10 @@ pub fn grant_read(principal: &Principal, m: &Membership) -> Result<ReadGrant, De
     if !own(principal, m) {
         return Err(Denied::Hidden);
     }
-    Ok(ReadGrant { community_id: m.community_id.clone(), reader: principal.clone() })
+    Ok(ReadGrant {
+        community_id: m.community_id.clone(),
+        reader: principal.clone(),
+    })
 }
 
 pub fn grant_write(principal: &Principal, m: &Membership) -> Result<WriteGrant, Denied> {
@@ -141,7 +144,9 @@ pub fn grant_write(principal: &Principal, m: &Membership) -> Result<WriteGrant, 
             community_id: m.community_id.clone(),
             producer: principal.partner.clone(),
         }),
-        Role::Reader => Err(Denied::Forbidden("this partner's role in the community is reader, which cannot add objects")),
+        Role::Reader => Err(Denied::Forbidden(
+            "this partner's role in the community is reader, which cannot add objects",
+        )),
     }
 }
 
@@ -151,7 +156,9 @@ pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant
         Role::Moderator => Deletable::Any,
         Role::Contributor => Deletable::ProducedBy(principal.partner.clone()),
         Role::Reader => {
-            return Err(Denied::Forbidden("this partner's role in the community is reader, which cannot delete objects"))
+            return Err(Denied::Forbidden(
+                "this partner's role in the community is reader, which cannot delete objects",
+            ))
         }
     };
     Ok(DeleteGrant { read, deletable })
@@ -172,28 +179,50 @@ mod tests {
     use super::*;
 
     fn p(partner: &str) -> Principal {
-        Principal { user: format!("{partner}-u"), partner: partner.into() }
+        Principal {
+            user: format!("{partner}-u"),
+            partner: partner.into(),
+        }
     }
 
     fn m(partner: &str, role: Role) -> Membership {
-        Membership { community_id: "c".into(), partner: partner.into(), role }
+        Membership {
+            community_id: "c".into(),
+            partner: partner.into(),
+            role,
+        }
     }
 
     #[test]
     fn roles_decide_write_and_delete() {
         assert!(grant_write(&p("a"), &m("a", Role::Contributor)).is_ok());
-        assert!(matches!(grant_write(&p("a"), &m("a", Role::Reader)), Err(Denied::Forbidden(_))));
+        assert!(matches!(
+            grant_write(&p("a"), &m("a", Role::Reader)),
+            Err(Denied::Forbidden(_))
+        ));
         let d = grant_delete(&p("a"), &m("a", Role::Contributor)).unwrap();
         assert!(d.may_delete("a") && !d.may_delete("b"));
         let d = grant_delete(&p("a"), &m("a", Role::Moderator)).unwrap();
         assert!(d.may_delete("b"));
-        assert!(matches!(grant_delete(&p("a"), &m("a", Role::Reader)), Err(Denied::Forbidden(_))));
+        assert!(matches!(
+            grant_delete(&p("a"), &m("a", Role::Reader)),
+            Err(Denied::Forbidden(_))
+        ));
     }
 
     #[test]
     fn another_partners_membership_is_hidden() {
-        assert_eq!(grant_read(&p("a"), &m("b", Role::Moderator)).unwrap_err(), Denied::Hidden);
-        assert_eq!(collection_flags(&p("a"), &m("b", Role::Moderator)), (false, false));
-        assert_eq!(collection_flags(&p("a"), &m("a", Role::Reader)), (true, false));
+        assert_eq!(
+            grant_read(&p("a"), &m("b", Role::Moderator)).unwrap_err(),
+            Denied::Hidden
+        );
+        assert_eq!(
+            collection_flags(&p("a"), &m("b", Role::Moderator)),
+            (false, false)
+        );
+        assert_eq!(
+            collection_flags(&p("a"), &m("a", Role::Reader)),
+            (true, false)
+        );
     }
 }

@@ -43,7 +43,11 @@ impl Authenticator {
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
         let dummy = hash_password("not a real password").expect("argon2 hashing works");
-        Self { key: Arc::new(key), cache: Arc::default(), dummy_hash: Arc::new(dummy) }
+        Self {
+            key: Arc::new(key),
+            cache: Arc::default(),
+            dummy_hash: Arc::new(dummy),
+        }
     }
 
     fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
@@ -54,19 +58,33 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    pub async fn authenticate(&self, storage: &Storage, user: &str, password: &str) -> Result<Principal, ServiceError> {
+    pub async fn authenticate(
+        &self,
+        storage: &Storage,
+        user: &str,
+        password: &str,
+    ) -> Result<Principal, ServiceError> {
         let name = user.to_owned();
         let row = storage.read(move |c| setup::active_user(c, &name)).await?;
         let key = self.cache_key(user, password);
         if let Some(row) = &row {
             let cache = self.cache.lock().expect("auth cache lock");
             if let Some(e) = cache.get(&key) {
-                if e.user == row.name && e.password_hash == row.password_hash && e.expires > Instant::now() {
-                    return Ok(Principal { user: row.name.clone(), partner: row.partner_id.clone() });
+                if e.user == row.name
+                    && e.password_hash == row.password_hash
+                    && e.expires > Instant::now()
+                {
+                    return Ok(Principal {
+                        user: row.name.clone(),
+                        partner: row.partner_id.clone(),
+                    });
                 }
             }
         }
-        let hash = row.as_ref().map(|r| r.password_hash.clone()).unwrap_or_else(|| (*self.dummy_hash).clone());
+        let hash = row
+            .as_ref()
+            .map(|r| r.password_hash.clone())
+            .unwrap_or_else(|| (*self.dummy_hash).clone());
         let password = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
@@ -85,7 +103,10 @@ impl Authenticator {
                         expires: Instant::now() + CACHE_TTL,
                     },
                 );
-                Ok(Principal { user: row.name, partner: row.partner_id })
+                Ok(Principal {
+                    user: row.name,
+                    partner: row.partner_id,
+                })
             }
             _ => Err(ServiceError::Unauthorized),
         }
@@ -103,12 +124,16 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
 
 /// True when `hash` is an argon2id PHC string.
 pub fn is_argon2id_hash(hash: &str) -> bool {
-    PasswordHash::new(hash).map(|h| h.algorithm.as_str() == "argon2id").unwrap_or(false)
+    PasswordHash::new(hash)
+        .map(|h| h.algorithm.as_str() == "argon2id")
+        .unwrap_or(false)
 }

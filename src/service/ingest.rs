@@ -28,7 +28,12 @@ impl Cairn {
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
         let partner = principal.partner.clone();
-        let retention_start = now - self.settings.status_retention.num_microseconds().unwrap_or(i64::MAX);
+        let retention_start = now
+            - self
+                .settings
+                .status_retention
+                .num_microseconds()
+                .unwrap_or(i64::MAX);
         let status = self
             .storage
             .write(move |c| {
@@ -112,10 +117,13 @@ fn check_all(text: &str) -> Result<Checked, ServiceError> {
             )),
             Err(r) => failures.push((
                 index,
-                StatusDetail { id: r.id.clone(), version: r.version.clone(), message: Some(r.message()) },
+                StatusDetail {
+                    id: r.id.clone(),
+                    version: r.version.clone(),
+                    message: Some(r.message()),
+                },
             )),
         }
     }
     Ok((items, failures))
 }
-

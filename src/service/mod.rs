@@ -60,7 +60,10 @@ pub struct Settings {
 
 impl Settings {
     pub fn limits(&self) -> Limits {
-        Limits { default_page_size: self.default_page_size, max_page_size: self.max_page_size }
+        Limits {
+            default_page_size: self.default_page_size,
+            max_page_size: self.max_page_size,
+        }
     }
 }
 
@@ -78,7 +81,8 @@ fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {
     Ok(Membership {
         community_id: row.community_id.clone(),
         partner: row.partner_id.clone(),
-        role: Role::parse(&row.role).ok_or_else(|| ServiceError::Internal(format!("stored role '{}'", row.role)))?,
+        role: Role::parse(&row.role)
+            .ok_or_else(|| ServiceError::Internal(format!("stored role '{}'", row.role)))?,
     })
 }
 
@@ -90,12 +94,20 @@ pub struct CollectionView {
 }
 
 impl Cairn {
-    pub async fn authenticate(&self, user: &str, password: &str) -> Result<Principal, ServiceError> {
+    pub async fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Principal, ServiceError> {
         self.auth.authenticate(&self.storage, user, password).await
     }
 
     /// The API root is the caller's own partner; any other answers as if it did not exist.
-    pub fn check_api_root(&self, principal: &Principal, api_root: &str) -> Result<(), ServiceError> {
+    pub fn check_api_root(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+    ) -> Result<(), ServiceError> {
         if policy::may_use_api_root(principal, api_root) {
             Ok(())
         } else {
@@ -103,14 +115,25 @@ impl Cairn {
         }
     }
 
-    pub async fn collections(&self, principal: &Principal, api_root: &str) -> Result<Vec<CollectionView>, ServiceError> {
+    pub async fn collections(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+    ) -> Result<Vec<CollectionView>, ServiceError> {
         self.check_api_root(principal, api_root)?;
         let partner = principal.partner.clone();
-        let rows = self.storage.read(move |c| setup::memberships_of(c, &partner)).await?;
+        let rows = self
+            .storage
+            .read(move |c| setup::memberships_of(c, &partner))
+            .await?;
         rows.into_iter()
             .map(|(community, m)| {
                 let (can_read, can_write) = policy::collection_flags(principal, &membership(&m)?);
-                Ok(CollectionView { community, can_read, can_write })
+                Ok(CollectionView {
+                    community,
+                    can_read,
+                    can_write,
+                })
             })
             .collect()
     }
@@ -133,14 +156,28 @@ impl Cairn {
         Ok((found.0, m))
     }
 
-    pub async fn collection(&self, principal: &Principal, api_root: &str, key: &str) -> Result<CollectionView, ServiceError> {
+    pub async fn collection(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        key: &str,
+    ) -> Result<CollectionView, ServiceError> {
         let (community, m) = self.membership(principal, api_root, key).await?;
         let (can_read, can_write) = policy::collection_flags(principal, &m);
-        Ok(CollectionView { community, can_read, can_write })
+        Ok(CollectionView {
+            community,
+            can_read,
+            can_write,
+        })
     }
 
     /// A status resource, for the posting partner only, within the retention.
-    pub async fn status(&self, principal: &Principal, api_root: &str, id: &str) -> Result<String, ServiceError> {
+    pub async fn status(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        id: &str,
+    ) -> Result<String, ServiceError> {
         self.check_api_root(principal, api_root)?;
         let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
         let id = id.to_owned();

@@ -15,7 +15,12 @@ pub struct Page {
 }
 
 impl Cairn {
-    async fn read_grant(&self, principal: &Principal, api_root: &str, collection: &str) -> Result<ReadGrant, ServiceError> {
+    async fn read_grant(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        collection: &str,
+    ) -> Result<ReadGrant, ServiceError> {
         let (_, m) = self.membership(principal, api_root, collection).await?;
         Ok(policy::grant_read(principal, &m)?)
     }
@@ -54,7 +59,11 @@ impl Cairn {
         }
         let binding = Self::binding(&grant, endpoint, object, &q);
         let after = match &q.next {
-            Some(token) => Some(self.cursor.open(&binding, token).map_err(|_| ServiceError::BadCursor)?),
+            Some(token) => Some(
+                self.cursor
+                    .open(&binding, token)
+                    .map_err(|_| ServiceError::BadCursor)?,
+            ),
             None => None,
         };
         let with_body = matches!(endpoint, Endpoint::Objects | Endpoint::Object);
@@ -91,11 +100,23 @@ impl Cairn {
         }
         let (ref mut list, more) = rows;
         let next = if more {
-            list.last().map(|r| self.cursor.mint(&binding, Position { date_added: r.date_added, seq: r.seq }))
+            list.last().map(|r| {
+                self.cursor.mint(
+                    &binding,
+                    Position {
+                        date_added: r.date_added,
+                        seq: r.seq,
+                    },
+                )
+            })
         } else {
             None
         };
-        Ok(Page { rows: std::mem::take(list), more, next })
+        Ok(Page {
+            rows: std::mem::take(list),
+            more,
+            next,
+        })
     }
 
     pub async fn delete_object(

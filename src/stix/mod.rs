@@ -58,7 +58,9 @@ pub fn parse_upload(body: &str) -> Result<Upload<'_>, UploadError> {
     let value: &RawValue =
         serde_json::from_str(body).map_err(|e| UploadError::NotJson(e.to_string()))?;
     let top: Top<'_> = serde_json::from_str(value.get()).map_err(|_| {
-        UploadError::Shape("expected a JSON object: a TAXII envelope {\"objects\": [...]} or a STIX bundle".into())
+        UploadError::Shape(
+            "expected a JSON object: a TAXII envelope {\"objects\": [...]} or a STIX bundle".into(),
+        )
     })?;
     let is_bundle = match top.kind {
         None => false,
@@ -71,16 +73,16 @@ pub fn parse_upload(body: &str) -> Result<Upload<'_>, UploadError> {
             }
         },
     };
-    let objects: Vec<&RawValue> = match top.objects {
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|_| UploadError::Shape("\"objects\" must be an array".into()))?,
-        None if is_bundle => vec![],
-        None => {
-            return Err(UploadError::Shape(
-                "no \"objects\" array: post a TAXII envelope {\"objects\": [...]} or a STIX bundle".into(),
-            ))
-        }
-    };
+    let objects: Vec<&RawValue> =
+        match top.objects {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|_| UploadError::Shape("\"objects\" must be an array".into()))?,
+            None if is_bundle => vec![],
+            None => return Err(UploadError::Shape(
+                "no \"objects\" array: post a TAXII envelope {\"objects\": [...]} or a STIX bundle"
+                    .into(),
+            )),
+        };
     Ok(Upload { objects })
 }
 
@@ -106,7 +108,6 @@ impl Refusal {
         self.problems.join("; ")
     }
 }
-
 
 /// Checks what every stored version needs: a `type`, an `id` of that type, and the timestamps
 /// that make up its version. `index` names the object when it has no usable id.
@@ -144,7 +145,9 @@ pub fn check_object(raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
         Some(Value::String(id)) => {
             if !is_stix_id(id) {
                 problems.push(format!("/id: '{id}' is not of the form type--UUID"));
-            } else if !stix_type.is_empty() && id.split_once("--").map(|(t, _)| t) != Some(stix_type.as_str()) {
+            } else if !stix_type.is_empty()
+                && id.split_once("--").map(|(t, _)| t) != Some(stix_type.as_str())
+            {
                 problems.push(format!("/id: the prefix must equal the type '{stix_type}'"));
             }
             id.clone()
@@ -183,10 +186,16 @@ pub fn check_object(raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
     };
     // SCOs carry no timestamps; a marking-definition has `created` only; every other type both.
     let created = stamp("created", !is_sco && !stix_type.is_empty(), &mut problems);
-    let modified = stamp("modified", !is_sco && stix_type != "marking-definition" && !stix_type.is_empty(), &mut problems);
+    let modified = stamp(
+        "modified",
+        !is_sco && stix_type != "marking-definition" && !stix_type.is_empty(),
+        &mut problems,
+    );
     if let (Some((c, cs)), Some((m, _))) = (&created, &modified) {
         if m < c {
-            problems.push(format!("/modified: must not be earlier than created ({cs})"));
+            problems.push(format!(
+                "/modified: must not be earlier than created ({cs})"
+            ));
         }
     }
     let spec_version = match obj.get("spec_version") {
@@ -204,9 +213,18 @@ pub fn check_object(raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
     let version = modified.or(created);
     let version_text = version.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
     if !problems.is_empty() {
-        return Err(Refusal { id, version: version_text, problems });
+        return Err(Refusal {
+            id,
+            version: version_text,
+            problems,
+        });
     }
-    Ok(Checked { id, stix_type, version, spec_version })
+    Ok(Checked {
+        id,
+        stix_type,
+        version,
+        spec_version,
+    })
 }
 
 #[cfg(test)]
@@ -219,23 +237,41 @@ mod tests {
 
     #[test]
     fn envelope_and_bundle() {
-        assert_eq!(parse_upload(r#"{"objects":[{"a":1},{"b":2}]}"#).unwrap().objects.len(), 2);
+        assert_eq!(
+            parse_upload(r#"{"objects":[{"a":1},{"b":2}]}"#)
+                .unwrap()
+                .objects
+                .len(),
+            2
+        );
         let b = r#"{"type":"bundle","id":"bundle--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","objects":[{"x":1}]}"#;
         assert_eq!(parse_upload(b).unwrap().objects[0].get(), r#"{"x":1}"#);
         assert!(matches!(parse_upload("nope"), Err(UploadError::NotJson(_))));
         assert!(matches!(parse_upload("[1]"), Err(UploadError::Shape(_))));
-        assert!(matches!(parse_upload(r#"{"type":"indicator"}"#), Err(UploadError::Shape(_))));
-        assert!(matches!(parse_upload(r#"{"foo":1}"#), Err(UploadError::Shape(_))));
+        assert!(matches!(
+            parse_upload(r#"{"type":"indicator"}"#),
+            Err(UploadError::Shape(_))
+        ));
+        assert!(matches!(
+            parse_upload(r#"{"foo":1}"#),
+            Err(UploadError::Shape(_))
+        ));
     }
 
     #[test]
     fn minimal_checks() {
-        let ok = raw(r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-02T00:00:00.000Z"}"#);
+        let ok = raw(
+            r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-02T00:00:00.000Z"}"#,
+        );
         let c = check_object(&ok, 0).unwrap();
         assert_eq!(c.version.unwrap().1, "2026-01-02T00:00:00.000Z");
-        let sco = raw(r#"{"type":"ipv4-addr","id":"ipv4-addr--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","value":"198.51.100.1"}"#);
+        let sco = raw(
+            r#"{"type":"ipv4-addr","id":"ipv4-addr--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","value":"198.51.100.1"}"#,
+        );
         assert!(check_object(&sco, 0).unwrap().version.is_none());
-        let bad = raw(r#"{"type":"malware","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-02T00:00:00Z","modified":"2026-01-01T00:00:00Z"}"#);
+        let bad = raw(
+            r#"{"type":"malware","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-02T00:00:00Z","modified":"2026-01-01T00:00:00Z"}"#,
+        );
         let r = check_object(&bad, 3).unwrap_err();
         assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
     }

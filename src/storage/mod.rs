@@ -103,7 +103,8 @@ impl Storage {
         if !memory {
             // WAL is a property of the file: set it once, on one connection, before the pool
             // opens several at once (switching needs an exclusive lock). Migrate on it too.
-            let mut first = Conn::establish(&target).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+            let mut first =
+                Conn::establish(&target).map_err(|e| StorageError::Unavailable(e.to_string()))?;
             first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
             first
                 .run_pending_migrations(SQLITE_MIGRATIONS)
@@ -123,7 +124,9 @@ impl Storage {
     }
 
     fn conn(&self) -> Result<PooledConnection<ConnectionManager<Conn>>, StorageError> {
-        self.pool.get().map_err(|e| StorageError::Unavailable(e.to_string()))
+        self.pool
+            .get()
+            .map_err(|e| StorageError::Unavailable(e.to_string()))
     }
 
     fn migrate(&self) -> Result<(), StorageError> {
@@ -167,14 +170,20 @@ impl Storage {
     }
 
     /// The same as `read`, for callers already off the async executor (commands).
-    pub fn read_now<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StorageError>) -> Result<T, StorageError> {
+    pub fn read_now<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut pooled = self.conn()?;
         let conn: &mut Conn = &mut pooled;
         conn.transaction(f)
     }
 
     /// The same as `write`, for callers already off the async executor (commands).
-    pub fn write_now<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StorageError>) -> Result<T, StorageError> {
+    pub fn write_now<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut pooled = self.conn()?;
         let conn: &mut Conn = &mut pooled;
         conn.immediate_transaction(f)

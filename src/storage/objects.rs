@@ -75,7 +75,11 @@ pub fn insert_versions(
         let (version, version_text, versioned) = match &item.version {
             Some((v, t)) => (*v, t.clone(), true),
             // Section 3.4.2 of TAXII: without modified or created, the version is date_added.
-            None => (date_added, crate::taxii::timestamp::format_micros(date_added), false),
+            None => (
+                date_added,
+                crate::taxii::timestamp::format_micros(date_added),
+                false,
+            ),
         };
         diesel::insert_into(o::objects)
             .values((
@@ -157,8 +161,13 @@ fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
 /// The rows of one object-version listing, ordered by (date_added, seq), at most `limit + 1`.
 /// `first`/`last` are evaluated over every version of the object that matches the spec-version
 /// filter; `added_after` and the page position then apply to the selected versions.
-fn filtered<'a>(grant: &'a ReadGrant, sel: &Selection<'a>) -> Option<super::schema::objects::BoxedQuery<'a, Backend>> {
-    let mut q = o::objects.into_boxed().filter(o::community_id.eq(grant.community_id()));
+fn filtered<'a>(
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
+) -> Option<super::schema::objects::BoxedQuery<'a, Backend>> {
+    let mut q = o::objects
+        .into_boxed()
+        .filter(o::community_id.eq(grant.community_id()));
     if !sel.ids.is_empty() {
         q = q.filter(o::stix_id.eq_any(sel.ids));
     }
@@ -205,12 +214,28 @@ fn filtered<'a>(grant: &'a ReadGrant, sel: &Selection<'a>) -> Option<super::sche
 }
 
 /// Lists versions for the objects or manifest endpoint; `with_body` false leaves `body` empty.
-pub fn list(conn: &mut Conn, grant: &ReadGrant, sel: &Selection<'_>, with_body: bool) -> Result<Vec<Row>, StorageError> {
-    let Some(q) = filtered(grant, sel) else { return Ok(vec![]) };
-    let q = q.order((o::date_added.asc(), o::seq.asc())).limit(sel.limit as i64 + 1);
+pub fn list(
+    conn: &mut Conn,
+    grant: &ReadGrant,
+    sel: &Selection<'_>,
+    with_body: bool,
+) -> Result<Vec<Row>, StorageError> {
+    let Some(q) = filtered(grant, sel) else {
+        return Ok(vec![]);
+    };
+    let q = q
+        .order((o::date_added.asc(), o::seq.asc()))
+        .limit(sel.limit as i64 + 1);
     let rows = if with_body {
-        q.select((o::seq, o::stix_id, o::version_text, o::date_added, o::producer_id, o::body))
-            .load::<Row>(conn)?
+        q.select((
+            o::seq,
+            o::stix_id,
+            o::version_text,
+            o::date_added,
+            o::producer_id,
+            o::body,
+        ))
+        .load::<Row>(conn)?
     } else {
         q.select((
             o::seq,
@@ -263,12 +288,17 @@ pub fn delete(
         after: None,
         limit: i64::MAX as usize - 1,
     };
-    let Some(q) = filtered(grant.read(), &sel) else { return Ok(DeleteOutcome::NotFound) };
+    let Some(q) = filtered(grant.read(), &sel) else {
+        return Ok(DeleteOutcome::NotFound);
+    };
     let matched: Vec<(i64, String)> = q.select((o::seq, o::producer_id)).load(conn)?;
     if matched.is_empty() {
         return Ok(DeleteOutcome::NotFound);
     }
-    if matched.iter().any(|(_, producer)| !grant.may_delete(producer)) {
+    if matched
+        .iter()
+        .any(|(_, producer)| !grant.may_delete(producer))
+    {
         return Ok(DeleteOutcome::Forbidden);
     }
     let seqs: Vec<i64> = matched.iter().map(|(s, _)| *s).collect();

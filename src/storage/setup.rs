@@ -28,7 +28,10 @@ pub fn partner_active(conn: &mut Conn, id: &str) -> Result<bool, StorageError> {
 }
 
 /// The enabled communities `partner` is an enabled member of, in community id order.
-pub fn memberships_of(conn: &mut Conn, partner: &str) -> Result<Vec<(CommunityRow, MembershipRow)>, StorageError> {
+pub fn memberships_of(
+    conn: &mut Conn,
+    partner: &str,
+) -> Result<Vec<(CommunityRow, MembershipRow)>, StorageError> {
     Ok(memberships::table
         .inner_join(communities::table)
         .filter(memberships::partner_id.eq(partner))
@@ -50,7 +53,11 @@ pub fn membership_by_collection(
         .filter(memberships::partner_id.eq(partner))
         .filter(memberships::enabled.eq(true))
         .filter(communities::enabled.eq(true))
-        .filter(communities::collection_id.eq(key).or(communities::id.eq(key)))
+        .filter(
+            communities::collection_id
+                .eq(key)
+                .or(communities::id.eq(key)),
+        )
         .select((CommunityRow::as_select(), MembershipRow::as_select()))
         .first(conn)
         .optional()?)
@@ -123,7 +130,9 @@ pub fn upsert_membership(conn: &mut Conn, row: &MembershipRow) -> Result<(), Sto
 pub fn replace_rules(conn: &mut Conn, rows: &[RuleRow]) -> Result<(), StorageError> {
     diesel::delete(sharing_rules::table).execute(conn)?;
     for row in rows {
-        diesel::insert_into(sharing_rules::table).values(row).execute(conn)?;
+        diesel::insert_into(sharing_rules::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(())
 }

@@ -4,7 +4,13 @@ use super::schema::statuses::dsl as s;
 use super::{Conn, StorageError};
 use diesel::prelude::*;
 
-pub fn insert(conn: &mut Conn, id: &str, partner: &str, created_at: i64, body: &str) -> Result<(), StorageError> {
+pub fn insert(
+    conn: &mut Conn,
+    id: &str,
+    partner: &str,
+    created_at: i64,
+    body: &str,
+) -> Result<(), StorageError> {
     diesel::insert_into(s::statuses)
         .values((
             s::id.eq(id),
@@ -17,7 +23,11 @@ pub fn insert(conn: &mut Conn, id: &str, partner: &str, created_at: i64, body: &
 }
 
 /// The status `id` with its owning partner, when created at or after `not_before`.
-pub fn get(conn: &mut Conn, id: &str, not_before: i64) -> Result<Option<(String, String)>, StorageError> {
+pub fn get(
+    conn: &mut Conn,
+    id: &str,
+    not_before: i64,
+) -> Result<Option<(String, String)>, StorageError> {
     Ok(s::statuses
         .filter(s::id.eq(id))
         .filter(s::created_at.ge(not_before))

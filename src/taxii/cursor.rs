@@ -88,11 +88,17 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let k = CursorKey::new(b"secret");
-        let pos = Position { date_added: 1_700_000_000_123_456, seq: 42 };
+        let pos = Position {
+            date_added: 1_700_000_000_123_456,
+            seq: 42,
+        };
         let t = k.mint("alice|objects|c1|f", pos);
         assert_eq!(k.open("alice|objects|c1|f", &t), Ok(pos));
         assert_eq!(k.open("bob|objects|c1|f", &t), Err(InvalidCursor));
-        assert_eq!(CursorKey::new(b"other").open("alice|objects|c1|f", &t), Err(InvalidCursor));
+        assert_eq!(
+            CursorKey::new(b"other").open("alice|objects|c1|f", &t),
+            Err(InvalidCursor)
+        );
         let mut bytes = t.into_bytes();
         bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' };
         let changed = String::from_utf8(bytes).unwrap();

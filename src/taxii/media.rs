@@ -85,9 +85,13 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert!(is_taxii_content_type(Some("application/taxii+json;version=2.1")));
+        assert!(is_taxii_content_type(Some(
+            "application/taxii+json;version=2.1"
+        )));
         assert!(is_taxii_content_type(Some("application/taxii+json")));
-        assert!(!is_taxii_content_type(Some("application/taxii+json;version=2.0")));
+        assert!(!is_taxii_content_type(Some(
+            "application/taxii+json;version=2.0"
+        )));
         assert!(!is_taxii_content_type(Some("application/json")));
         assert!(!is_taxii_content_type(None));
     }

@@ -41,12 +41,20 @@ impl Endpoint {
 pub enum VersionSelector {
     All,
     /// The union of the selected ones; at least one is set.
-    Some { first: bool, last: bool, exact: Vec<i64> },
+    Some {
+        first: bool,
+        last: bool,
+        exact: Vec<i64>,
+    },
 }
 
 impl VersionSelector {
     pub fn last() -> Self {
-        VersionSelector::Some { first: false, last: true, exact: vec![] }
+        VersionSelector::Some {
+            first: false,
+            last: true,
+            exact: vec![],
+        }
     }
 }
 
@@ -79,7 +87,10 @@ pub struct QueryError {
 }
 
 fn err(param: &str, problem: impl Into<String>) -> QueryError {
-    QueryError { param: param.into(), problem: problem.into() }
+    QueryError {
+        param: param.into(),
+        problem: problem.into(),
+    }
 }
 
 pub struct Limits {
@@ -89,7 +100,8 @@ pub struct Limits {
 
 fn is_stix_type(t: &str) -> bool {
     (3..=250).contains(&t.len())
-        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !t.starts_with('-')
         && !t.ends_with('-')
         && !t.contains("--")
@@ -114,7 +126,11 @@ fn split_list<'a>(param: &str, value: &'a str) -> Result<Vec<&'a str>, QueryErro
 impl Query {
     /// Parses decoded query pairs for `endpoint`. Repeated list filters are merged; repeated
     /// single-valued ones are refused.
-    pub fn parse(endpoint: Endpoint, pairs: &[(String, String)], limits: &Limits) -> Result<Query, QueryError> {
+    pub fn parse(
+        endpoint: Endpoint,
+        pairs: &[(String, String)],
+        limits: &Limits,
+    ) -> Result<Query, QueryError> {
         let mut q = Query {
             added_after: None,
             limit: limits.default_page_size,
@@ -129,7 +145,8 @@ impl Query {
             q.versions = VersionSelector::All;
         }
         let mut seen: Vec<&str> = vec![];
-        let (mut first, mut last, mut all, mut exact, mut any_version) = (false, false, false, vec![], false);
+        let (mut first, mut last, mut all, mut exact, mut any_version) =
+            (false, false, false, vec![], false);
         let mut spec: Vec<String> = vec![];
         for (key, value) in pairs {
             let key = key.as_str();
@@ -148,15 +165,23 @@ impl Query {
             }
             seen.push(key);
             match key {
-                "added_after" => {
-                    q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
-                        err(key, format!("'{value}' is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"))
-                    })?)
-                }
+                "added_after" => q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
+                    err(
+                        key,
+                        format!(
+                            "'{value}' is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
+                        ),
+                    )
+                })?),
                 "limit" => {
+                    // A positive integer too large for usize is still a (large) limit: capped below.
+                    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
                     let n: usize = value
                         .parse()
                         .ok()
+                        .or_else(|| {
+                            (digits && value.bytes().any(|b| b != b'0')).then_some(usize::MAX)
+                        })
                         .filter(|n| *n > 0)
                         .ok_or_else(|| err(key, format!("'{value}' is not a positive integer")))?;
                     q.limit = n.min(limits.max_page_size);
@@ -170,7 +195,10 @@ impl Query {
                 "match[id]" => {
                     for id in split_list(key, value)? {
                         if !is_stix_id(id) {
-                            return Err(err(key, format!("'{id}' is not a STIX identifier (type--UUID)")));
+                            return Err(err(
+                                key,
+                                format!("'{id}' is not a STIX identifier (type--UUID)"),
+                            ));
                         }
                         q.ids.push(id.to_owned());
                     }
@@ -191,7 +219,12 @@ impl Query {
                             "last" => last = true,
                             "all" => all = true,
                             ts => exact.push(parse_rfc3339(ts).ok_or_else(|| {
-                                err(key, format!("'{ts}' is not first, last, all or an RFC 3339 timestamp"))
+                                err(
+                                    key,
+                                    format!(
+                                        "'{ts}' is not first, last, all or an RFC 3339 timestamp"
+                                    ),
+                                )
                             })?),
                         }
                     }
@@ -207,7 +240,10 @@ impl Query {
                             })
                             .unwrap_or(false);
                         if !ok {
-                            return Err(err(key, format!("'{v}' is not a spec version such as 2.1")));
+                            return Err(err(
+                                key,
+                                format!("'{v}' is not a spec version such as 2.1"),
+                            ));
                         }
                         spec.push(v.to_owned());
                     }
@@ -250,8 +286,18 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)], e: Endpoint) -> Result<Query, QueryError> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        Query::parse(e, &pairs, &Limits { default_page_size: 100, max_page_size: 1000 })
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Query::parse(
+            e,
+            &pairs,
+            &Limits {
+                default_page_size: 100,
+                max_page_size: 1000,
+            },
+        )
     }
 
     #[test]
@@ -260,14 +306,27 @@ mod tests {
         assert_eq!(q.limit, 100);
         assert_eq!(q.versions, VersionSelector::last());
         assert_eq!(q.spec_versions, SpecVersions::Latest);
-        assert_eq!(p(&[("limit", "5000")], Endpoint::Objects).unwrap().limit, 1000);
-        assert_eq!(p(&[], Endpoint::Delete).unwrap().versions, VersionSelector::All);
+        assert_eq!(
+            p(&[("limit", "5000")], Endpoint::Objects).unwrap().limit,
+            1000
+        );
+        assert_eq!(
+            p(&[], Endpoint::Delete).unwrap().versions,
+            VersionSelector::All
+        );
     }
 
     #[test]
     fn version_combinations() {
         let q = p(&[("match[version]", "first,last")], Endpoint::Objects).unwrap();
-        assert_eq!(q.versions, VersionSelector::Some { first: true, last: true, exact: vec![] });
+        assert_eq!(
+            q.versions,
+            VersionSelector::Some {
+                first: true,
+                last: true,
+                exact: vec![]
+            }
+        );
         let q = p(&[("match[version]", "last,all")], Endpoint::Objects).unwrap();
         assert_eq!(q.versions, VersionSelector::All);
     }
@@ -286,6 +345,11 @@ mod tests {
             let e = p(&[(k, v)], Endpoint::Objects).unwrap_err();
             assert_eq!(e.param, k);
         }
-        assert_eq!(p(&[("match[type]", "x")], Endpoint::Versions).unwrap_err().param, "match[type]");
+        assert_eq!(
+            p(&[("match[type]", "x")], Endpoint::Versions)
+                .unwrap_err()
+                .param,
+            "match[type]"
+        );
     }
 }

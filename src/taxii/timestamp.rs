@@ -32,7 +32,10 @@ mod tests {
     fn round_trip_keeps_microseconds() {
         let m = parse_rfc3339("2026-11-27T10:00:00.123456Z").unwrap();
         assert_eq!(format_micros(m), "2026-11-27T10:00:00.123456Z");
-        assert_eq!(format_micros(parse_rfc3339("2026-11-27T10:00:00Z").unwrap()), "2026-11-27T10:00:00.000000Z");
+        assert_eq!(
+            format_micros(parse_rfc3339("2026-11-27T10:00:00Z").unwrap()),
+            "2026-11-27T10:00:00.000000Z"
+        );
     }
 
     #[test]

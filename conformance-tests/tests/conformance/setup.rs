@@ -1,1 +1,194 @@
+//! The setup file (design/setup-file.md) as it shows over TAXII: `apply` is declarative and
+//! idempotent, what it no longer names is disabled at once, and a bad file changes nothing.
+
 use cairn_conformance::*;
+
+#[tokio::test]
+async fn reapplying_the_same_file_changes_nothing() {
+    let s = TestServer::start().await;
+    assert_eq!(s.apply(&standard_setup()).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_user_the_file_no_longer_names_is_disabled_at_once() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get("acme-bot", "/taxii2/").await.status, 200);
+    let without = standard_setup().replace("name = \"acme-bot\"", "name = \"acme-robot\"");
+    let changes = s.apply(&without).await;
+    assert!(
+        changes.contains(&"user acme-bot: disabled".to_string()),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&"user acme-robot: added".to_string()),
+        "{changes:?}"
+    );
+    s.get("acme-bot", "/taxii2/").await.assert_error(401);
+    assert_eq!(s.get("acme-robot", "/taxii2/").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_removed_membership_hides_the_collection_and_keeps_its_objects() {
+    let s = TestServer::start().await;
+    s.post_objects("acme-soc", &[indicator(1, "2026-01-01T00:00:00.000Z")])
+        .await;
+    let objects = TestServer::coll("initech", FINANCE, "objects/");
+    assert_eq!(
+        s.get("initech-soc", &objects).await.json()["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let without = standard_setup().replace(
+        "[[community.member]]\npartner = \"initech\"\nrole = \"reader\"\n",
+        "",
+    );
+    let changes = s.apply(&without).await;
+    assert_eq!(
+        changes,
+        vec!["member initech of finance-isac: disabled".to_string()]
+    );
+    s.get("initech-soc", &objects).await.assert_error(404);
+    assert_eq!(
+        s.get("initech-soc", "/initech/collections/").await.text(),
+        "{}"
+    );
+    // The community's data is untouched for the others.
+    assert_eq!(
+        s.get("acme-soc", &TestServer::coll("acme", FINANCE, "objects/"))
+            .await
+            .json()["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_role_change_takes_effect_on_the_next_request() {
+    let s = TestServer::start().await;
+    let path = TestServer::coll("initech", FINANCE, "objects/");
+    let body = serde_json::to_vec(&serde_json::json!({"objects": [malware(1)]})).unwrap();
+    s.post("initech-soc", &path, body.clone())
+        .await
+        .assert_error(403);
+    let promoted = standard_setup().replace(
+        "partner = \"initech\"\nrole = \"reader\"",
+        "partner = \"initech\"\nrole = \"contributor\"",
+    );
+    assert_eq!(
+        s.apply(&promoted).await,
+        vec!["member initech of finance-isac: changed".to_string()]
+    );
+    assert_eq!(s.post("initech-soc", &path, body).await.status, 202);
+}
+
+#[tokio::test]
+async fn errors_name_the_file_the_entry_and_the_key() {
+    let cases = [
+        (standard_setup().replace("partner = \"globex\"\npassword_hash", "partner = \"globx\"\npassword_hash"),
+         "setup.toml: [[user]] 'globex-soc': partner: unknown partner 'globx'"),
+        (standard_setup().replace("role = \"reader\"", "role = \"lurker\""),
+         "setup.toml: [[community]] 'finance-isac' [[community.member]] 'initech': role: 'lurker' is not moderator, contributor or reader"),
+        (standard_setup().replace(FINANCE, "not-a-uuid"),
+         "setup.toml: [[community]] 'finance-isac': collection: 'not-a-uuid' is not a UUIDv4"),
+        (format!("{}\n[[partner]]\nid = \"Bad Id\"\ntitle = \"x\"\n", standard_setup()),
+         "setup.toml: [[partner]] 'Bad Id': id: must be 2-63 characters of a-z, 0-9 and '-'"),
+        (standard_setup().replace("name = \"initech-soc\"\npartner = \"initech\"\n", "name = \"initech-soc\"\npartner = \"initech\"\nmax_tlp = \"purple\"\n"),
+         "setup.toml: [[user]] 'initech-soc': max_tlp: 'purple' is not a TLP level (clear, white, green, amber, amber+strict, red)"),
+    ];
+    for (text, expected) in cases {
+        let parsed = cairn::setup::parse("setup.toml", &text).unwrap();
+        let rows = cairn::storage::setup::SetupRows::default();
+        let err = cairn::setup::plan("setup.toml", &parsed, &rows, &|_| None, 0).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+    // Unknown keys are refused by name, so a typo never silently widens access.
+    let typo =
+        standard_setup().replace("role = \"reader\"", "role = \"reader\"\nmax_tpl = \"red\"");
+    let err = cairn::setup::parse("setup.toml", &typo)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("setup.toml: ") && err.contains("max_tpl"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_apply_changes_nothing() {
+    let s = TestServer::start().await;
+    let parsed = cairn::setup::parse(
+        "setup.toml",
+        &standard_setup()
+            .replace("name = \"acme-bot\"", "name = \"acme-robot\"")
+            .replace("role = \"reader\"", "role = \"lurker\""),
+    )
+    .unwrap();
+    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
+    let result = tokio::task::spawn_blocking(move || {
+        storage.write_now(|c| {
+            cairn::setup::apply(c, "setup.toml", &parsed, &|_| None, 0)
+                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
+        })
+    })
+    .await
+    .unwrap();
+    assert!(result.is_err());
+    assert_eq!(s.get("acme-bot", "/taxii2/").await.status, 200);
+    s.get("acme-robot", "/taxii2/").await.assert_error(401);
+}
+
+#[tokio::test]
+async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get("acme-bot", "/taxii2/").await.status, 200);
+    let with_env = standard_setup().replace(
+        &format!(
+            "name = \"acme-bot\"\npartner = \"acme\"\npassword_hash = \"{}\"",
+            password_hash()
+        ),
+        "name = \"acme-bot\"\npartner = \"acme\"\npassword = \"env:BOT_PW\"",
+    );
+    let parsed = cairn::setup::parse("setup.toml", &with_env).unwrap();
+    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
+    let changes = tokio::task::spawn_blocking(move || {
+        storage
+            .write_now(|c| {
+                let env = |name: &str| (name == "BOT_PW").then(|| "a new password".to_string());
+                let first = cairn::setup::apply(c, "setup.toml", &parsed, &env, 0)
+                    .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                // The same password again keeps the stored hash: nothing to change.
+                let second = cairn::setup::apply(c, "setup.toml", &parsed, &env, 0)
+                    .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                Ok((first, second))
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(changes.0, vec!["user acme-bot: changed".to_string()]);
+    assert!(changes.1.is_empty());
+    // The old password stops working at once, although it was just used (and remembered).
+    s.get("acme-bot", "/taxii2/").await.assert_error(401);
+    let r = s
+        .client
+        .get(s.url("/taxii2/"))
+        .basic_auth("acme-bot", Some("a new password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let plain = with_env.replace("env:BOT_PW", "hunter2");
+    let parsed = cairn::setup::parse("setup.toml", &plain).unwrap();
+    let err =
+        cairn::setup::plan("setup.toml", &parsed, &Default::default(), &|_| None, 0).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'acme-bot': password: must be \"env:VARIABLE\""),
+        "{err}"
+    );
+}

@@ -1,0 +1,187 @@
+//! The `cairn` binary as an operator uses it: `check`, `apply` (passwords from the environment,
+//! idempotent), and `serve` on the shipped config/cairn.toml creating its data directory.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+fn cairn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).args(args).env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("cairn runs")
+}
+
+/// A copy of the shipped config directory in a fresh working directory.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    for f in ["cairn.toml", "example-setup.toml"] {
+        std::fs::copy(
+            root.join("config").join(f),
+            dir.path().join("config").join(f),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+const PASSWORDS: [(&str, &str); 6] = [
+    ("CERT_OPS_PASSWORD", "cert pw"),
+    ("ACME_SOC_PASSWORD", "acme pw"),
+    ("GLOBEX_SOC_PASSWORD", "globex pw"),
+    ("INITECH_SOC_PASSWORD", "initech pw"),
+    ("UMBRELLA_SOC_PASSWORD", "umbrella pw"),
+    ("MSSP_FEED_PASSWORD", "mssp pw"),
+];
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn example_setup_checks_applies_and_reapplies_with_no_changes() {
+    let dir = workdir();
+    let check = cairn(
+        dir.path(),
+        &["check", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("would apply: partner acme: added"),
+        "{}",
+        stdout(&check)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "check must not create the database"
+    );
+
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    let out = stdout(&apply);
+    assert!(out.contains("community finance-isac: added"), "{out}");
+    assert!(out.contains("rule of acme in finance-isac: added"), "{out}");
+    assert!(dir.path().join("data/cairn.db").exists());
+
+    let again = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), "no changes\n");
+    let check = cairn(
+        dir.path(),
+        &["check", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert_eq!(stdout(&check), "no changes\n");
+}
+
+#[test]
+fn apply_without_the_password_variable_names_file_entry_and_key_and_changes_nothing() {
+    let dir = workdir();
+    let env: Vec<(&str, &str)> = PASSWORDS
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "GLOBEX_SOC_PASSWORD")
+        .collect();
+    let out = cairn(dir.path(), &["apply", "config/example-setup.toml"], &env);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("config/example-setup.toml: [[user]] 'globex-soc': password: environment variable GLOBEX_SOC_PASSWORD is not set"),
+        "{err}"
+    );
+    // All or nothing: a later full apply still adds everything.
+    let ok = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(
+        stdout(&ok).contains("partner acme: added"),
+        "{}",
+        stdout(&ok)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str, auth: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn serve_on_the_shipped_config_creates_its_database_and_answers_discovery() {
+    use base64::Engine;
+    let dir = workdir();
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve"])
+        .env("CAIRN_SERVER__BIND", &bind)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Readiness is the listener accepting; give it up to 30 s on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let auth = base64::engine::general_purpose::STANDARD.encode("acme-soc:acme pw");
+    let mut answer = None;
+    while Instant::now() < deadline {
+        if let Some(a) = http_get(port, "/taxii2/", &auth) {
+            answer = Some(a);
+            break;
+        }
+        // Polling a child process for readiness, not timing an assertion.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.expect("server answered");
+    // A fresh database (data/ was removed) has no users yet: the schema exists, login fails.
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(dir.path().join("data/cairn.db").exists());
+}
