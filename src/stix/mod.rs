@@ -1,6 +1,8 @@
 //! The STIX layer: reads posted objects without re-serialising them (the accepted bytes are what
 //! is stored and served) and checks what every stored version needs.
 
+pub mod problem;
+
 use crate::taxii::query::is_stix_id;
 use crate::taxii::timestamp::parse_stix;
 use serde::Deserialize;
