@@ -165,14 +165,16 @@ impl Query {
             }
             seen.push(key);
             match key {
-                "added_after" => q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
-                    err(
-                        key,
-                        format!(
+                "added_after" => {
+                    q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
+                        err(
+                            key,
+                            format!(
                             "'{value}' is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
                         ),
-                    )
-                })?),
+                        )
+                    })?)
+                }
                 "limit" => {
                     // A positive integer too large for usize is still a (large) limit: capped below.
                     let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
