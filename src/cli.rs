@@ -31,6 +31,16 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Say whether each version of an object is delivered to a user, since when, and why.
+    Explain {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        community: String,
+        object_id: String,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Validate a setup file and print what apply would change; change nothing.
     Check {
         file: PathBuf,
@@ -80,6 +90,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await??;
             print_changes(&changes, "");
+        }
+        Command::Explain {
+            user,
+            community,
+            object_id,
+            config,
+        } => {
+            let config = Config::load(&config)?;
+            let storage = crate::startup::open_storage(&config).await?;
+            let now = crate::clock::Clock::system().now_micros();
+            let lines = tokio::task::spawn_blocking(move || {
+                storage.write_now(|c| {
+                    // Releases that came due are processed first, as a request would.
+                    crate::service::deliveries::release_due(c, &community, now)?;
+                    crate::service::deliveries::explain(c, &user, &community, &object_id, now)
+                })
+            })
+            .await??;
+            for l in lines {
+                println!("{l}");
+            }
         }
         Command::Check { file, config } => {
             let (name, setup) = read_setup(&file)?;

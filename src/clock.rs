@@ -8,6 +8,8 @@ use std::sync::Arc;
 #[derive(Clone, Default, Debug)]
 pub struct Clock {
     offset_micros: Arc<AtomicI64>,
+    /// When set, time stands still at this instant plus the offset (deterministic tests).
+    frozen_at: Option<i64>,
 }
 
 impl Clock {
@@ -15,9 +17,21 @@ impl Clock {
         Self::default()
     }
 
+    /// A clock that only moves when `advance` is called; for tests that compare two runs.
+    pub fn frozen(at: DateTime<Utc>) -> Self {
+        Self {
+            offset_micros: Arc::default(),
+            frozen_at: Some(at.timestamp_micros()),
+        }
+    }
+
     #[allow(clippy::disallowed_methods)] // the single sanctioned read of the wall clock
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed))
+        let offset = chrono::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+        match self.frozen_at {
+            Some(at) => DateTime::<Utc>::from_timestamp_micros(at).unwrap_or_default() + offset,
+            None => Utc::now() + offset,
+        }
     }
 
     pub fn now_micros(&self) -> i64 {

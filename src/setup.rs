@@ -580,6 +580,8 @@ pub fn apply(
         store::upsert_membership(conn, m)?;
     }
     store::replace_rules(conn, &plan.rows.rules)?;
+    // New members, caps and rules take effect on deliveries in the same transaction.
+    crate::service::deliveries::refresh_all(conn, now)?;
     Ok(plan.changes)
 }
 

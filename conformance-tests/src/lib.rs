@@ -167,6 +167,11 @@ impl TestServer {
 
     /// Starts with this setup file and extra config TOML appended to the test config.
     pub async fn start_with(setup: &str, extra_config: &str) -> TestServer {
+        Self::start_with_clock(setup, extra_config, Clock::system()).await
+    }
+
+    /// The same, on a given clock (a frozen one makes two servers comparable byte for byte).
+    pub async fn start_with_clock(setup: &str, extra_config: &str, clock: Clock) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("cairn.db");
         let text = format!(
@@ -179,7 +184,7 @@ impl TestServer {
             Vec::<(String, String)>::new(),
         )
         .unwrap();
-        let server = TestServer::launch(config, dir, Clock::system()).await;
+        let server = TestServer::launch(config, dir, clock).await;
         server.apply(setup).await;
         server
     }
@@ -384,4 +389,80 @@ fn form_urlencoded_byte_serialize(v: &str) -> String {
         }
     }
     out
+}
+
+// ---- Built-ins: what every collection serves before anything is posted ----
+
+/// The ids of the objects every collection serves to each member from the moment its membership
+/// began (design/sharing.md section 2): the five TLP 2.0 marking-definitions (CLEAR, GREEN, AMBER,
+/// AMBER+STRICT, RED) and the TLP 2.0 extension-definition, in the order they are listed.
+pub const BUILTIN_IDS: [&str; 6] = [
+    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d",
+];
+
+/// Whether `id` is one of the built-ins.
+pub fn is_builtin(id: &str) -> bool {
+    BUILTIN_IDS.contains(&id)
+}
+
+/// `objects` (STIX objects or manifest records) without the built-ins, order kept.
+pub fn without_builtins(objects: &[Value]) -> Vec<Value> {
+    objects
+        .iter()
+        .filter(|o| !o["id"].as_str().is_some_and(is_builtin))
+        .cloned()
+        .collect()
+}
+
+/// The `objects` list of an objects or manifest page (empty for `{}`); asserts a 200.
+pub fn listed(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    match r.json().get("objects") {
+        None => vec![],
+        Some(list) => list.as_array().expect("objects is a list").clone(),
+    }
+}
+
+/// The objects (or manifest records) of a page that the test posted: the page without the
+/// built-ins. Also asserts that every built-in on the page comes before every posted object,
+/// since built-ins are dated when the reader's membership began.
+pub fn posted(r: &Resp) -> Vec<Value> {
+    let all = listed(r);
+    let builtins = all.len() - without_builtins(&all).len();
+    let prefix: Vec<&str> = all[..builtins]
+        .iter()
+        .map(|o| o["id"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        prefix.iter().all(|id| is_builtin(id)),
+        "built-ins must come before everything posted: {}",
+        r.text()
+    );
+    without_builtins(&all)
+}
+
+/// The ids of `posted(r)`, in order.
+pub fn posted_ids(r: &Resp) -> Vec<String> {
+    posted(r)
+        .iter()
+        .map(|o| o["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// The ids of a listing in which nothing was posted yet: exactly the built-ins, in order.
+pub fn builtin_ids() -> Vec<String> {
+    BUILTIN_IDS.iter().map(|id| id.to_string()).collect()
+}
+
+/// The ids of every object (or manifest record) of a page, built-ins included, in order.
+pub fn listed_ids(r: &Resp) -> Vec<String> {
+    listed(r)
+        .iter()
+        .map(|o| o["id"].as_str().expect("an id").to_owned())
+        .collect()
 }

@@ -297,7 +297,17 @@ pub async fn add_objects(
             "the body is not UTF-8".into(),
         ))
     })?;
-    let status = cairn.add_objects(&caller.0, &root, &coll, text).await?;
+    let recipients = match req.headers().get("Cairn-Recipients") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::BadRequest("Cairn-Recipients must be ASCII: partner ids and partner/user names, comma-separated".into()))?
+                .to_owned(),
+        ),
+    };
+    let status = cairn
+        .add_objects(&caller.0, &root, &coll, recipients, text)
+        .await?;
     Ok(taxii(
         StatusCode::ACCEPTED,
         serde_json::to_string(&status).expect("status serialises"),

@@ -1,6 +1,8 @@
 //! Pure access decisions (design/sharing.md). Storage functions that touch community data take a
 //! grant that only this module can construct, so an unchecked read or write does not compile.
 
+pub mod delivery;
+
 use std::fmt;
 
 /// An authenticated caller: one user of one partner.

@@ -1,13 +1,31 @@
-//! POST objects: parse, check each object on its own, store the good ones in one transaction,
-//! and record a status resource. One bad object never stops the others.
+//! POST objects: parse, validate each object on its own, apply the community's acceptance rules
+//! (types, unmarked, RED recipients), store the good ones and their deliveries in one
+//! transaction, and record a status resource. One bad object never stops the others.
 
+use super::deliveries::{self, Scope};
 use super::{Cairn, ServiceError};
-use crate::policy::{self, Principal};
-use crate::stix::{self, UploadError};
-use crate::storage::objects::{self, InsertOutcome, NewVersion};
-use crate::storage::statuses;
+use crate::policy::delivery::{self as decision, Recipient, Unmarked, VersionFacts};
+use crate::policy::{self, Principal, WriteGrant};
+use crate::stix::tlp::Tlp;
+use crate::stix::{self, Checked, UploadError, Validator};
+use crate::storage::objects::{self, NewVersion};
+use crate::storage::{setup, statuses, Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
 use crate::taxii::timestamp::format_micros;
+use std::sync::Arc;
+
+/// One object that passed validation, with its position in the upload.
+struct Candidate {
+    index: usize,
+    checked: Checked,
+    body: String,
+}
+
+/// Outcome of one object, in upload order.
+enum Outcome {
+    Stored(StatusDetail),
+    Refused(StatusDetail),
+}
 
 impl Cairn {
     pub async fn add_objects(
@@ -15,19 +33,21 @@ impl Cairn {
         principal: &Principal,
         api_root: &str,
         collection: &str,
+        recipients: Option<String>,
         body: String,
     ) -> Result<Status, ServiceError> {
         let (_, m) = self.membership(principal, api_root, collection).await?;
         let grant = policy::grant_write(principal, &m)?;
-        let text = body;
-        // Parsing and checking are CPU work: keep them off the async workers too.
-        let (items, mut failures) = tokio::task::spawn_blocking(move || check_all(&text))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))??;
-        let total = (items.len() + failures.len()) as u64;
+        let validator = Arc::clone(&self.validator);
+        // Parsing and validation are CPU work: keep them off the async workers too.
+        let (candidates, refused) =
+            tokio::task::spawn_blocking(move || check_all(&validator, &body))
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))??;
+        let total = (candidates.len() + refused.len()) as u64;
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
-        let partner = principal.partner.clone();
+        let user = principal.user.clone();
         let retention_start = now
             - self
                 .settings
@@ -37,33 +57,17 @@ impl Cairn {
         let status = self
             .storage
             .write(move |c| {
-                let news: Vec<NewVersion> = items.iter().map(|(_, n)| n.clone()).collect();
-                let outcomes = objects::insert_versions(c, &grant, now, &news)?;
-                let mut successes = vec![];
-                for ((index, item), outcome) in items.iter().zip(outcomes) {
-                    match outcome {
-                        InsertOutcome::Added(version) => {
-                            successes.push(StatusDetail { id: item.stix_id.clone(), version, message: None })
-                        }
-                        InsertOutcome::Duplicate(version) => successes.push(StatusDetail {
-                            id: item.stix_id.clone(),
-                            version,
-                            message: Some("this version was already stored; kept once".into()),
-                        }),
-                        InsertOutcome::Conflict(version) => failures.push((
-                            *index,
-                            StatusDetail {
-                                id: item.stix_id.clone(),
-                                message: Some(format!(
-                                    "a different object with this id and version ({version}) is already stored; \
-                                     a changed object needs a later modified timestamp"
-                                )),
-                                version,
-                            },
-                        )),
+                let mut outcomes =
+                    store_all(c, &grant, &user, recipients.as_deref(), candidates, now)?;
+                outcomes.extend(refused.into_iter().map(|(i, d)| (i, Outcome::Refused(d))));
+                outcomes.sort_by_key(|(i, _)| *i);
+                let (mut successes, mut failures) = (vec![], vec![]);
+                for (_, o) in outcomes {
+                    match o {
+                        Outcome::Stored(d) => successes.push(d),
+                        Outcome::Refused(d) => failures.push(d),
                     }
                 }
-                failures.sort_by_key(|(i, _)| *i);
                 let status = Status {
                     id: status_id.clone(),
                     status: "complete".into(),
@@ -72,12 +76,12 @@ impl Cairn {
                     success_count: successes.len() as u64,
                     successes,
                     failure_count: failures.len() as u64,
-                    failures: failures.into_iter().map(|(_, d)| d).collect(),
+                    failures,
                     pending_count: 0,
                     pendings: vec![],
                 };
                 let json = serde_json::to_string(&status).expect("status serialises");
-                statuses::insert(c, &status.id, &partner, now, &json)?;
+                statuses::insert(c, &status.id, grant.producer(), now, &json)?;
                 statuses::purge(c, retention_start)?;
                 Ok(status)
             })
@@ -94,28 +98,197 @@ impl Cairn {
     }
 }
 
-type Checked = (Vec<(usize, NewVersion)>, Vec<(usize, StatusDetail)>);
+fn refusal(c: &Checked, message: String) -> Outcome {
+    Outcome::Refused(StatusDetail {
+        id: c.id.clone(),
+        version: c
+            .version
+            .as_ref()
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default(),
+        message: Some(message),
+    })
+}
 
-fn check_all(text: &str) -> Result<Checked, ServiceError> {
+/// `Cairn-Recipients` checked against the community: every name a member partner, or a user of
+/// one. A bad name refuses the RED objects of the POST (a typo must not narrow or widen RED).
+fn parse_recipients(
+    conn: &mut Conn,
+    community: &str,
+    header: Option<&str>,
+) -> Result<Result<Vec<Recipient>, String>, StorageError> {
+    let Some(header) = header.filter(|h| !h.trim().is_empty()) else {
+        return Ok(Ok(vec![]));
+    };
+    let readers = setup::readers_of(conn, community)?;
+    let mut out = vec![];
+    for item in header.split(',') {
+        let Some(r) = Recipient::parse(item) else {
+            return Ok(Err(format!(
+                "Cairn-Recipients: '{}' is not a partner id or partner/user",
+                item.trim()
+            )));
+        };
+        let known = readers.iter().any(|(u, m)| match &r {
+            Recipient::Partner(p) => m.partner_id == *p,
+            Recipient::User { partner, user } => u.partner_id == *partner && u.name == *user,
+        });
+        if !known {
+            return Ok(Err(format!("Cairn-Recipients: '{r}' is not a member of this community (or not a user of that partner)")));
+        }
+        out.push(r);
+    }
+    Ok(Ok(out))
+}
+
+fn store_all(
+    c: &mut Conn,
+    grant: &WriteGrant,
+    user: &str,
+    recipients_header: Option<&str>,
+    candidates: Vec<Candidate>,
+    now: i64,
+) -> Result<Vec<(usize, Outcome)>, StorageError> {
+    let community = grant.community_id().to_owned();
+    // Releases that came due first, so "visible to the poster" below is current.
+    deliveries::release_due(c, &community, now)?;
+    let row =
+        setup::community(c, &community)?.ok_or(StorageError::Task("community vanished".into()))?;
+    let policy = deliveries::community_policy(&row);
+    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
+    let recipients = parse_recipients(c, &community, recipients_header)?;
+    let builtin_ids: Vec<String> = deliveries::builtin_versions()
+        .into_iter()
+        .map(|b| b.stix_id)
+        .collect();
+    let mut outcomes = vec![];
+    let mut stored_ids = vec![];
+    for cand in candidates {
+        let ch = &cand.checked;
+        let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
+        if !policy.types.is_empty()
+            && !policy.types.contains(&ch.stix_type)
+            && !builtin_ids.contains(&ch.id)
+        {
+            let msg = format!(
+                "this community accepts only these types: {}",
+                policy.types.join(", ")
+            );
+            outcomes.push((cand.index, refusal(ch, msg)));
+            continue;
+        }
+        if tlp.is_none() && policy.unmarked == Unmarked::Reject && !builtin_ids.contains(&ch.id) {
+            let msg =
+                "/object_marking_refs: this community refuses objects without a TLP marking; \
+                       add a TLP marking-definition reference"
+                    .to_string();
+            outcomes.push((cand.index, refusal(ch, msg)));
+            continue;
+        }
+        let named: Vec<String> = if tlp == Some(Tlp::Red) {
+            match &recipients {
+                Err(e) => {
+                    outcomes.push((cand.index, refusal(ch, e.clone())));
+                    continue;
+                }
+                Ok(list) if list.is_empty() => {
+                    let msg = "TLP:RED needs its recipients: send the header Cairn-Recipients: partner, partner/user"
+                        .to_string();
+                    outcomes.push((cand.index, refusal(ch, msg)));
+                    continue;
+                }
+                Ok(list) => list.iter().map(|r| r.to_string()).collect(),
+            }
+        } else {
+            vec![]
+        };
+        let version = ch.version.as_ref().map(|(v, _)| *v);
+        if let Some((version_text, body)) =
+            objects::visible_same_version(c, grant, user, &ch.id, version)?
+        {
+            let outcome = if body == cand.body || same_json(&body, &cand.body) {
+                Outcome::Stored(StatusDetail {
+                    id: ch.id.clone(),
+                    version: version_text,
+                    message: Some("this version was already stored; kept once".into()),
+                })
+            } else {
+                refusal(
+                    ch,
+                    format!(
+                        "a different object with this id and version ({version_text}) is already stored; \
+                         a changed object needs a later modified timestamp"
+                    ),
+                )
+            };
+            outcomes.push((cand.index, outcome));
+            continue;
+        }
+        let added_at = objects::next_added_at(c, now)?;
+        let facts = VersionFacts {
+            producer: Some(grant.producer().to_owned()),
+            stix_type: ch.stix_type.clone(),
+            tlp,
+            recipients: vec![],
+            added_at,
+        };
+        let release_at = decision::release_at(&policy, rules.get(grant.producer()), &facts);
+        let item = NewVersion {
+            stix_id: ch.id.clone(),
+            stix_type: ch.stix_type.clone(),
+            version: ch.version.clone(),
+            spec_version: ch.spec_version.clone(),
+            tlp: tlp.map(|t| t.as_str().to_owned()),
+            recipients: serde_json::to_string(&named).expect("list serialises"),
+            refs: ch.refs.clone(),
+            body: cand.body,
+        };
+        let (_, version_text) = objects::insert_version(c, grant, &item, added_at, release_at)?;
+        stored_ids.push(ch.id.clone());
+        outcomes.push((
+            cand.index,
+            Outcome::Stored(StatusDetail {
+                id: ch.id.clone(),
+                version: version_text,
+                message: None,
+            }),
+        ));
+    }
+    if !stored_ids.is_empty() {
+        stored_ids.sort();
+        stored_ids.dedup();
+        deliveries::refresh(c, &community, Scope::Ids(stored_ids), now)?;
+    }
+    Ok(outcomes)
+}
+
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+type Checkeds = (Vec<Candidate>, Vec<(usize, StatusDetail)>);
+
+fn check_all(validator: &Validator, text: &str) -> Result<Checkeds, ServiceError> {
     let upload = stix::parse_upload(text).map_err(|e| match e {
         UploadError::NotJson(m) => ServiceError::NotJson(m),
         UploadError::Shape(m) => ServiceError::Unprocessable(m),
     })?;
-    let mut items = vec![];
-    let mut failures = vec![];
+    let mut candidates = vec![];
+    let mut refused = vec![];
     for (index, raw) in upload.objects.iter().enumerate() {
-        match stix::check_object(raw, index) {
-            Ok(c) => items.push((
+        match validator.check(raw, index) {
+            Ok(checked) => candidates.push(Candidate {
                 index,
-                NewVersion {
-                    stix_id: c.id,
-                    stix_type: c.stix_type,
-                    version: c.version,
-                    spec_version: c.spec_version,
-                    body: raw.get().to_owned(),
-                },
-            )),
-            Err(r) => failures.push((
+                checked,
+                body: raw.get().to_owned(),
+            }),
+            Err(r) => refused.push((
                 index,
                 StatusDetail {
                     id: r.id.clone(),
@@ -125,5 +298,5 @@ fn check_all(text: &str) -> Result<Checked, ServiceError> {
             )),
         }
     }
-    Ok((items, failures))
+    Ok((candidates, refused))
 }

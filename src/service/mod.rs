@@ -2,6 +2,7 @@
 //! `storage`; this layer joins them and shapes TAXII results.
 
 pub mod auth;
+pub mod deliveries;
 pub mod ingest;
 pub mod query;
 
@@ -75,6 +76,7 @@ pub struct Cairn {
     pub settings: Settings,
     pub cursor: CursorKey,
     pub auth: auth::Authenticator,
+    pub validator: std::sync::Arc<crate::stix::Validator>,
 }
 
 fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {
@@ -169,6 +171,23 @@ impl Cairn {
             can_read,
             can_write,
         })
+    }
+
+    /// Processes delay releases that came due, before a reader looks at the community.
+    pub async fn release_due(&self, community: &str) -> Result<(), ServiceError> {
+        let now = self.clock.now_micros();
+        let id = community.to_owned();
+        let due = self
+            .storage
+            .read(move |c| crate::storage::objects::due_ids(c, &id, now).map(|d| !d.is_empty()))
+            .await?;
+        if due {
+            let id = community.to_owned();
+            self.storage
+                .write(move |c| deliveries::release_due(c, &id, now))
+                .await?;
+        }
+        Ok(())
     }
 
     /// A status resource, for the posting partner only, within the retention.

@@ -22,7 +22,9 @@ impl Cairn {
         collection: &str,
     ) -> Result<ReadGrant, ServiceError> {
         let (_, m) = self.membership(principal, api_root, collection).await?;
-        Ok(policy::grant_read(principal, &m)?)
+        let grant = policy::grant_read(principal, &m)?;
+        self.release_due(grant.community_id()).await?;
+        Ok(grant)
     }
 
     fn binding(grant: &ReadGrant, endpoint: Endpoint, object: Option<&str>, q: &Query) -> String {
@@ -62,7 +64,8 @@ impl Cairn {
             Some(token) => Some(
                 self.cursor
                     .open(&binding, token)
-                    .map_err(|_| ServiceError::BadCursor)?,
+                    .map_err(|_| ServiceError::BadCursor)?
+                    .date_added,
             ),
             None => None,
         };
@@ -83,7 +86,7 @@ impl Cairn {
                 let rows = objects::list(c, &grant, &sel, with_body)?;
                 // An object id that has no version at all is a 404, not an empty page.
                 let exists = match &object_id {
-                    Some(id) if rows.is_empty() => objects::id_exists(c, &grant, id)?,
+                    Some(id) if rows.is_empty() => objects::id_delivered(c, &grant, id)?,
                     _ => true,
                 };
                 Ok((rows, exists, q.limit))
@@ -105,7 +108,6 @@ impl Cairn {
                     &binding,
                     Position {
                         date_added: r.date_added,
-                        seq: r.seq,
                     },
                 )
             })
@@ -135,15 +137,34 @@ impl Cairn {
         }
         let q = Query::parse(Endpoint::Delete, pairs, &self.settings.limits())?;
         let grant = policy::grant_delete(principal, &m)?;
+        self.release_due(grant.read().community_id()).await?;
         let id = id.to_owned();
         let versions: VersionSelector = q.versions;
         let spec: SpecVersions = q.spec_versions;
+        let now = self.clock.now_micros();
         let outcome = self
             .storage
-            .write(move |c| objects::delete(c, &grant, &id, &versions, &spec))
+            .write(move |c| {
+                let outcome = objects::delete(c, &grant, &id, &versions, &spec)?;
+                if let DeleteOutcome::Deleted(_) = outcome {
+                    // Older versions may be delivered again (rule 5), referencing ones withdrawn (rule 6).
+                    let community = grant.read().community_id().to_owned();
+                    super::deliveries::refresh(
+                        c,
+                        &community,
+                        super::deliveries::Scope::Ids(vec![id.clone()]),
+                        now,
+                    )?;
+                }
+                Ok(outcome)
+            })
             .await?;
         match outcome {
             DeleteOutcome::NotFound => Err(ServiceError::NotFound),
+            DeleteOutcome::BuiltIn => Err(ServiceError::Forbidden(
+                "the built-in TLP 2.0 definitions are served to every member and cannot be deleted"
+                    .into(),
+            )),
             DeleteOutcome::Forbidden => Err(ServiceError::Forbidden(
                 "a contributor may delete only the versions its own partner posted".into(),
             )),

@@ -1,7 +1,11 @@
 //! The STIX layer: reads posted objects without re-serialising them (the accepted bytes are what
 //! is stored and served) and checks what every stored version needs.
 
+pub mod pattern;
 pub mod problem;
+pub mod refs;
+pub mod rules;
+pub mod tlp;
 
 use crate::taxii::query::is_stix_id;
 use crate::taxii::timestamp::parse_stix;
@@ -88,6 +92,22 @@ pub fn parse_upload(body: &str) -> Result<Upload<'_>, UploadError> {
     Ok(Upload { objects })
 }
 
+/// Validates posted objects. Built once at start (schemas compiled then), shared by every request
+/// and by `cairn validate`.
+#[derive(Debug, Default)]
+pub struct Validator {}
+
+impl Validator {
+    pub fn new() -> Result<Validator, String> {
+        Ok(Validator {})
+    }
+
+    /// Checks one object: Ok with what storage needs, or every problem found.
+    pub fn check(&self, raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
+        check_object(raw, index)
+    }
+}
+
 /// An object that passed the checks, with what storage needs.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -95,6 +115,10 @@ pub struct Checked {
     pub stix_type: String,
     pub version: Option<(i64, String)>,
     pub spec_version: String,
+    /// Marking-definition ids applied to it (object and granular markings).
+    pub markings: Vec<String>,
+    /// Ids it references that take part in the reference rule.
+    pub refs: Vec<String>,
 }
 
 /// A refused object: its id (or a placeholder naming its position) and why.
@@ -221,11 +245,19 @@ pub fn check_object(raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
             problems,
         });
     }
+    let value = Value::Object(obj);
+    let markings = refs::marking_ids(&value)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let refs = refs::content_refs(&value);
     Ok(Checked {
         id,
         stix_type,
         version,
         spec_version,
+        markings,
+        refs,
     })
 }
 

@@ -1,9 +1,13 @@
-//! Object versions: insert, keyset-paged listing with TAXII filters, delete.
+//! Object versions and their deliveries: insert, the per-reader keyset pages with TAXII
+//! filters, delete, and the bookkeeping the delivery decision drives. Reads of community data go
+//! through `deliveries`, so a reader's query only ever touches what was delivered to it.
 
+use super::schema::deliveries::dsl as d;
+use super::schema::object_refs::dsl as r;
 use super::schema::objects::dsl as o;
+use super::schema::reader_marks::dsl as m;
 use super::{meta_get, meta_put, Backend, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
-use crate::taxii::cursor::Position;
 use crate::taxii::query::{SpecVersions, VersionSelector};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -13,7 +17,7 @@ use diesel::sql_types::Bool;
 /// list, so the SQL below only ever inlines these constants, never request text.
 pub const KNOWN_SPEC_VERSIONS: [&str; 2] = ["2.0", "2.1"];
 
-/// A validated object version ready to store.
+/// A checked object version ready to store.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     pub stix_id: String,
@@ -21,94 +25,372 @@ pub struct NewVersion {
     /// `modified`, else `created`; `None` for objects without either (most SCOs).
     pub version: Option<(i64, String)>,
     pub spec_version: String,
+    /// The effective TLP of its markings (`clear` ... `red`), `None` when unmarked.
+    pub tlp: Option<String>,
+    /// RED recipients as JSON text (`["acme","globex/soc"]`).
+    pub recipients: String,
+    /// Referenced ids that take part in the reference rule.
+    pub refs: Vec<String>,
     pub body: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InsertOutcome {
-    /// Stored; carries the version text as served in manifests.
-    Added(String),
-    /// The same version was already stored with the same content.
-    Duplicate(String),
-    /// A different object is already stored under this id and version.
-    Conflict(String),
-}
-
-const LAST_DATE_ADDED: &str = "last_date_added";
-
-/// Stores `items` in order, giving each a distinct `date_added` no earlier than `now` and later
-/// than every one given before, so no two stored versions share a `date_added`.
-pub fn insert_versions(
+/// A stored version that has the same id and version as an incoming one and that the poster
+/// can see (its own partner's, or delivered to the posting user).
+pub fn visible_same_version(
     conn: &mut Conn,
     grant: &WriteGrant,
-    now: i64,
-    items: &[NewVersion],
-) -> Result<Vec<InsertOutcome>, StorageError> {
-    let mut last: i64 = meta_get(conn, LAST_DATE_ADDED)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut outcomes = Vec::with_capacity(items.len());
-    for item in items {
-        let existing: Option<(String, String)> = {
-            let q = o::objects
-                .filter(o::community_id.eq(grant.community_id()))
-                .filter(o::stix_id.eq(&item.stix_id))
-                .select((o::version_text, o::body))
-                .into_boxed();
-            let q = match &item.version {
-                Some((v, _)) => q.filter(o::version.eq(*v)).filter(o::versioned.eq(true)),
-                None => q.filter(o::versioned.eq(false)),
-            };
-            q.first(conn).optional()?
-        };
-        if let Some((version_text, body)) = existing {
-            let same = body == item.body || same_json(&body, &item.body);
-            outcomes.push(if same {
-                InsertOutcome::Duplicate(version_text)
-            } else {
-                InsertOutcome::Conflict(version_text)
-            });
-            continue;
-        }
-        let date_added = now.max(last + 1);
-        last = date_added;
-        let (version, version_text, versioned) = match &item.version {
-            Some((v, t)) => (*v, t.clone(), true),
-            // Section 3.4.2 of TAXII: without modified or created, the version is date_added.
-            None => (
-                date_added,
-                crate::taxii::timestamp::format_micros(date_added),
-                false,
-            ),
-        };
-        diesel::insert_into(o::objects)
-            .values((
-                o::community_id.eq(grant.community_id()),
-                o::stix_id.eq(&item.stix_id),
-                o::stix_type.eq(&item.stix_type),
-                o::version.eq(version),
-                o::version_text.eq(&version_text),
-                o::versioned.eq(versioned),
-                o::spec_version.eq(&item.spec_version),
-                o::date_added.eq(date_added),
-                o::producer_id.eq(grant.producer()),
-                o::body.eq(&item.body),
-            ))
-            .execute(conn)?;
-        outcomes.push(InsertOutcome::Added(version_text));
-    }
-    meta_put(conn, LAST_DATE_ADDED, &last.to_string())?;
-    Ok(outcomes)
+    user: &str,
+    stix_id: &str,
+    version: Option<i64>,
+) -> Result<Option<(String, String)>, StorageError> {
+    let delivered = d::deliveries
+        .filter(d::user_name.eq(user.to_owned()))
+        .filter(d::community_id.eq(grant.community_id().to_owned()))
+        .select(d::seq);
+    let q = o::objects
+        .filter(o::community_id.eq(grant.community_id()))
+        .filter(o::stix_id.eq(stix_id))
+        .filter(
+            o::producer_id
+                .eq(grant.producer())
+                .or(o::seq.eq_any(delivered)),
+        )
+        .select((o::version_text, o::body))
+        .into_boxed();
+    let q = match version {
+        Some(v) => q.filter(o::version.eq(v)).filter(o::versioned.eq(true)),
+        None => q.filter(o::versioned.eq(false)),
+    };
+    Ok(q.order(o::seq.asc()).first(conn).optional()?)
 }
 
-fn same_json(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<serde_json::Value>(a),
-        serde_json::from_str::<serde_json::Value>(b),
-    ) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+const LAST_ADDED: &str = "last_added_at";
+
+/// The next insertion time: no earlier than `now`, later than every one given before.
+pub fn next_added_at(conn: &mut Conn, now: i64) -> Result<i64, StorageError> {
+    let last: i64 = meta_get(conn, LAST_ADDED)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let t = now.max(last + 1);
+    meta_put(conn, LAST_ADDED, &t.to_string())?;
+    Ok(t)
+}
+
+/// Stores one version; returns its sequence number and version text.
+pub fn insert_version(
+    conn: &mut Conn,
+    grant: &WriteGrant,
+    item: &NewVersion,
+    added_at: i64,
+    release_at: i64,
+) -> Result<(i64, String), StorageError> {
+    let (version, version_text, versioned) = match &item.version {
+        Some((v, t)) => (*v, t.clone(), true),
+        // TAXII: without modified or created, an object's version is its date_added.
+        None => (
+            added_at,
+            crate::taxii::timestamp::format_micros(added_at),
+            false,
+        ),
+    };
+    let seq: i64 = diesel::insert_into(o::objects)
+        .values((
+            o::community_id.eq(grant.community_id()),
+            o::stix_id.eq(&item.stix_id),
+            o::stix_type.eq(&item.stix_type),
+            o::version.eq(version),
+            o::version_text.eq(&version_text),
+            o::versioned.eq(versioned),
+            o::spec_version.eq(&item.spec_version),
+            o::added_at.eq(added_at),
+            o::producer_id.eq(Some(grant.producer())),
+            o::tlp.eq(item.tlp.as_deref()),
+            o::recipients.eq(&item.recipients),
+            o::release_at.eq(release_at),
+            o::released.eq(release_at <= added_at),
+            o::body.eq(&item.body),
+        ))
+        .returning(o::seq)
+        .get_result(conn)?;
+    insert_refs(conn, grant.community_id(), seq, &item.refs)?;
+    Ok((seq, version_text))
+}
+
+fn insert_refs(
+    conn: &mut Conn,
+    community: &str,
+    seq: i64,
+    refs: &[String],
+) -> Result<(), StorageError> {
+    let mut refs: Vec<&String> = refs.iter().collect();
+    refs.sort();
+    refs.dedup();
+    for id in refs {
+        diesel::insert_into(r::object_refs)
+            .values((
+                r::seq.eq(seq),
+                r::community_id.eq(community),
+                r::ref_id.eq(id),
+            ))
+            .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Stores a built-in object (a TLP 2.0 definition) in a community unless it is there already.
+pub fn ensure_builtin(
+    conn: &mut Conn,
+    community: &str,
+    item: &NewVersion,
+    now: i64,
+) -> Result<(), StorageError> {
+    let n: i64 = o::objects
+        .filter(o::community_id.eq(community))
+        .filter(o::stix_id.eq(&item.stix_id))
+        .filter(o::producer_id.is_null())
+        .count()
+        .get_result(conn)?;
+    if n > 0 {
+        return Ok(());
+    }
+    let added_at = next_added_at(conn, now)?;
+    let (version, text) = item.version.clone().expect("built-ins carry created");
+    diesel::insert_into(o::objects)
+        .values((
+            o::community_id.eq(community),
+            o::stix_id.eq(&item.stix_id),
+            o::stix_type.eq(&item.stix_type),
+            o::version.eq(version),
+            o::version_text.eq(text),
+            o::versioned.eq(true),
+            o::spec_version.eq(&item.spec_version),
+            o::added_at.eq(added_at),
+            o::producer_id.eq(None::<String>),
+            o::tlp.eq(None::<String>),
+            o::recipients.eq("[]"),
+            o::release_at.eq(added_at),
+            o::released.eq(true),
+            o::body.eq(&item.body),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What the delivery decision needs about one stored version.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct StoredVersion {
+    pub seq: i64,
+    pub stix_id: String,
+    pub stix_type: String,
+    pub version: i64,
+    pub producer_id: Option<String>,
+    pub tlp: Option<String>,
+    pub recipients: String,
+    pub added_at: i64,
+    pub release_at: i64,
+    pub released: bool,
+}
+
+fn stored_columns() -> (
+    o::seq,
+    o::stix_id,
+    o::stix_type,
+    o::version,
+    o::producer_id,
+    o::tlp,
+    o::recipients,
+    o::added_at,
+    o::release_at,
+    o::released,
+) {
+    (
+        o::seq,
+        o::stix_id,
+        o::stix_type,
+        o::version,
+        o::producer_id,
+        o::tlp,
+        o::recipients,
+        o::added_at,
+        o::release_at,
+        o::released,
+    )
+}
+
+/// Every version of these ids in a community (all of them when `ids` is `None`).
+pub fn versions_of(
+    conn: &mut Conn,
+    community: &str,
+    ids: Option<&[String]>,
+) -> Result<Vec<StoredVersion>, StorageError> {
+    let mut q = o::objects
+        .filter(o::community_id.eq(community))
+        .into_boxed();
+    if let Some(ids) = ids {
+        q = q.filter(o::stix_id.eq_any(ids));
+    }
+    Ok(q.order(o::seq.asc()).select(stored_columns()).load(conn)?)
+}
+
+/// The ids each of these versions references.
+pub fn refs_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<(i64, String)>, StorageError> {
+    Ok(r::object_refs
+        .filter(r::seq.eq_any(seqs))
+        .select((r::seq, r::ref_id))
+        .load(conn)?)
+}
+
+/// The ids of objects in `community` that reference any of `ids`.
+pub fn referencing(
+    conn: &mut Conn,
+    community: &str,
+    ids: &[String],
+) -> Result<Vec<String>, StorageError> {
+    let seqs = r::object_refs
+        .filter(r::community_id.eq(community))
+        .filter(r::ref_id.eq_any(ids))
+        .select(r::seq);
+    Ok(o::objects
+        .filter(o::seq.eq_any(seqs))
+        .select(o::stix_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// Ids with versions whose delay has ended but whose release has not been processed.
+pub fn due_ids(conn: &mut Conn, community: &str, now: i64) -> Result<Vec<String>, StorageError> {
+    Ok(o::objects
+        .filter(o::community_id.eq(community))
+        .filter(o::released.eq(false))
+        .filter(o::release_at.le(now))
+        .select(o::stix_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// Records a version's release time (recomputed when rules change) and whether it has passed.
+pub fn set_release(
+    conn: &mut Conn,
+    seq: i64,
+    release_at: i64,
+    released: bool,
+) -> Result<(), StorageError> {
+    diesel::update(o::objects.filter(o::seq.eq(seq)))
+        .set((o::release_at.eq(release_at), o::released.eq(released)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which of these versions are delivered to which user.
+pub fn delivered_among(
+    conn: &mut Conn,
+    community: &str,
+    seqs: &[i64],
+) -> Result<Vec<(String, i64)>, StorageError> {
+    Ok(d::deliveries
+        .filter(d::community_id.eq(community))
+        .filter(d::seq.eq_any(seqs))
+        .select((d::user_name, d::seq))
+        .load(conn)?)
+}
+
+/// The date_added `user` was given for each of these versions that it has.
+pub fn delivery_dates(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+    seqs: &[i64],
+) -> Result<std::collections::HashMap<i64, i64>, StorageError> {
+    Ok(d::deliveries
+        .filter(d::user_name.eq(user))
+        .filter(d::community_id.eq(community))
+        .filter(d::seq.eq_any(seqs))
+        .select((d::seq, d::date_added))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Delivers `seqs` to `user` in this order, each with the next date_added of that reader: later
+/// than everything it was given before and no earlier than `now`.
+pub fn deliver(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+    seqs: &[i64],
+    now: i64,
+) -> Result<(), StorageError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let last: Option<i64> = m::reader_marks
+        .filter(m::user_name.eq(user))
+        .filter(m::community_id.eq(community))
+        .select(m::last_date_added)
+        .first(conn)
+        .optional()?;
+    let mut t = last.unwrap_or(i64::MIN);
+    for seq in seqs {
+        t = now.max(t.saturating_add(1));
+        diesel::insert_into(d::deliveries)
+            .values((
+                d::user_name.eq(user),
+                d::community_id.eq(community),
+                d::seq.eq(seq),
+                d::date_added.eq(t),
+            ))
+            .execute(conn)?;
+    }
+    if last.is_some() {
+        diesel::update(
+            m::reader_marks
+                .filter(m::user_name.eq(user))
+                .filter(m::community_id.eq(community)),
+        )
+        .set(m::last_date_added.eq(t))
+        .execute(conn)?;
+    } else {
+        diesel::insert_into(m::reader_marks)
+            .values((
+                m::user_name.eq(user),
+                m::community_id.eq(community),
+                m::last_date_added.eq(t),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Takes these versions away from `user`.
+pub fn withdraw(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+    seqs: &[i64],
+) -> Result<(), StorageError> {
+    diesel::delete(
+        d::deliveries
+            .filter(d::user_name.eq(user))
+            .filter(d::community_id.eq(community))
+            .filter(d::seq.eq_any(seqs)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Takes everything away from users that are no longer readers of `community`.
+pub fn withdraw_all_except(
+    conn: &mut Conn,
+    community: &str,
+    readers: &[String],
+) -> Result<(), StorageError> {
+    diesel::delete(
+        d::deliveries
+            .filter(d::community_id.eq(community))
+            .filter(d::user_name.ne_all(readers)),
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The filters of one listing, already parsed and typed.
@@ -119,29 +401,49 @@ pub struct Selection<'a> {
     pub versions: &'a VersionSelector,
     pub spec_versions: &'a SpecVersions,
     pub added_after: Option<i64>,
-    pub after: Option<Position>,
+    /// Strictly after this reader date_added (from a `next` token).
+    pub after: Option<i64>,
     /// Rows to return; one more is fetched to know whether there are more.
     pub limit: usize,
 }
 
+/// One delivered version as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct Row {
     pub seq: i64,
     pub stix_id: String,
     pub version_text: String,
+    /// When it became deliverable to this reader.
     pub date_added: i64,
-    pub producer_id: String,
+    pub producer_id: Option<String>,
     pub body: String,
 }
 
-type Predicate = Box<dyn BoxableExpression<o::objects, Backend, SqlType = Bool>>;
+type Predicate = Box<
+    dyn BoxableExpression<
+        diesel::dsl::InnerJoinQuerySource<
+            super::schema::deliveries::table,
+            super::schema::objects::table,
+        >,
+        Backend,
+        SqlType = Bool,
+    >,
+>;
+type DeliveredJoin =
+    diesel::dsl::InnerJoin<super::schema::deliveries::table, super::schema::objects::table>;
 
-/// Restricts `alias` rows to the requested spec versions. Returns `None` when nothing can match.
+/// The versions of the same object delivered to the same reader, as SQL over aliases d2/o2.
+const SAME_OBJECT_DELIVERED: &str = "FROM deliveries d2 INNER JOIN objects o2 ON o2.seq = d2.seq \
+     WHERE d2.user_name = deliveries.user_name AND d2.community_id = deliveries.community_id \
+     AND o2.stix_id = objects.stix_id";
+
+/// Restricts `alias` rows to the requested spec versions. `None` when nothing can match.
 fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
     match spec {
         SpecVersions::Latest => Some(format!(
-            "{alias}.spec_version = (SELECT MAX(s.spec_version) FROM objects s \
-             WHERE s.community_id = {alias}.community_id AND s.stix_id = {alias}.stix_id)"
+            "{alias}.spec_version = (SELECT MAX(o3.spec_version) FROM deliveries d3 \
+             INNER JOIN objects o3 ON o3.seq = d3.seq WHERE d3.user_name = deliveries.user_name \
+             AND d3.community_id = deliveries.community_id AND o3.stix_id = objects.stix_id)"
         )),
         SpecVersions::Only(list) => {
             let known: Vec<String> = KNOWN_SPEC_VERSIONS
@@ -149,71 +451,57 @@ fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
                 .filter(|k| list.iter().any(|l| l == *k))
                 .map(|k| format!("'{k}'"))
                 .collect();
-            if known.is_empty() {
-                None
-            } else {
-                Some(format!("{alias}.spec_version IN ({})", known.join(", ")))
-            }
+            (!known.is_empty()).then(|| format!("{alias}.spec_version IN ({})", known.join(", ")))
         }
     }
 }
 
-/// The rows of one object-version listing, ordered by (date_added, seq), at most `limit + 1`.
-/// `first`/`last` are evaluated over every version of the object that matches the spec-version
-/// filter; `added_after` and the page position then apply to the selected versions.
+/// The delivered rows of one listing for the granted reader, ordered by its date_added.
+/// `first`/`last` are evaluated over the versions delivered to this reader that match the
+/// spec-version filter; `added_after` and the page position then apply.
 fn filtered<'a>(
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
-) -> Option<super::schema::objects::BoxedQuery<'a, Backend>> {
-    let mut q = o::objects
+) -> Option<diesel::dsl::IntoBoxed<'a, DeliveredJoin, Backend>> {
+    let mut q = d::deliveries
+        .inner_join(o::objects)
         .into_boxed()
-        .filter(o::community_id.eq(grant.community_id()));
+        .filter(d::user_name.eq(&grant.reader().user))
+        .filter(d::community_id.eq(grant.community_id()));
     if !sel.ids.is_empty() {
         q = q.filter(o::stix_id.eq_any(sel.ids));
     }
     if !sel.types.is_empty() {
         q = q.filter(o::stix_type.eq_any(sel.types));
     }
-    let spec_outer = spec_condition("objects", sel.spec_versions)?;
-    q = q.filter(sql::<Bool>(&spec_outer));
+    q = q.filter(sql::<Bool>(&spec_condition("objects", sel.spec_versions)?));
     if let VersionSelector::Some { first, last, exact } = sel.versions {
-        let spec_inner = spec_condition("v", sel.spec_versions)?;
+        let spec_inner = spec_condition("o2", sel.spec_versions)?;
         let mut alternatives: Vec<Predicate> = vec![];
         for (wanted, agg) in [(*first, "MIN"), (*last, "MAX")] {
             if wanted {
                 alternatives.push(Box::new(sql::<Bool>(&format!(
-                    "objects.version = (SELECT {agg}(v.version) FROM objects v \
-                     WHERE v.community_id = objects.community_id AND v.stix_id = objects.stix_id \
-                     AND {spec_inner})"
+                    "objects.version = (SELECT {agg}(o2.version) {SAME_OBJECT_DELIVERED} AND {spec_inner})"
                 ))));
             }
         }
         if !exact.is_empty() {
             alternatives.push(Box::new(o::version.eq_any(exact.clone())));
         }
-        let mut any: Option<Predicate> = None;
-        for alt in alternatives {
-            any = Some(match any {
-                None => alt,
-                Some(prev) => Box::new(prev.or(alt)),
-            });
-        }
-        q = q.filter(any?);
+        let any = alternatives.into_iter().reduce(|a, b| Box::new(a.or(b)))?;
+        q = q.filter(any);
     }
     if let Some(after) = sel.added_after {
-        q = q.filter(o::date_added.gt(after));
+        q = q.filter(d::date_added.gt(after));
     }
-    if let Some(pos) = sel.after {
-        q = q.filter(
-            o::date_added
-                .gt(pos.date_added)
-                .or(o::date_added.eq(pos.date_added).and(o::seq.gt(pos.seq))),
-        );
+    if let Some(after) = sel.after {
+        q = q.filter(d::date_added.gt(after));
     }
     Some(q)
 }
 
-/// Lists versions for the objects or manifest endpoint; `with_body` false leaves `body` empty.
+/// Lists delivered versions for the objects or manifest endpoint; `with_body` false leaves
+/// `body` empty. At most `limit + 1` rows.
 pub fn list(
     conn: &mut Conn,
     grant: &ReadGrant,
@@ -223,15 +511,13 @@ pub fn list(
     let Some(q) = filtered(grant, sel) else {
         return Ok(vec![]);
     };
-    let q = q
-        .order((o::date_added.asc(), o::seq.asc()))
-        .limit(sel.limit as i64 + 1);
+    let q = q.order(d::date_added.asc()).limit(sel.limit as i64 + 1);
     let rows = if with_body {
         q.select((
             o::seq,
             o::stix_id,
             o::version_text,
-            o::date_added,
+            d::date_added,
             o::producer_id,
             o::body,
         ))
@@ -241,19 +527,21 @@ pub fn list(
             o::seq,
             o::stix_id,
             o::version_text,
-            o::date_added,
+            d::date_added,
             o::producer_id,
-            diesel::dsl::sql::<diesel::sql_types::Text>("''"),
+            sql::<diesel::sql_types::Text>("''"),
         ))
         .load::<Row>(conn)?
     };
     Ok(rows)
 }
 
-/// True when some version of `id` is stored in the granted community.
-pub fn id_exists(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, StorageError> {
-    let n: i64 = o::objects
-        .filter(o::community_id.eq(grant.community_id()))
+/// True when some version of `id` is delivered to the granted reader.
+pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, StorageError> {
+    let n: i64 = d::deliveries
+        .inner_join(o::objects)
+        .filter(d::user_name.eq(&grant.reader().user))
+        .filter(d::community_id.eq(grant.community_id()))
         .filter(o::stix_id.eq(id))
         .count()
         .get_result(conn)?;
@@ -262,15 +550,17 @@ pub fn id_exists(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, S
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// No version matched among those the caller can see.
+    /// No version matched among those delivered to the caller.
     NotFound,
-    /// Versions matched, but the caller may delete none of them.
+    /// Versions matched, and the caller may not delete some of them.
     Forbidden,
+    /// A built-in TLP definition matched: those are served to every member and stay.
+    BuiltIn,
     Deleted(usize),
 }
 
-/// Deletes the matching versions of `id` that the grant allows. Matching versions the caller
-/// may not delete make the whole request forbidden, so a DELETE never half-succeeds.
+/// Deletes the matching versions of `id` among those delivered to the caller, when the grant
+/// allows every one of them (a DELETE never half-succeeds). Built-in definitions stay.
 pub fn delete(
     conn: &mut Conn,
     grant: &DeleteGrant,
@@ -286,18 +576,21 @@ pub fn delete(
         spec_versions,
         added_after: None,
         after: None,
-        limit: i64::MAX as usize - 1,
+        limit: 0,
     };
     let Some(q) = filtered(grant.read(), &sel) else {
         return Ok(DeleteOutcome::NotFound);
     };
-    let matched: Vec<(i64, String)> = q.select((o::seq, o::producer_id)).load(conn)?;
+    let matched: Vec<(i64, Option<String>)> = q.select((o::seq, o::producer_id)).load(conn)?;
     if matched.is_empty() {
         return Ok(DeleteOutcome::NotFound);
     }
+    if matched.iter().any(|(_, p)| p.is_none()) {
+        return Ok(DeleteOutcome::BuiltIn);
+    }
     if matched
         .iter()
-        .any(|(_, producer)| !grant.may_delete(producer))
+        .any(|(_, p)| p.as_deref().is_some_and(|p| !grant.may_delete(p)))
     {
         return Ok(DeleteOutcome::Forbidden);
     }

@@ -73,9 +73,38 @@ diesel::table! {
         version_text -> Text,
         versioned -> Bool,
         spec_version -> Text,
-        date_added -> BigInt,
-        producer_id -> Text,
+        added_at -> BigInt,
+        producer_id -> Nullable<Text>,
+        tlp -> Nullable<Text>,
+        recipients -> Text,
+        release_at -> BigInt,
+        released -> Bool,
         body -> Text,
+    }
+}
+
+diesel::table! {
+    object_refs (seq, ref_id) {
+        seq -> BigInt,
+        community_id -> Text,
+        ref_id -> Text,
+    }
+}
+
+diesel::table! {
+    deliveries (user_name, community_id, seq) {
+        user_name -> Text,
+        community_id -> Text,
+        seq -> BigInt,
+        date_added -> BigInt,
+    }
+}
+
+diesel::table! {
+    reader_marks (user_name, community_id) {
+        user_name -> Text,
+        community_id -> Text,
+        last_date_added -> BigInt,
     }
 }
 
@@ -91,6 +120,8 @@ diesel::table! {
 diesel::joinable!(users -> partners (partner_id));
 diesel::joinable!(memberships -> communities (community_id));
 diesel::joinable!(memberships -> partners (partner_id));
+diesel::joinable!(deliveries -> objects (seq));
+diesel::joinable!(object_refs -> objects (seq));
 
 diesel::allow_tables_to_appear_in_same_query!(
     meta,
@@ -100,5 +131,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     sharing_rules,
     objects,
+    object_refs,
+    deliveries,
+    reader_marks,
     statuses,
 );

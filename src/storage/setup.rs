@@ -136,3 +136,41 @@ pub fn replace_rules(conn: &mut Conn, rows: &[RuleRow]) -> Result<(), StorageErr
     }
     Ok(())
 }
+
+/// The enabled users of enabled partners with an enabled membership of `community`.
+pub fn readers_of(
+    conn: &mut Conn,
+    community: &str,
+) -> Result<Vec<(UserRow, MembershipRow)>, StorageError> {
+    Ok(users::table
+        .inner_join(partners::table)
+        .inner_join(memberships::table.on(memberships::partner_id.eq(users::partner_id)))
+        .filter(memberships::community_id.eq(community))
+        .filter(memberships::enabled.eq(true))
+        .filter(users::enabled.eq(true))
+        .filter(partners::enabled.eq(true))
+        .order(users::name.asc())
+        .select((UserRow::as_select(), MembershipRow::as_select()))
+        .load(conn)?)
+}
+
+pub fn community(conn: &mut Conn, id: &str) -> Result<Option<CommunityRow>, StorageError> {
+    Ok(communities::table
+        .filter(communities::id.eq(id))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn rules_of(conn: &mut Conn, community: &str) -> Result<Vec<RuleRow>, StorageError> {
+    Ok(sharing_rules::table
+        .filter(sharing_rules::community_id.eq(community))
+        .load(conn)?)
+}
+
+/// Ids of every community, enabled or not.
+pub fn community_ids(conn: &mut Conn) -> Result<Vec<String>, StorageError> {
+    Ok(communities::table
+        .select(communities::id)
+        .order(communities::id)
+        .load(conn)?)
+}

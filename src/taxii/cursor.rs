@@ -11,13 +11,13 @@ type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 16;
-const RAW_LEN: usize = 1 + 8 + 8 + MAC_LEN;
+const RAW_LEN: usize = 1 + 8 + MAC_LEN;
 
-/// Where the next page starts: strictly after this (date_added, sequence).
+/// Where the next page starts: strictly after this date_added, which is unique within what
+/// one reader sees of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     pub date_added: i64,
-    pub seq: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +56,6 @@ impl CursorKey {
         let mut raw = Vec::with_capacity(RAW_LEN);
         raw.push(VERSION);
         raw.extend_from_slice(&pos.date_added.to_be_bytes());
-        raw.extend_from_slice(&pos.seq.to_be_bytes());
         let mac = self.mac(binding, &raw);
         raw.extend_from_slice(&mac);
         URL_SAFE_NO_PAD.encode(raw)
@@ -76,8 +75,7 @@ impl CursorKey {
         // Constant-time comparison of the truncated tag.
         mac.verify_truncated_left(tag).map_err(|_| InvalidCursor)?;
         let date_added = i64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));
-        let seq = i64::from_be_bytes(payload[9..17].try_into().expect("8 bytes"));
-        Ok(Position { date_added, seq })
+        Ok(Position { date_added })
     }
 }
 
@@ -90,7 +88,6 @@ mod tests {
         let k = CursorKey::new(b"secret");
         let pos = Position {
             date_added: 1_700_000_000_123_456,
-            seq: 42,
         };
         let t = k.mint("alice|objects|c1|f", pos);
         assert_eq!(k.open("alice|objects|c1|f", &t), Ok(pos));

@@ -28,7 +28,18 @@ fn record_ids(r: &Resp) -> Vec<String> {
 async fn manifest_records_have_exactly_the_taxii_fields() {
     let s = TestServer::start().await;
     s.post_objects("acme-soc", &[indicator(1, T2)]).await;
+    // Every record, the built-ins' too, has exactly the four fields.
     let r = s.get("acme-soc", &manifest_url("")).await;
+    let all = records(&r);
+    assert_eq!(all.len(), BUILTIN_IDS.len() + 1);
+    for rec in &all {
+        let mut keys: Vec<&String> = rec.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["date_added", "id", "media_type", "version"], "{rec}");
+    }
+    let r = s
+        .get("acme-soc", &manifest_url("match[type]=indicator"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.content_type().as_deref(), Some(TAXII));
     let j = r.json();
@@ -55,7 +66,9 @@ async fn manifest_records_have_exactly_the_taxii_fields() {
 async fn sco_version_is_its_date_added() {
     let s = TestServer::start().await;
     s.post_objects("acme-soc", &[ipv4(7)]).await;
-    let r = s.get("acme-soc", &manifest_url("")).await;
+    let r = s
+        .get("acme-soc", &manifest_url("match[type]=ipv4-addr"))
+        .await;
     let list = records(&r);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], format!("ipv4-addr--{}", uuid_for(7)));
@@ -71,7 +84,7 @@ async fn manifest_lists_the_latest_version_by_default_and_every_version_on_reque
         .await;
     s.post_objects("acme-soc", &[indicator(1, T2)]).await;
     let r = s.get("acme-soc", &manifest_url("")).await;
-    let got: Vec<(Value, Value)> = records(&r)
+    let got: Vec<(Value, Value)> = posted(&r)
         .iter()
         .map(|m| (m["id"].clone(), m["version"].clone()))
         .collect();
@@ -80,7 +93,7 @@ async fn manifest_lists_the_latest_version_by_default_and_every_version_on_reque
         vec![(json!(ind(1)), json!(T3)), (json!(mal(2)), json!(T1))]
     );
     let r = s.get("acme-soc", &manifest_url("match[version]=all")).await;
-    let got: Vec<Value> = records(&r).iter().map(|m| m["version"].clone()).collect();
+    let got: Vec<Value> = posted(&r).iter().map(|m| m["version"].clone()).collect();
     assert_eq!(got, vec![json!(T1), json!(T3), json!(T1), json!(T2)]);
 }
 
@@ -122,7 +135,9 @@ async fn manifest_pages_with_exact_more_and_next() {
     let s = TestServer::start().await;
     let objs: Vec<Value> = (1..=5).map(|n| indicator(n, T1)).collect();
     s.post_objects("acme-soc", &objs).await;
-    let pages = s.all_pages("acme-soc", &manifest_url("limit=2")).await;
+    let pages = s
+        .all_pages("acme-soc", &manifest_url("match[type]=indicator&limit=2"))
+        .await;
     let ids: Vec<Vec<String>> = pages.iter().map(record_ids).collect();
     assert_eq!(
         ids,
@@ -142,7 +157,9 @@ async fn manifest_pages_with_exact_more_and_next() {
     }
 
     // An exactly full last page: more false, no next.
-    let r = s.get("acme-soc", &manifest_url("limit=5")).await;
+    let r = s
+        .get("acme-soc", &manifest_url("match[type]=indicator&limit=5"))
+        .await;
     let j = r.json();
     assert_eq!(record_ids(&r).len(), 5);
     assert_eq!(j["more"], false);
@@ -154,19 +171,28 @@ async fn manifest_next_token_is_bound_to_the_user() {
     let s = TestServer::start().await;
     let objs: Vec<Value> = (1..=3).map(|n| indicator(n, T1)).collect();
     s.post_objects("acme-soc", &objs).await;
-    let r = s.get("acme-soc", &manifest_url("limit=1")).await;
+    let r = s
+        .get("acme-soc", &manifest_url("match[type]=indicator&limit=1"))
+        .await;
+    assert_eq!(record_ids(&r), vec![ind(1)]);
     let next = r.json()["next"].as_str().unwrap().to_owned();
     let r = s
         .get(
             "acme-bot",
-            &manifest_url(&format!("limit=1&next={}", enc(&next))),
+            &manifest_url(&format!(
+                "match[type]=indicator&limit=1&next={}",
+                enc(&next)
+            )),
         )
         .await;
     r.assert_error(400);
     let r = s
         .get(
             "acme-soc",
-            &manifest_url(&format!("limit=1&next={}", enc(&next))),
+            &manifest_url(&format!(
+                "match[type]=indicator&limit=1&next={}",
+                enc(&next)
+            )),
         )
         .await;
     assert_eq!(record_ids(&r), vec![ind(2)]);
@@ -175,12 +201,29 @@ async fn manifest_next_token_is_bound_to_the_user() {
 #[tokio::test]
 async fn empty_manifest_is_an_empty_object_without_date_headers() {
     let s = TestServer::start().await;
+    // A fresh collection holds only the built-ins: nothing after the last of them.
     let r = s.get("acme-soc", &manifest_url("")).await;
+    assert_eq!(record_ids(&r), builtin_ids());
+    let (_, last) = date_headers(&r);
+    let r = s
+        .get(
+            "acme-soc",
+            &manifest_url(&format!("added_after={}", enc(&last))),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type().as_deref(), Some(TAXII));
     assert_eq!(r.text(), "{}");
     assert_no_date_headers(&r);
-    // Also when filters exclude everything.
+    // Nor any malware among them.
+    let r = s
+        .get("acme-soc", &manifest_url("match[type]=malware"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type().as_deref(), Some(TAXII));
+    assert_eq!(r.text(), "{}");
+    assert_no_date_headers(&r);
+    // Also when filters exclude everything posted.
     s.post_objects("acme-soc", &[indicator(1, T1)]).await;
     let r = s
         .get("acme-soc", &manifest_url("match[type]=malware"))
@@ -223,7 +266,7 @@ async fn marking_definition_version_is_its_created() {
     let st = s.post_objects("acme-soc", &[marking]).await;
     assert_eq!(st["success_count"], 1, "{st}");
     let r = s.get("acme-soc", &manifest_url("")).await;
-    let list = records(&r);
+    let list = posted(&r);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], id);
     assert_eq!(list[0]["version"], "2026-01-05T00:00:00.000Z");

@@ -1,4 +1,7 @@
 DROP TABLE statuses;
+DROP TABLE reader_marks;
+DROP TABLE deliveries;
+DROP TABLE object_refs;
 DROP TABLE objects;
 DROP TABLE sharing_rules;
 DROP TABLE memberships;

@@ -53,7 +53,9 @@ CREATE TABLE sharing_rules (
     PRIMARY KEY (community_id, producer_id)
 );
 
--- One row per stored object version. seq is the server sequence that breaks date_added ties.
+-- One row per stored object version and producer. seq is the server sequence. A partner that posts
+-- an id+version hidden from it gets its own copy, so (id, version) is unique per producer only.
+-- producer_id NULL marks the built-in TLP 2.0 definitions every collection serves.
 CREATE TABLE objects (
     seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     community_id TEXT NOT NULL REFERENCES communities (id),
@@ -63,13 +65,45 @@ CREATE TABLE objects (
     version_text TEXT NOT NULL,
     versioned BOOLEAN NOT NULL,
     spec_version TEXT NOT NULL,
-    date_added BIGINT NOT NULL,
-    producer_id TEXT NOT NULL REFERENCES partners (id),
+    added_at BIGINT NOT NULL,
+    producer_id TEXT REFERENCES partners (id),
+    tlp TEXT,
+    recipients TEXT NOT NULL,
+    release_at BIGINT NOT NULL,
+    released BOOLEAN NOT NULL,
     body TEXT NOT NULL
 );
-CREATE UNIQUE INDEX objects_by_version ON objects (community_id, stix_id, version);
-CREATE INDEX objects_by_date ON objects (community_id, date_added, seq);
-CREATE INDEX objects_by_type ON objects (community_id, stix_type, date_added, seq);
+CREATE INDEX objects_by_id ON objects (community_id, stix_id, version);
+CREATE INDEX objects_pending ON objects (community_id, released, release_at);
+
+-- What each object references (rule 6 of the delivery decision), for the one-hop recheck.
+CREATE TABLE object_refs (
+    seq BIGINT NOT NULL REFERENCES objects (seq) ON DELETE CASCADE,
+    community_id TEXT NOT NULL,
+    ref_id TEXT NOT NULL,
+    PRIMARY KEY (seq, ref_id)
+);
+CREATE INDEX object_refs_by_target ON object_refs (community_id, ref_id);
+
+-- The versions delivered to each user, with the date_added that user sees: when it became
+-- deliverable to that user. Unique per (user, community), so a reader's pages are keyed by it.
+CREATE TABLE deliveries (
+    user_name TEXT NOT NULL,
+    community_id TEXT NOT NULL,
+    seq BIGINT NOT NULL REFERENCES objects (seq) ON DELETE CASCADE,
+    date_added BIGINT NOT NULL,
+    PRIMARY KEY (user_name, community_id, seq)
+);
+CREATE UNIQUE INDEX deliveries_by_date ON deliveries (user_name, community_id, date_added);
+CREATE INDEX deliveries_by_seq ON deliveries (seq);
+
+-- The last date_added given to each reader in each community.
+CREATE TABLE reader_marks (
+    user_name TEXT NOT NULL,
+    community_id TEXT NOT NULL,
+    last_date_added BIGINT NOT NULL,
+    PRIMARY KEY (user_name, community_id)
+);
 
 CREATE TABLE statuses (
     id TEXT PRIMARY KEY NOT NULL,

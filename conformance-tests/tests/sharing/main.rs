@@ -1,0 +1,8 @@
+//! The sharing policy of design/sharing.md over real HTTP: TLP 1.0 and 2.0, caps, sharing rules,
+//! RED recipients, delays, references, and the per-reader date_added that keeps pollers exact.
+
+mod five_banks;
+mod fixture;
+mod noninterference;
+mod poller;
+mod rules;

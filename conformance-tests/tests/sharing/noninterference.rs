@@ -1,0 +1,268 @@
+//! Noninterference: objects a reader may not see never change a byte of what that reader gets.
+//! Two servers on frozen clocks run the same random history; the second also receives extra
+//! objects hidden from the reader (excluded producer, above its cap, RED for others, a community
+//! it is not in). Every endpoint's response to the reader must be identical.
+
+use cairn::clock::Clock;
+use cairn_conformance::*;
+use serde_json::{json, Value};
+
+const C1: &str = "11111111-1111-4111-8111-111111111111";
+const C2: &str = "22222222-2222-4222-8222-222222222222";
+const MARKS: [(&str, &str); 5] = [
+    (
+        "clear",
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    ),
+    (
+        "green",
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+    ),
+    (
+        "amber",
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    ),
+    (
+        "amber+strict",
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    ),
+    (
+        "red",
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+    ),
+];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Partners pa (the reader), pb (excludes pa), pc, pd; the reader's cap is `cap`.
+fn setup(cap: &str, pc_delay: &str) -> String {
+    let h = password_hash();
+    let mut s = String::new();
+    for p in ["pa", "pb", "pc", "pd"] {
+        s += &format!("[[partner]]\nid = \"{p}\"\ntitle = \"{p}\"\n[[user]]\nname = \"{p}-u\"\npartner = \"{p}\"\npassword_hash = \"{h}\"\n");
+    }
+    s += &format!("[[community]]\nid = \"c1\"\ncollection = \"{C1}\"\ntitle = \"One\"\n");
+    for (p, c) in [("pa", cap), ("pb", "red"), ("pc", "red"), ("pd", "red")] {
+        s += &format!(
+            "[[community.member]]\npartner = \"{p}\"\nrole = \"contributor\"\nmax_tlp = \"{c}\"\n"
+        );
+    }
+    s += "[[community.rule]]\nproducer = \"pb\"\nexclude = [\"pa\"]\n";
+    s += &format!("[[community.rule]]\nproducer = \"pc\"\ndelay = \"{pc_delay}\"\n");
+    s += &format!("[[community]]\nid = \"c2\"\ncollection = \"{C2}\"\ntitle = \"Two\"\n");
+    for p in ["pb", "pc"] {
+        s += &format!("[[community.member]]\npartner = \"{p}\"\nrole = \"contributor\"\n");
+    }
+    s
+}
+
+fn object(n: u32, kind: &str, marking: &str, refs: &[String], rng: &mut Rng) -> Value {
+    let id = format!("{kind}--{}", uuid_for(n));
+    let minute = rng.below(50);
+    let mut o = json!({
+        "type": kind, "spec_version": "2.1", "id": id,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": format!("2026-01-01T00:{minute:02}:00.000Z"),
+        "object_marking_refs": [marking],
+    });
+    match kind {
+        "relationship" => {
+            o["relationship_type"] = json!("related-to");
+            o["source_ref"] = json!(refs[0]);
+            o["target_ref"] = json!(refs[1]);
+        }
+        "malware" => {
+            o["name"] = json!(format!("m{n}"));
+            o["is_family"] = json!(false);
+        }
+        _ => {
+            o["name"] = json!(format!("i{n}"));
+            o["pattern"] = json!("[ipv4-addr:value = '203.0.113.9']");
+            o["pattern_type"] = json!("stix");
+            o["valid_from"] = json!("2026-01-01T00:00:00Z");
+        }
+    }
+    o
+}
+
+async fn post(s: &TestServer, user: &str, coll: &str, objects: &[Value], recipients: &str) -> Resp {
+    let root = user.split('-').next().unwrap();
+    let body = serde_json::to_vec(&json!({ "objects": objects })).unwrap();
+    let mut headers = vec![("Content-Type", TAXII)];
+    if !recipients.is_empty() {
+        headers.push(("Cairn-Recipients", recipients));
+    }
+    s.send(
+        reqwest::Method::POST,
+        &TestServer::coll(root, coll, "objects/"),
+        Some(user),
+        &headers,
+        Some(body),
+    )
+    .await
+}
+
+/// Everything the reader pa-u can ask, with per-occurrence values masked.
+async fn observe(
+    s: &TestServer,
+    ids: &[String],
+) -> Vec<(String, (u16, Vec<(String, String)>, String))> {
+    let mut paths: Vec<String> = vec![
+        "/taxii2/".into(),
+        "/pa/".into(),
+        "/pa/collections/".into(),
+        format!("/pa/collections/{C1}/"),
+        format!("/pa/collections/{C2}/"),
+        format!("/pa/collections/{C2}/objects/"),
+        format!("/pa/collections/{C1}/objects/?match[version]=all"),
+        format!("/pa/collections/{C1}/objects/?match[type]=malware,relationship"),
+        format!("/pa/collections/{C1}/objects/?match[version]=first"),
+        format!("/pa/collections/{C1}/manifest/?match[version]=all"),
+    ];
+    for id in ids {
+        paths.push(format!(
+            "/pa/collections/{C1}/objects/{id}/?match[version]=all"
+        ));
+        paths.push(format!("/pa/collections/{C1}/objects/{id}/versions/"));
+    }
+    let mut out = vec![];
+    for p in &paths {
+        out.push((p.clone(), s.get("pa-u", p).await.comparable()));
+    }
+    // Paging: every page, every next token, every header.
+    for endpoint in ["objects", "manifest"] {
+        let first = format!("/pa/collections/{C1}/{endpoint}/?limit=3");
+        for (i, page) in s.all_pages("pa-u", &first).await.iter().enumerate() {
+            out.push((format!("{first} page {i}"), page.comparable()));
+        }
+    }
+    out
+}
+
+async fn run(seed: u64) {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let cap = *rng.pick(&["green", "amber"]);
+    let pc_delay = *rng.pick(&["0s", "1h"]);
+    let text = setup(cap, pc_delay);
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
+    let a = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let b = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let cap_rank = if cap == "green" { 1 } else { 2 };
+    let mut base_ids: Vec<String> = vec![];
+    let mut all_ids: Vec<String> = vec![];
+    let mut n = 0u32;
+    for step in 0..12 {
+        // Base objects, the same on both servers, from any partner, any marking.
+        let mut batch = vec![];
+        let writer = *rng.pick(&["pa-u", "pb-u", "pc-u", "pd-u"]);
+        for _ in 0..1 + rng.below(3) {
+            n += 1;
+            let (_, marking) = *rng.pick(&MARKS[..4]);
+            let kind = if base_ids.len() >= 2 && rng.below(3) == 0 {
+                "relationship"
+            } else {
+                *rng.pick(&["indicator", "malware"])
+            };
+            let refs = if kind == "relationship" {
+                vec![
+                    rng.pick(&all_ids.clone()).clone(),
+                    rng.pick(&all_ids.clone()).clone(),
+                ]
+            } else {
+                vec![]
+            };
+            let o = object(n, kind, marking, &refs, &mut rng);
+            base_ids.push(o["id"].as_str().unwrap().into());
+            all_ids.push(o["id"].as_str().unwrap().into());
+            batch.push(o);
+        }
+        let ra = post(&a, writer, C1, &batch, "").await;
+        let rb = post(&b, writer, C1, &batch, "").await;
+        let mask = |r: &Resp| {
+            let mut j = r.json();
+            j["id"] = json!("*");
+            (r.status, j)
+        };
+        assert_eq!(
+            mask(&ra),
+            mask(&rb),
+            "seed {seed} step {step}: base POST answers differ"
+        );
+
+        // Extras, only on b, each hidden from pa by one rule or another.
+        n += 1;
+        let hidden_kind = rng.below(4);
+        let above_cap = MARKS[cap_rank + 1 + rng.below((3 - cap_rank) as u64) as usize].1;
+        let kind = if all_ids.len() >= 2 && rng.below(2) == 0 {
+            "relationship"
+        } else {
+            "malware"
+        };
+        let refs = if kind == "relationship" {
+            vec![
+                rng.pick(&all_ids.clone()).clone(),
+                rng.pick(&all_ids.clone()).clone(),
+            ]
+        } else {
+            vec![]
+        };
+        let (writer, coll, marking, recipients) = match hidden_kind {
+            0 => ("pb-u", C1, MARKS[1].1, ""),
+            1 => (*rng.pick(&["pc-u", "pd-u"]), C1, above_cap, "pd"),
+            2 => ("pd-u", C1, MARKS[4].1, "pc, pb/pb-u"),
+            _ => ("pc-u", C2, MARKS[1].1, ""),
+        };
+        let extra = object(n, kind, marking, &refs, &mut rng);
+        all_ids.push(extra["id"].as_str().unwrap().into());
+        let r = post(&b, writer, coll, &[extra], recipients).await;
+        assert_eq!(r.status, 202);
+        assert_eq!(
+            r.json()["success_count"],
+            1,
+            "seed {seed}: extra not stored: {}",
+            r.text()
+        );
+
+        let advance = chrono::Duration::seconds(1 + rng.below(3) as i64)
+            + chrono::Duration::minutes(rng.below(40) as i64);
+        a.clock.advance(advance);
+        b.clock.advance(advance);
+        if step % 4 == 3 {
+            let seen_a = observe(&a, &all_ids).await;
+            let seen_b = observe(&b, &all_ids).await;
+            for (x, y) in seen_a.iter().zip(&seen_b) {
+                assert_eq!(
+                    x, y,
+                    "seed {seed} step {step}: the reader saw a difference at {}",
+                    x.0
+                );
+            }
+            assert_eq!(seen_a.len(), seen_b.len());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_a_reader_cannot_see_never_change_a_byte_it_gets() {
+    for seed in 1..=6 {
+        run(seed).await;
+    }
+}

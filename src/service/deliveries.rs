@@ -1,0 +1,444 @@
+//! Keeps the `deliveries` table equal to what the delivery decision allows, reader by reader.
+//! Every decision is `policy::delivery::decide`; this module only gathers the facts, asks, and
+//! writes the difference. A version that becomes deliverable is given the reader's next
+//! date_added (the moment it became deliverable to that reader), so pollers never miss it.
+
+use crate::policy::delivery::{
+    self, Case, CommunityPolicy, ProducerRule, ReaderCaps, Recipient, Unmarked, VersionFacts,
+};
+use crate::stix::tlp::Tlp;
+use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
+use crate::storage::objects::{self, StoredVersion};
+use crate::storage::{setup, Conn, StorageError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Which objects to reconsider.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Everything in the community (after `cairn apply`).
+    All,
+    /// These ids, and the objects that reference them (their reference rule may change).
+    Ids(Vec<String>),
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+const MICROS: i64 = 1_000_000;
+
+fn tlp(name: &str) -> Tlp {
+    // Stored values come from the setup file's validation; an unreadable one fails closed.
+    Tlp::parse(name).unwrap_or(Tlp::Clear)
+}
+
+fn cap(name: &str) -> Tlp {
+    Tlp::parse(name).unwrap_or(Tlp::Clear)
+}
+
+pub fn community_policy(row: &CommunityRow) -> CommunityPolicy {
+    CommunityPolicy {
+        unmarked: if row.unmarked == "reject" {
+            Unmarked::Reject
+        } else {
+            Unmarked::Level(tlp(&row.unmarked))
+        },
+        types: json_list(&row.types),
+        delay: row.delay_secs.saturating_mul(MICROS),
+        backlog: row.backlog,
+        dangling_allowed: row.dangling_refs == "allow",
+    }
+}
+
+pub fn producer_rules(rows: &[RuleRow]) -> HashMap<String, ProducerRule> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.producer_id.clone(),
+                ProducerRule {
+                    types: json_list(&r.types),
+                    exclude: json_list(&r.exclude),
+                    delay: r.delay_secs.saturating_mul(MICROS),
+                },
+            )
+        })
+        .collect()
+}
+
+pub fn reader_caps(user: &UserRow, m: &MembershipRow) -> ReaderCaps {
+    ReaderCaps {
+        partner: user.partner_id.clone(),
+        user: user.name.clone(),
+        user_max_tlp: cap(&user.max_tlp),
+        user_types: json_list(&user.types),
+        redistributes: user.redistributes,
+        member_max_tlp: cap(&m.max_tlp),
+        joined_at: m.joined_at,
+    }
+}
+
+pub fn facts(v: &StoredVersion) -> VersionFacts {
+    VersionFacts {
+        producer: v.producer_id.clone(),
+        stix_type: v.stix_type.clone(),
+        tlp: v.tlp.as_deref().and_then(Tlp::parse),
+        recipients: json_list(&v.recipients)
+            .iter()
+            .filter_map(|r| Recipient::parse(r))
+            .collect(),
+        added_at: v.added_at,
+    }
+}
+
+/// Everything the decision needs for a set of versions of one community.
+pub struct Facts {
+    pub community: CommunityPolicy,
+    pub rules: HashMap<String, ProducerRule>,
+    pub versions: Vec<StoredVersion>,
+    pub facts: HashMap<i64, VersionFacts>,
+    pub refs: HashMap<i64, Vec<String>>,
+    /// Newest version (seq) per (id, producer) among those released by `now`.
+    pub newest_released: HashMap<(String, Option<String>), i64>,
+}
+
+impl Facts {
+    /// Loads `versions` and every version of the ids they reference.
+    pub fn load(
+        conn: &mut Conn,
+        row: &CommunityRow,
+        mut versions: Vec<StoredVersion>,
+        now: i64,
+    ) -> Result<Facts, StorageError> {
+        let community = community_policy(row);
+        let rules = producer_rules(&setup::rules_of(conn, &row.id)?);
+        let seqs: Vec<i64> = versions.iter().map(|v| v.seq).collect();
+        let mut refs: HashMap<i64, Vec<String>> = HashMap::new();
+        for chunk in seqs.chunks(500) {
+            for (seq, id) in objects::refs_of(conn, chunk)? {
+                refs.entry(seq).or_default().push(id);
+            }
+        }
+        let loaded: HashSet<&str> = versions.iter().map(|v| v.stix_id.as_str()).collect();
+        let missing: BTreeSet<String> = refs
+            .values()
+            .flatten()
+            .filter(|id| !loaded.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let missing: Vec<String> = missing.into_iter().collect();
+        for chunk in missing.chunks(500) {
+            versions.extend(objects::versions_of(conn, &row.id, Some(chunk))?);
+        }
+        let mut newest_released: HashMap<(String, Option<String>), (i64, i64)> = HashMap::new();
+        let mut by_seq = HashMap::new();
+        for v in &versions {
+            let f = facts(v);
+            if delivery::release_at(&community, rule_for(&rules, &f), &f) <= now {
+                let key = (v.stix_id.clone(), v.producer_id.clone());
+                let entry = newest_released.entry(key).or_insert((v.version, v.seq));
+                if (v.version, v.seq) > *entry {
+                    *entry = (v.version, v.seq);
+                }
+            }
+            by_seq.insert(v.seq, f);
+        }
+        Ok(Facts {
+            community,
+            rules,
+            versions,
+            facts: by_seq,
+            refs,
+            newest_released: newest_released
+                .into_iter()
+                .map(|(k, (_, seq))| (k, seq))
+                .collect(),
+        })
+    }
+
+    fn case(&self, v: &StoredVersion) -> Case<'_> {
+        let newest = self
+            .newest_released
+            .get(&(v.stix_id.clone(), v.producer_id.clone()))
+            .and_then(|seq| self.facts.get(seq));
+        Case {
+            version: &self.facts[&v.seq],
+            newest_released: newest,
+            refs: self.refs.get(&v.seq).map(Vec::as_slice).unwrap_or(&[]),
+        }
+    }
+
+    fn rule(&self, v: &StoredVersion) -> Option<&ProducerRule> {
+        v.producer_id.as_ref().and_then(|p| self.rules.get(p))
+    }
+
+    /// The ids with some version delivered to `reader` by rules 1-5 (what rule 6 looks at).
+    pub fn visible_ids(&self, reader: &ReaderCaps, now: i64) -> HashSet<String> {
+        self.versions
+            .iter()
+            .filter(|v| {
+                let case = self.case(v);
+                delivery::decide_core(
+                    reader,
+                    &self.community,
+                    self.rule(v),
+                    case.version,
+                    case.newest_released,
+                    now,
+                )
+                .delivered()
+            })
+            .map(|v| v.stix_id.clone())
+            .collect()
+    }
+
+    /// The full decision (rules 1-6) for one version.
+    pub fn decide(
+        &self,
+        reader: &ReaderCaps,
+        v: &StoredVersion,
+        visible: &HashSet<String>,
+        now: i64,
+    ) -> delivery::Verdict {
+        delivery::decide(
+            reader,
+            &self.community,
+            self.rule(v),
+            self.case(v),
+            |id| visible.contains(id),
+            now,
+        )
+    }
+}
+
+fn rule_for<'a>(
+    rules: &'a HashMap<String, ProducerRule>,
+    f: &VersionFacts,
+) -> Option<&'a ProducerRule> {
+    f.producer.as_ref().and_then(|p| rules.get(p))
+}
+
+/// Brings the deliveries of `scope` in `community` in line with the decision at `now`.
+pub fn refresh(
+    conn: &mut Conn,
+    community: &str,
+    scope: Scope,
+    now: i64,
+) -> Result<(), StorageError> {
+    let Some(row) = setup::community(conn, community)? else {
+        return Ok(());
+    };
+    let readers: Vec<ReaderCaps> = if row.enabled {
+        setup::readers_of(conn, community)?
+            .iter()
+            .map(|(u, m)| reader_caps(u, m))
+            .collect()
+    } else {
+        vec![]
+    };
+    let targets: Vec<StoredVersion> = match &scope {
+        Scope::All => {
+            let names: Vec<String> = readers.iter().map(|r| r.user.clone()).collect();
+            objects::withdraw_all_except(conn, community, &names)?;
+            objects::versions_of(conn, community, None)?
+        }
+        Scope::Ids(ids) => {
+            let mut all: BTreeSet<String> = ids.iter().cloned().collect();
+            for chunk in ids.chunks(500) {
+                all.extend(objects::referencing(conn, community, chunk)?);
+            }
+            let all: Vec<String> = all.into_iter().collect();
+            let mut out = vec![];
+            for chunk in all.chunks(500) {
+                out.extend(objects::versions_of(conn, community, Some(chunk))?);
+            }
+            out
+        }
+    };
+    let target_seqs: Vec<i64> = targets.iter().map(|v| v.seq).collect();
+    let facts = Facts::load(conn, &row, targets.clone(), now)?;
+
+    let mut current: HashMap<String, HashSet<i64>> = HashMap::new();
+    for chunk in target_seqs.chunks(500) {
+        for (user, seq) in objects::delivered_among(conn, community, chunk)? {
+            current.entry(user).or_default().insert(seq);
+        }
+    }
+    // Insert in the order versions were added, so a reader sees a POST's objects in posted order.
+    let mut ordered: Vec<&StoredVersion> = targets.iter().collect();
+    ordered.sort_by_key(|v| (v.added_at, v.seq));
+
+    for reader in &readers {
+        let visible = facts.visible_ids(reader, now);
+        let had = current.remove(&reader.user).unwrap_or_default();
+        // One copy per (id, version) for each reader: the earliest added among those allowed.
+        let mut seen: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+        let mut wanted: Vec<i64> = vec![];
+        for v in &ordered {
+            if facts.decide(reader, v, &visible, now).delivered()
+                && !seen.contains_key(&(v.stix_id.as_str(), v.version))
+            {
+                seen.insert((v.stix_id.as_str(), v.version), v.seq);
+                wanted.push(v.seq);
+            }
+        }
+        let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+        let add: Vec<i64> = wanted
+            .iter()
+            .copied()
+            .filter(|s| !had.contains(s))
+            .collect();
+        let remove: Vec<i64> = had
+            .iter()
+            .copied()
+            .filter(|s| !wanted_set.contains(s))
+            .collect();
+        for chunk in remove.chunks(500) {
+            objects::withdraw(conn, &reader.user, community, chunk)?;
+        }
+        objects::deliver(conn, &reader.user, community, &add, now)?;
+    }
+    // Users that are no longer readers keep nothing of what was reconsidered.
+    for (user, seqs) in current {
+        let seqs: Vec<i64> = seqs.into_iter().collect();
+        objects::withdraw(conn, &user, community, &seqs)?;
+    }
+    // Record release times under the current rules, and which have passed.
+    for v in &targets {
+        let f = &facts.facts[&v.seq];
+        let at = delivery::release_at(&facts.community, rule_for(&facts.rules, f), f);
+        let released = at <= now;
+        if at != v.release_at || released != v.released {
+            objects::set_release(conn, v.seq, at, released)?;
+        }
+    }
+    Ok(())
+}
+
+/// Processes the releases that have come due in `community` (delays that ended).
+pub fn release_due(conn: &mut Conn, community: &str, now: i64) -> Result<(), StorageError> {
+    let due = objects::due_ids(conn, community, now)?;
+    if !due.is_empty() {
+        refresh(conn, community, Scope::Ids(due), now)?;
+    }
+    Ok(())
+}
+
+/// After `cairn apply`: every community's built-ins and deliveries under the new setup.
+pub fn refresh_all(conn: &mut Conn, now: i64) -> Result<(), StorageError> {
+    for id in setup::community_ids(conn)? {
+        for builtin in builtin_versions() {
+            objects::ensure_builtin(conn, &id, &builtin, now)?;
+        }
+        refresh(conn, &id, Scope::All, now)?;
+    }
+    Ok(())
+}
+
+/// The TLP 2.0 marking-definitions and extension-definition every collection serves.
+pub fn builtin_versions() -> Vec<objects::NewVersion> {
+    crate::stix::tlp::canonical_objects()
+        .iter()
+        .map(|raw| {
+            let v: serde_json::Value =
+                serde_json::from_str(raw).expect("canonical TLP objects are JSON");
+            let text = |k: &str| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            let stamp = text("modified")
+                .or_else(|| text("created"))
+                .expect("canonical objects carry created");
+            let micros = crate::taxii::timestamp::parse_stix(&stamp)
+                .expect("canonical timestamps are valid");
+            objects::NewVersion {
+                stix_id: text("id").expect("id"),
+                stix_type: text("type").expect("type"),
+                version: Some((micros, stamp)),
+                spec_version: text("spec_version").unwrap_or_else(|| "2.1".into()),
+                tlp: None,
+                recipients: "[]".into(),
+                refs: vec![],
+                body: raw.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// `cairn explain`: for each stored version of `object_id` in `community`, whether it is
+/// delivered to `user`, since when, and which rule decides.
+pub fn explain(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+    object_id: &str,
+    now: i64,
+) -> Result<Vec<String>, StorageError> {
+    use crate::taxii::timestamp::format_micros;
+    let Some(row) = setup::community(conn, community)? else {
+        return Ok(vec![format!("there is no community '{community}'")]);
+    };
+    let readers = setup::readers_of(conn, community)?;
+    let Some((u, m)) = readers.iter().find(|(u, _)| u.name == user) else {
+        return Ok(vec![format!(
+            "{user} receives nothing from {community}: not an enabled user of an enabled member partner{}",
+            if row.enabled { "" } else { " (the community is disabled)" }
+        )]);
+    };
+    let reader = reader_caps(u, m);
+    let versions = objects::versions_of(conn, community, Some(&[object_id.to_owned()]))?;
+    if versions.is_empty() {
+        return Ok(vec![format!("{object_id} is not stored in {community}")]);
+    }
+    let seqs: Vec<i64> = versions.iter().map(|v| v.seq).collect();
+    let delivered = objects::delivery_dates(conn, user, community, &seqs)?;
+    let facts = Facts::load(conn, &row, versions.clone(), now)?;
+    let visible = facts.visible_ids(&reader, now);
+    let mut out = vec![format!(
+        "{object_id} in {community} for {user} (partner {}, cap TLP:{}{}):",
+        reader.partner,
+        reader
+            .member_max_tlp
+            .min(reader.user_max_tlp)
+            .as_str()
+            .to_uppercase(),
+        if reader.redistributes {
+            ", redistributes"
+        } else {
+            ""
+        }
+    )];
+    for v in &versions {
+        let producer = v.producer_id.as_deref().unwrap_or("the server (built-in)");
+        let level = facts.facts[&v.seq]
+            .tlp
+            .map(|t| t.as_str().to_uppercase())
+            .unwrap_or_else(|| "unmarked".into());
+        let what = format!(
+            "  version {} from {producer} (TLP:{level})",
+            format_micros(v.version)
+        );
+        let line = match (
+            facts.decide(&reader, v, &visible, now),
+            delivered.get(&v.seq),
+        ) {
+            (delivery::Verdict::Deliver(why), Some(at)) => {
+                format!(
+                    "{what}: delivered since {}: {}",
+                    format_micros(*at),
+                    why.describe()
+                )
+            }
+            (delivery::Verdict::Deliver(_), None) => {
+                format!(
+                    "{what}: allowed, but another copy of the same version is delivered instead"
+                )
+            }
+            (delivery::Verdict::Withhold(why), _) => {
+                format!("{what}: not delivered: {}", why.describe())
+            }
+        };
+        out.push(line);
+    }
+    Ok(out)
+}
