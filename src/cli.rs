@@ -31,6 +31,11 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Validate bundles or envelopes offline, as the server would; one line per problem.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Say whether each version of an object is delivered to a user, since when, and why.
     Explain {
         #[arg(long)]
@@ -70,8 +75,59 @@ fn print_changes(changes: &[String], verb: &str) {
     }
 }
 
+/// Validates each file; prints one line per problem and a summary. Returns whether all were valid.
+pub fn validate(
+    validator: &crate::stix::Validator,
+    files: &[PathBuf],
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<bool> {
+    let (mut good, mut bad) = (0usize, 0usize);
+    for file in files {
+        let name = file.display();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                writeln!(out, "{name}: cannot read: {e}")?;
+                bad += 1;
+                continue;
+            }
+        };
+        let upload = match crate::stix::parse_upload(&text) {
+            Ok(u) => u,
+            Err(e) => {
+                writeln!(out, "{name}: {e}")?;
+                bad += 1;
+                continue;
+            }
+        };
+        for (i, raw) in upload.objects.iter().enumerate() {
+            match validator.check(raw, i) {
+                Ok(_) => good += 1,
+                Err(r) => {
+                    bad += 1;
+                    for p in &r.problems {
+                        writeln!(out, "{name}: {}: {p}", r.id)?;
+                    }
+                }
+            }
+        }
+    }
+    writeln!(out, "{good} valid, {bad} invalid")?;
+    Ok(bad == 0)
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Validate { files } => {
+            let ok = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+                let validator = crate::stix::Validator::new()?;
+                validate(&validator, &files, &mut std::io::stdout().lock())
+            })
+            .await??;
+            if !ok {
+                std::process::exit(1);
+            }
+        }
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let app = Application::build(config).await?;

@@ -102,9 +102,7 @@ impl Application {
             settings,
             cursor: CursorKey::new(secret.as_bytes()),
             auth: Authenticator::new(),
-            validator: std::sync::Arc::new(
-                crate::stix::Validator::new().map_err(|e| anyhow::anyhow!("STIX schemas: {e}"))?,
-            ),
+            validator: std::sync::Arc::new(crate::stix::Validator::new()?),
         };
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let port = listener.local_addr()?.port();

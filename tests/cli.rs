@@ -185,3 +185,31 @@ fn serve_on_the_shipped_config_creates_its_database_and_answers_discovery() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(dir.path().join("data/cairn.db").exists());
 }
+
+#[test]
+fn validate_prints_one_line_per_problem_and_fails_on_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"type":"bundle","id":"bundle--6f3e8f40-2d8e-4b5c-9a4f-000000000001","objects":[
+        {"type":"malware","spec_version":"2.1","id":"malware--6f3e8f40-2d8e-4b5c-9a4f-000000000002",
+         "created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"m","is_family":false},
+        {"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000003",
+         "created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z",
+         "pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix",
+         "valid_from":"2024-01-01T00:00:00Z","valid_until":"2023-01-01T00:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let out = cairn(dir.path(), &["validate", "bundle.json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "bundle.json: indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000003: /valid_until: must be later than valid_from (2024-01-01T00:00:00Z)\n1 valid, 1 invalid\n"
+    );
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"{"objects":[]}"#).unwrap();
+    let out = cairn(dir.path(), &["validate", "good.json"], &[]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "0 valid, 0 invalid\n");
+}

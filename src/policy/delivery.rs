@@ -353,6 +353,45 @@ pub fn decide(
     verdict
 }
 
+/// What a POST may store in a community (its acceptance rules): `Ok` with the RED recipients to
+/// record, or the reason to refuse that object. `named` is the checked `Cairn-Recipients`
+/// header (an error names the bad entry); `builtin` marks the canonical TLP definitions.
+pub fn accept(
+    community: &CommunityPolicy,
+    stix_type: &str,
+    tlp: Option<Tlp>,
+    builtin: bool,
+    named: &Result<Vec<Recipient>, String>,
+) -> Result<Vec<Recipient>, String> {
+    if builtin {
+        return Ok(vec![]);
+    }
+    if !type_allowed(&community.types, stix_type) {
+        return Err(format!(
+            "this community accepts only these types: {}",
+            community.types.join(", ")
+        ));
+    }
+    if tlp.is_none() && community.unmarked == Unmarked::Reject {
+        return Err(
+            "/object_marking_refs: this community refuses objects without a TLP marking; \
+                    add a TLP marking-definition reference"
+                .into(),
+        );
+    }
+    if tlp != Some(Tlp::Red) {
+        return Ok(vec![]);
+    }
+    match named {
+        Err(e) => Err(e.clone()),
+        Ok(list) if list.is_empty() => Err(
+            "TLP:RED needs its recipients: send the header Cairn-Recipients: partner, partner/user"
+                .into(),
+        ),
+        Ok(list) => Ok(list.clone()),
+    }
+}
+
 /// The most restrictive TLP among these marking-definition ids (object and granular markings);
 /// `None` when none is a TLP marking (statement and custom markings do not restrict delivery).
 pub fn marking_tlp<'a>(marking_ids: impl IntoIterator<Item = &'a str>) -> Option<Tlp> {

@@ -4,9 +4,8 @@
 
 use super::deliveries::{self, Scope};
 use super::{Cairn, ServiceError};
-use crate::policy::delivery::{self as decision, Recipient, Unmarked, VersionFacts};
+use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
 use crate::policy::{self, Principal, WriteGrant};
-use crate::stix::tlp::Tlp;
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion};
 use crate::storage::{setup, statuses, Conn, StorageError};
@@ -166,41 +165,21 @@ fn store_all(
     for cand in candidates {
         let ch = &cand.checked;
         let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
-        if !policy.types.is_empty()
-            && !policy.types.contains(&ch.stix_type)
-            && !builtin_ids.contains(&ch.id)
-        {
-            let msg = format!(
-                "this community accepts only these types: {}",
-                policy.types.join(", ")
-            );
-            outcomes.push((cand.index, refusal(ch, msg)));
-            continue;
-        }
-        if tlp.is_none() && policy.unmarked == Unmarked::Reject && !builtin_ids.contains(&ch.id) {
-            let msg =
-                "/object_marking_refs: this community refuses objects without a TLP marking; \
-                       add a TLP marking-definition reference"
-                    .to_string();
-            outcomes.push((cand.index, refusal(ch, msg)));
-            continue;
-        }
-        let named: Vec<String> = if tlp == Some(Tlp::Red) {
-            match &recipients {
-                Err(e) => {
-                    outcomes.push((cand.index, refusal(ch, e.clone())));
-                    continue;
-                }
-                Ok(list) if list.is_empty() => {
-                    let msg = "TLP:RED needs its recipients: send the header Cairn-Recipients: partner, partner/user"
-                        .to_string();
-                    outcomes.push((cand.index, refusal(ch, msg)));
-                    continue;
-                }
-                Ok(list) => list.iter().map(|r| r.to_string()).collect(),
+        let named = match decision::accept(
+            &policy,
+            &ch.stix_type,
+            tlp,
+            builtin_ids.contains(&ch.id),
+            &recipients,
+        ) {
+            Ok(named) => named
+                .iter()
+                .map(Recipient::to_string)
+                .collect::<Vec<String>>(),
+            Err(why) => {
+                outcomes.push((cand.index, refusal(ch, why)));
+                continue;
             }
-        } else {
-            vec![]
         };
         let version = ch.version.as_ref().map(|(v, _)| *v);
         if let Some((version_text, body)) =

@@ -5,35 +5,14 @@ pub mod pattern;
 pub mod problem;
 pub mod refs;
 pub mod rules;
+pub mod schema;
 pub mod tlp;
 
-use crate::taxii::query::is_stix_id;
-use crate::taxii::timestamp::parse_stix;
+use crate::taxii::timestamp;
+use problem::Problem;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-
-/// The 18 STIX Cyber-observable types of STIX 2.1 section 6; they carry no created/modified.
-pub const SCO_TYPES: [&str; 18] = [
-    "artifact",
-    "autonomous-system",
-    "directory",
-    "domain-name",
-    "email-addr",
-    "email-message",
-    "file",
-    "ipv4-addr",
-    "ipv6-addr",
-    "mac-addr",
-    "mutex",
-    "network-traffic",
-    "process",
-    "software",
-    "url",
-    "user-account",
-    "windows-registry-key",
-    "x509-certificate",
-];
 
 /// What a POST body held: a TAXII envelope or a STIX bundle, objects kept as raw bytes.
 #[derive(Debug)]
@@ -92,19 +71,86 @@ pub fn parse_upload(body: &str) -> Result<Upload<'_>, UploadError> {
     Ok(Upload { objects })
 }
 
-/// Validates posted objects. Built once at start (schemas compiled then), shared by every request
-/// and by `cairn validate`.
-#[derive(Debug, Default)]
-pub struct Validator {}
+/// Validates posted objects against STIX 2.1: our JSON Schemas, the rules a schema cannot
+/// express, and the patterning grammar. Built once at start (schemas compiled then), shared by
+/// every request and by `cairn validate`.
+#[derive(Debug)]
+pub struct Validator {
+    schemas: schema::Schemas,
+}
 
 impl Validator {
-    pub fn new() -> Result<Validator, String> {
-        Ok(Validator {})
+    /// Compiles every schema; a broken one stops the server at start.
+    pub fn new() -> Result<Validator, schema::SchemaError> {
+        Ok(Validator {
+            schemas: schema::Schemas::load()?,
+        })
+    }
+
+    /// Every problem of one object, in pointer order, each once.
+    pub fn problems(&self, value: &Value) -> Vec<Problem> {
+        let Value::Object(obj) = value else {
+            return vec![Problem::new("", "must be a JSON object")];
+        };
+        let mut problems = self.schemas.check(value);
+        problems.extend(rules::check(obj));
+        if obj.get("pattern_type").and_then(Value::as_str) == Some("stix") {
+            if let Some(p) = obj
+                .get("pattern")
+                .and_then(Value::as_str)
+                .and_then(|p| pattern::check(p, "/pattern"))
+            {
+                problems.push(p);
+            }
+        }
+        problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|p| seen.insert((p.pointer.clone(), p.message.clone())));
+        problems
     }
 
     /// Checks one object: Ok with what storage needs, or every problem found.
     pub fn check(&self, raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
-        check_object(raw, index)
+        let value: Value = serde_json::from_str(raw.get()).map_err(|e| Refusal {
+            id: format!("objects[{index}]"),
+            version: String::new(),
+            problems: vec![format!("not valid JSON: {e}")],
+        })?;
+        let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+        let stamp = text("modified").or_else(|| text("created"));
+        let problems = self.problems(&value);
+        if !problems.is_empty() {
+            // The id as given (even malformed) tells the moderator which object it was.
+            let id = text("id").unwrap_or_else(|| format!("objects[{index}]"));
+            return Err(Refusal {
+                id,
+                version: stamp.unwrap_or_default(),
+                problems: problems.iter().map(Problem::to_string).collect(),
+            });
+        }
+        // Valid: the schema guarantees id, type and well-formed timestamps.
+        let version = match stamp {
+            Some(t) => Some((
+                timestamp::parse_stix(&t).ok_or_else(|| Refusal {
+                    id: text("id").unwrap_or_default(),
+                    version: t.clone(),
+                    problems: vec![format!("/modified: '{t}' is not a STIX timestamp")],
+                })?,
+                t,
+            )),
+            None => None,
+        };
+        Ok(Checked {
+            id: text("id").unwrap_or_default(),
+            stix_type: text("type").unwrap_or_default(),
+            version,
+            spec_version: text("spec_version").unwrap_or_else(|| "2.1".into()),
+            markings: refs::marking_ids(&value)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            refs: refs::content_refs(&value),
+        })
     }
 }
 
@@ -133,132 +179,6 @@ impl Refusal {
     pub fn message(&self) -> String {
         self.problems.join("; ")
     }
-}
-
-/// Checks what every stored version needs: a `type`, an `id` of that type, and the timestamps
-/// that make up its version. `index` names the object when it has no usable id.
-pub fn check_object(raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
-    let value: Value = match serde_json::from_str(raw.get()) {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(Refusal {
-                id: format!("objects[{index}]"),
-                version: String::new(),
-                problems: vec![format!("not valid JSON: {e}")],
-            })
-        }
-    };
-    let Value::Object(obj) = value else {
-        return Err(Refusal {
-            id: format!("objects[{index}]"),
-            version: String::new(),
-            problems: vec!["must be a JSON object".into()],
-        });
-    };
-    let mut problems = vec![];
-    let stix_type = match obj.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        Some(_) => {
-            problems.push("/type: must be a string".into());
-            String::new()
-        }
-        None => {
-            problems.push("/type: required".into());
-            String::new()
-        }
-    };
-    let id = match obj.get("id") {
-        Some(Value::String(id)) => {
-            if !is_stix_id(id) {
-                problems.push(format!("/id: '{id}' is not of the form type--UUID"));
-            } else if !stix_type.is_empty()
-                && id.split_once("--").map(|(t, _)| t) != Some(stix_type.as_str())
-            {
-                problems.push(format!("/id: the prefix must equal the type '{stix_type}'"));
-            }
-            id.clone()
-        }
-        Some(_) => {
-            problems.push("/id: must be a string".into());
-            format!("objects[{index}]")
-        }
-        None => {
-            problems.push("/id: required".into());
-            format!("objects[{index}]")
-        }
-    };
-    let is_sco = SCO_TYPES.contains(&stix_type.as_str());
-    let stamp = |key: &str, required: bool, problems: &mut Vec<String>| -> Option<(i64, String)> {
-        match obj.get(key) {
-            Some(Value::String(s)) => match parse_stix(s) {
-                Some(m) => Some((m, s.clone())),
-                None => {
-                    problems.push(format!(
-                        "/{key}: '{s}' is not a STIX timestamp (RFC 3339 in UTC ending in Z, e.g. 2026-01-01T00:00:00.000Z)"
-                    ));
-                    None
-                }
-            },
-            Some(_) => {
-                problems.push(format!("/{key}: must be a timestamp string"));
-                None
-            }
-            None if required => {
-                problems.push(format!("/{key}: required for a {stix_type}"));
-                None
-            }
-            None => None,
-        }
-    };
-    // SCOs carry no timestamps; a marking-definition has `created` only; every other type both.
-    let created = stamp("created", !is_sco && !stix_type.is_empty(), &mut problems);
-    let modified = stamp(
-        "modified",
-        !is_sco && stix_type != "marking-definition" && !stix_type.is_empty(),
-        &mut problems,
-    );
-    if let (Some((c, cs)), Some((m, _))) = (&created, &modified) {
-        if m < c {
-            problems.push(format!(
-                "/modified: must not be earlier than created ({cs})"
-            ));
-        }
-    }
-    let spec_version = match obj.get("spec_version") {
-        Some(Value::String(s)) if s == "2.1" => s.clone(),
-        Some(other) => {
-            problems.push(format!("/spec_version: must be \"2.1\", found {other}"));
-            String::new()
-        }
-        None if is_sco => "2.1".into(),
-        None => {
-            problems.push("/spec_version: required (\"2.1\")".into());
-            String::new()
-        }
-    };
-    let version = modified.or(created);
-    let version_text = version.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
-    if !problems.is_empty() {
-        return Err(Refusal {
-            id,
-            version: version_text,
-            problems,
-        });
-    }
-    let value = Value::Object(obj);
-    let markings = refs::marking_ids(&value)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let refs = refs::content_refs(&value);
-    Ok(Checked {
-        id,
-        stix_type,
-        version,
-        spec_version,
-        markings,
-        refs,
-    })
 }
 
 #[cfg(test)]
@@ -293,20 +213,38 @@ mod tests {
     }
 
     #[test]
-    fn minimal_checks() {
+    fn validator_extracts_versions_and_reports_every_problem() {
+        let v = Validator::new().unwrap();
         let ok = raw(
-            r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-02T00:00:00.000Z"}"#,
+            r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-02T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}"#,
         );
-        let c = check_object(&ok, 0).unwrap();
+        let c = v.check(&ok, 0).unwrap();
         assert_eq!(c.version.unwrap().1, "2026-01-02T00:00:00.000Z");
         let sco = raw(
             r#"{"type":"ipv4-addr","id":"ipv4-addr--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","value":"198.51.100.1"}"#,
         );
-        assert!(check_object(&sco, 0).unwrap().version.is_none());
+        assert!(v.check(&sco, 0).unwrap().version.is_none());
         let bad = raw(
-            r#"{"type":"malware","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-02T00:00:00Z","modified":"2026-01-01T00:00:00Z"}"#,
+            r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-02T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = ","pattern_type":"stix","valid_from":"2026-01-02T00:00:00Z","valid_until":"2026-01-01T00:00:00Z"}"#,
         );
-        let r = check_object(&bad, 3).unwrap_err();
-        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
+        let r = v.check(&bad, 3).unwrap_err();
+        let pointers: Vec<&str> = r
+            .problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            pointers,
+            vec!["/modified", "/pattern", "/valid_until"],
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems.contains(
+                &"/valid_until: must be later than valid_from (2026-01-02T00:00:00Z)".to_string()
+            ),
+            "{:?}",
+            r.problems
+        );
     }
 }

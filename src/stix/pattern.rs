@@ -805,7 +805,19 @@ impl Parser {
             | Operator::LessOrEqual
             | Operator::Greater
             | Operator::GreaterOrEqual => self.constant(Want::Orderable)?,
-            Operator::Like | Operator::Matches => self.constant(Want::String)?,
+            Operator::Like => self.constant(Want::String)?,
+            Operator::Matches => {
+                self.skip_ws();
+                let start = self.pos;
+                let c = self.constant(Want::String)?;
+                // PCRE in the spec; fancy-regex accepts its common syntax (lookaround, backrefs).
+                if let Constant::String(re) = &c {
+                    if fancy_regex::Regex::new(re).is_err() {
+                        return Err(self.error(start, "a valid regular expression after MATCHES"));
+                    }
+                }
+                c
+            }
             Operator::IsSubset | Operator::IsSuperset => self.constant(Want::Network)?,
             Operator::In => self.set()?,
             Operator::Exists => unreachable!("EXISTS is read before the path"),

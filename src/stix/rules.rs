@@ -196,7 +196,8 @@ enum Allowed {
 impl Allowed {
     fn permits(self, t: &str) -> bool {
         match self {
-            Allowed::Any => true,
+            // Anything a STIX object can be: a bundle is a container, not an object.
+            Allowed::Any => t != "bundle",
             Allowed::Types(ts) => ts.contains(&t),
             Allowed::Sdo => matches!(kind(t), Kind::Sdo | Kind::Custom),
             Allowed::Sco => matches!(kind(t), Kind::Sco | Kind::Custom),

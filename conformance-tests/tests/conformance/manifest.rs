@@ -261,7 +261,8 @@ async fn marking_definition_version_is_its_created() {
         "id": id,
         "created": "2026-01-05T00:00:00.000Z",
         "name": "internal",
-        "extensions": {}
+        "definition_type": "statement",
+        "definition": { "statement": "Internal use only" }
     });
     let st = s.post_objects("acme-soc", &[marking]).await;
     assert_eq!(st["success_count"], 1, "{st}");

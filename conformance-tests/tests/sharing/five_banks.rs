@@ -24,7 +24,7 @@ async fn five_banks_each_see_exactly_what_the_policy_allows() {
     let st = post(
         &s,
         "cert-ops",
-        &[red.clone()],
+        std::slice::from_ref(&red),
         Some("acme/acme-soc, umbrella"),
     )
     .await;
@@ -33,7 +33,7 @@ async fn five_banks_each_see_exactly_what_the_policy_allows() {
     // ACME's report: embargoed 24 hours, never to Globex.
     let mut acme_report = sdo("report", 6, Some(GREEN2));
     acme_report["object_refs"] = serde_json::json!([id(&i1)]);
-    let st = post(&s, "acme-soc", &[acme_report.clone()], None).await;
+    let st = post(&s, "acme-soc", std::slice::from_ref(&acme_report), None).await;
     assert_eq!(st["success_count"], 1, "{st}");
 
     let expect = |ids: &[&serde_json::Value]| ids.iter().map(|o| id(o)).collect::<Vec<_>>();
@@ -134,10 +134,86 @@ async fn red_without_recipients_or_with_a_stranger_is_refused_for_that_object_on
     );
 
     // A user of another partner, written as partner/user, is refused too.
-    let st = post(&s, "cert-ops", &[red3.clone()], Some("acme/globex-soc")).await;
+    let st = post(
+        &s,
+        "cert-ops",
+        std::slice::from_ref(&red3),
+        Some("acme/globex-soc"),
+    )
+    .await;
     assert_eq!(st["failure_count"], 1, "{st}");
     let st = post(&s, "cert-ops", &[red3], Some("acme/acme-lead")).await;
     assert_eq!(st["success_count"], 1, "{st}");
     assert_eq!(visible(&s, "acme-lead").await.len(), 3);
     assert_eq!(visible(&s, "acme-soc").await.len(), 2);
+}
+
+/// What `cairn explain` prints: per version, delivered since when, or the rule that withholds it.
+#[tokio::test]
+async fn explain_names_the_rule_that_decides() {
+    let s = TestServer::start_with(&isac_setup(ACME_RULE), "").await;
+    let v1 = sdo("malware", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&v1), None).await;
+    let mut v2 = v1.clone();
+    v2["modified"] = serde_json::json!("2026-02-01T00:00:00.000Z");
+    v2["object_marking_refs"] = serde_json::json!([AMBER2]);
+    post(&s, "cert-ops", &[v2], None).await;
+    let mut report = sdo("report", 2, Some(GREEN2));
+    report["object_refs"] = serde_json::json!([id(&v1)]);
+    post(&s, "acme-soc", std::slice::from_ref(&report), None).await;
+
+    let explain = |user: &'static str, object: String| {
+        let config = s.config.clone();
+        let now = s.clock.now_micros();
+        async move {
+            let storage = cairn::startup::open_storage(&config).await.unwrap();
+            tokio::task::spawn_blocking(move || {
+                storage
+                    .write_now(|c| {
+                        cairn::service::deliveries::explain(c, user, "finance-isac", &object, now)
+                    })
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let lines = explain("initech-soc", id(&v1)).await;
+    assert_eq!(
+        lines[0],
+        format!(
+            "{} in finance-isac for initech-soc (partner initech, cap TLP:GREEN):",
+            id(&v1)
+        )
+    );
+    assert_eq!(
+        lines[1],
+        "  version 2026-01-01T00:00:00.000000Z from cert (TLP:GREEN): not delivered: a newer version from the same \
+         producer is withheld: TLP:AMBER is above the reader's cap TLP:GREEN"
+    );
+    assert_eq!(
+        lines[2],
+        "  version 2026-02-01T00:00:00.000000Z from cert (TLP:AMBER): not delivered: TLP:AMBER is above the reader's cap TLP:GREEN"
+    );
+    let lines = explain("globex-soc", id(&v1)).await;
+    assert!(
+        lines[1].contains("from cert (TLP:GREEN): delivered since 20"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with("shared by the producer's rules and within the reader's caps"),
+        "{lines:?}"
+    );
+    let lines = explain("globex-soc", id(&report)).await;
+    assert!(lines[1].ends_with("not delivered: the producer's rule excludes the reader's partner ([[community.rule]] exclude)"), "{lines:?}");
+    let lines = explain("umbrella-soc", id(&report)).await;
+    assert!(
+        lines[1].contains("not delivered: under delay until "),
+        "{lines:?}"
+    );
+    let lines = explain("acme-lead", id(&report)).await;
+    assert!(
+        lines[1].contains("delivered since") && lines[1].ends_with("only the user's caps apply"),
+        "{lines:?}"
+    );
 }

@@ -85,7 +85,8 @@ pub fn sdo(kind: &str, n: u32, marking: Option<&str>) -> Value {
         "malware" => o["is_family"] = json!(false),
         "report" => {
             o["published"] = json!("2026-01-01T00:00:00Z");
-            o["object_refs"] = json!([]);
+            // Reports must reference something; tests replace this with what they need.
+            o["object_refs"] = json!(["identity--0a4b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"]);
         }
         _ => {}
     }

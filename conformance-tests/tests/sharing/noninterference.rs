@@ -168,6 +168,8 @@ async fn run(seed: u64) {
     let cap_rank = if cap == "green" { 1 } else { 2 };
     let mut base_ids: Vec<String> = vec![];
     let mut all_ids: Vec<String> = vec![];
+    // Relationships may only point at SDOs and SCOs.
+    let mut sdo_ids: Vec<String> = vec![];
     let mut n = 0u32;
     for step in 0..12 {
         // Base objects, the same on both servers, from any partner, any marking.
@@ -176,21 +178,24 @@ async fn run(seed: u64) {
         for _ in 0..1 + rng.below(3) {
             n += 1;
             let (_, marking) = *rng.pick(&MARKS[..4]);
-            let kind = if base_ids.len() >= 2 && rng.below(3) == 0 {
+            let kind = if sdo_ids.len() >= 2 && rng.below(3) == 0 {
                 "relationship"
             } else {
                 *rng.pick(&["indicator", "malware"])
             };
             let refs = if kind == "relationship" {
                 vec![
-                    rng.pick(&all_ids.clone()).clone(),
-                    rng.pick(&all_ids.clone()).clone(),
+                    rng.pick(&sdo_ids.clone()).clone(),
+                    rng.pick(&sdo_ids.clone()).clone(),
                 ]
             } else {
                 vec![]
             };
             let o = object(n, kind, marking, &refs, &mut rng);
             base_ids.push(o["id"].as_str().unwrap().into());
+            if kind != "relationship" {
+                sdo_ids.push(o["id"].as_str().unwrap().into());
+            }
             all_ids.push(o["id"].as_str().unwrap().into());
             batch.push(o);
         }
@@ -211,15 +216,15 @@ async fn run(seed: u64) {
         n += 1;
         let hidden_kind = rng.below(4);
         let above_cap = MARKS[cap_rank + 1 + rng.below((3 - cap_rank) as u64) as usize].1;
-        let kind = if all_ids.len() >= 2 && rng.below(2) == 0 {
+        let kind = if sdo_ids.len() >= 2 && rng.below(2) == 0 {
             "relationship"
         } else {
             "malware"
         };
         let refs = if kind == "relationship" {
             vec![
-                rng.pick(&all_ids.clone()).clone(),
-                rng.pick(&all_ids.clone()).clone(),
+                rng.pick(&sdo_ids.clone()).clone(),
+                rng.pick(&sdo_ids.clone()).clone(),
             ]
         } else {
             vec![]

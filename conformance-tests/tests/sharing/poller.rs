@@ -69,7 +69,7 @@ impl Poller {
 async fn pollers_get_every_allowed_version_exactly_once_under_concurrent_change() {
     let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\ndelay = \"1h\"\n";
     let s = Arc::new(TestServer::start_with(&isac_setup(rule), "").await);
-    let mut pollers = vec![
+    let mut pollers = [
         Poller {
             user: "globex-soc",
             mode: Mode::Next,
@@ -108,7 +108,11 @@ async fn pollers_get_every_allowed_version_exactly_once_under_concurrent_change(
                     let objects: Vec<Value> = (0..3u32)
                         .map(|i| {
                             let n = round * 1000 + w as u32 * 100 + batch * 10 + i;
-                            let kind = if n % 2 == 0 { "indicator" } else { "malware" };
+                            let kind = if n.is_multiple_of(2) {
+                                "indicator"
+                            } else {
+                                "malware"
+                            };
                             sdo(kind, n, Some(marks[(n % 5) as usize]))
                         })
                         .collect();

@@ -40,7 +40,7 @@ async fn polled_since(s: &TestServer, user: &str, since: &str) -> Vec<String> {
 async fn raising_a_cap_delivers_the_newly_allowed_as_new_and_lowering_it_withdraws() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let amber = sdo("malware", 1, Some(AMBER2));
-    post(&s, "cert-ops", &[amber.clone()], None).await;
+    post(&s, "cert-ops", std::slice::from_ref(&amber), None).await;
     assert!(visible(&s, "initech-soc").await.is_empty());
     let since = last_seen(&s, "initech-soc").await;
     s.clock.advance(chrono::Duration::seconds(1));
@@ -73,7 +73,7 @@ async fn removing_an_exclusion_delivers_as_new() {
     let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\n";
     let s = TestServer::start_with(&isac_setup(rule), "").await;
     let ind = sdo("indicator", 1, Some(GREEN2));
-    post(&s, "acme-soc", &[ind.clone()], None).await;
+    post(&s, "acme-soc", std::slice::from_ref(&ind), None).await;
     assert!(visible(&s, "globex-soc").await.is_empty());
     assert_eq!(visible(&s, "initech-soc").await, vec![id(&ind)]);
     let since = last_seen(&s, "globex-soc").await;
@@ -95,12 +95,12 @@ async fn a_new_member_receives_the_backlog_only_when_the_community_says_so() {
         );
         let s = TestServer::start_with(&without_umbrella, "").await;
         let before = sdo("indicator", 1, Some(GREEN2));
-        post(&s, "cert-ops", &[before.clone()], None).await;
+        post(&s, "cert-ops", std::slice::from_ref(&before), None).await;
         s.clock.advance(chrono::Duration::seconds(1));
         s.apply(&setup).await;
         s.clock.advance(chrono::Duration::seconds(1));
         let after = sdo("indicator", 2, Some(GREEN2));
-        post(&s, "cert-ops", &[after.clone()], None).await;
+        post(&s, "cert-ops", std::slice::from_ref(&after), None).await;
         let expected = if backlog {
             vec![id(&before), id(&after)]
         } else {
@@ -130,7 +130,7 @@ async fn a_new_member_receives_the_backlog_only_when_the_community_says_so() {
 async fn escalating_an_object_withdraws_its_versions_from_readers_below_the_new_level() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let v1 = sdo("indicator", 1, Some(GREEN2));
-    post(&s, "cert-ops", &[v1.clone()], None).await;
+    post(&s, "cert-ops", std::slice::from_ref(&v1), None).await;
     assert_eq!(visible(&s, "initech-soc").await, vec![id(&v1)]);
     let mut v2 = v1.clone();
     v2["modified"] = json!("2026-02-01T00:00:00.000Z");
@@ -148,7 +148,7 @@ async fn an_escalation_still_under_delay_changes_nothing_yet() {
     )
     .await;
     let v1 = sdo("indicator", 1, Some(GREEN2));
-    post(&s, "acme-soc", &[v1.clone()], None).await;
+    post(&s, "acme-soc", std::slice::from_ref(&v1), None).await;
     s.clock.advance(chrono::Duration::minutes(61));
     assert_eq!(visible(&s, "initech-soc").await, vec![id(&v1)]);
     let mut v2 = v1.clone();
@@ -164,12 +164,12 @@ async fn an_escalation_still_under_delay_changes_nothing_yet() {
 async fn posting_a_hidden_id_keeps_an_own_copy_and_reveals_nothing() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let secret = sdo("malware", 1, Some(AMBER2));
-    post(&s, "cert-ops", &[secret.clone()], None).await;
+    post(&s, "cert-ops", std::slice::from_ref(&secret), None).await;
     // Initech (capped at GREEN) posts an object with the same id and version, other content.
     let mut copy = secret.clone();
     copy["name"] = json!("initech's own view");
     copy["object_marking_refs"] = json!([GREEN2]);
-    let st = post(&s, "initech-soc", &[copy.clone()], None).await;
+    let st = post(&s, "initech-soc", std::slice::from_ref(&copy), None).await;
     let fresh = post(&s, "initech-soc", &[sdo("malware", 2, Some(GREEN2))], None).await;
     // Exactly what a new id gets: stored, no message.
     assert_eq!(
@@ -334,7 +334,7 @@ async fn a_reference_that_becomes_visible_releases_what_points_at_it() {
     )
     .await;
     let target = sdo("malware", 1, Some(GREEN2));
-    post(&s, "acme-soc", &[target.clone()], None).await;
+    post(&s, "acme-soc", std::slice::from_ref(&target), None).await;
     let ind = sdo("indicator", 2, Some(GREEN2));
     let rel = relationship(3, &ind, &target, GREEN2);
     post(&s, "cert-ops", &[ind.clone(), rel.clone()], None).await;
