@@ -466,3 +466,18 @@ pub fn listed_ids(r: &Resp) -> Vec<String> {
         .map(|o| o["id"].as_str().expect("an id").to_owned())
         .collect()
 }
+
+/// The Python of the virtual environment `scripts/test` creates (taxii2-client, stix2-validator),
+/// or `CAIRN_TEST_PYTHON`.
+pub fn python() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("CAIRN_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run scripts/test (it creates the virtual environment)",
+        venv.display()
+    );
+    venv
+}

@@ -6,19 +6,6 @@
 use cairn_conformance::*;
 use std::path::PathBuf;
 
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("CAIRN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/test (it creates the virtual environment with taxii2-client)",
-        venv.display()
-    );
-    venv
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taxii2_client_drives_every_endpoint() {
     let s = TestServer::start().await;

@@ -217,19 +217,6 @@ fn our_verdicts_match_the_corpus() {
     );
 }
 
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("CAIRN_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/test (it creates the virtual environment from conformance-tests/interop/requirements.txt)",
-        venv.display()
-    );
-    venv
-}
-
 /// The files named by `### \`<file>\`` headings of DISAGREEMENTS.md.
 fn listed_disagreements() -> BTreeSet<String> {
     let text = std::fs::read_to_string(corpus_dir().join("DISAGREEMENTS.md")).unwrap();

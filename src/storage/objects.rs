@@ -84,6 +84,25 @@ pub fn insert_version(
     added_at: i64,
     release_at: i64,
 ) -> Result<(i64, String), StorageError> {
+    insert_row(
+        conn,
+        grant.community_id(),
+        Some(grant.producer()),
+        item,
+        added_at,
+        release_at,
+    )
+}
+
+/// The one INSERT of an object version (posted, or built-in when `producer` is `None`).
+fn insert_row(
+    conn: &mut Conn,
+    community: &str,
+    producer: Option<&str>,
+    item: &NewVersion,
+    added_at: i64,
+    release_at: i64,
+) -> Result<(i64, String), StorageError> {
     let (version, version_text, versioned) = match &item.version {
         Some((v, t)) => (*v, t.clone(), true),
         // TAXII: without modified or created, an object's version is its date_added.
@@ -95,7 +114,7 @@ pub fn insert_version(
     };
     let seq: i64 = diesel::insert_into(o::objects)
         .values((
-            o::community_id.eq(grant.community_id()),
+            o::community_id.eq(community),
             o::stix_id.eq(&item.stix_id),
             o::stix_type.eq(&item.stix_type),
             o::version.eq(version),
@@ -103,7 +122,7 @@ pub fn insert_version(
             o::versioned.eq(versioned),
             o::spec_version.eq(&item.spec_version),
             o::added_at.eq(added_at),
-            o::producer_id.eq(Some(grant.producer())),
+            o::producer_id.eq(producer),
             o::tlp.eq(item.tlp.as_deref()),
             o::recipients.eq(&item.recipients),
             o::release_at.eq(release_at),
@@ -112,7 +131,7 @@ pub fn insert_version(
         ))
         .returning(o::seq)
         .get_result(conn)?;
-    insert_refs(conn, grant.community_id(), seq, &item.refs)?;
+    insert_refs(conn, community, seq, &item.refs)?;
     Ok((seq, version_text))
 }
 
@@ -154,25 +173,7 @@ pub fn ensure_builtin(
         return Ok(());
     }
     let added_at = next_added_at(conn, now)?;
-    let (version, text) = item.version.clone().expect("built-ins carry created");
-    diesel::insert_into(o::objects)
-        .values((
-            o::community_id.eq(community),
-            o::stix_id.eq(&item.stix_id),
-            o::stix_type.eq(&item.stix_type),
-            o::version.eq(version),
-            o::version_text.eq(text),
-            o::versioned.eq(true),
-            o::spec_version.eq(&item.spec_version),
-            o::added_at.eq(added_at),
-            o::producer_id.eq(None::<String>),
-            o::tlp.eq(None::<String>),
-            o::recipients.eq("[]"),
-            o::release_at.eq(added_at),
-            o::released.eq(true),
-            o::body.eq(&item.body),
-        ))
-        .execute(conn)?;
+    insert_row(conn, community, None, item, added_at, added_at)?;
     Ok(())
 }
 
