@@ -85,6 +85,19 @@ role = "moderator"
     )
 }
 
+/// The database of one test server: a fresh SQLite file, or, when `CAIRN_TEST_POSTGRES_URL`
+/// names a PostgreSQL database the role may create databases from, a fresh PostgreSQL database.
+pub fn storage_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("CAIRN_TEST_POSTGRES_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("cairn_test_{}", uuid::Uuid::new_v4().simple());
+            cairn::storage::create_postgres_database(&admin, &name)
+                .expect("creating a test database")
+        }
+        _ => format!("sqlite://{}", dir.path().join("cairn.db").display()),
+    }
+}
+
 /// A response, fully read.
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -173,10 +186,9 @@ impl TestServer {
     /// The same, on a given clock (a frozen one makes two servers comparable byte for byte).
     pub async fn start_with_clock(setup: &str, extra_config: &str, clock: Clock) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("cairn.db");
+        let url = storage_url(&dir);
         let text = format!(
-            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 2\n{extra_config}\n[storage]\nurl = \"sqlite://{}\"\npool_size = 4\n",
-            db.display()
+            "[server]\nbind = \"127.0.0.1:0\"\nworkers = 2\n{extra_config}\n[storage]\nurl = \"{url}\"\npool_size = 4\n"
         );
         let config = Config::from_parts(
             Path::new("test.toml"),

@@ -14,10 +14,18 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub type Backend = diesel::sqlite::Sqlite;
-pub type Conn = SqliteConnection;
+/// One connection type over both engines; the backend is chosen by the `storage.url` scheme.
+/// Queries are written once against it. Dialect-specific SQL stays in this module, commented.
+#[derive(diesel::MultiConnection)]
+pub enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+pub type Backend = MultiBackend;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -27,7 +35,9 @@ pub enum StorageError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
-    #[error("unsupported storage url '{0}': use sqlite://PATH")]
+    #[error(
+        "unsupported storage url '{0}': use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB"
+    )]
     UnsupportedUrl(String),
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
@@ -43,26 +53,33 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         match self {
             StorageError::Unavailable(_) => true,
-            StorageError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+            StorageError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
                 let m = info.message();
-                m.contains("locked") || m.contains("busy")
+                matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection)
+                    || m.contains("locked")
+                    || m.contains("busy")
+                    || m.contains("terminating connection")
             }
+            StorageError::Query(diesel::result::Error::BrokenTransactionManager) => true,
             _ => false,
         }
     }
 }
 
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SessionSettings;
 
-impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
+impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        // WAL (set once in `open`) lets readers run beside the one writer; NORMAL is safe with WAL
-        // and much faster than FULL; the busy timeout queues writers instead of failing them.
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+        match conn {
+            // WAL (set once in `open`) lets readers run beside the one writer; NORMAL is safe
+            // with WAL and much faster than FULL; the busy timeout queues writers instead of
+            // failing them.
+            Conn::Sqlite(c) => c
+                .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                .map_err(diesel::r2d2::Error::QueryError),
+            Conn::Postgres(_) => Ok(()),
+        }
     }
 }
 
@@ -72,54 +89,95 @@ pub struct Storage {
 }
 
 /// What a `storage.url` names.
-fn sqlite_target(url: &str) -> Result<String, StorageError> {
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+fn target(url: &str) -> Result<Target, StorageError> {
     if url == "sqlite::memory:" {
-        return Ok(":memory:".into());
+        return Ok(Target::Sqlite(":memory:".into()));
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .ok_or_else(|| StorageError::UnsupportedUrl(url.into()))?;
-    if path.is_empty() {
-        return Err(StorageError::UnsupportedUrl(url.into()));
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.into()));
     }
-    Ok(path.into())
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => Ok(Target::Sqlite(path.into())),
+        _ => Err(StorageError::UnsupportedUrl(url.into())),
+    }
 }
 
 impl Storage {
-    /// Opens the database named by `url`, creating its directory and schema when missing.
+    /// Opens the database named by `url`, creating (for SQLite) its directory, and the schema
+    /// when missing.
     pub fn open(url: &str, pool_size: u32) -> Result<Storage, StorageError> {
-        let target = sqlite_target(url)?;
-        let memory = target == ":memory:";
-        if !memory {
-            if let Some(dir) = PathBuf::from(&target).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
-                        path: dir.to_owned(),
-                        source,
-                    })?;
+        let unavailable = |e: diesel::ConnectionError| StorageError::Unavailable(e.to_string());
+        let migration =
+            |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
+        let (conn_url, memory) = match target(url)? {
+            Target::Sqlite(path) => {
+                let memory = path == ":memory:";
+                if !memory {
+                    if let Some(dir) = PathBuf::from(&path).parent() {
+                        if !dir.as_os_str().is_empty() {
+                            std::fs::create_dir_all(dir).map_err(|source| {
+                                StorageError::DataDir {
+                                    path: dir.to_owned(),
+                                    source,
+                                }
+                            })?;
+                        }
+                    }
+                    // WAL is a property of the file: set it once, on one connection, before the
+                    // pool opens several at once (switching needs an exclusive lock).
+                    let mut first = SqliteConnection::establish(&path).map_err(unavailable)?;
+                    first
+                        .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+                    first
+                        .run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map_err(migration)?;
                 }
+                // MultiConnection picks SQLite for sqlite:// URLs and files it cannot parse
+                // otherwise; hand it the form it expects.
+                (
+                    if memory {
+                        ":memory:".to_string()
+                    } else {
+                        format!("sqlite://{path}")
+                    },
+                    memory,
+                )
             }
-        }
-        if !memory {
-            // WAL is a property of the file: set it once, on one connection, before the pool
-            // opens several at once (switching needs an exclusive lock). Migrate on it too.
-            let mut first =
-                Conn::establish(&target).map_err(|e| StorageError::Unavailable(e.to_string()))?;
-            first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
-            first
-                .run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(|e| StorageError::Migration(e.to_string()))?;
-        }
-        let manager = ConnectionManager::<Conn>::new(target);
+            Target::Postgres(u) => {
+                let mut first = PgConnection::establish(&u).map_err(unavailable)?;
+                // Several instances may start together: one migrates, the others wait.
+                first.batch_execute("SELECT pg_advisory_lock(727274)")?;
+                let ran = first
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(migration);
+                first.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+                ran?;
+                (u, false)
+            }
+        };
+        let manager = ConnectionManager::<Conn>::new(conn_url);
         let pool = Pool::builder()
             // An in-memory database exists once per connection: keep exactly one.
             .max_size(if memory { 1 } else { pool_size })
+            .min_idle(Some(if memory { 1 } else { 0 }))
             .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(SessionSettings))
             .build(manager)
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
         let storage = Storage { pool };
-        storage.migrate()?;
+        if memory {
+            let mut conn = storage.conn()?;
+            if let Conn::Sqlite(c) = &mut *conn {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(migration)?;
+            }
+        }
         Ok(storage)
     }
 
@@ -127,13 +185,6 @@ impl Storage {
         self.pool
             .get()
             .map_err(|e| StorageError::Unavailable(e.to_string()))
-    }
-
-    fn migrate(&self) -> Result<(), StorageError> {
-        let mut conn = self.conn()?;
-        conn.run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(|e| StorageError::Migration(e.to_string()))?;
-        Ok(())
     }
 
     /// Runs `f` in a read transaction on the blocking pool.
@@ -186,8 +237,26 @@ impl Storage {
     ) -> Result<T, StorageError> {
         let mut pooled = self.conn()?;
         let conn: &mut Conn = &mut pooled;
-        conn.immediate_transaction(f)
+        conn.transaction(|c| {
+            take_write_lock(c)?;
+            f(c)
+        })
     }
+}
+
+/// Serialises writers from the start of their transaction, so that sequence numbers and
+/// date_added values are handed out in commit order and no reader can see a later one before
+/// an earlier one commits (also across several instances on one PostgreSQL).
+fn take_write_lock(conn: &mut Conn) -> Result<(), StorageError> {
+    let statement = match conn {
+        // A write as the first statement takes SQLite's write lock up front (like BEGIN
+        // IMMEDIATE), waiting under busy_timeout, so no transaction upgrades a read lock.
+        Conn::Sqlite(_) => "UPDATE meta SET value = value WHERE key = ''",
+        // A transaction-scoped advisory lock: released by COMMIT or ROLLBACK.
+        Conn::Postgres(_) => "SELECT pg_advisory_xact_lock(727275)",
+    };
+    diesel::sql_query(statement).execute(conn)?;
+    Ok(())
 }
 
 /// Reads a value of the `meta` table.
@@ -203,9 +272,14 @@ pub fn meta_get(conn: &mut Conn, key: &str) -> Result<Option<String>, StorageErr
 /// Writes a value of the `meta` table.
 pub fn meta_put(conn: &mut Conn, key: &str, value: &str) -> Result<(), StorageError> {
     use schema::meta::dsl as m;
-    diesel::replace_into(m::meta)
-        .values((m::key.eq(key), m::value.eq(value)))
+    let updated = diesel::update(m::meta.filter(m::key.eq(key)))
+        .set(m::value.eq(value))
         .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(m::meta)
+            .values((m::key.eq(key), m::value.eq(value)))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -226,5 +300,50 @@ pub fn meta_get_or_init(
 impl From<diesel::r2d2::PoolError> for StorageError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         StorageError::Unavailable(e.to_string())
+    }
+}
+
+/// Creates an empty PostgreSQL database `name` through `admin_url` (a database the role can
+/// connect to) and returns the URL of the new one. For tests and first-time set-up.
+pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StorageError> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StorageError::UnsupportedUrl(format!(
+            "database name '{name}'"
+        )));
+    }
+    let mut admin =
+        PgConnection::establish(admin_url).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    // CREATE DATABASE takes no bind parameters; the name is checked above.
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin)?;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map(|(p, _)| p).unwrap_or(base);
+    Ok(format!("{prefix}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The two migration folders hold the same migrations, by name and in order.
+    #[test]
+    fn migrations_of_both_engines_stay_in_step() {
+        let names = |dir: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut v: Vec<String> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let (sqlite, postgres) = (names("sqlite"), names("postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres);
     }
 }

@@ -88,42 +88,60 @@ pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
 }
 
 pub fn upsert_partner(conn: &mut Conn, row: &PartnerRow) -> Result<(), StorageError> {
-    diesel::insert_into(partners::table)
-        .values(row)
-        .on_conflict(partners::id)
-        .do_update()
+    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
+    let updated = diesel::update(partners::table.filter(partners::id.eq(&row.id)))
         .set(row)
         .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(partners::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
 }
 
 pub fn upsert_user(conn: &mut Conn, row: &UserRow) -> Result<(), StorageError> {
-    diesel::insert_into(users::table)
-        .values(row)
-        .on_conflict(users::name)
-        .do_update()
+    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
+    let updated = diesel::update(users::table.filter(users::name.eq(&row.name)))
         .set(row)
         .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(users::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
 }
 
 pub fn upsert_community(conn: &mut Conn, row: &CommunityRow) -> Result<(), StorageError> {
-    diesel::insert_into(communities::table)
-        .values(row)
-        .on_conflict(communities::id)
-        .do_update()
+    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
+    let updated = diesel::update(communities::table.filter(communities::id.eq(&row.id)))
         .set(row)
         .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(communities::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
 }
 
 pub fn upsert_membership(conn: &mut Conn, row: &MembershipRow) -> Result<(), StorageError> {
-    diesel::insert_into(memberships::table)
-        .values(row)
-        .on_conflict((memberships::community_id, memberships::partner_id))
-        .do_update()
-        .set(row)
-        .execute(conn)?;
+    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
+    let updated = diesel::update(
+        memberships::table.filter(
+            memberships::community_id
+                .eq(&row.community_id)
+                .and(memberships::partner_id.eq(&row.partner_id)),
+        ),
+    )
+    .set(row)
+    .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(memberships::table)
+            .values(row)
+            .execute(conn)?;
+    }
     Ok(())
 }
 
