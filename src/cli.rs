@@ -31,6 +31,16 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Copy a whole database to another (e.g. sqlite://... to postgres://...) and verify it.
+    MigrateStorage {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Replace the contents of a target that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate bundles or envelopes offline, as the server would; one line per problem.
     Validate {
         #[arg(required = true)]
@@ -118,6 +128,20 @@ pub fn validate(
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::MigrateStorage { from, to, force } => {
+            let sums = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let source = Storage::open(&from, 2)?;
+                let target = Storage::open(&to, 2)?;
+                Ok(crate::storage::migrate::migrate(&source, &target, force)?)
+            })
+            .await??;
+            for s in sums {
+                println!(
+                    "{:<14} {:>9} rows  sha256 {}  verified",
+                    s.table, s.rows, s.sha256
+                );
+            }
+        }
         Command::Validate { files } => {
             let ok = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
                 let validator = crate::stix::Validator::new()?;

@@ -1,6 +1,7 @@
 //! Storage: the only module that imports diesel. It executes what the policy decided; it never
 //! decides who may see what. Every call runs on tokio's blocking pool, one closure per transaction.
 
+pub mod migrate;
 pub mod models;
 pub mod objects;
 pub mod schema;
@@ -181,7 +182,7 @@ impl Storage {
         Ok(storage)
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<Conn>>, StorageError> {
+    pub(crate) fn conn(&self) -> Result<PooledConnection<ConnectionManager<Conn>>, StorageError> {
         self.pool
             .get()
             .map_err(|e| StorageError::Unavailable(e.to_string()))

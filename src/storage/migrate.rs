@@ -1,0 +1,205 @@
+//! `cairn migrate-storage`: copies a whole Cairn database to another engine (typically the
+//! embedded SQLite to PostgreSQL): setup, objects with their exact bytes, versions, deliveries
+//! with each reader's date_added, statuses and the `next` key. Then it verifies row counts and
+//! checksums table by table.
+
+use super::schema::*;
+use super::{Conn, Storage, StorageError};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+const CHUNK: i64 = 500;
+
+/// Row count and SHA-256 of one table, read in primary-key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSum {
+    pub table: &'static str,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+/// Copies table `$t` (columns `$cols`, Rust row type `$ty`, order `$order`) in chunks, hashing
+/// each row as it goes; then re-reads the target the same way.
+macro_rules! tables {
+    ($( $t:ident : $ty:ty = ($($col:ident),+) by ($($ord:ident),+) ; )+) => {
+        /// Every table, parents before children (foreign keys).
+        const TABLES: &[&str] = &[$(stringify!($t)),+];
+
+        fn copy_all(from: &mut Conn, to: &mut Conn) -> Result<Vec<TableSum>, StorageError> {
+            let mut sums = vec![];
+            $(
+                let mut hasher = Sha256::new();
+                let mut rows = 0u64;
+                let mut offset = 0i64;
+                loop {
+                    let chunk: Vec<$ty> = $t::table
+                        .select(($($t::$col),+))
+                        .order(($($t::$ord.asc()),+))
+                        .limit(CHUNK)
+                        .offset(offset)
+                        .load(from)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for row in chunk.iter().cloned() {
+                        let ($($col),+) = row;
+                        $( hasher.update(format!("{:?}\u{1f}", $col).as_bytes()); )+
+                        hasher.update(b"\n");
+                        diesel::insert_into($t::table).values(($($t::$col.eq($col)),+)).execute(to)?;
+                    }
+                    rows += chunk.len() as u64;
+                    offset += CHUNK;
+                }
+                sums.push(TableSum { table: stringify!($t), rows, sha256: hex(&hasher.finalize()) });
+            )+
+            Ok(sums)
+        }
+
+        fn sum_all(conn: &mut Conn) -> Result<Vec<TableSum>, StorageError> {
+            let mut sums = vec![];
+            $(
+                let mut hasher = Sha256::new();
+                let mut rows = 0u64;
+                let mut offset = 0i64;
+                loop {
+                    let chunk: Vec<$ty> = $t::table
+                        .select(($($t::$col),+))
+                        .order(($($t::$ord.asc()),+))
+                        .limit(CHUNK)
+                        .offset(offset)
+                        .load(conn)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for row in chunk.iter() {
+                        let ($($col),+) = row;
+                        $( hasher.update(format!("{:?}\u{1f}", $col).as_bytes()); )+
+                        hasher.update(b"\n");
+                    }
+                    rows += chunk.len() as u64;
+                    offset += CHUNK;
+                }
+                sums.push(TableSum { table: stringify!($t), rows, sha256: hex(&hasher.finalize()) });
+            )+
+            Ok(sums)
+        }
+
+        fn count_all(conn: &mut Conn) -> Result<Vec<(&'static str, i64)>, StorageError> {
+            Ok(vec![$((stringify!($t), $t::table.count().get_result::<i64>(conn)?)),+])
+        }
+
+        fn wipe_all(conn: &mut Conn) -> Result<(), StorageError> {
+            // Children before parents.
+            let mut steps: Vec<(&str, Box<dyn FnMut(&mut Conn) -> QueryResult<usize>>)> = vec![
+                $((stringify!($t), Box::new(|c: &mut Conn| diesel::delete($t::table).execute(c)))),+
+            ];
+            steps.reverse();
+            for (_, step) in steps.iter_mut() {
+                step(conn)?;
+            }
+            Ok(())
+        }
+    };
+}
+
+type ObjectRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    bool,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    bool,
+    String,
+);
+
+tables! {
+    meta: (String, String) = (key, value) by (key);
+    partners: (String, String, bool) = (id, title, enabled) by (id);
+    users: (String, String, String, String, String, bool, bool) =
+        (name, partner_id, password_hash, max_tlp, types, redistributes, enabled) by (name);
+    communities: (String, String, String, Option<String>, String, String, i64, bool, String, bool) =
+        (id, collection_id, title, description, unmarked, types, delay_secs, backlog, dangling_refs, enabled) by (id);
+    memberships: (String, String, String, String, i64, bool) =
+        (community_id, partner_id, role, max_tlp, joined_at, enabled) by (community_id, partner_id);
+    sharing_rules: (String, String, String, i64, String) =
+        (community_id, producer_id, exclude, delay_secs, types) by (community_id, producer_id);
+    objects: ObjectRow = (seq, community_id, stix_id, stix_type, version, version_text, versioned,
+        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body) by (seq);
+    object_refs: (i64, String, String) = (seq, community_id, ref_id) by (seq, ref_id);
+    deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);
+    reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);
+    statuses: (String, String, i64, String) = (id, partner_id, created_at, body) by (id);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("the target is not empty ({0}); pass --force to replace its contents")]
+    TargetNotEmpty(String),
+    #[error("verification failed for table {table}: source {source_rows} rows {source_sum}, target {target_rows} rows {target_sum}")]
+    Mismatch {
+        table: &'static str,
+        source_rows: u64,
+        source_sum: String,
+        target_rows: u64,
+        target_sum: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Copies everything from `from` to `to` in one target transaction, then verifies.
+pub fn migrate(from: &Storage, to: &Storage, force: bool) -> Result<Vec<TableSum>, MigrateError> {
+    let mut source_pooled = from.conn()?;
+    let mut target_pooled = to.conn()?;
+    let source: &mut Conn = &mut source_pooled;
+    let target: &mut Conn = &mut target_pooled;
+    let busy: Vec<String> = count_all(target)?
+        .into_iter()
+        .filter(|(t, n)| *n > 0 && *t != "meta")
+        .map(|(t, n)| format!("{n} rows in {t}"))
+        .collect();
+    if !busy.is_empty() && !force {
+        return Err(MigrateError::TargetNotEmpty(busy.join(", ")));
+    }
+    let source_sums = source.transaction(|s| {
+        target.transaction(|t| {
+            wipe_all(t)?;
+            let sums = copy_all(s, t)?;
+            // PostgreSQL's serial does not move when rows carry their own seq: move it past the
+            // copied ones so new objects get fresh numbers. (SQLite's AUTOINCREMENT does.)
+            if let Conn::Postgres(_) = t {
+                diesel::sql_query(
+                    "SELECT setval(pg_get_serial_sequence('objects', 'seq'), COALESCE((SELECT MAX(seq) FROM objects), 0) + 1, false)",
+                )
+                .execute(t)?;
+            }
+            Ok::<_, StorageError>(sums)
+        })
+    })?;
+    let target_sums = sum_all(target)?;
+    for (s, t) in source_sums.iter().zip(&target_sums) {
+        if s != t {
+            return Err(MigrateError::Mismatch {
+                table: s.table,
+                source_rows: s.rows,
+                source_sum: s.sha256.clone(),
+                target_rows: t.rows,
+                target_sum: t.sha256.clone(),
+            });
+        }
+    }
+    debug_assert_eq!(TABLES.len(), source_sums.len());
+    Ok(source_sums)
+}
