@@ -71,7 +71,11 @@ async fn a_community_moves_to_another_database_without_losing_a_thing() {
     .await
     .unwrap();
     let objects = sums.iter().find(|t| t.table == "objects").unwrap();
-    assert_eq!(objects.rows, 2 * 6 + 4, "built-ins of two communities and four posted versions");
+    assert_eq!(
+        objects.rows,
+        2 * 6 + 4,
+        "built-ins of two communities and four posted versions"
+    );
 
     let mut moved = config.clone();
     moved.storage.url = target_url;

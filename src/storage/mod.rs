@@ -56,10 +56,15 @@ impl StorageError {
             StorageError::Unavailable(_) => true,
             StorageError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
                 let m = info.message();
+                // The engine is busy, restarting or unreachable: the client may retry.
                 matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection)
                     || m.contains("locked")
                     || m.contains("busy")
                     || m.contains("terminating connection")
+                    || m.contains("server closed the connection")
+                    || m.contains("connection to server")
+                    || m.contains("the database system is")
+                    || m.contains("no connection to the server")
             }
             StorageError::Query(diesel::result::Error::BrokenTransactionManager) => true,
             _ => false,
@@ -167,7 +172,9 @@ impl Storage {
             // An in-memory database exists once per connection: keep exactly one.
             .max_size(if memory { 1 } else { pool_size })
             .min_idle(Some(if memory { 1 } else { 0 }))
-            .connection_timeout(Duration::from_secs(10))
+            // Long enough for a busy SQLite writer, short enough that an unreachable PostgreSQL
+            // answers 503 instead of hanging the client.
+            .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SessionSettings))
             .build(manager)
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
