@@ -43,18 +43,17 @@ pub fn visible_same_version(
     stix_id: &str,
     version: Option<i64>,
 ) -> Result<Option<(String, String)>, StorageError> {
-    let delivered = d::deliveries
-        .filter(d::user_name.eq(user.to_owned()))
-        .filter(d::community_id.eq(grant.community_id().to_owned()))
-        .select(d::seq);
+    // Correlated on objects.seq: a primary-key probe per candidate row, not a scan of
+    // everything delivered to the user.
+    let delivered = sql::<Bool>("EXISTS (SELECT 1 FROM deliveries dv WHERE dv.user_name = ")
+        .bind::<diesel::sql_types::Text, _>(user.to_owned())
+        .sql(" AND dv.community_id = ")
+        .bind::<diesel::sql_types::Text, _>(grant.community_id().to_owned())
+        .sql(" AND dv.seq = objects.seq)");
     let q = o::objects
         .filter(o::community_id.eq(grant.community_id()))
         .filter(o::stix_id.eq(stix_id))
-        .filter(
-            o::producer_id
-                .eq(grant.producer())
-                .or(o::seq.eq_any(delivered)),
-        )
+        .filter(o::producer_id.eq(grant.producer()).or(delivered))
         .select((o::version_text, o::body))
         .into_boxed();
     let q = match version {
@@ -433,18 +432,19 @@ type Predicate = Box<
 type DeliveredJoin =
     diesel::dsl::InnerJoin<super::schema::deliveries::table, super::schema::objects::table>;
 
-/// The versions of the same object delivered to the same reader, as SQL over aliases d2/o2.
-const SAME_OBJECT_DELIVERED: &str = "FROM deliveries d2 INNER JOIN objects o2 ON o2.seq = d2.seq \
-     WHERE d2.user_name = deliveries.user_name AND d2.community_id = deliveries.community_id \
-     AND o2.stix_id = objects.stix_id";
+/// The versions of the same object delivered to the same reader, as SQL over alias o2. Driven
+/// from the object's own versions (index on community and id), each checked by a primary-key
+/// probe of `deliveries`, so its cost does not grow with what the reader has been delivered.
+const SAME_OBJECT_DELIVERED: &str = "FROM objects o2 \
+     WHERE o2.community_id = objects.community_id AND o2.stix_id = objects.stix_id \
+     AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
+     AND d2.community_id = deliveries.community_id AND d2.seq = o2.seq)";
 
 /// Restricts `alias` rows to the requested spec versions. `None` when nothing can match.
 fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
     match spec {
         SpecVersions::Latest => Some(format!(
-            "{alias}.spec_version = (SELECT MAX(o3.spec_version) FROM deliveries d3 \
-             INNER JOIN objects o3 ON o3.seq = d3.seq WHERE d3.user_name = deliveries.user_name \
-             AND d3.community_id = deliveries.community_id AND o3.stix_id = objects.stix_id)"
+            "{alias}.spec_version = (SELECT MAX(o2.spec_version) {SAME_OBJECT_DELIVERED})"
         )),
         SpecVersions::Only(list) => {
             let known: Vec<String> = KNOWN_SPEC_VERSIONS
