@@ -78,7 +78,10 @@ fn marking_id(level: Level, tlp1: bool) -> &'static str {
             return id;
         }
     }
-    TLP2.iter().find(|(l, _)| *l == level).expect("every level").1
+    TLP2.iter()
+        .find(|(l, _)| *l == level)
+        .expect("every level")
+        .1
 }
 
 /// The level of a TLP marking-definition id (1.0 or 2.0).
@@ -129,7 +132,10 @@ const MIX: [(Kind, u32); 14] = [
 ];
 
 const PRODUCERS: [(&str, &[&str]); 6] = [
-    ("Regional Finance CERT", &["financial-services", "government"]),
+    (
+        "Regional Finance CERT",
+        &["financial-services", "government"],
+    ),
     ("ACME Bank", &["financial-services"]),
     ("Globex Savings", &["financial-services"]),
     ("Initech Credit Union", &["financial-services"]),
@@ -276,12 +282,24 @@ const TACTICS: [&str; 12] = [
 const TECHNIQUES: [(&str, &str, &str); 16] = [
     ("T1566.001", "Spearphishing Attachment", "initial-access"),
     ("T1566.002", "Spearphishing Link", "initial-access"),
-    ("T1190", "Exploit Public-Facing Application", "initial-access"),
+    (
+        "T1190",
+        "Exploit Public-Facing Application",
+        "initial-access",
+    ),
     ("T1059.001", "PowerShell", "execution"),
     ("T1204.002", "Malicious File", "execution"),
     ("T1053.005", "Scheduled Task", "persistence"),
-    ("T1547.001", "Registry Run Keys / Startup Folder", "persistence"),
-    ("T1027", "Obfuscated Files or Information", "defense-evasion"),
+    (
+        "T1547.001",
+        "Registry Run Keys / Startup Folder",
+        "persistence",
+    ),
+    (
+        "T1027",
+        "Obfuscated Files or Information",
+        "defense-evasion",
+    ),
     ("T1078", "Valid Accounts", "defense-evasion"),
     ("T1003.001", "LSASS Memory", "credential-access"),
     ("T1082", "System Information Discovery", "discovery"),
@@ -322,7 +340,15 @@ const CAPABILITIES: [&str; 8] = [
     "accesses-remote-machines",
     "fingerprints-host",
 ];
-const LANGUAGES: [&str; 7] = ["c", "c++", "go", "python", "powershell", "rust", "javascript"];
+const LANGUAGES: [&str; 7] = [
+    "c",
+    "c++",
+    "go",
+    "python",
+    "powershell",
+    "rust",
+    "javascript",
+];
 const ARCHS: [&str; 4] = ["x86", "x86-64", "arm", "powerpc"];
 
 const ACTOR_A: [&str; 10] = [
@@ -521,7 +547,10 @@ impl Generator {
                 Some(o) => (o, true),
                 None => (self.indicator(created), false),
             },
-            Kind::ObservedData => self.observed_data(created),
+            Kind::ObservedData => match self.observed_data(created) {
+                Some(o) => (o, true),
+                None => (self.indicator(created), false),
+            },
             Kind::Report => match self.report(created) {
                 Some(o) => (o, true),
                 None => (self.indicator(created), false),
@@ -589,9 +618,11 @@ impl Generator {
                 json!([marking_id(l, tlp1 && l != Level::AmberStrict)]),
             );
         }
-        // Granular markings on some SDOs: a stricter TLP on the description, sometimes a
-        // language on the name. Never on a CLEAR object of the reader-share corpus (its TLP
-        // would no longer be CLEAR).
+        // Granular markings on some SDOs: a stricter TLP on the description, sometimes on the
+        // first external reference. Never on a CLEAR object of the reader-share corpus (its TLP
+        // would no longer be CLEAR). No `lang` granular markings: valid STIX 2.1, but
+        // stix2-validator 3.3.2 refuses them (conformance-tests/stix-corpus/DISAGREEMENTS.md),
+        // and the corpus must be one both validators accept.
         let granular_ok = match self.markings {
             Markings::Mixed => true,
             Markings::ReaderShare => level != Some(Level::Clear),
@@ -601,9 +632,6 @@ impl Generator {
                 "marking_ref": marking_id(Level::Amber, tlp1),
                 "selectors": ["description"],
             })];
-            if obj.contains_key("name") && self.rng.chance(0.3) {
-                gm.push(json!({ "lang": "en", "selectors": ["name"] }));
-            }
             if obj.contains_key("external_references") && self.rng.chance(0.3) {
                 gm.push(json!({
                     "marking_ref": marking_id(Level::Amber, tlp1),
@@ -623,7 +651,8 @@ impl Generator {
             if i > 0 {
                 s.push(' ');
             }
-            s.push_str(self.rng.pick(&WORDS));
+            let w: &&str = self.rng.pick(&WORDS);
+            s.push_str(w);
         }
         let mut c = s.chars();
         match c.next() {
@@ -652,7 +681,8 @@ impl Generator {
         let mut s: String = (0..n).map(|_| *self.rng.pick(&SYLLABLES)).collect();
         if self.rng.chance(0.25) {
             s.push('-');
-            s.push_str(self.rng.pick(&PATH_WORDS));
+            let w: &&str = self.rng.pick(&PATH_WORDS);
+            s.push_str(w);
         }
         s
     }
@@ -667,7 +697,11 @@ impl Generator {
     }
 
     fn url(&mut self) -> String {
-        let scheme = if self.rng.chance(0.8) { "https" } else { "http" };
+        let scheme = if self.rng.chance(0.8) {
+            "https"
+        } else {
+            "http"
+        };
         let host = if self.rng.chance(0.15) {
             self.ipv4()
         } else {
@@ -676,9 +710,11 @@ impl Generator {
         let mut u = format!("{scheme}://{host}");
         for _ in 0..1 + self.rng.below(3) {
             u.push('/');
-            u.push_str(self.rng.pick(&PATH_WORDS));
+            let w: &&str = self.rng.pick(&PATH_WORDS);
+            u.push_str(w);
         }
-        u.push_str(self.rng.pick(&[".php", ".zip", ".exe", "", "", ".html"]));
+        let ext: &&str = self.rng.pick(&[".php", ".zip", ".exe", "", "", ".html"]);
+        u.push_str(ext);
         if self.rng.chance(0.2) {
             u.push_str(&format!("?id={}", self.rng.between(1000, 99999)));
         }
@@ -717,7 +753,8 @@ impl Generator {
         if t != "identity" && self.rng.chance(0.75) {
             let producers = self.pool("identity").len().min(PRODUCERS.len());
             if producers > 0 {
-                let id = self.pool("identity")[self.rng.below(producers)].clone();
+                let i = self.rng.below(producers);
+                let id = self.pool("identity")[i].clone();
                 o.insert("created_by_ref".into(), json!(id));
             }
         }
@@ -814,8 +851,10 @@ impl Generator {
             }
             canonical.push('}');
             if let Some(mut o) = self.sco("file", canonical) {
-                let hm: Map<String, Value> =
-                    hashes.into_iter().map(|(k, v)| (k.into(), json!(v))).collect();
+                let hm: Map<String, Value> = hashes
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), json!(v)))
+                    .collect();
                 o.insert("hashes".into(), Value::Object(hm));
                 if let Some(n) = name {
                     o.insert("name".into(), json!(n));
@@ -1023,11 +1062,7 @@ impl Generator {
 
     fn malware(&mut self, created: i64) -> Map<String, Value> {
         let mut o = self.sdo("malware", created);
-        let name = format!(
-            "{}{}",
-            self.rng.pick(&MALWARE_A),
-            self.rng.pick(&MALWARE_B)
-        );
+        let name = format!("{}{}", self.rng.pick(&MALWARE_A), self.rng.pick(&MALWARE_B));
         o.insert("name".into(), json!(name));
         o.insert("description".into(), json!(self.sentence(10, 50)));
         o.insert("is_family".into(), json!(self.rng.chance(0.8)));
@@ -1039,7 +1074,11 @@ impl Generator {
         if self.rng.chance(0.3) {
             o.insert(
                 "aliases".into(),
-                json!([format!("{}{}", self.rng.pick(&MALWARE_B), self.rng.between(2, 9))]),
+                json!([format!(
+                    "{}{}",
+                    self.rng.pick(&MALWARE_B),
+                    self.rng.between(2, 9)
+                )]),
             );
         }
         if self.rng.chance(0.5) {
@@ -1157,7 +1196,10 @@ impl Generator {
         }
         if self.rng.chance(0.4) {
             o.insert("roles".into(), json!([self.rng.pick(&ROLES)]));
-            o.insert("sophistication".into(), json!(self.rng.pick(&SOPHISTICATION)));
+            o.insert(
+                "sophistication".into(),
+                json!(self.rng.pick(&SOPHISTICATION)),
+            );
             o.insert("resource_level".into(), json!(self.rng.pick(&RESOURCES)));
             o.insert(
                 "primary_motivation".into(),
@@ -1251,7 +1293,11 @@ impl Generator {
         if self.rng.chance(0.6) {
             let k = 1 + self.rng.below(2);
             let ids: Vec<String> = (0..k).filter_map(|_| self.recent("identity")).collect();
-            let mut ids: Vec<String> = ids.into_iter().collect::<HashSet<_>>().into_iter().collect();
+            let mut ids: Vec<String> = ids
+                .into_iter()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
             ids.sort();
             o.insert("where_sighted_refs".into(), json!(ids));
         }
@@ -1270,9 +1316,22 @@ impl Generator {
         Some(o)
     }
 
-    /// Mostly STIX 2.1 style (object_refs to SCOs made earlier); some use the deprecated
-    /// embedded `objects`, which references nothing.
-    fn observed_data(&mut self, created: i64) -> (Map<String, Value>, bool) {
+    /// STIX 2.1 style: object_refs to SCOs made earlier. (Not the deprecated embedded
+    /// `objects`, valid STIX 2.1 on which stix2-validator 3.3.2 crashes: see DISAGREEMENTS.md.)
+    fn observed_data(&mut self, created: i64) -> Option<Map<String, Value>> {
+        let k = 1 + self.rng.below(3);
+        let mut refs = vec![];
+        for _ in 0..k {
+            let t = *self.rng.pick(&["ipv4-addr", "domain-name", "url", "file"]);
+            if let Some(id) = self.recent(t) {
+                if !refs.contains(&id) {
+                    refs.push(id);
+                }
+            }
+        }
+        if refs.is_empty() {
+            return None;
+        }
         let mut o = self.sdo("observed-data", created);
         let first = created - self.rng.between(HOUR, 3 * DAY);
         o.insert("first_observed".into(), json!(stamp_ms(first)));
@@ -1281,37 +1340,8 @@ impl Generator {
             json!(stamp_ms(first + self.rng.between(0, 2 * HOUR))),
         );
         o.insert("number_observed".into(), json!(self.rng.between(1, 500)));
-        let k = 1 + self.rng.below(3);
-        let mut refs = HashSet::new();
-        for _ in 0..k {
-            let t = *self
-                .rng
-                .pick(&["ipv4-addr", "domain-name", "url", "file"]);
-            if let Some(id) = self.recent(t) {
-                refs.insert(id);
-            }
-        }
-        if refs.is_empty() || self.rng.chance(0.1) {
-            let ip = self.ipv4();
-            o.insert(
-                "objects".into(),
-                json!({
-                    "0": { "type": "ipv4-addr", "value": ip },
-                    "1": {
-                        "type": "network-traffic",
-                        "dst_ref": "0",
-                        "dst_port": *self.rng.pick(&[443, 80, 8080, 4444]),
-                        "protocols": ["ipv4", "tcp"],
-                    },
-                }),
-            );
-            (o, false)
-        } else {
-            let mut refs: Vec<String> = refs.into_iter().collect();
-            refs.sort();
-            o.insert("object_refs".into(), json!(refs));
-            (o, true)
-        }
+        o.insert("object_refs".into(), json!(refs));
+        Some(o)
     }
 
     fn report(&mut self, created: i64) -> Option<Map<String, Value>> {
@@ -1421,7 +1451,8 @@ mod tests {
             .iter()
             .filter(|o| object_level(o) == Some(Level::Clear))
             .count();
-        assert_eq!(clear, 200);
+        // One due every hundred objects; the last may still be waiting for a ref-free object.
+        assert!((199..=200).contains(&clear), "{clear}");
         for o in &c.objects {
             assert!(object_level(o).is_some(), "unmarked: {o}");
             if object_level(o) == Some(Level::Clear) {
