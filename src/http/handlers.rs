@@ -264,8 +264,7 @@ pub async fn add_objects(
 ) -> Result {
     let (root, coll) = path.into_inner();
     // Who may write is checked first, so that a stranger learns nothing from 415 or 413.
-    let (_, m) = cairn.membership(&caller.0, &root, &coll).await?;
-    crate::policy::grant_write(&caller.0, &m).map_err(crate::service::ServiceError::from)?;
+    let grant = cairn.authorize_post(&caller.0, &root, &coll).await?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -306,7 +305,7 @@ pub async fn add_objects(
         ),
     };
     let status = cairn
-        .add_objects(&caller.0, &root, &coll, recipients, text)
+        .add_objects(&caller.0, grant, recipients, text)
         .await?;
     Ok(taxii(
         StatusCode::ACCEPTED,

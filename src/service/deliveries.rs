@@ -32,10 +32,6 @@ fn tlp(name: &str) -> Tlp {
     Tlp::parse(name).unwrap_or(Tlp::Clear)
 }
 
-fn cap(name: &str) -> Tlp {
-    Tlp::parse(name).unwrap_or(Tlp::Clear)
-}
-
 pub fn community_policy(row: &CommunityRow) -> CommunityPolicy {
     CommunityPolicy {
         unmarked: if row.unmarked == "reject" {
@@ -69,10 +65,10 @@ pub fn reader_caps(user: &UserRow, m: &MembershipRow) -> ReaderCaps {
     ReaderCaps {
         partner: user.partner_id.clone(),
         user: user.name.clone(),
-        user_max_tlp: cap(&user.max_tlp),
+        user_max_tlp: tlp(&user.max_tlp),
         user_types: json_list(&user.types),
         redistributes: user.redistributes,
-        member_max_tlp: cap(&m.max_tlp),
+        member_max_tlp: tlp(&m.max_tlp),
         joined_at: m.joined_at,
     }
 }

@@ -27,16 +27,25 @@ enum Outcome {
 }
 
 impl Cairn {
-    pub async fn add_objects(
+    /// Who may post to this collection: checked before the body is read, so that a stranger
+    /// learns nothing from 413 or 415.
+    pub async fn authorize_post(
         &self,
         principal: &Principal,
         api_root: &str,
         collection: &str,
+    ) -> Result<WriteGrant, ServiceError> {
+        let (_, m) = self.membership(principal, api_root, collection).await?;
+        Ok(policy::grant_write(principal, &m)?)
+    }
+
+    pub async fn add_objects(
+        &self,
+        principal: &Principal,
+        grant: WriteGrant,
         recipients: Option<String>,
         body: String,
     ) -> Result<Status, ServiceError> {
-        let (_, m) = self.membership(principal, api_root, collection).await?;
-        let grant = policy::grant_write(principal, &m)?;
         let validator = Arc::clone(&self.validator);
         // Parsing and validation are CPU work: keep them off the async workers too.
         let (candidates, refused) =
@@ -156,10 +165,6 @@ fn store_all(
     let policy = deliveries::community_policy(&row);
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
     let recipients = parse_recipients(c, &community, recipients_header)?;
-    let builtin_ids: Vec<String> = deliveries::builtin_versions()
-        .into_iter()
-        .map(|b| b.stix_id)
-        .collect();
     let mut outcomes = vec![];
     let mut stored_ids = vec![];
     for cand in candidates {
@@ -169,7 +174,7 @@ fn store_all(
             &policy,
             &ch.stix_type,
             tlp,
-            builtin_ids.contains(&ch.id),
+            crate::stix::tlp::is_canonical_id(&ch.id),
             &recipients,
         ) {
             Ok(named) => named
