@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::service::{auth::Authenticator, Cairn, Settings};
 use crate::storage::{meta_get_or_init, Storage};
 use crate::taxii::cursor::CursorKey;
+/// The handle that stops a running server (tests stop theirs before exiting).
+pub use actix_web::dev::ServerHandle;
 use actix_web::{dev::Server, web, HttpServer};
 use anyhow::Context;
 use rand::RngCore;
@@ -133,7 +135,7 @@ impl Application {
         &self.cairn
     }
 
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+    pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 

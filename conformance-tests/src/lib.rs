@@ -169,6 +169,7 @@ pub struct TestServer {
     pub clock: Clock,
     pub config: Config,
     pub client: reqwest::Client,
+    handle: cairn::startup::ServerHandle,
     dir: tempfile::TempDir,
 }
 
@@ -207,6 +208,7 @@ impl TestServer {
             .await
             .unwrap();
         let port = app.port();
+        let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         TestServer {
             base: format!("http://127.0.0.1:{port}"),
@@ -214,8 +216,15 @@ impl TestServer {
             clock,
             config,
             client: reqwest::Client::builder().build().unwrap(),
+            handle,
             dir,
         }
+    }
+
+    /// Stops the server and lets its workers drop their database connections (libpq must not
+    /// still be in use by worker threads while the test process exits).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
     }
 
     /// Hands the database directory over (to start another server on it).
