@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub mod instances;
+
 /// Every test user's password.
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const TAXII: &str = "application/taxii+json;version=2.1";
@@ -163,14 +165,29 @@ impl Resp {
     }
 }
 
-pub struct TestServer {
+/// An HTTP client of one running Cairn, wherever it runs: in this process (a `TestServer`
+/// dereferences to one) or in a `cairn serve` child process.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// `http://127.0.0.1:{port}`.
     pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub struct TestServer {
     pub port: u16,
     pub clock: Clock,
     pub config: Config,
-    pub client: reqwest::Client,
+    pub http: Http,
     handle: cairn::startup::ServerHandle,
     dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl TestServer {
@@ -211,11 +228,10 @@ impl TestServer {
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         TestServer {
-            base: format!("http://127.0.0.1:{port}"),
             port,
             clock,
             config,
-            client: reqwest::Client::builder().build().unwrap(),
+            http: Http::new(port),
             handle,
             dir,
         }
@@ -249,10 +265,6 @@ impl TestServer {
         .unwrap()
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
     /// `/{root}/collections/{coll}/` + rest.
     pub fn coll(root: &str, coll: &str, rest: &str) -> String {
         format!("/{root}/collections/{coll}/{rest}")
@@ -260,6 +272,20 @@ impl TestServer {
 
     pub fn auth(user: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{user}:{PASSWORD}")))
+    }
+}
+
+impl Http {
+    /// A client of the Cairn listening on 127.0.0.1:`port`.
+    pub fn new(port: u16) -> Http {
+        Http {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder().build().unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
     }
 
     /// Sends a request with the given headers; `user` None sends no credentials.
@@ -273,7 +299,7 @@ impl TestServer {
     ) -> Resp {
         let mut req = self.client.request(method, self.url(path));
         if let Some(u) = user {
-            req = req.header("Authorization", Self::auth(u));
+            req = req.header("Authorization", TestServer::auth(u));
         }
         let mut has_accept = false;
         for (k, v) in headers {
@@ -324,7 +350,7 @@ impl TestServer {
         let root = user_root(user);
         let body = serde_json::to_vec(&serde_json::json!({ "objects": objects })).unwrap();
         let r = self
-            .post(user, &Self::coll(root, FINANCE, "objects/"), body)
+            .post(user, &TestServer::coll(root, FINANCE, "objects/"), body)
             .await;
         assert_eq!(r.status, 202, "{}", r.text());
         r.json()

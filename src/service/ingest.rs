@@ -7,7 +7,7 @@ use super::{Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
 use crate::policy::{self, Principal, WriteGrant};
 use crate::stix::{self, Checked, UploadError, Validator};
-use crate::storage::objects::{self, NewVersion};
+use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
 use crate::taxii::timestamp::format_micros;
@@ -165,8 +165,12 @@ fn store_all(
     let policy = deliveries::community_policy(&row);
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
     let recipients = parse_recipients(c, &community, recipients_header)?;
+    let ids: Vec<String> = candidates.iter().map(|c| c.checked.id.clone()).collect();
+    let mut known = objects::visible_versions(c, grant, user, &ids)?;
+    let mut clock = objects::AddedClock::load(c)?;
     let mut outcomes = vec![];
     let mut stored_ids = vec![];
+    let mut batch = vec![];
     for cand in candidates {
         let ch = &cand.checked;
         let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
@@ -186,14 +190,12 @@ fn store_all(
                 continue;
             }
         };
-        let version = ch.version.as_ref().map(|(v, _)| *v);
-        if let Some((version_text, body)) =
-            objects::visible_same_version(c, grant, user, &ch.id, version)?
-        {
-            let outcome = if body == cand.body || same_json(&body, &cand.body) {
+        let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
+        if let Some((version_text, body)) = known.get(&key) {
+            let outcome = if *body == cand.body || same_json(body, &cand.body) {
                 Outcome::Stored(StatusDetail {
                     id: ch.id.clone(),
-                    version: version_text,
+                    version: version_text.clone(),
                     message: Some("this version was already stored; kept once".into()),
                 })
             } else {
@@ -208,7 +210,7 @@ fn store_all(
             outcomes.push((cand.index, outcome));
             continue;
         }
-        let added_at = objects::next_added_at(c, now)?;
+        let added_at = clock.next(now);
         let facts = VersionFacts {
             producer: Some(grant.producer().to_owned()),
             stix_type: ch.stix_type.clone(),
@@ -227,7 +229,15 @@ fn store_all(
             refs: ch.refs.clone(),
             body: cand.body,
         };
-        let (_, version_text) = objects::insert_version(c, grant, &item, added_at, release_at)?;
+        let placed = Placed {
+            item,
+            added_at,
+            release_at,
+        };
+        let (_, version_text, _) = placed.version();
+        // A later copy in the same envelope is the same version again.
+        known.insert(key, (version_text.clone(), placed.item.body.clone()));
+        batch.push(placed);
         stored_ids.push(ch.id.clone());
         outcomes.push((
             cand.index,
@@ -238,10 +248,15 @@ fn store_all(
             }),
         ));
     }
+    // The decision is taken as of the last insertion time handed out: a burst can run ahead of
+    // the wall clock by a microsecond per object, and those objects must not look delayed.
+    let settled = clock.last().max(now);
+    objects::insert_versions(c, &community, Some(grant.producer()), &batch)?;
+    clock.save(c)?;
     if !stored_ids.is_empty() {
         stored_ids.sort();
         stored_ids.dedup();
-        deliveries::refresh(c, &community, Scope::Ids(stored_ids), now)?;
+        deliveries::refresh(c, &community, Scope::Ids(stored_ids), settled)?;
     }
     Ok(outcomes)
 }

@@ -2,6 +2,7 @@
 //! filters, delete, and the bookkeeping the delivery decision drives. Reads of community data go
 //! through `deliveries`, so a reader's query only ever touches what was delivered to it.
 
+use super::bulk::{self, Value};
 use super::schema::deliveries::dsl as d;
 use super::schema::object_refs::dsl as r;
 use super::schema::objects::dsl as o;
@@ -34,125 +35,198 @@ pub struct NewVersion {
     pub body: String,
 }
 
-/// A stored version that has the same id and version as an incoming one and that the poster
-/// can see (its own partner's, or delivered to the posting user).
-pub fn visible_same_version(
+/// The key a stored version is matched on when the same object is posted again: its version,
+/// or `None` for the versionless (whose version is their date_added, so any copy matches).
+pub type VersionKey = (String, Option<i64>);
+
+/// The stored versions of `ids` that the poster can see (its own partner's, or delivered to the
+/// posting user), the earliest copy of each: version text and body. One query per 500 ids, so
+/// an envelope costs a few statements, not one per object.
+pub fn visible_versions(
     conn: &mut Conn,
     grant: &WriteGrant,
     user: &str,
-    stix_id: &str,
-    version: Option<i64>,
-) -> Result<Option<(String, String)>, StorageError> {
-    // Correlated on objects.seq: a primary-key probe per candidate row, not a scan of
-    // everything delivered to the user.
-    let delivered = sql::<Bool>("EXISTS (SELECT 1 FROM deliveries dv WHERE dv.user_name = ")
-        .bind::<diesel::sql_types::Text, _>(user.to_owned())
-        .sql(" AND dv.community_id = ")
-        .bind::<diesel::sql_types::Text, _>(grant.community_id().to_owned())
-        .sql(" AND dv.seq = objects.seq)");
-    let q = o::objects
-        .filter(o::community_id.eq(grant.community_id()))
-        .filter(o::stix_id.eq(stix_id))
-        .filter(o::producer_id.eq(grant.producer()).or(delivered))
-        .select((o::version_text, o::body))
-        .into_boxed();
-    let q = match version {
-        Some(v) => q.filter(o::version.eq(v)).filter(o::versioned.eq(true)),
-        None => q.filter(o::versioned.eq(false)),
-    };
-    Ok(q.order(o::seq.asc()).first(conn).optional()?)
+    ids: &[String],
+) -> Result<std::collections::HashMap<VersionKey, (String, String)>, StorageError> {
+    type Found = (i64, String, i64, bool, String, String, Option<String>);
+    let mut found: Vec<Found> = vec![];
+    for chunk in ids.chunks(500) {
+        found.extend(
+            o::objects
+                .filter(o::community_id.eq(grant.community_id()))
+                .filter(o::stix_id.eq_any(chunk))
+                .select((
+                    o::seq,
+                    o::stix_id,
+                    o::version,
+                    o::versioned,
+                    o::version_text,
+                    o::body,
+                    o::producer_id,
+                ))
+                .load::<Found>(conn)?,
+        );
+    }
+    let others: Vec<i64> = found
+        .iter()
+        .filter(|f| f.6.as_deref() != Some(grant.producer()))
+        .map(|f| f.0)
+        .collect();
+    let mut delivered = std::collections::HashSet::new();
+    for chunk in others.chunks(500) {
+        delivered.extend(delivery_dates(conn, user, grant.community_id(), chunk)?.into_keys());
+    }
+    found.sort_by_key(|f| f.0);
+    let mut out = std::collections::HashMap::new();
+    for (seq, id, version, versioned, text, body, producer) in found {
+        if producer.as_deref() == Some(grant.producer()) || delivered.contains(&seq) {
+            out.entry((id, versioned.then_some(version)))
+                .or_insert((text, body));
+        }
+    }
+    Ok(out)
 }
 
 const LAST_ADDED: &str = "last_added_at";
 
-/// The next insertion time: no earlier than `now`, later than every one given before.
-pub fn next_added_at(conn: &mut Conn, now: i64) -> Result<i64, StorageError> {
-    let last: i64 = meta_get(conn, LAST_ADDED)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let t = now.max(last + 1);
-    meta_put(conn, LAST_ADDED, &t.to_string())?;
-    Ok(t)
+/// Hands out insertion times: no earlier than `now`, later than every one given before. Read
+/// once and saved once per transaction (the write lock keeps it single-writer).
+pub struct AddedClock {
+    last: i64,
+    saved: i64,
 }
 
-/// Stores one version; returns its sequence number and version text.
-pub fn insert_version(
-    conn: &mut Conn,
-    grant: &WriteGrant,
-    item: &NewVersion,
-    added_at: i64,
-    release_at: i64,
-) -> Result<(i64, String), StorageError> {
-    insert_row(
-        conn,
-        grant.community_id(),
-        Some(grant.producer()),
-        item,
-        added_at,
-        release_at,
-    )
+impl AddedClock {
+    pub fn load(conn: &mut Conn) -> Result<AddedClock, StorageError> {
+        let last: i64 = meta_get(conn, LAST_ADDED)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(AddedClock { last, saved: last })
+    }
+
+    pub fn next(&mut self, now: i64) -> i64 {
+        self.last = now.max(self.last + 1);
+        self.last
+    }
+
+    /// The latest time handed out (or loaded).
+    pub fn last(&self) -> i64 {
+        self.last
+    }
+
+    pub fn save(self, conn: &mut Conn) -> Result<(), StorageError> {
+        if self.last != self.saved {
+            meta_put(conn, LAST_ADDED, &self.last.to_string())?;
+        }
+        Ok(())
+    }
 }
 
-/// The one INSERT of an object version (posted, or built-in when `producer` is `None`).
-fn insert_row(
+/// One version about to be stored, with the times the decision gave it.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub item: NewVersion,
+    pub added_at: i64,
+    pub release_at: i64,
+}
+
+impl Placed {
+    /// `(version, version text, versioned)`. TAXII: without `modified` or `created`, an
+    /// object's version is its date_added.
+    pub fn version(&self) -> (i64, String, bool) {
+        match &self.item.version {
+            Some((v, t)) => (*v, t.clone(), true),
+            None => (
+                self.added_at,
+                crate::taxii::timestamp::format_micros(self.added_at),
+                false,
+            ),
+        }
+    }
+}
+
+const LAST_SEQ: &str = "last_seq";
+
+/// Stores versions (posted, or built-in when `producer` is `None`) in a few multi-row
+/// statements; returns their sequence numbers, in order. Numbers are handed out here, under
+/// the write lock, past both the highest ever given (kept in `meta`, so a deleted newest object
+/// never has its number reused) and the highest stored.
+pub fn insert_versions(
     conn: &mut Conn,
     community: &str,
     producer: Option<&str>,
-    item: &NewVersion,
-    added_at: i64,
-    release_at: i64,
-) -> Result<(i64, String), StorageError> {
-    let (version, version_text, versioned) = match &item.version {
-        Some((v, t)) => (*v, t.clone(), true),
-        // TAXII: without modified or created, an object's version is its date_added.
-        None => (
-            added_at,
-            crate::taxii::timestamp::format_micros(added_at),
-            false,
-        ),
-    };
-    let seq: i64 = diesel::insert_into(o::objects)
-        .values((
-            o::community_id.eq(community),
-            o::stix_id.eq(&item.stix_id),
-            o::stix_type.eq(&item.stix_type),
-            o::version.eq(version),
-            o::version_text.eq(&version_text),
-            o::versioned.eq(versioned),
-            o::spec_version.eq(&item.spec_version),
-            o::added_at.eq(added_at),
-            o::producer_id.eq(producer),
-            o::tlp.eq(item.tlp.as_deref()),
-            o::recipients.eq(&item.recipients),
-            o::release_at.eq(release_at),
-            o::released.eq(release_at <= added_at),
-            o::body.eq(&item.body),
-        ))
-        .returning(o::seq)
-        .get_result(conn)?;
-    insert_refs(conn, community, seq, &item.refs)?;
-    Ok((seq, version_text))
-}
-
-fn insert_refs(
-    conn: &mut Conn,
-    community: &str,
-    seq: i64,
-    refs: &[String],
-) -> Result<(), StorageError> {
-    let mut refs: Vec<&String> = refs.iter().collect();
-    refs.sort();
-    refs.dedup();
-    for id in refs {
-        diesel::insert_into(r::object_refs)
-            .values((
-                r::seq.eq(seq),
-                r::community_id.eq(community),
-                r::ref_id.eq(id),
-            ))
-            .execute(conn)?;
+    placed: &[Placed],
+) -> Result<Vec<i64>, StorageError> {
+    if placed.is_empty() {
+        return Ok(vec![]);
     }
-    Ok(())
+    let given: i64 = meta_get(conn, LAST_SEQ)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stored: Option<i64> = o::objects.select(diesel::dsl::max(o::seq)).first(conn)?;
+    let first = given.max(stored.unwrap_or(0)) + 1;
+    let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
+    let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
+    let mut rows = Vec::with_capacity(placed.len());
+    let mut refs = vec![];
+    for ((p, seq), (version, text, versioned)) in placed.iter().zip(&seqs).zip(&versions) {
+        let item = &p.item;
+        rows.push(vec![
+            Value::Int(*seq),
+            Value::Text(community),
+            Value::Text(&item.stix_id),
+            Value::Text(&item.stix_type),
+            Value::Int(*version),
+            Value::Text(text),
+            Value::Bool(*versioned),
+            Value::Text(&item.spec_version),
+            Value::Int(p.added_at),
+            Value::OptText(producer),
+            Value::OptText(item.tlp.as_deref()),
+            Value::Text(&item.recipients),
+            Value::Int(p.release_at),
+            Value::Bool(p.release_at <= p.added_at),
+            Value::Text(&item.body),
+        ]);
+        let mut targets: Vec<&String> = item.refs.iter().collect();
+        targets.sort();
+        targets.dedup();
+        refs.extend(
+            targets
+                .into_iter()
+                .map(|id| vec![Value::Int(*seq), Value::Text(community), Value::Text(id)]),
+        );
+    }
+    bulk::insert(
+        conn,
+        "objects",
+        &[
+            "seq",
+            "community_id",
+            "stix_id",
+            "stix_type",
+            "version",
+            "version_text",
+            "versioned",
+            "spec_version",
+            "added_at",
+            "producer_id",
+            "tlp",
+            "recipients",
+            "release_at",
+            "released",
+            "body",
+        ],
+        &rows,
+    )?;
+    bulk::insert(
+        conn,
+        "object_refs",
+        &["seq", "community_id", "ref_id"],
+        &refs,
+    )?;
+    meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
+    Ok(seqs)
 }
 
 /// Stores a built-in object (a TLP 2.0 definition) in a community unless it is there already.
@@ -171,8 +245,15 @@ pub fn ensure_builtin(
     if n > 0 {
         return Ok(());
     }
-    let added_at = next_added_at(conn, now)?;
-    insert_row(conn, community, None, item, added_at, added_at)?;
+    let mut clock = AddedClock::load(conn)?;
+    let added_at = clock.next(now);
+    let placed = Placed {
+        item: item.clone(),
+        added_at,
+        release_at: added_at,
+    };
+    insert_versions(conn, community, None, &[placed])?;
+    clock.save(conn)?;
     Ok(())
 }
 
@@ -330,17 +411,22 @@ pub fn deliver(
         .first(conn)
         .optional()?;
     let mut t = last.unwrap_or(i64::MIN);
+    let mut rows = Vec::with_capacity(seqs.len());
     for seq in seqs {
         t = now.max(t.saturating_add(1));
-        diesel::insert_into(d::deliveries)
-            .values((
-                d::user_name.eq(user),
-                d::community_id.eq(community),
-                d::seq.eq(seq),
-                d::date_added.eq(t),
-            ))
-            .execute(conn)?;
+        rows.push(vec![
+            Value::Text(user),
+            Value::Text(community),
+            Value::Int(*seq),
+            Value::Int(t),
+        ]);
     }
+    bulk::insert(
+        conn,
+        "deliveries",
+        &["user_name", "community_id", "seq", "date_added"],
+        &rows,
+    )?;
     if last.is_some() {
         diesel::update(
             m::reader_marks
