@@ -226,6 +226,12 @@ pub fn insert_versions(
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
+    if placed
+        .iter()
+        .any(|p| p.item.spec_version != USUAL_SPEC_VERSION)
+    {
+        meta_put(conn, MIXED_SPEC_VERSIONS, "1")?;
+    }
     Ok(seqs)
 }
 
@@ -518,19 +524,41 @@ type Predicate = Box<
 type DeliveredJoin =
     diesel::dsl::InnerJoin<super::schema::deliveries::table, super::schema::objects::table>;
 
-/// The versions of the same object delivered to the same reader, as SQL over alias o2. Driven
-/// from the object's own versions (index on community and id), each checked by a primary-key
-/// probe of `deliveries`, so its cost does not grow with what the reader has been delivered.
-const SAME_OBJECT_DELIVERED: &str = "FROM objects o2 \
-     WHERE o2.community_id = objects.community_id AND o2.stix_id = objects.stix_id \
-     AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
-     AND d2.community_id = deliveries.community_id AND d2.seq = o2.seq)";
+/// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
+/// Driven from the object's own versions (index on community, id and version), each checked by
+/// a primary-key probe of `deliveries`, so its cost does not grow with what the reader has been
+/// delivered.
+fn same_object_delivered(inner: &str, outer: &str) -> String {
+    format!(
+        "FROM objects {inner} WHERE {inner}.community_id = {outer}.community_id \
+         AND {inner}.stix_id = {outer}.stix_id \
+         AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
+         AND d2.community_id = deliveries.community_id AND d2.seq = {inner}.seq)"
+    )
+}
 
-/// Restricts `alias` rows to the requested spec versions. `None` when nothing can match.
-fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
+/// The spec version every version is stored under until one with another is stored (the
+/// validator accepts only this one today; `meta` remembers if that ever changes).
+const USUAL_SPEC_VERSION: &str = "2.1";
+const MIXED_SPEC_VERSIONS: &str = "mixed_spec_versions";
+
+/// A condition on rows of one alias.
+enum Cond {
+    /// Every row matches.
+    All,
+    /// No row can match.
+    Nothing,
+    Sql(String),
+}
+
+/// Restricts `alias` rows to the requested spec versions. While every stored version has the
+/// same spec version, "latest" holds for every row and costs no subquery.
+fn spec_condition(alias: &str, spec: &SpecVersions, mixed: bool) -> Cond {
     match spec {
-        SpecVersions::Latest => Some(format!(
-            "{alias}.spec_version = (SELECT MAX(o2.spec_version) {SAME_OBJECT_DELIVERED})"
+        SpecVersions::Latest if !mixed => Cond::All,
+        SpecVersions::Latest => Cond::Sql(format!(
+            "{alias}.spec_version = (SELECT MAX(s.spec_version) {})",
+            same_object_delivered("s", alias)
         )),
         SpecVersions::Only(list) => {
             let known: Vec<String> = KNOWN_SPEC_VERSIONS
@@ -538,9 +566,18 @@ fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
                 .filter(|k| list.iter().any(|l| l == *k))
                 .map(|k| format!("'{k}'"))
                 .collect();
-            (!known.is_empty()).then(|| format!("{alias}.spec_version IN ({})", known.join(", ")))
+            if known.is_empty() {
+                Cond::Nothing
+            } else {
+                Cond::Sql(format!("{alias}.spec_version IN ({})", known.join(", ")))
+            }
         }
     }
+}
+
+/// True once a version with an unusual spec version has been stored.
+fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
+    Ok(meta_get(conn, MIXED_SPEC_VERSIONS)?.is_some())
 }
 
 /// The delivered rows of one listing for the granted reader, ordered by its date_added.
@@ -549,6 +586,7 @@ fn spec_condition(alias: &str, spec: &SpecVersions) -> Option<String> {
 fn filtered<'a>(
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
+    mixed: bool,
 ) -> Option<diesel::dsl::IntoBoxed<'a, DeliveredJoin, Backend>> {
     let mut q = d::deliveries
         .inner_join(o::objects)
@@ -561,14 +599,26 @@ fn filtered<'a>(
     if !sel.types.is_empty() {
         q = q.filter(o::stix_type.eq_any(sel.types));
     }
-    q = q.filter(sql::<Bool>(&spec_condition("objects", sel.spec_versions)?));
+    match spec_condition("objects", sel.spec_versions, mixed) {
+        Cond::All => {}
+        Cond::Nothing => return None,
+        Cond::Sql(c) => q = q.filter(sql::<Bool>(&c)),
+    }
     if let VersionSelector::Some { first, last, exact } = sel.versions {
-        let spec_inner = spec_condition("o2", sel.spec_versions)?;
+        let spec_inner = match spec_condition("o2", sel.spec_versions, mixed) {
+            Cond::All => String::new(),
+            Cond::Nothing => return None,
+            Cond::Sql(c) => format!(" AND {c}"),
+        };
         let mut alternatives: Vec<Predicate> = vec![];
-        for (wanted, agg) in [(*first, "MIN"), (*last, "MAX")] {
+        // First (last): no older (newer) version of the object, among those delivered to this
+        // reader that match the spec filter. One index probe per row, and for an object with
+        // a single version, no delivery probe at all.
+        for (wanted, other) in [(*first, "<"), (*last, ">")] {
             if wanted {
                 alternatives.push(Box::new(sql::<Bool>(&format!(
-                    "objects.version = (SELECT {agg}(o2.version) {SAME_OBJECT_DELIVERED} AND {spec_inner})"
+                    "NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner})",
+                    same_object_delivered("o2", "objects")
                 ))));
             }
         }
@@ -595,7 +645,8 @@ pub fn list(
     sel: &Selection<'_>,
     with_body: bool,
 ) -> Result<Vec<Row>, StorageError> {
-    let Some(q) = filtered(grant, sel) else {
+    let mixed = spec_versions_mixed(conn)?;
+    let Some(q) = filtered(grant, sel, mixed) else {
         return Ok(vec![]);
     };
     let q = q.order(d::date_added.asc()).limit(sel.limit as i64 + 1);
@@ -665,7 +716,8 @@ pub fn delete(
         after: None,
         limit: 0,
     };
-    let Some(q) = filtered(grant.read(), &sel) else {
+    let mixed = spec_versions_mixed(conn)?;
+    let Some(q) = filtered(grant.read(), &sel, mixed) else {
         return Ok(DeleteOutcome::NotFound);
     };
     let matched: Vec<(i64, Option<String>)> = q.select((o::seq, o::producer_id)).load(conn)?;
