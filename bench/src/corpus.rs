@@ -8,7 +8,7 @@
 
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// How objects are marked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,7 +434,15 @@ pub struct Generator {
     clear_given: usize,
     pools: HashMap<&'static str, Vec<String>>,
     sco_ids: HashSet<String>,
+    /// The share of the stream that is a new version of an earlier SDO (0: every object is new,
+    /// and the stream is the same as before versions existed).
+    versions: f64,
+    /// Recent SDOs that may get a new version: the latest version of each and its `modified`.
+    revisable: VecDeque<(Map<String, Value>, i64)>,
 }
+
+/// How many recent SDOs may be given a new version.
+const REVISABLE: usize = 1000;
 
 /// What the generator made: the objects and a summary.
 pub struct Corpus {
@@ -494,7 +502,18 @@ impl Generator {
             clear_given: 0,
             pools: HashMap::new(),
             sco_ids: HashSet::new(),
+            versions: 0.0,
+            revisable: VecDeque::new(),
         }
+    }
+
+    /// Makes a share `p` of the stream (after the producers' identities) new versions of recent
+    /// indicators, malware, threat actors, campaigns and attack patterns: the same id, a later
+    /// `modified`, a new `confidence` and sometimes a new description. Each new version is the
+    /// latest of its object when it is made, so a later one builds on it.
+    pub fn with_versions(mut self, p: f64) -> Generator {
+        self.versions = p;
+        self
     }
 
     fn pool(&self, t: &str) -> &[String] {
@@ -518,6 +537,14 @@ impl Generator {
 
     /// The next object of the stream.
     pub fn next_object(&mut self) -> Value {
+        // Drawn only when versions are asked for, so that other streams stay as they were.
+        if self.versions > 0.0
+            && self.produced >= PRODUCERS.len()
+            && !self.revisable.is_empty()
+            && self.rng.chance(self.versions)
+        {
+            return self.new_version();
+        }
         // The stream opens with the producers' identities.
         let kind = if self.produced < PRODUCERS.len() {
             Kind::Identity
@@ -576,7 +603,40 @@ impl Generator {
         let id = obj["id"].as_str().expect("id").to_owned();
         self.remember(t, &id);
         self.produced += 1;
+        if self.versions > 0.0
+            && matches!(
+                t,
+                "indicator" | "malware" | "threat-actor" | "campaign" | "attack-pattern"
+            )
+        {
+            let modified = obj["modified"]
+                .as_str()
+                .and_then(|m| chrono::DateTime::parse_from_rfc3339(m).ok())
+                .map_or(created, |d| d.timestamp_millis());
+            if self.revisable.len() == REVISABLE {
+                self.revisable.pop_front();
+            }
+            self.revisable.push_back((obj.clone(), modified));
+        }
         Value::Object(obj)
+    }
+
+    /// A new version of a recent SDO (see `with_versions`).
+    fn new_version(&mut self) -> Value {
+        let now = START_MS
+            + (self.produced as i64 * SPAN_MS) / self.expected as i64
+            + self.rng.between(0, 20 * 60_000);
+        let i = self.rng.below(self.revisable.len());
+        let (mut o, last) = self.revisable[i].clone();
+        let modified = last.max(now) + self.rng.between(1000, 6 * HOUR);
+        o.insert("modified".into(), json!(stamp_ms(modified)));
+        o.insert("confidence".into(), json!(self.rng.between(10, 100)));
+        if o.contains_key("description") && self.rng.chance(0.5) {
+            o.insert("description".into(), json!(self.sentence(8, 40)));
+        }
+        self.revisable[i] = (o.clone(), modified);
+        self.produced += 1;
+        Value::Object(o)
     }
 
     // ---- markings ----
@@ -1459,6 +1519,37 @@ mod tests {
                 assert!(cairn::stix::refs::content_refs(o).is_empty());
             }
         }
+    }
+
+    #[test]
+    fn versions_share_ids_with_later_modified_and_stay_valid() {
+        let plain = Corpus::generate(9, 3000, Markings::Mixed);
+        let mut g = Generator::new(9, 3000, Markings::Mixed).with_versions(0.0);
+        let same: Vec<Value> = (0..3000).map(|_| g.next_object()).collect();
+        assert_eq!(
+            plain.objects, same,
+            "versions off leaves the stream as it was"
+        );
+
+        let v = cairn::stix::Validator::new().unwrap();
+        let mut g = Generator::new(9, 5000, Markings::Mixed).with_versions(0.05);
+        let mut latest: HashMap<String, String> = HashMap::new();
+        let mut again = 0;
+        for i in 0..5000 {
+            let o = g.next_object();
+            let id = o["id"].as_str().unwrap().to_owned();
+            if let Some(m) = o["modified"].as_str() {
+                if let Some(prev) = latest.insert(id.clone(), m.to_owned()) {
+                    assert!(m > prev.as_str(), "{id}: {m} not after {prev}");
+                    again += 1;
+                }
+            }
+            let raw = serde_json::value::to_raw_value(&o).unwrap();
+            if let Err(r) = v.check(&raw, i) {
+                panic!("{}: {}\n{o}", r.id, r.message());
+            }
+        }
+        assert!((150..=350).contains(&again), "{again} new versions");
     }
 
     #[test]

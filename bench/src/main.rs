@@ -3,17 +3,23 @@
 //! ```sh
 //! cargo run --release -p cairn-bench -- validate
 //! cargo run --release -p cairn-bench -- reader-share
+//! cargo run --release -p cairn-bench -- compare
 //! ```
 //!
 //! See bench/README.md for what each command measures and the latest figures.
 
+mod compare;
 mod corpus;
 mod reader_share;
 mod rng;
+mod serve_cairn;
 mod stats;
 mod validate;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "cairn-bench", about = "Measured benchmarks for Cairn")]
@@ -30,10 +36,19 @@ enum Command {
     /// Page latency for a reader that sees 1% of a community and one that sees everything,
     /// against a real in-process server.
     ReaderShare(reader_share::Args),
+    /// Cairn (SQLite, PostgreSQL when given), medallion 3.0.0 and nginx side by side, each in
+    /// a process of its own: ingest, full poll, page latency under load, peak RSS; one table.
+    Compare(compare::Args),
+    /// Runs Cairn for `compare` in a process of its own (internal).
+    #[command(hide = true)]
+    ServeCairn(serve_cairn::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::ServeCairn(args) = cli.command {
+        return serve_cairn::run(args);
+    }
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build: figures are meaningless; use cargo run --release");
     }
@@ -50,6 +65,12 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(reader_share::run(args)),
+        Command::Compare(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_threads.max(1))
+            .enable_all()
+            .build()?
+            .block_on(compare::run(args)),
+        Command::ServeCairn(_) => unreachable!("handled above"),
     }
 }
 

@@ -81,17 +81,23 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
         match conn {
             // WAL (set once in `open`) lets readers run beside the one writer; NORMAL is safe
             // with WAL and much faster than FULL; the busy timeout queues writers instead of
-            // failing them. An 8 MiB page cache per connection keeps the hot index pages; no
-            // spilling keeps an envelope's dirty pages in memory until its one commit, instead
-            // of writing them to the WAL midway (an envelope is a few MiB at most).
+            // failing them. A 4 MiB page cache per connection keeps the hot index pages within
+            // the memory budget of a pool; no spilling keeps an envelope's dirty pages in memory
+            // until its one commit instead of writing them to the WAL midway (an envelope dirties
+            // a few MiB at most); checkpoints every 32 MiB of WAL write a page rewritten by
+            // several envelopes once.
             Conn::Sqlite(c) => c
                 .batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192; PRAGMA cache_spill = OFF; \
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -4096; PRAGMA cache_spill = OFF; \
                      PRAGMA wal_autocheckpoint = 8192;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError),
-            Conn::Postgres(_) => Ok(()),
+            // A page query is short; PostgreSQL's JIT would spend milliseconds compiling it
+            // whenever the planner's estimate for a large community crosses its threshold.
+            Conn::Postgres(c) => c
+                .batch_execute("SET jit = off;")
+                .map_err(diesel::r2d2::Error::QueryError),
         }
     }
 }

@@ -10,7 +10,6 @@ use super::schema::reader_marks::dsl as m;
 use super::{meta_get, meta_put, Backend, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
-use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
@@ -537,6 +536,51 @@ fn same_object_delivered(inner: &str, outer: &str) -> String {
     )
 }
 
+/// A condition written as SQL text made only of this module's constants (never request input),
+/// so that the statement's text is one of a few and SQLite's prepared-statement cache keeps
+/// it; diesel's `sql()` fragments opt every query they appear in out of that cache.
+#[derive(Debug, Clone)]
+struct Fixed<ST = Bool>(String, std::marker::PhantomData<ST>);
+
+/// A condition; see [`Fixed`].
+fn fixed(text: String) -> Fixed {
+    Fixed(text, std::marker::PhantomData)
+}
+
+impl<ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType>
+    diesel::expression::Expression for Fixed<ST>
+{
+    type SqlType = ST;
+}
+
+impl<ST, DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for Fixed<ST> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql(&self.0);
+        Ok(())
+    }
+}
+
+impl<ST> diesel::query_builder::QueryId for Fixed<ST> {
+    type QueryId = ();
+    // The text varies, so the cache is keyed by the statement's text, never by this type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST, QS> diesel::expression::AppearsOnTable<QS> for Fixed<ST> where
+    Fixed<ST>: diesel::expression::Expression
+{
+}
+impl<ST, QS> diesel::expression::SelectableExpression<QS> for Fixed<ST> where
+    Fixed<ST>: diesel::expression::Expression
+{
+}
+impl<ST> diesel::expression::ValidGrouping<()> for Fixed<ST> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
 /// The spec version every version is stored under until one with another is stored (the
 /// validator accepts only this one today; `meta` remembers if that ever changes).
 const USUAL_SPEC_VERSION: &str = "2.1";
@@ -594,7 +638,10 @@ fn filtered<'a>(
         .filter(d::user_name.eq(&grant.reader().user))
         .filter(d::community_id.eq(grant.community_id()));
     if !sel.ids.is_empty() {
-        q = q.filter(o::stix_id.eq_any(sel.ids));
+        // Driven from the ids' own versions (index on community and id), then a primary-key
+        // probe of the reader's deliveries: the cost of a by-id read does not grow with the
+        // community.
+        q = q.filter(d::seq.eq_any(of_ids(grant.community_id(), sel.ids)));
     }
     if !sel.types.is_empty() {
         q = q.filter(o::stix_type.eq_any(sel.types));
@@ -602,7 +649,7 @@ fn filtered<'a>(
     match spec_condition("objects", sel.spec_versions, mixed) {
         Cond::All => {}
         Cond::Nothing => return None,
-        Cond::Sql(c) => q = q.filter(sql::<Bool>(&c)),
+        Cond::Sql(c) => q = q.filter(fixed(c)),
     }
     if let VersionSelector::Some { first, last, exact } = sel.versions {
         let spec_inner = match spec_condition("o2", sel.spec_versions, mixed) {
@@ -616,7 +663,7 @@ fn filtered<'a>(
         // a single version, no delivery probe at all.
         for (wanted, other) in [(*first, "<"), (*last, ">")] {
             if wanted {
-                alternatives.push(Box::new(sql::<Bool>(&format!(
+                alternatives.push(Box::new(fixed(format!(
                     "NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner})",
                     same_object_delivered("o2", "objects")
                 ))));
@@ -637,6 +684,28 @@ fn filtered<'a>(
     Some(q)
 }
 
+diesel::alias!(super::schema::objects as by_id: ById);
+
+type ByIdField<C> = diesel::query_source::AliasedField<ById, C>;
+type OfIds<'a> = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::query_source::Alias<ById>,
+            diesel::dsl::Eq<ByIdField<o::community_id>, &'a str>,
+        >,
+        diesel::dsl::EqAny<ByIdField<o::stix_id>, &'a [String]>,
+    >,
+    ByIdField<o::seq>,
+>;
+
+/// The sequence numbers of every stored version of `ids` in `community`.
+fn of_ids<'a>(community: &'a str, ids: &'a [String]) -> OfIds<'a> {
+    by_id
+        .filter(by_id.field(o::community_id).eq(community))
+        .filter(by_id.field(o::stix_id).eq_any(ids))
+        .select(by_id.field(o::seq))
+}
+
 /// Lists delivered versions for the objects or manifest endpoint; `with_body` false leaves
 /// `body` empty. At most `limit + 1` rows.
 pub fn list(
@@ -649,7 +718,14 @@ pub fn list(
     let Some(q) = filtered(grant, sel, mixed) else {
         return Ok(vec![]);
     };
-    let q = q.order(d::date_added.asc()).limit(sel.limit as i64 + 1);
+    let q = if sel.ids.is_empty() {
+        q.order(d::date_added.asc())
+    } else {
+        // An expression, not the column: keeps planners from walking the reader's whole
+        // date_added index to avoid sorting the few versions of the requested ids.
+        q.order((d::date_added + 0i64).asc())
+    };
+    let q = q.limit(sel.limit as i64 + 1);
     let rows = if with_body {
         q.select((
             o::seq,
@@ -667,7 +743,7 @@ pub fn list(
             o::version_text,
             d::date_added,
             o::producer_id,
-            sql::<diesel::sql_types::Text>("''"),
+            Fixed::<diesel::sql_types::Text>("''".into(), std::marker::PhantomData),
         ))
         .load::<Row>(conn)?
     };
@@ -676,11 +752,11 @@ pub fn list(
 
 /// True when some version of `id` is delivered to the granted reader.
 pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, StorageError> {
+    let ids = [id.to_owned()];
     let n: i64 = d::deliveries
-        .inner_join(o::objects)
         .filter(d::user_name.eq(&grant.reader().user))
         .filter(d::community_id.eq(grant.community_id()))
-        .filter(o::stix_id.eq(id))
+        .filter(d::seq.eq_any(of_ids(grant.community_id(), &ids)))
         .count()
         .get_result(conn)?;
     Ok(n > 0)
