@@ -18,9 +18,6 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(name = "cairn-bench", about = "Measured benchmarks for Cairn")]
 struct Cli {

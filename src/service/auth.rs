@@ -5,6 +5,7 @@
 
 use super::ServiceError;
 use crate::policy::Principal;
+use crate::storage::models::UserRow;
 use crate::storage::{setup, Storage};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -30,6 +31,9 @@ pub struct Authenticator {
     cache: Arc<Mutex<HashMap<[u8; 32], Entry>>>,
     /// Verified against when the user does not exist, so both failures cost the same.
     dummy_hash: Arc<String>,
+    /// One argon2 verification per core at a time: each takes about 19 MiB, and a SIEM that
+    /// opens 64 connections at once would otherwise run 64 of them side by side.
+    verifying: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Authenticator {
@@ -47,7 +51,22 @@ impl Authenticator {
             key: Arc::new(key),
             cache: Arc::default(),
             dummy_hash: Arc::new(dummy),
+            verifying: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         }
+    }
+
+    /// The principal of a remembered success for these credentials, while the hash is unchanged.
+    fn remembered(&self, key: &[u8; 32], row: Option<&UserRow>) -> Option<Principal> {
+        let row = row?;
+        let cache = self.cache.lock().expect("auth cache lock");
+        let e = cache.get(key)?;
+        (e.user == row.name && e.password_hash == row.password_hash && e.expires > Instant::now())
+            .then(|| Principal {
+                user: row.name.clone(),
+                partner: row.partner_id.clone(),
+            })
     }
 
     fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
@@ -67,19 +86,17 @@ impl Authenticator {
         let name = user.to_owned();
         let row = storage.read(move |c| setup::active_user(c, &name)).await?;
         let key = self.cache_key(user, password);
-        if let Some(row) = &row {
-            let cache = self.cache.lock().expect("auth cache lock");
-            if let Some(e) = cache.get(&key) {
-                if e.user == row.name
-                    && e.password_hash == row.password_hash
-                    && e.expires > Instant::now()
-                {
-                    return Ok(Principal {
-                        user: row.name.clone(),
-                        partner: row.partner_id.clone(),
-                    });
-                }
-            }
+        if let Some(p) = self.remembered(&key, row.as_ref()) {
+            return Ok(p);
+        }
+        let _turn = self
+            .verifying
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // Concurrent requests with the same credentials wait for the first verification.
+        if let Some(p) = self.remembered(&key, row.as_ref()) {
+            return Ok(p);
         }
         let hash = row
             .as_ref()

@@ -47,11 +47,17 @@ impl Cairn {
         body: String,
     ) -> Result<Status, ServiceError> {
         let validator = Arc::clone(&self.validator);
+        let turn = Arc::clone(&self.checking)
+            .acquire_owned()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         // Parsing and validation are CPU work: keep them off the async workers too.
-        let (candidates, refused) =
-            tokio::task::spawn_blocking(move || check_all(&validator, &body))
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))??;
+        let (candidates, refused) = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            check_all(&validator, &body)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
         let total = (candidates.len() + refused.len()) as u64;
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();

@@ -77,6 +77,9 @@ pub struct Cairn {
     pub cursor: CursorKey,
     pub auth: auth::Authenticator,
     pub validator: std::sync::Arc<crate::stix::Validator>,
+    /// One envelope validated per core at a time: validation is CPU work, so more at once
+    /// gains nothing and holds every envelope's parsed objects in memory together.
+    pub checking: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {

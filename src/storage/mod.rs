@@ -105,6 +105,9 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
 #[derive(Clone)]
 pub struct Storage {
     pool: Pool<ConnectionManager<Conn>>,
+    /// One permit per pooled connection: requests beyond that wait here, on the executor,
+    /// rather than each holding a blocking thread (and its memory) while waiting for the pool.
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// What a `storage.url` names.
@@ -191,7 +194,11 @@ impl Storage {
             .connection_customizer(Box::new(SessionSettings))
             .build(manager)
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
-        let storage = Storage { pool };
+        let permits = if memory { 1 } else { pool_size as usize };
+        let storage = Storage {
+            pool,
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
+        };
         if memory {
             let mut conn = storage.conn()?;
             if let Conn::Sqlite(c) = &mut *conn {
@@ -216,8 +223,13 @@ impl Storage {
     {
         let storage = self.clone();
         let span = tracing::Span::current();
+        let permit = std::sync::Arc::clone(&self.gate)
+            .acquire_owned()
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _permit = permit;
             storage.read_now(f)
         })
         .await
@@ -233,8 +245,13 @@ impl Storage {
     {
         let storage = self.clone();
         let span = tracing::Span::current();
+        let permit = std::sync::Arc::clone(&self.gate)
+            .acquire_owned()
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _permit = permit;
             storage.write_now(f)
         })
         .await
