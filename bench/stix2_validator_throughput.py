@@ -17,24 +17,19 @@ import contextlib
 import importlib.metadata
 import io
 import json
+import os
 import random
 import sys
 import time
 
-from stix2validator import ValidationOptions, validate_instance
+from stix2validator import validate_instance
 
-
-def options():
-    return ValidationOptions(
-        version="2.1",
-        strict=False,
-        disabled="all",
-        strict_types=False,
-        strict_properties=False,
-        enforce_refs=False,
-        interop=False,
-        silent=True,
-    )
+# The options of the corpus agreement test, from the one place they are written.
+sys.path.insert(
+    0,
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance-tests", "interop"),
+)
+from stix2_validator_verdicts import options  # noqa: E402
 
 
 def main(argv):

@@ -105,9 +105,7 @@ impl Application {
             cursor: CursorKey::new(secret.as_bytes()),
             auth: Authenticator::new(),
             validator: std::sync::Arc::new(crate::stix::Validator::new()?),
-            checking: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )),
+            checking: crate::service::per_core_gate(),
         };
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let port = listener.local_addr()?.port();

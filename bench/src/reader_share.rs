@@ -7,6 +7,7 @@
 //! of it, partner `small` (contributor, member cap CLEAR) only the 1% marked TLP:CLEAR. Both are
 //! readers of what `feed` posted, so both views go through the same delivery decision.
 
+use crate::compare::enc;
 use crate::corpus::{Generator, Markings};
 use crate::stats::{ms, percentile, rss_kib};
 use anyhow::{bail, ensure, Context};
@@ -81,20 +82,6 @@ fn setup(hash: &str) -> String {
     s
 }
 
-/// Percent-encodes a query value.
-fn enc(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn objects_path(root: &str) -> String {
     format!("/{root}/collections/{COLLECTION}/objects/")
 }
@@ -123,32 +110,28 @@ impl Got {
 
 impl Client {
     async fn get(&self, user: &str, path_and_query: &str) -> anyhow::Result<Got> {
-        let start = Instant::now();
-        let r = self
-            .http
-            .get(format!("{}{path_and_query}", self.base))
-            .basic_auth(user, Some(PASSWORD))
-            .header("Accept", TAXII)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let body = r.bytes().await?.to_vec();
-        Ok(Got {
-            status,
-            took: start.elapsed(),
-            body,
-        })
+        self.send(
+            self.http.get(format!("{}{path_and_query}", self.base)),
+            user,
+        )
+        .await
     }
 
     async fn post(&self, user: &str, path: &str, body: String) -> anyhow::Result<Got> {
-        let start = Instant::now();
-        let r = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
+            .header("Content-Type", TAXII)
+            .body(body);
+        self.send(request, user).await
+    }
+
+    /// Sends with the bench's credentials and reads the whole body, timing both.
+    async fn send(&self, request: reqwest::RequestBuilder, user: &str) -> anyhow::Result<Got> {
+        let start = Instant::now();
+        let r = request
             .basic_auth(user, Some(PASSWORD))
             .header("Accept", TAXII)
-            .header("Content-Type", TAXII)
-            .body(body)
             .send()
             .await?;
         let status = r.status().as_u16();

@@ -90,6 +90,12 @@ impl WriteGrant {
     pub fn producer(&self) -> &str {
         &self.producer
     }
+    /// Whether a stored version counts as already known to the poster when the same object is
+    /// posted again: its own partner's, or one delivered to the posting user. Anything else
+    /// must not be revealed by the answer to a POST.
+    pub fn knows_stored(&self, producer: Option<&str>, delivered_to_poster: bool) -> bool {
+        producer == Some(self.producer.as_str()) || delivered_to_poster
+    }
 }
 
 /// Which of the delivered versions a caller may delete.

@@ -51,9 +51,7 @@ impl Authenticator {
             key: Arc::new(key),
             cache: Arc::default(),
             dummy_hash: Arc::new(dummy),
-            verifying: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )),
+            verifying: crate::service::per_core_gate(),
         }
     }
 

@@ -172,7 +172,13 @@ fn store_all(
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
     let recipients = parse_recipients(c, &community, recipients_header)?;
     let ids: Vec<String> = candidates.iter().map(|c| c.checked.id.clone()).collect();
-    let mut known = objects::visible_versions(c, grant, user, &ids)?;
+    // The earliest copy of each version the poster may be told about.
+    let mut known = std::collections::HashMap::new();
+    for k in objects::stored_versions(c, grant, user, &ids)? {
+        if grant.knows_stored(k.producer.as_deref(), k.delivered) {
+            known.entry(k.key).or_insert((k.version_text, k.body));
+        }
+    }
     let mut clock = objects::AddedClock::load(c)?;
     let mut outcomes = vec![];
     let mut stored_ids = vec![];

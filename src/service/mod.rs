@@ -82,6 +82,13 @@ pub struct Cairn {
     pub checking: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
+/// A gate of one permit per core, for CPU-bound work that gains nothing from running wider.
+pub fn per_core_gate() -> std::sync::Arc<tokio::sync::Semaphore> {
+    std::sync::Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    ))
+}
+
 fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {
     Ok(Membership {
         community_id: row.community_id.clone(),

@@ -10,6 +10,23 @@ use sha2::{Digest, Sha256};
 
 const CHUNK: i64 = 500;
 
+/// Reads a table `CHUNK` rows at a time, in key order, handing each chunk to `each`: the one
+/// reader behind both the copy and the checksums, so both see the same rows in the same order.
+fn each_chunk<T>(
+    mut load: impl FnMut(i64) -> Result<Vec<T>, StorageError>,
+    mut each: impl FnMut(Vec<T>) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let mut offset = 0i64;
+    loop {
+        let chunk = load(offset)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        each(chunk)?;
+        offset += CHUNK;
+    }
+}
+
 /// Row count and SHA-256 of one table, read in primary-key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSum {
@@ -25,24 +42,32 @@ macro_rules! tables {
         /// Every table, parents before children (foreign keys).
         const TABLES: &[&str] = &[$(stringify!($t)),+];
 
-        fn copy_all(from: &mut Conn, to: &mut Conn) -> Result<(), StorageError> {
+        /// One chunk of each table, in key order: what both the copy and the checksums read.
+        mod chunk_of {
+            use super::*;
             $(
-                let mut offset = 0i64;
-                loop {
-                    let chunk: Vec<$ty> = $t::table
+                pub fn $t(conn: &mut Conn, offset: i64) -> Result<Vec<$ty>, StorageError> {
+                    Ok($t::table
                         .select(($($t::$col),+))
                         .order(($($t::$ord.asc()),+))
                         .limit(CHUNK)
                         .offset(offset)
-                        .load(from)?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    for ($($col),+) in chunk {
-                        diesel::insert_into($t::table).values(($($t::$col.eq($col)),+)).execute(to)?;
-                    }
-                    offset += CHUNK;
+                        .load::<$ty>(conn)?)
                 }
+            )+
+        }
+
+        fn copy_all(from: &mut Conn, to: &mut Conn) -> Result<(), StorageError> {
+            $(
+                each_chunk(
+                    |offset| chunk_of::$t(from, offset),
+                    |chunk| {
+                        for ($($col),+) in chunk {
+                            diesel::insert_into($t::table).values(($($t::$col.eq($col)),+)).execute(to)?;
+                        }
+                        Ok(())
+                    },
+                )?;
             )+
             Ok(())
         }
@@ -52,25 +77,18 @@ macro_rules! tables {
             $(
                 let mut hasher = Sha256::new();
                 let mut rows = 0u64;
-                let mut offset = 0i64;
-                loop {
-                    let chunk: Vec<$ty> = $t::table
-                        .select(($($t::$col),+))
-                        .order(($($t::$ord.asc()),+))
-                        .limit(CHUNK)
-                        .offset(offset)
-                        .load(conn)?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    for row in chunk.iter() {
-                        let ($($col),+) = row;
-                        $( hasher.update(format!("{:?}\u{1f}", $col).as_bytes()); )+
-                        hasher.update(b"\n");
-                    }
-                    rows += chunk.len() as u64;
-                    offset += CHUNK;
-                }
+                each_chunk(
+                    |offset| chunk_of::$t(conn, offset),
+                    |chunk| {
+                        for row in chunk.iter() {
+                            let ($($col),+) = row;
+                            $( hasher.update(format!("{:?}\u{1f}", $col).as_bytes()); )+
+                            hasher.update(b"\n");
+                        }
+                        rows += chunk.len() as u64;
+                        Ok(())
+                    },
+                )?;
                 sums.push(TableSum { table: stringify!($t), rows, sha256: hex(&hasher.finalize()) });
             )+
             Ok(sums)

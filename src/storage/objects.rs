@@ -38,15 +38,26 @@ pub struct NewVersion {
 /// or `None` for the versionless (whose version is their date_added, so any copy matches).
 pub type VersionKey = (String, Option<i64>);
 
-/// The stored versions of `ids` that the poster can see (its own partner's, or delivered to the
-/// posting user), the earliest copy of each: version text and body. One query per 500 ids, so
-/// an envelope costs a few statements, not one per object.
-pub fn visible_versions(
+/// A stored version of a posted id, as the repeat-post check needs it.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub key: VersionKey,
+    pub version_text: String,
+    pub body: String,
+    pub producer: Option<String>,
+    /// Delivered to the posting user.
+    pub delivered: bool,
+}
+
+/// Every stored version of `ids` in the grant's community, oldest first, with whether it is
+/// delivered to `user`. One query per 500 ids, so an envelope costs a few statements, not one
+/// per object. Which of them the poster may be told about is the policy's call.
+pub fn stored_versions(
     conn: &mut Conn,
     grant: &WriteGrant,
     user: &str,
     ids: &[String],
-) -> Result<std::collections::HashMap<VersionKey, (String, String)>, StorageError> {
+) -> Result<Vec<Known>, StorageError> {
     type Found = (i64, String, i64, bool, String, String, Option<String>);
     let mut found: Vec<Found> = vec![];
     for chunk in ids.chunks(500) {
@@ -66,24 +77,24 @@ pub fn visible_versions(
                 .load::<Found>(conn)?,
         );
     }
-    let others: Vec<i64> = found
-        .iter()
-        .filter(|f| f.6.as_deref() != Some(grant.producer()))
-        .map(|f| f.0)
-        .collect();
+    let seqs: Vec<i64> = found.iter().map(|f| f.0).collect();
     let mut delivered = std::collections::HashSet::new();
-    for chunk in others.chunks(500) {
+    for chunk in seqs.chunks(500) {
         delivered.extend(delivery_dates(conn, user, grant.community_id(), chunk)?.into_keys());
     }
     found.sort_by_key(|f| f.0);
-    let mut out = std::collections::HashMap::new();
-    for (seq, id, version, versioned, text, body, producer) in found {
-        if producer.as_deref() == Some(grant.producer()) || delivered.contains(&seq) {
-            out.entry((id, versioned.then_some(version)))
-                .or_insert((text, body));
-        }
-    }
-    Ok(out)
+    Ok(found
+        .into_iter()
+        .map(
+            |(seq, id, version, versioned, version_text, body, producer)| Known {
+                key: (id, versioned.then_some(version)),
+                version_text,
+                body,
+                producer,
+                delivered: delivered.contains(&seq),
+            },
+        )
+        .collect())
 }
 
 const LAST_ADDED: &str = "last_added_at";

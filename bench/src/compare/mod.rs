@@ -4,12 +4,14 @@
 //! the load generator in `http.rs`. One markdown table with the ratios and the targets.
 
 mod http;
+
+pub use http::enc;
 mod report;
 mod servers;
 
 use crate::corpus::{Generator, Markings};
 use anyhow::{bail, ensure, Context};
-use http::{enc, Conn, Expect, Load, Target};
+use http::{Conn, Expect, Load, Target};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use servers::{Backend, CairnServer, Proc};
@@ -548,6 +550,20 @@ struct ReadPlan {
     timeout: Duration,
 }
 
+impl ReadPlan {
+    /// The plan the command line asks for, with `timeout` for a single request.
+    fn new(args: &Args, timeout: Duration) -> ReadPlan {
+        ReadPlan {
+            probe_timeout: Duration::from_secs_f64(args.probe_timeout),
+            cell_budget: args.cell_budget,
+            duration: Duration::from_secs_f64(args.duration),
+            warmup: Duration::from_secs_f64(args.warmup),
+            rounds: args.rounds.max(1),
+            timeout,
+        }
+    }
+}
+
 /// Probes one endpoint (one request) and, when it answers in time, measures it at each number
 /// of connections. Returns the probe's body.
 async fn measure_endpoint(
@@ -788,14 +804,10 @@ async fn measure_server(
         "  {name}: ingest {clients}x{envelope} (all {n}): {}",
         short(&result.ingest[&3])
     );
-    let plan = ReadPlan {
-        probe_timeout: Duration::from_secs_f64(args.probe_timeout),
-        cell_budget: args.cell_budget,
-        duration: Duration::from_secs_f64(args.duration),
-        warmup: Duration::from_secs_f64(args.warmup),
-        rounds: args.rounds.max(1),
-        timeout: Duration::from_secs_f64(args.cell_budget.max(args.probe_timeout) * 2.0),
-    };
+    let plan = ReadPlan::new(
+        args,
+        Duration::from_secs_f64(args.cell_budget.max(args.probe_timeout) * 2.0),
+    );
     let coll = api.read_coll.clone();
     let paths = [
         (
@@ -928,14 +940,7 @@ async fn measure_nginx(
             return result;
         }
     };
-    let plan = ReadPlan {
-        probe_timeout: Duration::from_secs_f64(args.probe_timeout),
-        cell_budget: args.cell_budget,
-        duration: Duration::from_secs_f64(args.duration),
-        warmup: Duration::from_secs_f64(args.warmup),
-        rounds: args.rounds.max(1),
-        timeout: Duration::from_secs(60),
-    };
+    let plan = ReadPlan::new(args, Duration::from_secs(60));
     let target = Target::new(proc.addr, None);
     let full = format!("{path}?limit={PAGE}");
     measure_endpoint(
