@@ -189,7 +189,7 @@ impl Cairn {
         let id = community.to_owned();
         let due = self
             .storage
-            .read(move |c| crate::storage::objects::due_ids(c, &id, now).map(|d| !d.is_empty()))
+            .read(move |c| crate::storage::objects::releases_due(c, &id, now))
             .await?;
         if due {
             let id = community.to_owned();

@@ -2,9 +2,11 @@
 
 use super::{Cairn, ServiceError};
 use crate::policy::{self, Principal, ReadGrant};
-use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
+use crate::storage::objects::{self, Columns, DeleteOutcome, Row, Selection};
+use crate::storage::{setup, Conn};
 use crate::taxii::cursor::Position;
 use crate::taxii::query::{Endpoint, Query, SpecVersions, VersionSelector};
+use std::sync::Arc;
 
 /// One page of rows, in (date_added, seq) order.
 #[derive(Debug)]
@@ -14,17 +16,56 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// What one read as a member came to.
+enum Step<T> {
+    /// Delay releases came due in this community: they are processed before anything is read.
+    Due(String),
+    Done(Result<T, ServiceError>),
+}
+
 impl Cairn {
-    async fn read_grant(
+    /// Runs `f` in one read transaction, after the caller's membership and read grant were
+    /// established in that same transaction: one trip to storage for a whole GET. When delay
+    /// releases have come due in the community, they are processed first (a write) and the read
+    /// runs again.
+    async fn read_as_member<T, F>(
         &self,
         principal: &Principal,
         api_root: &str,
         collection: &str,
-    ) -> Result<ReadGrant, ServiceError> {
-        let (_, m) = self.membership(principal, api_root, collection).await?;
-        let grant = policy::grant_read(principal, &m)?;
-        self.release_due(grant.community_id()).await?;
-        Ok(grant)
+        f: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError> + Send + Sync + 'static,
+    {
+        self.check_api_root(principal, api_root)?;
+        let f = Arc::new(f);
+        let mut released = false;
+        loop {
+            let (principal, key, f) = (principal.clone(), collection.to_owned(), Arc::clone(&f));
+            let now = self.clock.now_micros();
+            let step = self
+                .storage
+                .read(move |c| {
+                    match member_step(c, &principal, &key, now, !released, &*f) {
+                        Ok(step) => Ok(step),
+                        // A storage error ends the transaction; any other is the answer.
+                        Err(ServiceError::Storage(e)) => Err(e),
+                        Err(e) => Ok(Step::Done(Err(e))),
+                    }
+                })
+                .await?;
+            match step {
+                Step::Done(result) => return result,
+                Step::Due(community) => {
+                    self.storage
+                        .write(move |c| super::deliveries::release_due(c, &community, now))
+                        .await?;
+                    released = true;
+                }
+            }
+        }
     }
 
     fn binding(grant: &ReadGrant, endpoint: Endpoint, object: Option<&str>, q: &Query) -> String {
@@ -48,77 +89,65 @@ impl Cairn {
         object: Option<&str>,
         pairs: &[(String, String)],
     ) -> Result<Page, ServiceError> {
-        let grant = self.read_grant(principal, api_root, collection).await?;
-        let mut q = Query::parse(endpoint, pairs, &self.settings.limits())?;
-        if let Some(id) = object {
-            if !crate::taxii::query::is_stix_id(id) {
-                return Err(ServiceError::NotFound);
+        let limits = self.settings.limits();
+        let pairs = pairs.to_vec();
+        let object = object.map(str::to_owned);
+        let cursor = self.cursor.clone();
+        self.read_as_member(principal, api_root, collection, move |c, grant| {
+            let mut q = Query::parse(endpoint, &pairs, &limits)?;
+            if let Some(id) = &object {
+                if !crate::taxii::query::is_stix_id(id) {
+                    return Err(ServiceError::NotFound);
+                }
+                q.ids = vec![id.clone()];
             }
-            q.ids = vec![id.to_owned()];
-        }
-        if endpoint == Endpoint::Versions {
-            q.versions = VersionSelector::All;
-        }
-        let binding = Self::binding(&grant, endpoint, object, &q);
-        let after = match &q.next {
-            Some(token) => Some(
-                self.cursor
-                    .open(&binding, token)
-                    .map_err(|_| ServiceError::BadCursor)?
-                    .date_added,
-            ),
-            None => None,
-        };
-        let with_body = matches!(endpoint, Endpoint::Objects | Endpoint::Object);
-        let object_id = object.map(str::to_owned);
-        let (mut rows, exists) = self
-            .storage
-            .read(move |c| {
-                let sel = Selection {
-                    ids: &q.ids,
-                    types: &q.types,
-                    versions: &q.versions,
-                    spec_versions: &q.spec_versions,
-                    added_after: q.added_after,
-                    after,
-                    limit: q.limit,
-                };
-                let rows = objects::list(c, &grant, &sel, with_body)?;
-                // An object id that has no version at all is a 404, not an empty page.
-                let exists = match &object_id {
-                    Some(id) if rows.is_empty() => objects::id_delivered(c, &grant, id)?,
-                    _ => true,
-                };
-                Ok((rows, exists, q.limit))
-            })
-            .await
-            .map(|(rows, exists, limit)| {
-                let mut rows = rows;
-                let more = rows.len() > limit;
-                rows.truncate(limit);
-                ((rows, more), exists)
-            })?;
-        if !exists {
-            return Err(ServiceError::NotFound);
-        }
-        let (ref mut list, more) = rows;
-        let next = if more {
-            list.last().map(|r| {
-                self.cursor.mint(
+            if endpoint == Endpoint::Versions {
+                q.versions = VersionSelector::All;
+            }
+            let binding = Self::binding(&grant, endpoint, object.as_deref(), &q);
+            let after = match &q.next {
+                Some(token) => Some(
+                    cursor
+                        .open(&binding, token)
+                        .map_err(|_| ServiceError::BadCursor)?
+                        .date_added,
+                ),
+                None => None,
+            };
+            let sel = Selection {
+                ids: &q.ids,
+                types: &q.types,
+                versions: &q.versions,
+                spec_versions: &q.spec_versions,
+                added_after: q.added_after,
+                after,
+                limit: q.limit,
+            };
+            let columns = match endpoint {
+                Endpoint::Objects | Endpoint::Object => Columns::Body,
+                _ => Columns::Record,
+            };
+            let mut rows = objects::list(c, &grant, &sel, columns)?;
+            // An object id that has no version at all is a 404, not an empty page.
+            if let Some(id) = &object {
+                if rows.is_empty() && !objects::id_delivered(c, &grant, id)? {
+                    return Err(ServiceError::NotFound);
+                }
+            }
+            let more = rows.len() > q.limit;
+            rows.truncate(q.limit);
+            let next = match rows.last() {
+                Some(r) if more => Some(cursor.mint(
                     &binding,
                     Position {
                         date_added: r.date_added,
                     },
-                )
-            })
-        } else {
-            None
-        };
-        Ok(Page {
-            rows: std::mem::take(list),
-            more,
-            next,
+                )),
+                _ => None,
+            };
+            Ok(Page { rows, more, next })
         })
+        .await
     }
 
     pub async fn delete_object(
@@ -171,4 +200,22 @@ impl Cairn {
             DeleteOutcome::Deleted(n) => Ok(n),
         }
     }
+}
+
+/// The caller's membership and read grant, then (unless releases are due) `f`.
+fn member_step<T>(
+    c: &mut Conn,
+    principal: &Principal,
+    collection: &str,
+    now: i64,
+    check_due: bool,
+    f: &dyn Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError>,
+) -> Result<Step<T>, ServiceError> {
+    let (_, row) = setup::membership_by_collection(c, &principal.partner, collection)?
+        .ok_or(ServiceError::NotFound)?;
+    let grant = policy::grant_read(principal, &super::membership(&row)?)?;
+    if check_due && objects::releases_due(c, grant.community_id(), now)? {
+        return Ok(Step::Due(grant.community_id().to_owned()));
+    }
+    Ok(Step::Done(f(c, grant)))
 }

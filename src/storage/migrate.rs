@@ -128,6 +128,7 @@ type ObjectRow = (
     i64,
     bool,
     String,
+    bool,
 );
 
 tables! {
@@ -142,7 +143,7 @@ tables! {
     sharing_rules: (String, String, String, i64, String) =
         (community_id, producer_id, exclude, delay_secs, types) by (community_id, producer_id);
     objects: ObjectRow = (seq, community_id, stix_id, stix_type, version, version_text, versioned,
-        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body) by (seq);
+        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body, several) by (seq);
     object_refs: (i64, String, String) = (seq, community_id, ref_id) by (seq, ref_id);
     deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);
     reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);

@@ -8,6 +8,7 @@ pub mod objects;
 pub mod schema;
 pub mod setup;
 pub mod statuses;
+pub mod stmt;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -366,6 +367,34 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A database made before `objects.several` existed gets it right for its stored versions.
+    #[test]
+    fn the_several_migration_marks_ids_stored_in_more_than_one_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        c.batch_execute(
+            "INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
+             INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
+                 versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
+                 released, body)
+             VALUES (1, 'k', 'malware--a', 'malware', 1, 't1', 1, '2.1', 1, NULL, NULL, '[]', 1, 1, '{}'),
+                    (2, 'k', 'malware--a', 'malware', 2, 't2', 1, '2.1', 2, NULL, NULL, '[]', 2, 1, '{}'),
+                    (3, 'k', 'malware--b', 'malware', 1, 't1', 1, '2.1', 3, NULL, NULL, '[]', 3, 1, '{}');",
+        )
+        .unwrap();
+        c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let flags: Vec<(i64, bool)> = schema::objects::table
+            .select((schema::objects::seq, schema::objects::several))
+            .order(schema::objects::seq)
+            .load(&mut c)
+            .unwrap();
+        assert_eq!(flags, vec![(1, true), (2, true), (3, false)]);
+    }
+
     /// The two migration folders hold the same migrations, by name and in order.
     #[test]
     fn migrations_of_both_engines_stay_in_step() {

@@ -7,11 +7,12 @@ use super::schema::deliveries::dsl as d;
 use super::schema::object_refs::dsl as r;
 use super::schema::objects::dsl as o;
 use super::schema::reader_marks::dsl as m;
-use super::{meta_get, meta_put, Backend, Conn, StorageError};
+use super::stmt::Stmt;
+use super::{meta_get, meta_put, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 /// Spec versions objects can be stored under. Requested spec versions are intersected with this
 /// list, so the SQL below only ever inlines these constants, never request text.
@@ -236,6 +237,7 @@ pub fn insert_versions(
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
+    mark_several(conn, community, placed)?;
     if placed
         .iter()
         .any(|p| p.item.spec_version != USUAL_SPEC_VERSION)
@@ -243,6 +245,33 @@ pub fn insert_versions(
         meta_put(conn, MIXED_SPEC_VERSIONS, "1")?;
     }
     Ok(seqs)
+}
+
+/// Sets `several` on every version of the placed ids that now has company in the community.
+fn mark_several(conn: &mut Conn, community: &str, placed: &[Placed]) -> Result<(), StorageError> {
+    let mut ids: Vec<&str> = placed.iter().map(|p| p.item.stix_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let shared: Vec<String> = o::objects
+            .filter(o::community_id.eq(community))
+            .filter(o::stix_id.eq_any(chunk))
+            .group_by(o::stix_id)
+            .having(diesel::dsl::count_star().gt(1))
+            .select(o::stix_id)
+            .load(conn)?;
+        if !shared.is_empty() {
+            diesel::update(
+                o::objects
+                    .filter(o::community_id.eq(community))
+                    .filter(o::stix_id.eq_any(&shared))
+                    .filter(o::several.eq(false)),
+            )
+            .set(o::several.eq(true))
+            .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores a built-in object (a TLP 2.0 definition) in a community unless it is there already.
@@ -363,6 +392,19 @@ pub fn due_ids(conn: &mut Conn, community: &str, now: i64) -> Result<Vec<String>
         .select(o::stix_id)
         .distinct()
         .load(conn)?)
+}
+
+/// True when some version of the community has a release time that has passed unprocessed.
+pub fn releases_due(conn: &mut Conn, community: &str, now: i64) -> Result<bool, StorageError> {
+    // Asked on every read: a `Stmt` (see its module) rather than the DSL.
+    let mut q: Stmt<diesel::sql_types::Bool> = Stmt::new(
+        "SELECT EXISTS (SELECT 1 FROM objects WHERE released = FALSE AND community_id = ",
+    );
+    q.text(community)
+        .sql(" AND release_at <= ")
+        .int(now)
+        .sql(")");
+    Ok(q.get_result(conn)?)
 }
 
 /// Records a version's release time (recomputed when rules change) and whether it has passed.
@@ -509,30 +551,26 @@ pub struct Selection<'a> {
     pub limit: usize,
 }
 
-/// One delivered version as a reader sees it.
+/// One delivered version as a reader sees it; what a listing did not ask for is left empty.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct Row {
-    pub seq: i64,
     pub stix_id: String,
     pub version_text: String,
     /// When it became deliverable to this reader.
     pub date_added: i64,
-    pub producer_id: Option<String>,
     pub body: String,
 }
 
-type Predicate = Box<
-    dyn BoxableExpression<
-        diesel::dsl::InnerJoinQuerySource<
-            super::schema::deliveries::table,
-            super::schema::objects::table,
-        >,
-        Backend,
-        SqlType = Bool,
-    >,
->;
-type DeliveredJoin =
-    diesel::dsl::InnerJoin<super::schema::deliveries::table, super::schema::objects::table>;
+/// What a listing reads of each version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    /// The stored bytes (objects, object).
+    Body,
+    /// Id and version (manifest, versions).
+    Record,
+}
+
+type RowSql = (Text, Text, BigInt, Text);
 
 /// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
 /// Driven from the object's own versions (index on community, id and version), each checked by
@@ -545,51 +583,6 @@ fn same_object_delivered(inner: &str, outer: &str) -> String {
          AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
          AND d2.community_id = deliveries.community_id AND d2.seq = {inner}.seq)"
     )
-}
-
-/// A condition written as SQL text made only of this module's constants (never request input),
-/// so that the statement's text is one of a few and SQLite's prepared-statement cache keeps
-/// it; diesel's `sql()` fragments opt every query they appear in out of that cache.
-#[derive(Debug, Clone)]
-struct Fixed<ST = Bool>(String, std::marker::PhantomData<ST>);
-
-/// A condition; see [`Fixed`].
-fn fixed(text: String) -> Fixed {
-    Fixed(text, std::marker::PhantomData)
-}
-
-impl<ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType>
-    diesel::expression::Expression for Fixed<ST>
-{
-    type SqlType = ST;
-}
-
-impl<ST, DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for Fixed<ST> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        out.push_sql(&self.0);
-        Ok(())
-    }
-}
-
-impl<ST> diesel::query_builder::QueryId for Fixed<ST> {
-    type QueryId = ();
-    // The text varies, so the cache is keyed by the statement's text, never by this type.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<ST, QS> diesel::expression::AppearsOnTable<QS> for Fixed<ST> where
-    Fixed<ST>: diesel::expression::Expression
-{
-}
-impl<ST, QS> diesel::expression::SelectableExpression<QS> for Fixed<ST> where
-    Fixed<ST>: diesel::expression::Expression
-{
-}
-impl<ST> diesel::expression::ValidGrouping<()> for Fixed<ST> {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
 /// The spec version every version is stored under until one with another is stored (the
@@ -632,35 +625,49 @@ fn spec_condition(alias: &str, spec: &SpecVersions, mixed: bool) -> Cond {
 
 /// True once a version with an unusual spec version has been stored.
 fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
-    Ok(meta_get(conn, MIXED_SPEC_VERSIONS)?.is_some())
+    let mut q: Stmt<Text> = Stmt::new("SELECT value FROM meta WHERE key = ");
+    q.text(MIXED_SPEC_VERSIONS);
+    Ok(q.get_result::<String>(conn).optional()?.is_some())
 }
 
-/// The delivered rows of one listing for the granted reader, ordered by its date_added.
-/// `first`/`last` are evaluated over the versions delivered to this reader that match the
-/// spec-version filter; `added_after` and the page position then apply.
-fn filtered<'a>(
-    grant: &'a ReadGrant,
-    sel: &Selection<'a>,
+/// `SELECT {columns}` over the delivered rows of one listing for the granted reader, ordered
+/// by its date_added. `first`/`last` are evaluated over the versions delivered to this reader
+/// that match the spec-version filter; `added_after` and the page position then apply. `None`
+/// when no row can match.
+fn filtered<ST>(
+    grant: &ReadGrant,
+    sel: &Selection<'_>,
     mixed: bool,
-) -> Option<diesel::dsl::IntoBoxed<'a, DeliveredJoin, Backend>> {
-    let mut q = d::deliveries
-        .inner_join(o::objects)
-        .into_boxed()
-        .filter(d::user_name.eq(&grant.reader().user))
-        .filter(d::community_id.eq(grant.community_id()));
+    columns: &str,
+) -> Option<Stmt<ST>> {
+    let mut q = Stmt::new("SELECT ");
+    q.sql(columns)
+        .sql(
+            " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
+             WHERE deliveries.user_name = ",
+        )
+        .text(&grant.reader().user)
+        .sql(" AND deliveries.community_id = ")
+        .text(grant.community_id());
     if !sel.ids.is_empty() {
         // Driven from the ids' own versions (index on community and id), then a primary-key
         // probe of the reader's deliveries: the cost of a by-id read does not grow with the
         // community.
-        q = q.filter(d::seq.eq_any(of_ids(grant.community_id(), sel.ids)));
+        q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.community_id = ")
+            .text(grant.community_id())
+            .sql(" AND by_id.stix_id IN ")
+            .texts(sel.ids)
+            .sql(")");
     }
     if !sel.types.is_empty() {
-        q = q.filter(o::stix_type.eq_any(sel.types));
+        q.sql(" AND objects.stix_type IN ").texts(sel.types);
     }
     match spec_condition("objects", sel.spec_versions, mixed) {
         Cond::All => {}
         Cond::Nothing => return None,
-        Cond::Sql(c) => q = q.filter(fixed(c)),
+        Cond::Sql(c) => {
+            q.sql(" AND ").sql(&c);
+        }
     }
     if let VersionSelector::Some { first, last, exact } = sel.versions {
         let spec_inner = match spec_condition("o2", sel.spec_versions, mixed) {
@@ -668,109 +675,82 @@ fn filtered<'a>(
             Cond::Nothing => return None,
             Cond::Sql(c) => format!(" AND {c}"),
         };
-        let mut alternatives: Vec<Predicate> = vec![];
+        let mut alternatives: Vec<String> = vec![];
         // First (last): no older (newer) version of the object, among those delivered to this
-        // reader that match the spec filter. One index probe per row, and for an object with
-        // a single version, no delivery probe at all.
+        // reader that match the spec filter. No probe at all for an object never stored in
+        // another version; otherwise one index probe per row, then delivery probes.
         for (wanted, other) in [(*first, "<"), (*last, ">")] {
             if wanted {
-                alternatives.push(Box::new(fixed(format!(
-                    "NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner})",
+                alternatives.push(format!(
+                    "(objects.several = FALSE OR NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner}))",
                     same_object_delivered("o2", "objects")
-                ))));
+                ));
             }
         }
-        if !exact.is_empty() {
-            alternatives.push(Box::new(o::version.eq_any(exact.clone())));
+        if alternatives.is_empty() && exact.is_empty() {
+            return None;
         }
-        let any = alternatives.into_iter().reduce(|a, b| Box::new(a.or(b)))?;
-        q = q.filter(any);
+        q.sql(" AND (").sql(&alternatives.join(" OR "));
+        if !exact.is_empty() {
+            if !alternatives.is_empty() {
+                q.sql(" OR ");
+            }
+            q.sql("objects.version IN (");
+            for (i, v) in exact.iter().enumerate() {
+                if i > 0 {
+                    q.sql(", ");
+                }
+                q.int(*v);
+            }
+            q.sql(")");
+        }
+        q.sql(")");
     }
-    if let Some(after) = sel.added_after {
-        q = q.filter(d::date_added.gt(after));
-    }
-    if let Some(after) = sel.after {
-        q = q.filter(d::date_added.gt(after));
+    for after in [sel.added_after, sel.after].into_iter().flatten() {
+        q.sql(" AND deliveries.date_added > ").int(after);
     }
     Some(q)
 }
 
-diesel::alias!(super::schema::objects as by_id: ById);
-
-type ByIdField<C> = diesel::query_source::AliasedField<ById, C>;
-type OfIds<'a> = diesel::dsl::Select<
-    diesel::dsl::Filter<
-        diesel::dsl::Filter<
-            diesel::query_source::Alias<ById>,
-            diesel::dsl::Eq<ByIdField<o::community_id>, &'a str>,
-        >,
-        diesel::dsl::EqAny<ByIdField<o::stix_id>, &'a [String]>,
-    >,
-    ByIdField<o::seq>,
->;
-
-/// The sequence numbers of every stored version of `ids` in `community`.
-fn of_ids<'a>(community: &'a str, ids: &'a [String]) -> OfIds<'a> {
-    by_id
-        .filter(by_id.field(o::community_id).eq(community))
-        .filter(by_id.field(o::stix_id).eq_any(ids))
-        .select(by_id.field(o::seq))
-}
-
-/// Lists delivered versions for the objects or manifest endpoint; `with_body` false leaves
-/// `body` empty. At most `limit + 1` rows.
+/// Lists delivered versions for the objects, object, manifest or versions endpoint. At most
+/// `limit + 1` rows.
 pub fn list(
     conn: &mut Conn,
     grant: &ReadGrant,
     sel: &Selection<'_>,
-    with_body: bool,
+    columns: Columns,
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let Some(q) = filtered(grant, sel, mixed) else {
+    let columns = match columns {
+        Columns::Body => "'', '', deliveries.date_added, objects.body",
+        Columns::Record => "objects.stix_id, objects.version_text, deliveries.date_added, ''",
+    };
+    let Some(mut q) = filtered::<RowSql>(grant, sel, mixed, columns) else {
         return Ok(vec![]);
     };
-    let q = if sel.ids.is_empty() {
-        q.order(d::date_added.asc())
+    // By id: an expression, not the column, keeps planners from walking the reader's whole
+    // date_added index to avoid sorting the few versions of the requested ids.
+    q.sql(if sel.ids.is_empty() {
+        " ORDER BY deliveries.date_added LIMIT "
     } else {
-        // An expression, not the column: keeps planners from walking the reader's whole
-        // date_added index to avoid sorting the few versions of the requested ids.
-        q.order((d::date_added + 0i64).asc())
-    };
-    let q = q.limit(sel.limit as i64 + 1);
-    let rows = if with_body {
-        q.select((
-            o::seq,
-            o::stix_id,
-            o::version_text,
-            d::date_added,
-            o::producer_id,
-            o::body,
-        ))
-        .load::<Row>(conn)?
-    } else {
-        q.select((
-            o::seq,
-            o::stix_id,
-            o::version_text,
-            d::date_added,
-            o::producer_id,
-            Fixed::<diesel::sql_types::Text>("''".into(), std::marker::PhantomData),
-        ))
-        .load::<Row>(conn)?
-    };
-    Ok(rows)
+        " ORDER BY deliveries.date_added + 0 LIMIT "
+    })
+    .int(sel.limit as i64 + 1);
+    Ok(q.load::<Row>(conn)?)
 }
 
 /// True when some version of `id` is delivered to the granted reader.
 pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, StorageError> {
-    let ids = [id.to_owned()];
-    let n: i64 = d::deliveries
-        .filter(d::user_name.eq(&grant.reader().user))
-        .filter(d::community_id.eq(grant.community_id()))
-        .filter(d::seq.eq_any(of_ids(grant.community_id(), &ids)))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+    let mut q: Stmt<BigInt> = Stmt::new("SELECT COUNT(*) FROM deliveries WHERE user_name = ");
+    q.text(&grant.reader().user)
+        .sql(" AND community_id = ")
+        .text(grant.community_id())
+        .sql(" AND seq IN (SELECT seq FROM objects WHERE community_id = ")
+        .text(grant.community_id())
+        .sql(" AND stix_id = ")
+        .text(id)
+        .sql(")");
+    Ok(q.get_result::<i64>(conn)? > 0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -804,10 +784,15 @@ pub fn delete(
         limit: 0,
     };
     let mixed = spec_versions_mixed(conn)?;
-    let Some(q) = filtered(grant.read(), &sel, mixed) else {
+    let Some(q) = filtered::<(BigInt, Nullable<Text>)>(
+        grant.read(),
+        &sel,
+        mixed,
+        "objects.seq, objects.producer_id",
+    ) else {
         return Ok(DeleteOutcome::NotFound);
     };
-    let matched: Vec<(i64, Option<String>)> = q.select((o::seq, o::producer_id)).load(conn)?;
+    let matched: Vec<(i64, Option<String>)> = q.load(conn)?;
     if matched.is_empty() {
         return Ok(DeleteOutcome::NotFound);
     }

@@ -80,6 +80,7 @@ diesel::table! {
         release_at -> BigInt,
         released -> Bool,
         body -> Text,
+        several -> Bool,
     }
 }
 

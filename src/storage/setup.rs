@@ -2,19 +2,22 @@
 
 use super::models::*;
 use super::schema::*;
+use super::stmt::Stmt;
 use super::{Conn, StorageError};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 /// An enabled user of an enabled partner.
 pub fn active_user(conn: &mut Conn, name: &str) -> Result<Option<UserRow>, StorageError> {
-    Ok(users::table
-        .inner_join(partners::table)
-        .filter(users::name.eq(name))
-        .filter(users::enabled.eq(true))
-        .filter(partners::enabled.eq(true))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()?)
+    // Asked on every request: a `Stmt` (see its module) rather than the DSL.
+    let mut q: Stmt<(Text, Text, Text, Text, Text, Bool, Bool)> = Stmt::new(
+        "SELECT users.name, users.partner_id, users.password_hash, users.max_tlp, users.types, \
+         users.redistributes, users.enabled \
+         FROM users INNER JOIN partners ON partners.id = users.partner_id \
+         WHERE users.enabled = TRUE AND partners.enabled = TRUE AND users.name = ",
+    );
+    q.text(name);
+    Ok(q.get_result(conn).optional()?)
 }
 
 /// True when `id` is an enabled partner.
@@ -48,19 +51,34 @@ pub fn membership_by_collection(
     partner: &str,
     key: &str,
 ) -> Result<Option<(CommunityRow, MembershipRow)>, StorageError> {
-    Ok(memberships::table
-        .inner_join(communities::table)
-        .filter(memberships::partner_id.eq(partner))
-        .filter(memberships::enabled.eq(true))
-        .filter(communities::enabled.eq(true))
-        .filter(
-            communities::collection_id
-                .eq(key)
-                .or(communities::id.eq(key)),
-        )
-        .select((CommunityRow::as_select(), MembershipRow::as_select()))
-        .first(conn)
-        .optional()?)
+    // Asked on every request: a `Stmt` (see its module) rather than the DSL.
+    type Community = (
+        Text,
+        Text,
+        Text,
+        Nullable<Text>,
+        Text,
+        Text,
+        BigInt,
+        Bool,
+        Text,
+        Bool,
+    );
+    type Member = (Text, Text, Text, Text, BigInt, Bool);
+    let mut q: Stmt<(Community, Member)> = Stmt::new(
+        "SELECT c.id, c.collection_id, c.title, c.description, c.unmarked, c.types, \
+         c.delay_secs, c.backlog, c.dangling_refs, c.enabled, \
+         m.community_id, m.partner_id, m.role, m.max_tlp, m.joined_at, m.enabled \
+         FROM memberships m INNER JOIN communities c ON c.id = m.community_id \
+         WHERE m.enabled = TRUE AND c.enabled = TRUE AND m.partner_id = ",
+    );
+    q.text(partner)
+        .sql(" AND (c.collection_id = ")
+        .text(key)
+        .sql(" OR c.id = ")
+        .text(key)
+        .sql(") LIMIT 1");
+    Ok(q.get_result(conn).optional()?)
 }
 
 /// Everything the setup file manages, as stored.

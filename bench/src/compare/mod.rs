@@ -79,6 +79,10 @@ pub struct Args {
     /// Also write the report (markdown) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// For profiling: after the full ingest into the first server, print how to reach it and
+    /// keep it running until this process is killed.
+    #[arg(long, hide = true)]
+    pub hold: bool,
 }
 
 pub const CONNS: [usize; 3] = [1, 16, 64];
@@ -804,6 +808,18 @@ async fn measure_server(
         "  {name}: ingest {clients}x{envelope} (all {n}): {}",
         short(&result.ingest[&3])
     );
+    if args.hold {
+        let (_, user) = servers::CAIRN_READER;
+        eprintln!(
+            "holding: pid {} at http://{}{} as {user}:{} (first page at objects/?limit={PAGE}, deep mark {})",
+            server.proc().pid(),
+            server.proc().addr,
+            api.read_coll,
+            servers::PASSWORD,
+            enc(&cairn::taxii::timestamp::format_micros(deep_mark)),
+        );
+        std::future::pending::<()>().await;
+    }
     let plan = ReadPlan::new(
         args,
         Duration::from_secs_f64(args.cell_budget.max(args.probe_timeout) * 2.0),
