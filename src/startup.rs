@@ -20,6 +20,32 @@ pub struct Application {
 }
 
 /// Opens storage off the async executor (migrations may take a while).
+/// On glibc, runs this program again with `MALLOC_ARENA_MAX=2` unless that variable is set.
+/// glibc otherwise gives busy threads arenas of their own (up to eight per core), and each keeps
+/// what its largest envelope needed: peak RSS after ingesting 100,000 objects was 135 MB, and
+/// 93 MB with the cap, at the same ingest rate (cairn-bench compare). glibc reads the variable
+/// only at start, and setting it through `mallopt` would need unsafe code, so the process
+/// replaces itself (same pid) before doing anything else. Set the variable to opt out.
+pub fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        const VAR: &str = "MALLOC_ARENA_MAX";
+        if std::env::var_os(VAR).is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(VAR, "2")
+            .exec();
+        // Still here: the program could not be run again; go on with the default arenas.
+        eprintln!("cairn: could not restart with {VAR}=2 ({err}); going on without it");
+    }
+}
+
 pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
     let url = config.storage.url.clone();
     let size = config.storage.pool_size;

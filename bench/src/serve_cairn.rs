@@ -23,6 +23,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // As `cairn serve` does (see there).
+    cairn::startup::cap_malloc_arenas();
     cairn::telemetry::init();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
