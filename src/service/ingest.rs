@@ -100,6 +100,7 @@ impl Cairn {
                 Ok(status)
             })
             .await?;
+        self.storage.grew(status.success_count);
         tracing::info!(
             status = %status.id,
             partner = %principal.partner,

@@ -1000,6 +1000,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .filter(|u| !u.is_empty());
     let mut backends = vec![Backend::Sqlite];
     if let Some(url) = &postgres {
+        if args.hold {
+            // Profiling PostgreSQL: hold that one.
+            backends.clear();
+        }
         backends.push(Backend::Postgres(url.clone()));
     }
     let medallion_bin =
