@@ -9,7 +9,7 @@
 
 use super::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::QueryResult;
 use std::marker::PhantomData;
 
@@ -18,6 +18,8 @@ use std::marker::PhantomData;
 enum Bind {
     Int(i64),
     Text(String),
+    OptText(Option<String>),
+    Bool(bool),
 }
 
 /// A statement whose rows have SQL type `ST`.
@@ -58,6 +60,24 @@ impl<ST> Stmt<ST> {
         self
     }
 
+    pub fn opt_text(&mut self, v: Option<&str>) -> &mut Self {
+        self.sql.push('?');
+        self.binds.push(Bind::OptText(v.map(str::to_owned)));
+        self
+    }
+
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.sql.push('?');
+        self.binds.push(Bind::Bool(v));
+        self
+    }
+
+    /// The text, with `?` where values go.
+    #[cfg(test)]
+    pub(crate) fn sql_text(&self) -> &str {
+        &self.sql
+    }
+
     /// `(?, ?, ...)`, one bound text per value; `values` must not be empty.
     pub fn texts(&mut self, values: &[String]) -> &mut Self {
         self.sql.push('(');
@@ -80,6 +100,8 @@ impl<ST> QueryFragment<Backend> for Stmt<ST> {
                 match binds.next() {
                     Some(Bind::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
                     Some(Bind::Text(t)) => out.push_bind_param::<Text, _>(t)?,
+                    Some(Bind::OptText(t)) => out.push_bind_param::<Nullable<Text>, _>(t)?,
+                    Some(Bind::Bool(b)) => out.push_bind_param::<Bool, _>(b)?,
                     None => {
                         return Err(diesel::result::Error::QueryBuilderError(
                             "a placeholder without a value".into(),
@@ -108,7 +130,6 @@ impl<ST> diesel::RunQueryDsl<super::Conn> for Stmt<ST> {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::sql_types::Nullable;
 
     #[test]
     fn placeholders_and_binds_line_up() {
