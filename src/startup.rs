@@ -19,11 +19,10 @@ pub struct Application {
     cairn: Cairn,
 }
 
-/// Opens storage off the async executor (migrations may take a while).
 /// On glibc, runs this program again with `MALLOC_ARENA_MAX=2` unless that variable is set.
 /// glibc otherwise gives busy threads arenas of their own (up to eight per core), and each keeps
 /// what its largest envelope needed: peak RSS after ingesting 100,000 objects was 135 MB, and
-/// 93 MB with the cap, at the same ingest rate (cairn-bench compare). glibc reads the variable
+/// 108 MB with the cap, at the same ingest rate (cairn-bench compare). glibc reads the variable
 /// only at start, and setting it through `mallopt` would need unsafe code, so the process
 /// replaces itself (same pid) before doing anything else. Set the variable to opt out.
 pub fn cap_malloc_arenas() {
@@ -46,6 +45,7 @@ pub fn cap_malloc_arenas() {
     }
 }
 
+/// Opens storage off the async executor (migrations may take a while).
 pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
     let url = config.storage.url.clone();
     let size = config.storage.pool_size;

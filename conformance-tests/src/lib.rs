@@ -420,22 +420,9 @@ pub fn uuid_for(n: u32) -> String {
     format!("6f3e8f40-2d8e-4b5c-9a4f-{n:012x}")
 }
 
-/// URL-encodes a query value.
+/// URL-encodes a query value (the form encoding the server decodes).
 pub fn enc(v: &str) -> String {
-    form_urlencoded_byte_serialize(v)
-}
-
-fn form_urlencoded_byte_serialize(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 // ---- Built-ins: what every collection serves before anything is posted ----

@@ -68,10 +68,10 @@ impl Cairn {
                 .status_retention
                 .num_microseconds()
                 .unwrap_or(i64::MAX);
-        let status = self
+        let (status, inserted) = self
             .storage
             .write(move |c| {
-                let mut outcomes =
+                let (mut outcomes, inserted) =
                     store_all(c, &grant, &user, recipients.as_deref(), candidates, now)?;
                 outcomes.extend(refused.into_iter().map(|(i, d)| (i, Outcome::Refused(d))));
                 outcomes.sort_by_key(|(i, _)| *i);
@@ -97,10 +97,10 @@ impl Cairn {
                 let json = serde_json::to_string(&status).expect("status serialises");
                 statuses::insert(c, &status.id, grant.producer(), now, &json)?;
                 statuses::purge(c, retention_start)?;
-                Ok(status)
+                Ok((status, inserted))
             })
             .await?;
-        self.storage.grew(status.success_count);
+        self.storage.grew(inserted);
         tracing::info!(
             status = %status.id,
             partner = %principal.partner,
@@ -163,7 +163,7 @@ fn store_all(
     recipients_header: Option<&str>,
     candidates: Vec<Candidate>,
     now: i64,
-) -> Result<Vec<(usize, Outcome)>, StorageError> {
+) -> Result<(Vec<(usize, Outcome)>, u64), StorageError> {
     let community = grant.community_id().to_owned();
     // Releases that came due first, so "visible to the poster" below is current.
     deliveries::release_due(c, &community, now)?;
@@ -182,7 +182,6 @@ fn store_all(
     }
     let mut clock = objects::AddedClock::load(c)?;
     let mut outcomes = vec![];
-    let mut stored_ids = vec![];
     let mut batch = vec![];
     for cand in candidates {
         let ch = &cand.checked;
@@ -251,7 +250,6 @@ fn store_all(
         // A later copy in the same envelope is the same version again.
         known.insert(key, (version_text.clone(), placed.item.body.clone()));
         batch.push(placed);
-        stored_ids.push(ch.id.clone());
         outcomes.push((
             cand.index,
             Outcome::Stored(StatusDetail {
@@ -266,12 +264,13 @@ fn store_all(
     let settled = clock.last().max(now);
     objects::insert_versions(c, &community, Some(grant.producer()), &batch)?;
     clock.save(c)?;
+    let mut stored_ids: Vec<String> = batch.iter().map(|p| p.item.stix_id.clone()).collect();
     if !stored_ids.is_empty() {
         stored_ids.sort();
         stored_ids.dedup();
         deliveries::refresh(c, &community, Scope::Ids(stored_ids), settled)?;
     }
-    Ok(outcomes)
+    Ok((outcomes, batch.len() as u64))
 }
 
 fn same_json(a: &str, b: &str) -> bool {

@@ -183,23 +183,6 @@ impl Cairn {
         })
     }
 
-    /// Processes delay releases that came due, before a reader looks at the community.
-    pub async fn release_due(&self, community: &str) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
-        let id = community.to_owned();
-        let due = self
-            .storage
-            .read(move |c| crate::storage::objects::releases_due(c, &id, now))
-            .await?;
-        if due {
-            let id = community.to_owned();
-            self.storage
-                .write(move |c| deliveries::release_due(c, &id, now))
-                .await?;
-        }
-        Ok(())
-    }
-
     /// A status resource, for the posting partner only, within the retention.
     pub async fn status(
         &self,

@@ -166,7 +166,6 @@ impl Cairn {
         }
         let q = Query::parse(Endpoint::Delete, pairs, &self.settings.limits())?;
         let grant = policy::grant_delete(principal, &m)?;
-        self.release_due(grant.read().community_id()).await?;
         let id = id.to_owned();
         let versions: VersionSelector = q.versions;
         let spec: SpecVersions = q.spec_versions;
@@ -174,6 +173,8 @@ impl Cairn {
         let outcome = self
             .storage
             .write(move |c| {
+                // Releases that came due first, so "delivered to the caller" below is current.
+                super::deliveries::release_due(c, grant.read().community_id(), now)?;
                 let outcome = objects::delete(c, &grant, &id, &versions, &spec)?;
                 if let DeleteOutcome::Deleted(_) = outcome {
                     // Older versions may be delivered again (rule 5), referencing ones withdrawn (rule 6).

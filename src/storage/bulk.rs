@@ -4,17 +4,9 @@
 //! chunk of rows instead of one per row pays.
 
 use super::stmt::Stmt;
+pub use super::stmt::Value;
 use super::{Conn, StorageError};
 use diesel::RunQueryDsl;
-
-/// One bound value of a row.
-#[derive(Debug, Clone, Copy)]
-pub enum Value<'a> {
-    Int(i64),
-    Text(&'a str),
-    OptText(Option<&'a str>),
-    Bool(bool),
-}
 
 /// Parameters per statement: far below every engine's limit (SQLite's historic 999 included).
 const MAX_BINDS: usize = 900;
@@ -33,7 +25,7 @@ pub fn insert(
     Ok(())
 }
 
-fn statement(table: &str, columns: &[&str], rows: &[Vec<Value<'_>>]) -> Stmt<()> {
+fn statement<'a>(table: &str, columns: &[&str], rows: &[Vec<Value<'a>>]) -> Stmt<'a, ()> {
     let mut q = Stmt::new(&format!(
         "INSERT INTO {table} ({}) VALUES ",
         columns.join(", ")
@@ -44,12 +36,7 @@ fn statement(table: &str, columns: &[&str], rows: &[Vec<Value<'_>>]) -> Stmt<()>
             if c > 0 {
                 q.sql(", ");
             }
-            match *v {
-                Value::Int(i) => q.int(i),
-                Value::Text(t) => q.text(t),
-                Value::OptText(t) => q.opt_text(t),
-                Value::Bool(b) => q.bool(b),
-            };
+            q.value(*v);
         }
         q.sql(")");
     }

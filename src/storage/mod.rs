@@ -163,7 +163,9 @@ impl Storage {
         let unavailable = |e: diesel::ConnectionError| StorageError::Unavailable(e.to_string());
         let migration =
             |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
-        let (conn_url, memory) = match target(url)? {
+        let target = target(url)?;
+        let sqlite = matches!(target, Target::Sqlite(_));
+        let (conn_url, memory) = match target {
             Target::Sqlite(path) => {
                 let memory = path == ":memory:";
                 if !memory {
@@ -225,9 +227,8 @@ impl Storage {
         let storage = Storage {
             pool,
             gate: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
-            writer: matches!(target(url)?, Target::Sqlite(_))
-                .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
-            growth: matches!(target(url)?, Target::Postgres(_)).then(std::sync::Arc::default),
+            writer: sqlite.then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
+            growth: (!sqlite).then(std::sync::Arc::default),
         };
         if memory {
             let mut conn = storage.conn()?;
@@ -370,12 +371,11 @@ fn take_write_lock(conn: &mut Conn) -> Result<(), StorageError> {
 
 /// Reads a value of the `meta` table.
 pub fn meta_get(conn: &mut Conn, key: &str) -> Result<Option<String>, StorageError> {
-    use schema::meta::dsl as m;
-    Ok(m::meta
-        .filter(m::key.eq(key))
-        .select(m::value)
-        .first::<String>(conn)
-        .optional()?)
+    // Asked on every page (spec versions) and every POST: a `Stmt` rather than the DSL.
+    let mut q: stmt::Stmt<diesel::sql_types::Text> =
+        stmt::Stmt::new("SELECT value FROM meta WHERE key = ");
+    q.text(key);
+    Ok(q.get_result::<String>(conn).optional()?)
 }
 
 /// Writes a value of the `meta` table.

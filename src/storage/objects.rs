@@ -247,29 +247,21 @@ pub fn insert_versions(
     Ok(seqs)
 }
 
-/// Sets `several` on every version of the placed ids that now has company in the community.
+/// Sets `several` on every version of the placed ids that now has company in the community
+/// (the rule the `several` migration applied to what was stored before it).
 fn mark_several(conn: &mut Conn, community: &str, placed: &[Placed]) -> Result<(), StorageError> {
-    let mut ids: Vec<&str> = placed.iter().map(|p| p.item.stix_id.as_str()).collect();
+    let mut ids: Vec<String> = placed.iter().map(|p| p.item.stix_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(500) {
-        let shared: Vec<String> = o::objects
-            .filter(o::community_id.eq(community))
-            .filter(o::stix_id.eq_any(chunk))
-            .group_by(o::stix_id)
-            .having(diesel::dsl::count_star().gt(1))
-            .select(o::stix_id)
-            .load(conn)?;
-        if !shared.is_empty() {
-            diesel::update(
-                o::objects
-                    .filter(o::community_id.eq(community))
-                    .filter(o::stix_id.eq_any(&shared))
-                    .filter(o::several.eq(false)),
-            )
-            .set(o::several.eq(true))
-            .execute(conn)?;
-        }
+        let mut q: Stmt<()> = Stmt::new(
+            "UPDATE objects SET several = TRUE WHERE several = FALSE AND community_id = ",
+        );
+        q.text(community).sql(" AND stix_id IN ").texts(chunk).sql(
+            " AND EXISTS (SELECT 1 FROM objects o2 WHERE o2.community_id = objects.community_id \
+                 AND o2.stix_id = objects.stix_id AND o2.seq <> objects.seq)",
+        );
+        q.execute(conn)?;
     }
     Ok(())
 }
@@ -625,21 +617,19 @@ fn spec_condition(alias: &str, spec: &SpecVersions, mixed: bool) -> Cond {
 
 /// True once a version with an unusual spec version has been stored.
 fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
-    let mut q: Stmt<Text> = Stmt::new("SELECT value FROM meta WHERE key = ");
-    q.text(MIXED_SPEC_VERSIONS);
-    Ok(q.get_result::<String>(conn).optional()?.is_some())
+    Ok(meta_get(conn, MIXED_SPEC_VERSIONS)?.is_some())
 }
 
 /// `SELECT {columns}` over the delivered rows of one listing for the granted reader, ordered
 /// by its date_added. `first`/`last` are evaluated over the versions delivered to this reader
 /// that match the spec-version filter; `added_after` and the page position then apply. `None`
 /// when no row can match.
-fn filtered<ST>(
-    grant: &ReadGrant,
-    sel: &Selection<'_>,
+fn filtered<'a, ST>(
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
     mixed: bool,
     columns: &str,
-) -> Option<Stmt<ST>> {
+) -> Option<Stmt<'a, ST>> {
     let mut q = Stmt::new("SELECT ");
     q.sql(columns)
         .sql(
@@ -714,10 +704,10 @@ fn filtered<ST>(
 
 /// Lists delivered versions for the objects, object, manifest or versions endpoint. At most
 /// `limit + 1` rows.
-pub fn list(
+pub fn list<'a>(
     conn: &mut Conn,
-    grant: &ReadGrant,
-    sel: &Selection<'_>,
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
     columns: Columns,
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;

@@ -13,24 +13,24 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::QueryResult;
 use std::marker::PhantomData;
 
-/// A bound value.
-#[derive(Debug, Clone)]
-enum Bind {
+/// A bound value, borrowed from the caller for as long as the statement lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
     Int(i64),
-    Text(String),
-    OptText(Option<String>),
+    Text(&'a str),
+    OptText(Option<&'a str>),
     Bool(bool),
 }
 
 /// A statement whose rows have SQL type `ST`.
 #[derive(Debug, Clone)]
-pub struct Stmt<ST> {
+pub struct Stmt<'a, ST> {
     sql: String,
-    binds: Vec<Bind>,
+    binds: Vec<Value<'a>>,
     _rows: PhantomData<ST>,
 }
 
-impl<ST> Stmt<ST> {
+impl<'a, ST> Stmt<'a, ST> {
     pub fn new(sql: &str) -> Self {
         let mut s = Stmt {
             sql: String::with_capacity(512),
@@ -48,38 +48,23 @@ impl<ST> Stmt<ST> {
         self
     }
 
+    /// Appends a placeholder bound to `v`.
+    pub fn value(&mut self, v: Value<'a>) -> &mut Self {
+        self.sql.push('?');
+        self.binds.push(v);
+        self
+    }
+
     pub fn int(&mut self, v: i64) -> &mut Self {
-        self.sql.push('?');
-        self.binds.push(Bind::Int(v));
-        self
+        self.value(Value::Int(v))
     }
 
-    pub fn text(&mut self, v: &str) -> &mut Self {
-        self.sql.push('?');
-        self.binds.push(Bind::Text(v.to_owned()));
-        self
-    }
-
-    pub fn opt_text(&mut self, v: Option<&str>) -> &mut Self {
-        self.sql.push('?');
-        self.binds.push(Bind::OptText(v.map(str::to_owned)));
-        self
-    }
-
-    pub fn bool(&mut self, v: bool) -> &mut Self {
-        self.sql.push('?');
-        self.binds.push(Bind::Bool(v));
-        self
-    }
-
-    /// The text, with `?` where values go.
-    #[cfg(test)]
-    pub(crate) fn sql_text(&self) -> &str {
-        &self.sql
+    pub fn text(&mut self, v: &'a str) -> &mut Self {
+        self.value(Value::Text(v))
     }
 
     /// `(?, ?, ...)`, one bound text per value; `values` must not be empty.
-    pub fn texts(&mut self, values: &[String]) -> &mut Self {
+    pub fn texts(&mut self, values: &'a [String]) -> &mut Self {
         self.sql.push('(');
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
@@ -90,18 +75,24 @@ impl<ST> Stmt<ST> {
         self.sql.push(')');
         self
     }
+
+    /// The text, with `?` where values go.
+    #[cfg(test)]
+    pub(crate) fn sql_text(&self) -> &str {
+        &self.sql
+    }
 }
 
-impl<ST> QueryFragment<Backend> for Stmt<ST> {
+impl<ST> QueryFragment<Backend> for Stmt<'_, ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
         let mut binds = self.binds.iter();
         for (i, piece) in self.sql.split('?').enumerate() {
             if i > 0 {
                 match binds.next() {
-                    Some(Bind::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
-                    Some(Bind::Text(t)) => out.push_bind_param::<Text, _>(t)?,
-                    Some(Bind::OptText(t)) => out.push_bind_param::<Nullable<Text>, _>(t)?,
-                    Some(Bind::Bool(b)) => out.push_bind_param::<Bool, _>(b)?,
+                    Some(Value::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                    Some(Value::Text(t)) => out.push_bind_param::<Text, _>(*t)?,
+                    Some(Value::OptText(t)) => out.push_bind_param::<Nullable<Text>, _>(t)?,
+                    Some(Value::Bool(b)) => out.push_bind_param::<Bool, _>(b)?,
                     None => {
                         return Err(diesel::result::Error::QueryBuilderError(
                             "a placeholder without a value".into(),
@@ -115,17 +106,17 @@ impl<ST> QueryFragment<Backend> for Stmt<ST> {
     }
 }
 
-impl<ST> QueryId for Stmt<ST> {
+impl<ST> QueryId for Stmt<'_, ST> {
     type QueryId = ();
     // The text varies: diesel keys its statement cache by the text instead.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<ST> Query for Stmt<ST> {
+impl<ST> Query for Stmt<'_, ST> {
     type SqlType = ST;
 }
 
-impl<ST> diesel::RunQueryDsl<super::Conn> for Stmt<ST> {}
+impl<ST> diesel::RunQueryDsl<super::Conn> for Stmt<'_, ST> {}
 
 #[cfg(test)]
 mod tests {
@@ -133,8 +124,9 @@ mod tests {
 
     #[test]
     fn placeholders_and_binds_line_up() {
+        let values = ["p".to_owned(), "q".to_owned()];
         let mut s: Stmt<(BigInt, Nullable<Text>)> = Stmt::new("SELECT a FROM t WHERE x = ");
-        s.int(3).sql(" AND y IN ").texts(&["p".into(), "q".into()]);
+        s.int(3).sql(" AND y IN ").texts(&values);
         assert_eq!(s.sql, "SELECT a FROM t WHERE x = ? AND y IN (?, ?)");
         assert_eq!(s.binds.len(), 3);
     }

@@ -37,18 +37,9 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value (the form encoding the server decodes).
 pub fn enc(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 /// A server and the credentials to use on it.
