@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use crate::policy::Principal;
+use crate::service::auth::Credentials;
 use crate::service::{Cairn, ServiceError};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -13,6 +14,23 @@ use std::pin::Pin;
 
 /// The caller, authenticated with HTTP Basic.
 pub struct Caller(pub Principal);
+
+/// HTTP Basic credentials, checked later by the service in the transaction that reads (one
+/// storage trip instead of two); missing or malformed ones are refused here.
+pub struct Basic(pub Credentials);
+
+impl FromRequest for Basic {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            basic_credentials(req)
+                .map(|(user, password)| Basic(Credentials { user, password }))
+                .ok_or(ApiError::Service(ServiceError::Unauthorized)),
+        )
+    }
+}
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -1,7 +1,7 @@
 //! One function per endpoint: parse, call the service, render.
 
 use super::error::ApiError;
-use super::extract::{query_pairs, Caller};
+use super::extract::{query_pairs, Basic, Caller};
 use crate::service::query::Page;
 use crate::service::{Cairn, CollectionView};
 use crate::taxii::media;
@@ -153,13 +153,13 @@ fn envelope(page: &Page) -> HttpResponse {
 pub async fn get_objects(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
     let page = cairn
         .page(
-            &caller.0,
+            &basic.0,
             &root,
             &coll,
             Endpoint::Objects,
@@ -173,13 +173,13 @@ pub async fn get_objects(
 pub async fn manifest(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
     let page = cairn
         .page(
-            &caller.0,
+            &basic.0,
             &root,
             &coll,
             Endpoint::Manifest,
@@ -201,13 +201,13 @@ pub async fn manifest(
 pub async fn get_object(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
     let page = cairn
         .page(
-            &caller.0,
+            &basic.0,
             &root,
             &coll,
             Endpoint::Object,
@@ -221,13 +221,13 @@ pub async fn get_object(
 pub async fn versions(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
     let page = cairn
         .page(
-            &caller.0,
+            &basic.0,
             &root,
             &coll,
             Endpoint::Versions,

@@ -6,7 +6,7 @@
 use super::ServiceError;
 use crate::policy::Principal;
 use crate::storage::models::UserRow;
-use crate::storage::{setup, Storage};
+use crate::storage::{setup, Conn, Storage, StorageError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use hmac::{Hmac, Mac};
@@ -23,6 +23,13 @@ struct Entry {
     user: String,
     password_hash: String,
     expires: Instant,
+}
+
+/// HTTP Basic credentials as sent, not yet checked.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
 }
 
 #[derive(Clone)]
@@ -73,6 +80,18 @@ impl Authenticator {
         mac.update(&[0]);
         mac.update(password.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// Within a caller's transaction: the principal when these credentials succeeded recently
+    /// and the user is unchanged; `None` when they must be verified (`authenticate`), which
+    /// also answers a wrong password.
+    pub fn recall(
+        &self,
+        c: &mut Conn,
+        creds: &Credentials,
+    ) -> Result<Option<Principal>, StorageError> {
+        let row = setup::active_user(c, &creds.user)?;
+        Ok(self.remembered(&self.cache_key(&creds.user, &creds.password), row.as_ref()))
     }
 
     pub async fn authenticate(

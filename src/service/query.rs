@@ -1,5 +1,6 @@
 //! GET manifest/objects/object/versions and DELETE: typed filters, keyset pages, `next` tokens.
 
+use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::policy::{self, Principal, ReadGrant};
 use crate::storage::objects::{self, Columns, DeleteOutcome, Row, Selection};
@@ -18,19 +19,22 @@ pub struct Page {
 
 /// What one read as a member came to.
 enum Step<T> {
+    /// The credentials were not recently verified: argon2 runs (off this transaction) first.
+    Verify,
     /// Delay releases came due in this community: they are processed before anything is read.
     Due(String),
     Done(Result<T, ServiceError>),
 }
 
 impl Cairn {
-    /// Runs `f` in one read transaction, after the caller's membership and read grant were
-    /// established in that same transaction: one trip to storage for a whole GET. When delay
-    /// releases have come due in the community, they are processed first (a write) and the read
-    /// runs again.
+    /// Runs `f` in one read transaction, after the caller's credentials, membership and read
+    /// grant were established in that same transaction: one trip to storage for a whole GET.
+    /// Credentials not recently verified are verified first (argon2 is slow by design and
+    /// never runs inside a transaction). When delay releases have come due in the community,
+    /// they are processed first (a write) and the read runs again.
     async fn read_as_member<T, F>(
         &self,
-        principal: &Principal,
+        creds: &Credentials,
         api_root: &str,
         collection: &str,
         f: F,
@@ -39,15 +43,31 @@ impl Cairn {
         T: Send + 'static,
         F: Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError> + Send + Sync + 'static,
     {
-        self.check_api_root(principal, api_root)?;
         let f = Arc::new(f);
         let mut released = false;
+        let mut verified: Option<Principal> = None;
         loop {
-            let (principal, key, f) = (principal.clone(), collection.to_owned(), Arc::clone(&f));
+            let (sent, root, key, f) = (
+                creds.clone(),
+                api_root.to_owned(),
+                collection.to_owned(),
+                Arc::clone(&f),
+            );
+            let (auth, known) = (self.auth.clone(), verified.clone());
             let now = self.clock.now_micros();
             let step = self
                 .storage
                 .read(move |c| {
+                    let principal = match known {
+                        Some(p) => p,
+                        None => match auth.recall(c, &sent)? {
+                            Some(p) => p,
+                            None => return Ok(Step::Verify),
+                        },
+                    };
+                    if !policy::may_use_api_root(&principal, &root) {
+                        return Ok(Step::Done(Err(ServiceError::NotFound)));
+                    }
                     match member_step(c, &principal, &key, now, !released, &*f) {
                         Ok(step) => Ok(step),
                         // A storage error ends the transaction; any other is the answer.
@@ -58,6 +78,9 @@ impl Cairn {
                 .await?;
             match step {
                 Step::Done(result) => return result,
+                Step::Verify => {
+                    verified = Some(self.authenticate(&creds.user, &creds.password).await?);
+                }
                 Step::Due(community) => {
                     self.storage
                         .write(move |c| super::deliveries::release_due(c, &community, now))
@@ -82,7 +105,7 @@ impl Cairn {
     /// Runs one paged listing for objects, manifest, object or versions.
     pub async fn page(
         &self,
-        principal: &Principal,
+        creds: &Credentials,
         api_root: &str,
         collection: &str,
         endpoint: Endpoint,
@@ -93,7 +116,7 @@ impl Cairn {
         let pairs = pairs.to_vec();
         let object = object.map(str::to_owned);
         let cursor = self.cursor.clone();
-        self.read_as_member(principal, api_root, collection, move |c, grant| {
+        self.read_as_member(creds, api_root, collection, move |c, grant| {
             let mut q = Query::parse(endpoint, &pairs, &limits)?;
             if let Some(id) = &object {
                 if !crate::taxii::query::is_stix_id(id) {

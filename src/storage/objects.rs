@@ -377,18 +377,18 @@ pub fn referencing(
 
 /// Ids with versions whose delay has ended but whose release has not been processed.
 pub fn due_ids(conn: &mut Conn, community: &str, now: i64) -> Result<Vec<String>, StorageError> {
-    Ok(o::objects
-        .filter(o::community_id.eq(community))
-        .filter(o::released.eq(false))
-        .filter(o::release_at.le(now))
-        .select(o::stix_id)
-        .distinct()
-        .load(conn)?)
+    // `released = FALSE` written out (not bound) so that planners may use the partial index.
+    let mut q: Stmt<Text> = Stmt::new(
+        "SELECT DISTINCT stix_id FROM objects WHERE released = FALSE AND community_id = ",
+    );
+    q.text(community).sql(" AND release_at <= ").int(now);
+    Ok(q.load(conn)?)
 }
 
 /// True when some version of the community has a release time that has passed unprocessed.
 pub fn releases_due(conn: &mut Conn, community: &str, now: i64) -> Result<bool, StorageError> {
-    // Asked on every read: a `Stmt` (see its module) rather than the DSL.
+    // Asked on every read: a `Stmt` (see its module) rather than the DSL; `released = FALSE`
+    // written out so that planners may use the partial index.
     let mut q: Stmt<diesel::sql_types::Bool> = Stmt::new(
         "SELECT EXISTS (SELECT 1 FROM objects WHERE released = FALSE AND community_id = ",
     );
