@@ -19,6 +19,19 @@ pub enum Scope {
     All,
     /// These ids, and the objects that reference them (their reference rule may change).
     Ids(Vec<String>),
+    /// The ids of versions this transaction just stored, and the objects that reference them.
+    Stored(Fresh),
+}
+
+/// Versions the calling transaction has just stored, as `insert_versions` wrote them: the
+/// refresh after an envelope need not read them back, nor their references, nor deliveries
+/// (they have none yet). Most of an envelope is new ids, whose versions are all here.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub versions: Vec<StoredVersion>,
+    pub refs: HashMap<i64, Vec<String>>,
+    /// Ids among `versions` that had no version stored before this transaction.
+    pub new_ids: HashSet<String>,
 }
 
 fn json_list(text: &str) -> Vec<String> {
@@ -98,17 +111,23 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Loads `versions` and every version of the ids they reference.
+    /// Loads `versions` and every version of the ids they reference. The references of the
+    /// `fresh` ones are given in `refs`, the others are read.
     pub fn load(
         conn: &mut Conn,
         row: &CommunityRow,
         mut versions: Vec<StoredVersion>,
+        fresh: &HashSet<i64>,
+        mut refs: HashMap<i64, Vec<String>>,
         now: i64,
     ) -> Result<Facts, StorageError> {
         let community = community_policy(row);
         let rules = producer_rules(&setup::rules_of(conn, &row.id)?);
-        let seqs: Vec<i64> = versions.iter().map(|v| v.seq).collect();
-        let mut refs: HashMap<i64, Vec<String>> = HashMap::new();
+        let seqs: Vec<i64> = versions
+            .iter()
+            .map(|v| v.seq)
+            .filter(|s| !fresh.contains(s))
+            .collect();
         for chunk in seqs.chunks(500) {
             for (seq, id) in objects::refs_of(conn, chunk)? {
                 refs.entry(seq).or_default().push(id);
@@ -231,27 +250,33 @@ pub fn refresh(
     } else {
         vec![]
     };
-    let targets: Vec<StoredVersion> = match &scope {
+    let (targets, fresh, fresh_refs) = match scope {
         Scope::All => {
             let names: Vec<String> = readers.iter().map(|r| r.user.clone()).collect();
             objects::withdraw_all_except(conn, community, &names)?;
-            objects::versions_of(conn, community, None)?
+            let all = objects::versions_of(conn, community, None)?;
+            (all, HashSet::new(), HashMap::new())
         }
         Scope::Ids(ids) => {
-            let mut all: BTreeSet<String> = ids.iter().cloned().collect();
-            for chunk in ids.chunks(500) {
-                all.extend(objects::referencing(conn, community, chunk)?);
-            }
-            let all: Vec<String> = all.into_iter().collect();
-            let mut out = vec![];
-            for chunk in all.chunks(500) {
-                out.extend(objects::versions_of(conn, community, Some(chunk))?);
-            }
-            out
+            let targets = with_referencing(conn, community, ids, &HashSet::new())?;
+            (targets, HashSet::new(), HashMap::new())
+        }
+        Scope::Stored(given) => {
+            let ids: Vec<String> = given.versions.iter().map(|v| v.stix_id.clone()).collect();
+            let mut targets = with_referencing(conn, community, ids, &given.new_ids)?;
+            let fresh: HashSet<i64> = given.versions.iter().map(|v| v.seq).collect();
+            // Older versions of the ids were read, and with them the fresh ones again.
+            targets.retain(|v| !fresh.contains(&v.seq));
+            targets.extend(given.versions);
+            (targets, fresh, given.refs)
         }
     };
-    let target_seqs: Vec<i64> = targets.iter().map(|v| v.seq).collect();
-    let facts = Facts::load(conn, &row, targets.clone(), now)?;
+    let target_seqs: Vec<i64> = targets
+        .iter()
+        .map(|v| v.seq)
+        .filter(|s| !fresh.contains(s))
+        .collect();
+    let facts = Facts::load(conn, &row, targets.clone(), &fresh, fresh_refs, now)?;
 
     let mut current: HashMap<String, HashSet<i64>> = HashMap::new();
     for chunk in target_seqs.chunks(500) {
@@ -308,6 +333,27 @@ pub fn refresh(
         }
     }
     Ok(())
+}
+
+/// Every version of `ids` and of the objects that reference them, except the versions of `skip`
+/// ids (the caller has them all).
+fn with_referencing(
+    conn: &mut Conn,
+    community: &str,
+    ids: Vec<String>,
+    skip: &HashSet<String>,
+) -> Result<Vec<StoredVersion>, StorageError> {
+    let mut all: BTreeSet<String> = ids.iter().cloned().collect();
+    let ids: Vec<String> = all.iter().cloned().collect();
+    for chunk in ids.chunks(500) {
+        all.extend(objects::referencing(conn, community, chunk)?);
+    }
+    let load: Vec<String> = all.into_iter().filter(|id| !skip.contains(id)).collect();
+    let mut out = vec![];
+    for chunk in load.chunks(500) {
+        out.extend(objects::versions_of(conn, community, Some(chunk))?);
+    }
+    Ok(out)
 }
 
 /// Processes the releases that have come due in `community` (delays that ended).
@@ -388,7 +434,14 @@ pub fn explain(
     }
     let seqs: Vec<i64> = versions.iter().map(|v| v.seq).collect();
     let delivered = objects::delivery_dates(conn, user, community, &seqs)?;
-    let facts = Facts::load(conn, &row, versions.clone(), now)?;
+    let facts = Facts::load(
+        conn,
+        &row,
+        versions.clone(),
+        &HashSet::new(),
+        HashMap::new(),
+        now,
+    )?;
     let visible = facts.visible_ids(&reader, now);
     let mut out = vec![format!(
         "{object_id} in {community} for {user} (partner {}, cap TLP:{}{}):",

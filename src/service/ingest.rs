@@ -2,7 +2,7 @@
 //! (types, unmarked, RED recipients), store the good ones and their deliveries in one
 //! transaction, and record a status resource. One bad object never stops the others.
 
-use super::deliveries::{self, Scope};
+use super::deliveries::{self, Fresh, Scope};
 use super::{Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
 use crate::policy::{self, Principal, WriteGrant};
@@ -175,7 +175,9 @@ fn store_all(
     let ids: Vec<String> = candidates.iter().map(|c| c.checked.id.clone()).collect();
     // The earliest copy of each version the poster may be told about.
     let mut known = std::collections::HashMap::new();
+    let mut had_versions = std::collections::HashSet::new();
     for k in objects::stored_versions(c, grant, user, &ids)? {
+        had_versions.insert(k.key.0.clone());
         if grant.knows_stored(k.producer.as_deref(), k.delivered) {
             known.entry(k.key).or_insert((k.version_text, k.body));
         }
@@ -262,13 +264,28 @@ fn store_all(
     // The decision is taken as of the last insertion time handed out: a burst can run ahead of
     // the wall clock by a microsecond per object, and those objects must not look delayed.
     let settled = clock.last().max(now);
-    objects::insert_versions(c, &community, Some(grant.producer()), &batch)?;
+    let producer = Some(grant.producer());
+    let seqs = objects::insert_versions(c, &community, producer, &batch)?;
     clock.save(c)?;
-    let mut stored_ids: Vec<String> = batch.iter().map(|p| p.item.stix_id.clone()).collect();
-    if !stored_ids.is_empty() {
-        stored_ids.sort();
-        stored_ids.dedup();
-        deliveries::refresh(c, &community, Scope::Ids(stored_ids), settled)?;
+    if !batch.is_empty() {
+        let mut fresh = Fresh {
+            versions: Vec::with_capacity(batch.len()),
+            refs: Default::default(),
+            new_ids: Default::default(),
+        };
+        for (p, seq) in batch.iter().zip(seqs) {
+            fresh.versions.push(p.stored(seq, producer));
+            let targets = p.ref_targets();
+            if !targets.is_empty() {
+                fresh
+                    .refs
+                    .insert(seq, targets.into_iter().cloned().collect());
+            }
+            if !had_versions.contains(&p.item.stix_id) {
+                fresh.new_ids.insert(p.item.stix_id.clone());
+            }
+        }
+        deliveries::refresh(c, &community, Scope::Stored(fresh), settled)?;
     }
     Ok((outcomes, batch.len() as u64))
 }

@@ -4,7 +4,6 @@
 
 use super::bulk::{self, Value};
 use super::schema::deliveries::dsl as d;
-use super::schema::object_refs::dsl as r;
 use super::schema::objects::dsl as o;
 use super::schema::reader_marks::dsl as m;
 use super::stmt::Stmt;
@@ -154,6 +153,35 @@ impl Placed {
             ),
         }
     }
+
+    /// The ids it references, sorted, each once (as stored in `object_refs`).
+    pub fn ref_targets(&self) -> Vec<&String> {
+        let mut targets: Vec<&String> = self.item.refs.iter().collect();
+        targets.sort();
+        targets.dedup();
+        targets
+    }
+
+    /// What the delivery decision reads of it once stored under `seq`: the same values
+    /// `insert_versions` writes, so a caller that just stored it need not read it back.
+    pub fn stored(&self, seq: i64, producer: Option<&str>) -> StoredVersion {
+        StoredVersion {
+            seq,
+            stix_id: self.item.stix_id.clone(),
+            stix_type: self.item.stix_type.clone(),
+            version: self.version().0,
+            producer_id: producer.map(str::to_owned),
+            tlp: self.item.tlp.clone(),
+            recipients: self.item.recipients.clone(),
+            added_at: self.added_at,
+            release_at: self.release_at,
+            released: self.released(),
+        }
+    }
+
+    fn released(&self) -> bool {
+        self.release_at <= self.added_at
+    }
 }
 
 const LAST_SEQ: &str = "last_seq";
@@ -196,14 +224,11 @@ pub fn insert_versions(
             Value::OptText(item.tlp.as_deref()),
             Value::Text(&item.recipients),
             Value::Int(p.release_at),
-            Value::Bool(p.release_at <= p.added_at),
+            Value::Bool(p.released()),
             Value::Text(&item.body),
         ]);
-        let mut targets: Vec<&String> = item.refs.iter().collect();
-        targets.sort();
-        targets.dedup();
         refs.extend(
-            targets
+            p.ref_targets()
                 .into_iter()
                 .map(|id| vec![Value::Int(*seq), Value::Text(community), Value::Text(id)]),
         );
@@ -309,53 +334,53 @@ pub struct StoredVersion {
     pub released: bool,
 }
 
-fn stored_columns() -> (
-    o::seq,
-    o::stix_id,
-    o::stix_type,
-    o::version,
-    o::producer_id,
-    o::tlp,
-    o::recipients,
-    o::added_at,
-    o::release_at,
-    o::released,
-) {
-    (
-        o::seq,
-        o::stix_id,
-        o::stix_type,
-        o::version,
-        o::producer_id,
-        o::tlp,
-        o::recipients,
-        o::added_at,
-        o::release_at,
-        o::released,
-    )
-}
+/// The columns of `StoredVersion`, in its order.
+const STORED_COLUMNS: &str = "SELECT seq, stix_id, stix_type, version, producer_id, tlp, \
+     recipients, added_at, release_at, released FROM objects WHERE community_id = ";
+type StoredSql = (
+    BigInt,
+    Text,
+    Text,
+    BigInt,
+    Nullable<Text>,
+    Nullable<Text>,
+    Text,
+    BigInt,
+    BigInt,
+    diesel::sql_types::Bool,
+);
 
-/// Every version of these ids in a community (all of them when `ids` is `None`).
+// The lookups below run on every envelope, with lists of up to 500 values: as `Stmt`s (see its
+// module) they are not walked three times through the multi-backend's dynamic layer.
+
+/// Every version of these ids in a community (all of them when `ids` is `None`), by seq.
 pub fn versions_of(
     conn: &mut Conn,
     community: &str,
     ids: Option<&[String]>,
 ) -> Result<Vec<StoredVersion>, StorageError> {
-    let mut q = o::objects
-        .filter(o::community_id.eq(community))
-        .into_boxed();
-    if let Some(ids) = ids {
-        q = q.filter(o::stix_id.eq_any(ids));
+    let mut q: Stmt<StoredSql> = Stmt::new(STORED_COLUMNS);
+    q.text(community);
+    match ids {
+        Some([]) => return Ok(vec![]),
+        Some(ids) => {
+            q.sql(" AND stix_id IN ").texts(ids);
+        }
+        None => {}
     }
-    Ok(q.order(o::seq.asc()).select(stored_columns()).load(conn)?)
+    q.sql(" ORDER BY seq");
+    Ok(q.load(conn)?)
 }
 
 /// The ids each of these versions references.
 pub fn refs_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<(i64, String)>, StorageError> {
-    Ok(r::object_refs
-        .filter(r::seq.eq_any(seqs))
-        .select((r::seq, r::ref_id))
-        .load(conn)?)
+    if seqs.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q: Stmt<(BigInt, Text)> =
+        Stmt::new("SELECT seq, ref_id FROM object_refs WHERE seq IN ");
+    q.ints(seqs);
+    Ok(q.load(conn)?)
 }
 
 /// The ids of objects in `community` that reference any of `ids`.
@@ -364,15 +389,18 @@ pub fn referencing(
     community: &str,
     ids: &[String],
 ) -> Result<Vec<String>, StorageError> {
-    let seqs = r::object_refs
-        .filter(r::community_id.eq(community))
-        .filter(r::ref_id.eq_any(ids))
-        .select(r::seq);
-    Ok(o::objects
-        .filter(o::seq.eq_any(seqs))
-        .select(o::stix_id)
-        .distinct()
-        .load(conn)?)
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q: Stmt<Text> = Stmt::new(
+        "SELECT DISTINCT objects.stix_id FROM objects WHERE objects.seq IN \
+         (SELECT object_refs.seq FROM object_refs WHERE object_refs.community_id = ",
+    );
+    q.text(community)
+        .sql(" AND object_refs.ref_id IN ")
+        .texts(ids)
+        .sql(")");
+    Ok(q.load(conn)?)
 }
 
 /// Ids with versions whose delay has ended but whose release has not been processed.
@@ -418,11 +446,13 @@ pub fn delivered_among(
     community: &str,
     seqs: &[i64],
 ) -> Result<Vec<(String, i64)>, StorageError> {
-    Ok(d::deliveries
-        .filter(d::community_id.eq(community))
-        .filter(d::seq.eq_any(seqs))
-        .select((d::user_name, d::seq))
-        .load(conn)?)
+    if seqs.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q: Stmt<(Text, BigInt)> =
+        Stmt::new("SELECT user_name, seq FROM deliveries WHERE community_id = ");
+    q.text(community).sql(" AND seq IN ").ints(seqs);
+    Ok(q.load(conn)?)
 }
 
 /// The date_added `user` was given for each of these versions that it has.
@@ -432,14 +462,17 @@ pub fn delivery_dates(
     community: &str,
     seqs: &[i64],
 ) -> Result<std::collections::HashMap<i64, i64>, StorageError> {
-    Ok(d::deliveries
-        .filter(d::user_name.eq(user))
-        .filter(d::community_id.eq(community))
-        .filter(d::seq.eq_any(seqs))
-        .select((d::seq, d::date_added))
-        .load::<(i64, i64)>(conn)?
-        .into_iter()
-        .collect())
+    if seqs.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut q: Stmt<(BigInt, BigInt)> =
+        Stmt::new("SELECT seq, date_added FROM deliveries WHERE user_name = ");
+    q.text(user)
+        .sql(" AND community_id = ")
+        .text(community)
+        .sql(" AND seq IN ")
+        .ints(seqs);
+    Ok(q.load::<(i64, i64)>(conn)?.into_iter().collect())
 }
 
 /// Delivers `seqs` to `user` in this order, each with the next date_added of that reader: later

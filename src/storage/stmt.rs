@@ -76,6 +76,19 @@ impl<'a, ST> Stmt<'a, ST> {
         self
     }
 
+    /// `(?, ?, ...)`, one bound integer per value; `values` must not be empty.
+    pub fn ints(&mut self, values: &[i64]) -> &mut Self {
+        self.sql.push('(');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.int(*v);
+        }
+        self.sql.push(')');
+        self
+    }
+
     /// The text, with `?` where values go.
     #[cfg(test)]
     pub(crate) fn sql_text(&self) -> &str {
