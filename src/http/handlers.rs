@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::{query_pairs, Basic, Caller};
-use crate::service::query::Page;
+use crate::service::query::{Items, Page};
 use crate::service::{Cairn, CollectionView};
 use crate::taxii::media;
 use crate::taxii::query::Endpoint;
@@ -111,21 +111,25 @@ pub async fn collection(
 }
 
 /// A page response: `{"more":..,"next":..,"<key>":[items]}` or `{}` when empty, with the
-/// `X-TAXII-Date-Added-*` headers on non-empty pages.
+/// `X-TAXII-Date-Added-*` headers on non-empty pages. Bodies go out as stored: nothing is
+/// re-serialised.
 fn page_response(
     page: &Page,
     key: &str,
-    mut item: impl FnMut(&crate::storage::objects::Row, &mut String),
+    mut record: impl FnMut(&crate::storage::objects::Row, &mut String),
 ) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
-    let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) else {
+    let (Some(first), Some(last)) = (page.first, page.last) else {
         return resp.body("{}");
     };
-    resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first.date_added)));
-    resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last.date_added)));
-    let size: usize = page.rows.iter().map(|r| r.body.len() + 160).sum();
-    let mut out = String::with_capacity(size + 128);
+    resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first)));
+    resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last)));
+    let size = match &page.items {
+        Items::Bodies(b) => b.len(),
+        Items::Records(rows) => rows.len() * 160,
+    };
+    let mut out = String::with_capacity(size + 256);
     out.push_str("{\"more\":");
     out.push_str(if page.more { "true" } else { "false" });
     if let Some(next) = &page.next {
@@ -135,19 +139,23 @@ fn page_response(
     out.push_str(",\"");
     out.push_str(key);
     out.push_str("\":[");
-    for (i, row) in page.rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    match &page.items {
+        Items::Bodies(b) => out.push_str(b),
+        Items::Records(rows) => {
+            for (i, row) in rows.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                record(row, &mut out);
+            }
         }
-        item(row, &mut out);
     }
     out.push_str("]}");
     resp.body(out)
 }
 
-/// The stored bytes of each version, concatenated: nothing is re-serialised.
 fn envelope(page: &Page) -> HttpResponse {
-    page_response(page, "objects", |row, out| out.push_str(&row.body))
+    page_response(page, "objects", |_, _| {})
 }
 
 pub async fn get_objects(

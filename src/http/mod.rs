@@ -23,29 +23,31 @@ fn resource(path: &str) -> actix_web::Resource {
     }))
 }
 
-/// The whole URL map (TAXII 2.1 sections 4 and 5).
+/// The whole URL map (TAXII 2.1 sections 4 and 5). The router tries resources in order, one
+/// pattern match each: the endpoints polled most come first. Patterns with different segment
+/// counts never match the same path; "/taxii2/" must precede "/{root}/", which would match it.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use handlers::*;
-    cfg.service(resource("/taxii2/").route(web::get().to(discovery)))
-        .service(resource("/{root}/").route(web::get().to(api_root)))
-        .service(resource("/{root}/status/{status}/").route(web::get().to(status)))
-        .service(resource("/{root}/collections/").route(web::get().to(collections)))
-        .service(resource("/{root}/collections/{coll}/").route(web::get().to(collection)))
-        .service(resource("/{root}/collections/{coll}/manifest/").route(web::get().to(manifest)))
-        .service(
-            resource("/{root}/collections/{coll}/objects/")
-                .route(web::get().to(get_objects))
-                .route(web::post().to(add_objects)),
-        )
-        .service(
-            resource("/{root}/collections/{coll}/objects/{id}/")
-                .route(web::get().to(get_object))
-                .route(web::delete().to(delete_object)),
-        )
-        .service(
-            resource("/{root}/collections/{coll}/objects/{id}/versions/")
-                .route(web::get().to(versions)),
-        );
+    cfg.service(
+        resource("/{root}/collections/{coll}/objects/")
+            .route(web::get().to(get_objects))
+            .route(web::post().to(add_objects)),
+    )
+    .service(resource("/{root}/collections/{coll}/manifest/").route(web::get().to(manifest)))
+    .service(
+        resource("/{root}/collections/{coll}/objects/{id}/")
+            .route(web::get().to(get_object))
+            .route(web::delete().to(delete_object)),
+    )
+    .service(
+        resource("/{root}/collections/{coll}/objects/{id}/versions/")
+            .route(web::get().to(versions)),
+    )
+    .service(resource("/{root}/status/{status}/").route(web::get().to(status)))
+    .service(resource("/taxii2/").route(web::get().to(discovery)))
+    .service(resource("/{root}/").route(web::get().to(api_root)))
+    .service(resource("/{root}/collections/").route(web::get().to(collections)))
+    .service(resource("/{root}/collections/{coll}/").route(web::get().to(collection)));
 }
 
 /// Refuses requests whose Accept header excludes the TAXII media type (406), before any work.

@@ -3,18 +3,29 @@
 use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::policy::{self, Principal, ReadGrant};
-use crate::storage::objects::{self, Columns, DeleteOutcome, Row, Selection};
+use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
 use crate::storage::{setup, Conn};
 use crate::taxii::cursor::Position;
 use crate::taxii::query::{Endpoint, Query, SpecVersions, VersionSelector};
 use std::sync::Arc;
 
-/// One page of rows, in (date_added, seq) order.
+/// One page, in the reader's date_added order.
 #[derive(Debug)]
 pub struct Page {
-    pub rows: Vec<Row>,
+    pub items: Items,
+    /// The reader's date_added of the first and last item (none on an empty page).
+    pub first: Option<i64>,
+    pub last: Option<i64>,
     pub more: bool,
     pub next: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Items {
+    /// Manifest records or versions.
+    Records(Vec<Row>),
+    /// The stored bodies, comma-separated (objects, object).
+    Bodies(String),
 }
 
 /// What one read as a member came to.
@@ -146,29 +157,38 @@ impl Cairn {
                 after,
                 limit: q.limit,
             };
-            let columns = match endpoint {
-                Endpoint::Objects | Endpoint::Object => Columns::Body,
-                _ => Columns::Record,
+            let (items, mut dates) = match endpoint {
+                Endpoint::Objects | Endpoint::Object => {
+                    let b = objects::list_bodies(c, &grant, &sel)?;
+                    (Items::Bodies(b.joined), b.dates)
+                }
+                _ => {
+                    let mut rows = objects::list(c, &grant, &sel)?;
+                    let dates = rows.iter().map(|r| r.date_added).collect();
+                    rows.truncate(q.limit);
+                    (Items::Records(rows), dates)
+                }
             };
-            let mut rows = objects::list(c, &grant, &sel, columns)?;
             // An object id that has no version at all is a 404, not an empty page.
             if let Some(id) = &object {
-                if rows.is_empty() && !objects::id_delivered(c, &grant, id)? {
+                if dates.is_empty() && !objects::id_delivered(c, &grant, id)? {
                     return Err(ServiceError::NotFound);
                 }
             }
-            let more = rows.len() > q.limit;
-            rows.truncate(q.limit);
-            let next = match rows.last() {
-                Some(r) if more => Some(cursor.mint(
-                    &binding,
-                    Position {
-                        date_added: r.date_added,
-                    },
-                )),
+            let more = dates.len() > q.limit;
+            dates.truncate(q.limit);
+            let (first, last) = (dates.first().copied(), dates.last().copied());
+            let next = match last {
+                Some(date_added) if more => Some(cursor.mint(&binding, Position { date_added })),
                 _ => None,
             };
-            Ok(Page { rows, more, next })
+            Ok(Page {
+                items,
+                first,
+                last,
+                more,
+                next,
+            })
         })
         .await
     }

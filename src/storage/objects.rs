@@ -576,26 +576,16 @@ pub struct Selection<'a> {
     pub limit: usize,
 }
 
-/// One delivered version as a reader sees it; what a listing did not ask for is left empty.
+/// One delivered version as a manifest or versions listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct Row {
     pub stix_id: String,
     pub version_text: String,
     /// When it became deliverable to this reader.
     pub date_added: i64,
-    pub body: String,
 }
 
-/// What a listing reads of each version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Columns {
-    /// The stored bytes (objects, object).
-    Body,
-    /// Id and version (manifest, versions).
-    Record,
-}
-
-type RowSql = (Text, Text, BigInt, Text);
+type RowSql = (Text, Text, BigInt);
 
 /// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
 /// Driven from the object's own versions (index on community, id and version), each checked by
@@ -653,25 +643,24 @@ fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
     Ok(meta_get(conn, MIXED_SPEC_VERSIONS)?.is_some())
 }
 
-/// `SELECT {columns}` over the delivered rows of one listing for the granted reader, ordered
-/// by its date_added. `first`/`last` are evaluated over the versions delivered to this reader
+/// `{select}` (a SELECT up to its FROM) over the delivered rows of one listing for the granted
+/// reader; the caller orders them by date_added. `first`/`last` are evaluated over the versions delivered to this reader
 /// that match the spec-version filter; `added_after` and the page position then apply. `None`
 /// when no row can match.
 fn filtered<'a, ST>(
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
     mixed: bool,
-    columns: &str,
+    select: &str,
 ) -> Option<Stmt<'a, ST>> {
-    let mut q = Stmt::new("SELECT ");
-    q.sql(columns)
-        .sql(
-            " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
+    let mut q = Stmt::new(select);
+    q.sql(
+        " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
              WHERE deliveries.user_name = ",
-        )
-        .text(&grant.reader().user)
-        .sql(" AND deliveries.community_id = ")
-        .text(grant.community_id());
+    )
+    .text(&grant.reader().user)
+    .sql(" AND deliveries.community_id = ")
+    .text(grant.community_id());
     if !sel.ids.is_empty() {
         // Driven from the ids' own versions (index on community and id), then a primary-key
         // probe of the reader's deliveries: the cost of a by-id read does not grow with the
@@ -735,22 +724,8 @@ fn filtered<'a, ST>(
     Some(q)
 }
 
-/// Lists delivered versions for the objects, object, manifest or versions endpoint. At most
-/// `limit + 1` rows.
-pub fn list<'a>(
-    conn: &mut Conn,
-    grant: &'a ReadGrant,
-    sel: &Selection<'a>,
-    columns: Columns,
-) -> Result<Vec<Row>, StorageError> {
-    let mixed = spec_versions_mixed(conn)?;
-    let columns = match columns {
-        Columns::Body => "'', '', deliveries.date_added, objects.body",
-        Columns::Record => "objects.stix_id, objects.version_text, deliveries.date_added, ''",
-    };
-    let Some(mut q) = filtered::<RowSql>(grant, sel, mixed, columns) else {
-        return Ok(vec![]);
-    };
+/// Orders a listing by the reader's date_added and fetches one row more than a page.
+fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, sel: &Selection<'_>) {
     // By id: an expression, not the column, keeps planners from walking the reader's whole
     // date_added index to avoid sorting the few versions of the requested ids.
     q.sql(if sel.ids.is_empty() {
@@ -759,7 +734,110 @@ pub fn list<'a>(
         " ORDER BY deliveries.date_added + 0 LIMIT "
     })
     .int(sel.limit as i64 + 1);
+}
+
+/// Lists delivered versions for the manifest or versions endpoint: id, version and date_added.
+/// At most `limit + 1` rows.
+pub fn list<'a>(
+    conn: &mut Conn,
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
+) -> Result<Vec<Row>, StorageError> {
+    let mixed = spec_versions_mixed(conn)?;
+    let select = "SELECT objects.stix_id, objects.version_text, deliveries.date_added";
+    let Some(mut q) = filtered::<RowSql>(grant, sel, mixed, select) else {
+        return Ok(vec![]);
+    };
+    order_and_limit(&mut q, sel);
     Ok(q.load::<Row>(conn)?)
+}
+
+/// A page of stored bodies (objects, object endpoints).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Bodies {
+    /// The reader's date_added of each version fetched, in order: at most `limit + 1`.
+    pub dates: Vec<i64>,
+    /// The bodies of the first `limit` of them, in that order, comma-separated.
+    pub joined: String,
+}
+
+/// Lists delivered bodies for the objects or object endpoint. The database joins them into one
+/// value, with each one's date_added and length beside it: one value to read instead of a row
+/// and a string per version (half the cost of a page, in perf). No order is assumed inside the
+/// aggregate: `Bodies::assemble` orders the pieces by their dates.
+pub fn list_bodies<'a>(
+    conn: &mut Conn,
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
+) -> Result<Bodies, StorageError> {
+    let mixed = spec_versions_mixed(conn)?;
+    let select = "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
+                  || ':' || CAST(octet_length(page.body) AS TEXT), ',') \
+                  FROM (SELECT deliveries.date_added AS date_added, objects.body AS body";
+    let Some(mut q) = filtered::<(Nullable<Text>, Nullable<Text>)>(grant, sel, mixed, select)
+    else {
+        return Ok(Bodies::default());
+    };
+    order_and_limit(&mut q, sel);
+    q.sql(") page");
+    let (joined, lengths) = q.get_result::<(Option<String>, Option<String>)>(conn)?;
+    Bodies::assemble(
+        joined.unwrap_or_default(),
+        lengths.as_deref().unwrap_or(""),
+        sel.limit,
+    )
+    .ok_or_else(|| StorageError::Task("a page's joined bodies do not match their lengths".into()))
+}
+
+impl Bodies {
+    /// From the joined bodies and their `date:length` list (same order, any order), the first
+    /// `limit` by date; `None` when the two do not agree.
+    fn assemble(joined: String, lengths: &str, limit: usize) -> Option<Bodies> {
+        if lengths.is_empty() {
+            return joined.is_empty().then(Bodies::default);
+        }
+        let mut pieces: Vec<(i64, std::ops::Range<usize>)> = vec![];
+        let mut at = 0;
+        for item in lengths.split(',') {
+            let (date, len) = item.split_once(':')?;
+            let (date, len): (i64, usize) = (date.parse().ok()?, len.parse().ok()?);
+            if at > 0 {
+                (joined.as_bytes().get(at) == Some(&b',')).then_some(())?;
+                at += 1;
+            }
+            pieces.push((date, at..at + len));
+            at += len;
+        }
+        (at == joined.len()).then_some(())?;
+        if limit == 0 {
+            return Some(Bodies {
+                dates: pieces.iter().map(|p| p.0).collect(),
+                joined: String::new(),
+            });
+        }
+        let in_order = pieces.windows(2).all(|w| w[0].0 < w[1].0);
+        let dates: Vec<i64>;
+        let joined = if in_order {
+            dates = pieces.iter().map(|p| p.0).collect();
+            let mut joined = joined;
+            if let Some((_, r)) = pieces.get(limit.saturating_sub(1)) {
+                joined.truncate(r.end);
+            }
+            joined
+        } else {
+            pieces.sort_by_key(|p| p.0);
+            dates = pieces.iter().map(|p| p.0).collect();
+            let mut out = String::with_capacity(joined.len());
+            for (i, (_, r)) in pieces.iter().take(limit).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(joined.get(r.clone())?);
+            }
+            out
+        };
+        Some(Bodies { dates, joined })
+    }
 }
 
 /// True when some version of `id` is delivered to the granted reader.
@@ -811,7 +889,7 @@ pub fn delete(
         grant.read(),
         &sel,
         mixed,
-        "objects.seq, objects.producer_id",
+        "SELECT objects.seq, objects.producer_id",
     ) else {
         return Ok(DeleteOutcome::NotFound);
     };
@@ -831,4 +909,43 @@ pub fn delete(
     let seqs: Vec<i64> = matched.iter().map(|(s, _)| *s).collect();
     let n = diesel::delete(o::objects.filter(o::seq.eq_any(&seqs))).execute(conn)?;
     Ok(DeleteOutcome::Deleted(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bodies;
+
+    fn assembled(joined: &str, lengths: &str, limit: usize) -> Option<(Vec<i64>, String)> {
+        Bodies::assemble(joined.to_owned(), lengths, limit).map(|b| (b.dates, b.joined))
+    }
+
+    #[test]
+    fn pieces_in_date_order_are_cut_after_the_limit() {
+        let got = assembled(r#"{"a":1},{"b":22},{"c":3}"#, "10:7,20:8,30:7", 2);
+        assert_eq!(
+            got,
+            Some((vec![10, 20, 30], r#"{"a":1},{"b":22}"#.to_owned()))
+        );
+        let all = assembled(r#"{"a":1},{"b":22}"#, "10:7,20:8", 2);
+        assert_eq!(all, Some((vec![10, 20], r#"{"a":1},{"b":22}"#.to_owned())));
+    }
+
+    #[test]
+    fn pieces_in_another_order_are_put_in_date_order() {
+        // Bodies may contain commas; the lengths, not the commas, delimit them.
+        let got = assembled(r#"{"c":[1,2]},{"a":1},{"b":2}"#, "30:11,10:7,20:7", 2);
+        assert_eq!(
+            got,
+            Some((vec![10, 20, 30], r#"{"a":1},{"b":2}"#.to_owned()))
+        );
+    }
+
+    #[test]
+    fn an_empty_page_and_disagreeing_lengths() {
+        assert_eq!(assembled("", "", 5), Some((vec![], String::new())));
+        assert_eq!(assembled(r#"{"a":1}"#, "10:6", 5), None);
+        assert_eq!(assembled(r#"{"a":1},{"b":2}"#, "10:7", 5), None);
+        assert_eq!(assembled(r#"{"a":1}"#, "x:7", 5), None);
+        assert_eq!(assembled("x", "", 5), None);
+    }
 }
