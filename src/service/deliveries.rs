@@ -107,7 +107,9 @@ pub struct Facts {
     pub facts: HashMap<i64, VersionFacts>,
     pub refs: HashMap<i64, Vec<String>>,
     /// Newest version (seq) per (id, producer) among those released by `now`.
-    pub newest_released: HashMap<(String, Option<String>), i64>,
+    /// For each version (seq): the newest version (seq) of the same id and producer among those
+    /// released by `now`, if any.
+    pub newest_released: HashMap<i64, i64>,
 }
 
 impl Facts {
@@ -144,36 +146,41 @@ impl Facts {
         for chunk in missing.chunks(500) {
             versions.extend(objects::versions_of(conn, &row.id, Some(chunk))?);
         }
-        let mut newest_released: HashMap<(String, Option<String>), (i64, i64)> = HashMap::new();
+        // Keyed by borrowed id and producer: this runs for every version of every envelope.
+        let mut newest: HashMap<(&str, Option<&str>), (i64, i64)> = HashMap::new();
         let mut by_seq = HashMap::new();
         for v in &versions {
             let f = facts(v);
             if delivery::release_at(&community, rule_for(&rules, &f), &f) <= now {
-                let key = (v.stix_id.clone(), v.producer_id.clone());
-                let entry = newest_released.entry(key).or_insert((v.version, v.seq));
+                let key = (v.stix_id.as_str(), v.producer_id.as_deref());
+                let entry = newest.entry(key).or_insert((v.version, v.seq));
                 if (v.version, v.seq) > *entry {
                     *entry = (v.version, v.seq);
                 }
             }
             by_seq.insert(v.seq, f);
         }
+        let newest_released = versions
+            .iter()
+            .filter_map(|v| {
+                let key = (v.stix_id.as_str(), v.producer_id.as_deref());
+                newest.get(&key).map(|(_, seq)| (v.seq, *seq))
+            })
+            .collect();
         Ok(Facts {
             community,
             rules,
             versions,
             facts: by_seq,
             refs,
-            newest_released: newest_released
-                .into_iter()
-                .map(|(k, (_, seq))| (k, seq))
-                .collect(),
+            newest_released,
         })
     }
 
     fn case(&self, v: &StoredVersion) -> Case<'_> {
         let newest = self
             .newest_released
-            .get(&(v.stix_id.clone(), v.producer_id.clone()))
+            .get(&v.seq)
             .and_then(|seq| self.facts.get(seq));
         Case {
             version: &self.facts[&v.seq],
@@ -187,7 +194,7 @@ impl Facts {
     }
 
     /// The ids with some version delivered to `reader` by rules 1-5 (what rule 6 looks at).
-    pub fn visible_ids(&self, reader: &ReaderCaps, now: i64) -> HashSet<String> {
+    pub fn visible_ids(&self, reader: &ReaderCaps, now: i64) -> HashSet<&str> {
         self.versions
             .iter()
             .filter(|v| {
@@ -202,7 +209,7 @@ impl Facts {
                 )
                 .delivered()
             })
-            .map(|v| v.stix_id.clone())
+            .map(|v| v.stix_id.as_str())
             .collect()
     }
 
@@ -211,7 +218,7 @@ impl Facts {
         &self,
         reader: &ReaderCaps,
         v: &StoredVersion,
-        visible: &HashSet<String>,
+        visible: &HashSet<&str>,
         now: i64,
     ) -> delivery::Verdict {
         delivery::decide(
