@@ -20,7 +20,12 @@ pub fn insert(
 ) -> Result<(), StorageError> {
     let per = (MAX_BINDS / columns.len()).max(1);
     for chunk in rows.chunks(per) {
-        statement(table, columns, chunk).execute(conn)?;
+        let mut q = statement(table, columns, chunk);
+        // Full chunks share one text; a last short one's length varies from call to call.
+        if chunk.len() < per {
+            q.one_off();
+        }
+        q.execute(conn)?;
     }
     Ok(())
 }
