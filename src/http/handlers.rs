@@ -57,7 +57,7 @@ pub async fn discovery(req: HttpRequest, cairn: web::Data<Cairn>, caller: Caller
 
 pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
     let root = path.into_inner();
-    cairn.check_api_root(&caller.0, &root)?;
+    Cairn::check_api_root(&caller.0, &root)?;
     let s = &cairn.settings;
     Ok(json(&resources::ApiRoot {
         title: format!("{} for {}", s.title, root),
@@ -154,6 +154,7 @@ fn page_response(
     resp.body(out)
 }
 
+/// Objects and object pages carry the stored bodies (`Items::Bodies`), never records.
 fn envelope(page: &Page) -> HttpResponse {
     page_response(page, "objects", |_, _| {})
 }

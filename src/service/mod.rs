@@ -115,11 +115,7 @@ impl Cairn {
     }
 
     /// The API root is the caller's own partner; any other answers as if it did not exist.
-    pub fn check_api_root(
-        &self,
-        principal: &Principal,
-        api_root: &str,
-    ) -> Result<(), ServiceError> {
+    pub fn check_api_root(principal: &Principal, api_root: &str) -> Result<(), ServiceError> {
         if policy::may_use_api_root(principal, api_root) {
             Ok(())
         } else {
@@ -132,7 +128,7 @@ impl Cairn {
         principal: &Principal,
         api_root: &str,
     ) -> Result<Vec<CollectionView>, ServiceError> {
-        self.check_api_root(principal, api_root)?;
+        Self::check_api_root(principal, api_root)?;
         let partner = principal.partner.clone();
         let rows = self
             .storage
@@ -157,7 +153,7 @@ impl Cairn {
         api_root: &str,
         key: &str,
     ) -> Result<(CommunityRow, Membership), ServiceError> {
-        self.check_api_root(principal, api_root)?;
+        Self::check_api_root(principal, api_root)?;
         let (partner, key) = (principal.partner.clone(), key.to_owned());
         let found = self
             .storage
@@ -190,7 +186,7 @@ impl Cairn {
         api_root: &str,
         id: &str,
     ) -> Result<String, ServiceError> {
-        self.check_api_root(principal, api_root)?;
+        Self::check_api_root(principal, api_root)?;
         let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
         let id = id.to_owned();
         let found = self

@@ -76,8 +76,8 @@ impl Cairn {
                             None => return Ok(Step::Verify),
                         },
                     };
-                    if !policy::may_use_api_root(&principal, &root) {
-                        return Ok(Step::Done(Err(ServiceError::NotFound)));
+                    if let Err(e) = Cairn::check_api_root(&principal, &root) {
+                        return Ok(Step::Done(Err(e)));
                     }
                     match member_step(c, &principal, &key, now, !released, &*f) {
                         Ok(step) => Ok(step),

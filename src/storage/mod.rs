@@ -49,6 +49,8 @@ pub enum StorageError {
     },
     #[error("blocking task failed: {0}")]
     Task(String),
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(&'static str),
 }
 
 impl StorageError {

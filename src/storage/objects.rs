@@ -786,7 +786,9 @@ pub fn list_bodies<'a>(
         lengths.as_deref().unwrap_or(""),
         sel.limit,
     )
-    .ok_or_else(|| StorageError::Task("a page's joined bodies do not match their lengths".into()))
+    .ok_or(StorageError::Inconsistent(
+        "a page's joined bodies do not match their lengths",
+    ))
 }
 
 impl Bodies {
@@ -809,34 +811,27 @@ impl Bodies {
             at += len;
         }
         (at == joined.len()).then_some(())?;
-        if limit == 0 {
-            return Some(Bodies {
-                dates: pieces.iter().map(|p| p.0).collect(),
-                joined: String::new(),
-            });
-        }
-        let in_order = pieces.windows(2).all(|w| w[0].0 < w[1].0);
-        let dates: Vec<i64>;
-        let joined = if in_order {
-            dates = pieces.iter().map(|p| p.0).collect();
+        // Stable, and nearly free on the usual input, which is already in date order.
+        pieces.sort_by_key(|p| p.0);
+        let kept = &pieces[..pieces.len().min(limit)];
+        // In date order, the kept pieces are a prefix of the joined text: cut it there.
+        let prefix = kept.iter().enumerate().all(|(i, (_, r))| match i {
+            0 => r.start == 0,
+            _ => r.start == kept[i - 1].1.end + 1,
+        });
+        let joined = if prefix {
             let mut joined = joined;
-            if let Some((_, r)) = pieces.get(limit.saturating_sub(1)) {
-                joined.truncate(r.end);
-            }
+            joined.truncate(kept.last().map_or(0, |(_, r)| r.end));
             joined
         } else {
-            pieces.sort_by_key(|p| p.0);
-            dates = pieces.iter().map(|p| p.0).collect();
-            let mut out = String::with_capacity(joined.len());
-            for (i, (_, r)) in pieces.iter().take(limit).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(joined.get(r.clone())?);
-            }
-            out
+            let parts: Option<Vec<&str>> =
+                kept.iter().map(|(_, r)| joined.get(r.clone())).collect();
+            parts?.join(",")
         };
-        Some(Bodies { dates, joined })
+        Some(Bodies {
+            dates: pieces.iter().map(|p| p.0).collect(),
+            joined,
+        })
     }
 }
 

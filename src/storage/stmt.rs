@@ -80,31 +80,24 @@ impl<'a, ST> Stmt<'a, ST> {
 
     /// `(?, ?, ...)`, one bound text per value; `values` must not be empty.
     pub fn texts(&mut self, values: &'a [String]) -> &mut Self {
-        if values.len() > CACHED_LIST {
-            self.one_off();
-        }
-        self.sql.push('(');
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.sql.push_str(", ");
-            }
-            self.text(v);
-        }
-        self.sql.push(')');
-        self
+        self.list(values.iter().map(|v| Value::Text(v)))
     }
 
     /// `(?, ?, ...)`, one bound integer per value; `values` must not be empty.
     pub fn ints(&mut self, values: &[i64]) -> &mut Self {
+        self.list(values.iter().map(|v| Value::Int(*v)))
+    }
+
+    fn list(&mut self, values: impl ExactSizeIterator<Item = Value<'a>>) -> &mut Self {
         if values.len() > CACHED_LIST {
             self.one_off();
         }
         self.sql.push('(');
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in values.enumerate() {
             if i > 0 {
                 self.sql.push_str(", ");
             }
-            self.int(*v);
+            self.value(v);
         }
         self.sql.push(')');
         self
