@@ -265,7 +265,7 @@ fn store_all(
     // the wall clock by a microsecond per object, and those objects must not look delayed.
     let settled = clock.last().max(now);
     let producer = Some(grant.producer());
-    let seqs = objects::insert_versions(c, &community, producer, &batch)?;
+    let seqs = objects::insert_versions(c, &community, producer, &batch, &had_versions)?;
     clock.save(c)?;
     if !batch.is_empty() {
         let mut fresh = Fresh {

@@ -12,6 +12,7 @@ use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use std::collections::HashSet;
 
 /// Spec versions objects can be stored under. Requested spec versions are intersected with this
 /// list, so the SQL below only ever inlines these constants, never request text.
@@ -189,12 +190,14 @@ const LAST_SEQ: &str = "last_seq";
 /// Stores versions (posted, or built-in when `producer` is `None`) in a few multi-row
 /// statements; returns their sequence numbers, in order. Numbers are handed out here, under
 /// the write lock, past both the highest ever given (kept in `meta`, so a deleted newest object
-/// never has its number reused) and the highest stored.
+/// never has its number reused) and the highest stored. `existing` holds every id of `placed`
+/// that had a version in the community before (any producer's): it decides `several`.
 pub fn insert_versions(
     conn: &mut Conn,
     community: &str,
     producer: Option<&str>,
     placed: &[Placed],
+    existing: &HashSet<String>,
 ) -> Result<Vec<i64>, StorageError> {
     if placed.is_empty() {
         return Ok(vec![]);
@@ -206,6 +209,15 @@ pub fn insert_versions(
     let first = given.max(stored.unwrap_or(0)) + 1;
     let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
     let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
+    // An id has company when it was stored before or comes more than once now.
+    let mut seen = HashSet::with_capacity(placed.len());
+    let mut several: HashSet<&str> = HashSet::new();
+    for p in placed {
+        let id = p.item.stix_id.as_str();
+        if existing.contains(id) || !seen.insert(id) {
+            several.insert(id);
+        }
+    }
     let mut rows = Vec::with_capacity(placed.len());
     let mut refs = vec![];
     for ((p, seq), (version, text, versioned)) in placed.iter().zip(&seqs).zip(&versions) {
@@ -226,6 +238,7 @@ pub fn insert_versions(
             Value::Int(p.release_at),
             Value::Bool(p.released()),
             Value::Text(&item.body),
+            Value::Bool(several.contains(item.stix_id.as_str())),
         ]);
         refs.extend(
             p.ref_targets()
@@ -252,6 +265,7 @@ pub fn insert_versions(
             "release_at",
             "released",
             "body",
+            "several",
         ],
         &rows,
     )?;
@@ -262,7 +276,12 @@ pub fn insert_versions(
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
-    mark_several(conn, community, placed)?;
+    let mut earlier: Vec<&str> = several
+        .into_iter()
+        .filter(|id| existing.contains(*id))
+        .collect();
+    earlier.sort_unstable();
+    mark_several(conn, community, &earlier)?;
     if placed
         .iter()
         .any(|p| p.item.spec_version != USUAL_SPEC_VERSION)
@@ -272,20 +291,15 @@ pub fn insert_versions(
     Ok(seqs)
 }
 
-/// Sets `several` on every version of the placed ids that now has company in the community
-/// (the rule the `several` migration applied to what was stored before it).
-fn mark_several(conn: &mut Conn, community: &str, placed: &[Placed]) -> Result<(), StorageError> {
-    let mut ids: Vec<String> = placed.iter().map(|p| p.item.stix_id.clone()).collect();
-    ids.sort_unstable();
-    ids.dedup();
+/// Sets `several` on the earlier versions of `ids`, which have just been given company (the rule
+/// the `several` migration applied to what was stored before it). New versions get it as they
+/// are inserted.
+fn mark_several(conn: &mut Conn, community: &str, ids: &[&str]) -> Result<(), StorageError> {
     for chunk in ids.chunks(500) {
         let mut q: Stmt<()> = Stmt::new(
             "UPDATE objects SET several = TRUE WHERE several = FALSE AND community_id = ",
         );
-        q.text(community).sql(" AND stix_id IN ").texts(chunk).sql(
-            " AND EXISTS (SELECT 1 FROM objects o2 WHERE o2.community_id = objects.community_id \
-                 AND o2.stix_id = objects.stix_id AND o2.seq <> objects.seq)",
-        );
+        q.text(community).sql(" AND stix_id IN ").texts(chunk);
         q.execute(conn)?;
     }
     Ok(())
@@ -298,15 +312,19 @@ pub fn ensure_builtin(
     item: &NewVersion,
     now: i64,
 ) -> Result<(), StorageError> {
-    let n: i64 = o::objects
+    let producers: Vec<Option<String>> = o::objects
         .filter(o::community_id.eq(community))
         .filter(o::stix_id.eq(&item.stix_id))
-        .filter(o::producer_id.is_null())
-        .count()
-        .get_result(conn)?;
-    if n > 0 {
+        .select(o::producer_id)
+        .load(conn)?;
+    if producers.iter().any(Option::is_none) {
         return Ok(());
     }
+    let existing = if producers.is_empty() {
+        HashSet::new()
+    } else {
+        HashSet::from([item.stix_id.clone()])
+    };
     let mut clock = AddedClock::load(conn)?;
     let added_at = clock.next(now);
     let placed = Placed {
@@ -314,7 +332,7 @@ pub fn ensure_builtin(
         added_at,
         release_at: added_at,
     };
-    insert_versions(conn, community, None, &[placed])?;
+    insert_versions(conn, community, None, &[placed], &existing)?;
     clock.save(conn)?;
     Ok(())
 }

@@ -79,8 +79,8 @@ impl<'a, ST> Stmt<'a, ST> {
     }
 
     /// `(?, ?, ...)`, one bound text per value; `values` must not be empty.
-    pub fn texts(&mut self, values: &'a [String]) -> &mut Self {
-        self.list(values.iter().map(|v| Value::Text(v)))
+    pub fn texts<S: AsRef<str>>(&mut self, values: &'a [S]) -> &mut Self {
+        self.list(values.iter().map(|v| Value::Text(v.as_ref())))
     }
 
     /// `(?, ?, ...)`, one bound integer per value; `values` must not be empty.
