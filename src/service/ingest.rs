@@ -72,8 +72,12 @@ impl Cairn {
             .storage
             .write(move |c| {
                 let (mut outcomes, inserted) =
-                    store_all(c, &grant, &user, recipients.as_deref(), candidates, now)?;
-                outcomes.extend(refused.into_iter().map(|(i, d)| (i, Outcome::Refused(d))));
+                    store_all(c, &grant, &user, recipients.as_deref(), &candidates, now)?;
+                outcomes.extend(
+                    refused
+                        .iter()
+                        .map(|(i, d)| (*i, Outcome::Refused(d.clone()))),
+                );
                 outcomes.sort_by_key(|(i, _)| *i);
                 let (mut successes, mut failures) = (vec![], vec![]);
                 for (_, o) in outcomes {
@@ -161,7 +165,7 @@ fn store_all(
     grant: &WriteGrant,
     user: &str,
     recipients_header: Option<&str>,
-    candidates: Vec<Candidate>,
+    candidates: &[Candidate],
     now: i64,
 ) -> Result<(Vec<(usize, Outcome)>, u64), StorageError> {
     let community = grant.community_id().to_owned();
@@ -241,7 +245,7 @@ fn store_all(
             tlp: tlp.map(|t| t.as_str().to_owned()),
             recipients: serde_json::to_string(&named).expect("list serialises"),
             refs: ch.refs.clone(),
-            body: cand.body,
+            body: cand.body.clone(),
         };
         let placed = Placed {
             item,

@@ -19,8 +19,16 @@ pub fn insert(
     rows: &[Vec<Value<'_>>],
 ) -> Result<(), StorageError> {
     let per = (MAX_BINDS / columns.len()).max(1);
+    // SQLite: a multi-row INSERT that may stop halfway on a constraint (ABORT, the default)
+    // keeps a statement journal, a copy of every page it changes, so that it can be undone
+    // alone. FAIL leaves the rows before the failure in place instead; every caller fails its
+    // whole transaction on an error, so nothing of it stays, and no journal is kept.
+    let verb = match conn {
+        Conn::Sqlite(_) => "INSERT OR FAIL INTO",
+        Conn::Postgres(_) => "INSERT INTO",
+    };
     for chunk in rows.chunks(per) {
-        let mut q = statement(table, columns, chunk);
+        let mut q = statement(verb, table, columns, chunk);
         // Full chunks share one text; a last short one's length varies from call to call.
         if chunk.len() < per {
             q.one_off();
@@ -30,11 +38,13 @@ pub fn insert(
     Ok(())
 }
 
-fn statement<'a>(table: &str, columns: &[&str], rows: &[Vec<Value<'a>>]) -> Stmt<'a, ()> {
-    let mut q = Stmt::new(&format!(
-        "INSERT INTO {table} ({}) VALUES ",
-        columns.join(", ")
-    ));
+fn statement<'a>(
+    verb: &str,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value<'a>>],
+) -> Stmt<'a, ()> {
+    let mut q = Stmt::new(&format!("{verb} {table} ({}) VALUES ", columns.join(", ")));
     for (r, row) in rows.iter().enumerate() {
         q.sql(if r == 0 { "(" } else { ", (" });
         for (c, v) in row.iter().enumerate() {
@@ -59,7 +69,7 @@ mod tests {
             vec![Value::OptText(None), Value::Bool(true)],
         ];
         assert_eq!(
-            statement("t", &["a", "b"], &rows).sql_text(),
+            statement("INSERT INTO", "t", &["a", "b"], &rows).sql_text(),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
     }

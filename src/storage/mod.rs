@@ -1,7 +1,7 @@
 //! Storage: the only module that imports diesel. It executes what the policy decided; it never
 //! decides who may see what. Every call runs on tokio's blocking pool. A read is one transaction;
-//! a write is one transaction on PostgreSQL and one savepoint of a group transaction on SQLite
-//! (see `Group`).
+//! a write is one transaction on PostgreSQL and part of a group transaction on SQLite (see
+//! `Group`).
 
 pub mod bulk;
 pub mod migrate;
@@ -276,13 +276,14 @@ impl Storage {
         .map_err(|e| StorageError::Task(e.to_string()))?
     }
 
-    /// Runs `f` in a write transaction on the blocking pool: on SQLite, as one savepoint of the
-    /// next group transaction (see `Group`). Either way the caller hears of its result only once
-    /// it is committed or known lost.
+    /// Runs `f` in a write transaction on the blocking pool: on SQLite, as part of the next group
+    /// transaction (see `Group`), which may run it a second time, alone, if another write of the
+    /// group fails. Either way the caller hears of its result only once it is committed or known
+    /// lost.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Conn) -> Result<T, StorageError> + Send + 'static,
+        F: FnMut(&mut Conn) -> Result<T, StorageError> + Send + 'static,
     {
         let span = tracing::Span::current();
         let Some(group) = &self.writer else {
@@ -300,28 +301,13 @@ impl Storage {
             .map_err(|e| StorageError::Task(e.to_string()))?;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn: Option<&mut Conn>| {
-            let out = conn.map(|c| {
-                let _entered = span.enter();
-                c.transaction(f)
-            });
-            let stored = matches!(out, Some(Ok(_)));
-            let finish: Finish = Box::new(move |group: Result<(), &StorageError>| {
-                let result = match (out, group) {
-                    (Some(Err(e)), _) => Err(e),
-                    (Some(Ok(v)), Ok(())) => Ok(v),
-                    (_, Err(e)) => Err(StorageError::Group {
-                        message: e.to_string(),
-                        transient: e.is_transient(),
-                    }),
-                    (None, Ok(())) => Err(StorageError::Task("write skipped".into())),
-                };
-                // The caller may have gone away (client disconnected): its write stands.
-                let _ = tx.send(result);
-            });
-            (stored, finish)
-        });
-        group.submit(self, job);
+        let job = Pending {
+            f,
+            out: None,
+            tx,
+            span,
+        };
+        group.submit(self, Box::new(job));
         rx.await
             .map_err(|_| StorageError::Task("the writer stopped".into()))?
     }
@@ -382,26 +368,69 @@ impl Storage {
     }
 }
 
-/// What runs one write inside a group transaction (`Some`), or tells it the group failed before
-/// it ran (`None`). Returns whether the write succeeded and what to do once the group is over.
-type Job = Box<dyn FnOnce(Option<&mut Conn>) -> (bool, Finish) + Send>;
-/// Hands a write its result once its group has committed (`Ok`) or failed.
-type Finish = Box<dyn FnOnce(Result<(), &StorageError>) + Send>;
+/// One write waiting for, or running in, a group transaction.
+trait Job: Send {
+    /// Runs the write, keeping its result; true when it succeeded.
+    fn run(&mut self, conn: &mut Conn) -> bool;
+    /// Hands the caller its result once the transaction it last ran in committed (`Ok`) or
+    /// failed.
+    fn finish(self: Box<Self>, transaction: Result<(), &StorageError>);
+}
 
-/// Most writes in one SQLite transaction. SQLite has one writer at a time, and most of a write's
+struct Pending<T, F> {
+    f: F,
+    out: Option<Result<T, StorageError>>,
+    tx: tokio::sync::oneshot::Sender<Result<T, StorageError>>,
+    span: tracing::Span,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnMut(&mut Conn) -> Result<T, StorageError> + Send,
+{
+    fn run(&mut self, conn: &mut Conn) -> bool {
+        let _entered = self.span.enter();
+        let out = (self.f)(conn);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, transaction: Result<(), &StorageError>) {
+        let result = match (self.out, transaction) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(StorageError::Group {
+                message: e.to_string(),
+                transient: e.is_transient(),
+            }),
+            (None, Ok(())) => Err(StorageError::Task("write skipped".into())),
+        };
+        // The caller may have gone away (client disconnected): its write stands.
+        let _ = self.tx.send(result);
+    }
+}
+
+/// Most writes in one SQLite transaction. SQLite has one writer at a time, and much of a write's
 /// cost is per transaction, not per row: committing writes every page it dirtied to the WAL
 /// (and later, by checkpoint, to the database), and the random-keyed indexes (STIX ids,
 /// referenced ids) dirty about one page per object. Writes queued behind one another share
-/// those pages when they commit together. Each write is a savepoint of its own: one that fails
-/// is rolled back alone. More than 4 envelopes of 1,000 would keep tens of MiB of dirty pages
-/// in memory until the commit.
+/// those pages when they commit together. More than 4 envelopes of 1,000 would keep tens of MiB
+/// of dirty pages in memory until the commit.
 const GROUP: usize = 4;
 
 /// The SQLite writer: writes queue here and one blocking task at a time runs them, up to
 /// `GROUP` per transaction. A write's caller hears of its result only after the commit, so an
-/// acknowledged write is stored. After a write fails, the group commits what ran before it and
-/// the writes after it wait for the next group: nothing runs in a transaction whose state is in
-/// doubt.
+/// acknowledged write is stored.
+///
+/// The writes of a group run one after the other in the transaction, without a savepoint each:
+/// a savepoint (like the statement journal of a multi-row INSERT that could fail halfway) makes
+/// SQLite copy every page the write touches before it changes it, in case it must be undone
+/// alone; that copying was 13% of the writer's time. If a write or the commit fails, the whole
+/// group is rolled back and each of its writes runs again, alone, in a transaction of its own: a
+/// failed write never costs the others more than time, and nothing runs in a transaction whose
+/// state is in doubt.
 #[derive(Default)]
 struct Group {
     queue: std::sync::Mutex<Queue>,
@@ -409,13 +438,26 @@ struct Group {
 
 #[derive(Default)]
 struct Queue {
-    jobs: std::collections::VecDeque<Job>,
+    jobs: std::collections::VecDeque<Box<dyn Job>>,
     /// A blocking task is draining `jobs`.
     running: bool,
 }
 
+/// Why a group transaction did not commit.
+enum Failure {
+    /// One of its writes failed (and keeps its own error).
+    Write,
+    Storage(StorageError),
+}
+
+impl From<diesel::result::Error> for Failure {
+    fn from(e: diesel::result::Error) -> Self {
+        Failure::Storage(e.into())
+    }
+}
+
 impl Group {
-    fn submit(self: &std::sync::Arc<Group>, storage: &Storage, job: Job) {
+    fn submit(self: &std::sync::Arc<Group>, storage: &Storage, job: Box<dyn Job>) {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.jobs.push_back(job);
         if !q.running {
@@ -443,7 +485,7 @@ impl Group {
         }
         let _release = Release(self, storage);
         loop {
-            let mut batch: std::collections::VecDeque<Job> = {
+            let mut batch: Vec<Box<dyn Job>> = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 let n = q.jobs.len().min(GROUP);
                 if n == 0 {
@@ -454,36 +496,57 @@ impl Group {
             // Counted against the pool like any other use of a connection.
             let gate = std::sync::Arc::clone(&storage.gate);
             let permit = tokio::runtime::Handle::current().block_on(gate.acquire_owned());
-            let mut finishes = Vec::with_capacity(batch.len());
-            let outcome = permit
+            let mut pooled = match permit
                 .map_err(|e| StorageError::Task(e.to_string()))
-                .and_then(|_permit| {
-                    let mut pooled = storage.conn()?;
-                    let conn: &mut Conn = &mut pooled;
-                    conn.transaction(|c| {
-                        take_write_lock(c)?;
-                        while let Some(job) = batch.pop_front() {
-                            let (stored, finish) = job(Some(c));
-                            finishes.push(finish);
-                            if !stored {
-                                break;
-                            }
-                        }
-                        Ok(())
-                    })
-                });
-            if outcome.is_ok() && !batch.is_empty() {
-                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                while let Some(job) = batch.pop_back() {
-                    q.jobs.push_front(job);
+                .and_then(|p| Ok((p, storage.conn()?)))
+            {
+                Ok(pooled) => pooled,
+                Err(e) => {
+                    batch.into_iter().for_each(|job| job.finish(Err(&e)));
+                    continue;
+                }
+            };
+            let conn: &mut Conn = &mut pooled.1;
+            match Self::commit(conn, &mut batch) {
+                Ok(()) => batch.into_iter().for_each(|job| job.finish(Ok(()))),
+                // Whatever failed (a write, or the commit: the foreign keys are checked then),
+                // each write runs again alone and reports what happened to it.
+                Err(_) if batch.len() > 1 => {
+                    for mut job in batch {
+                        let alone = Self::commit(conn, std::slice::from_mut(&mut job));
+                        Self::finish(job, alone);
+                    }
+                }
+                Err(failure) => {
+                    if let Some(job) = batch.pop() {
+                        Self::finish(job, Err(failure));
+                    }
                 }
             }
-            // Jobs that never ran because the group failed first hear of it too.
-            finishes.extend(batch.into_iter().map(|job| job(None).1));
-            for finish in finishes {
-                finish(outcome.as_ref().map(|_| ()));
-            }
         }
+    }
+
+    fn finish(job: Box<dyn Job>, outcome: Result<(), Failure>) {
+        match outcome {
+            Ok(()) => job.finish(Ok(())),
+            Err(Failure::Storage(e)) => job.finish(Err(&e)),
+            // The write keeps its own error, whatever is passed here.
+            Err(Failure::Write) => job.finish(Err(&StorageError::Task("the write failed".into()))),
+        }
+    }
+
+    /// Runs `jobs` in one transaction and commits it, or rolls it all back at the first write
+    /// that fails.
+    fn commit(conn: &mut Conn, jobs: &mut [Box<dyn Job>]) -> Result<(), Failure> {
+        conn.transaction(|c| {
+            take_write_lock(c).map_err(Failure::Storage)?;
+            for job in jobs.iter_mut() {
+                if !job.run(c) {
+                    return Err(Failure::Write);
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -598,9 +661,9 @@ mod tests {
         assert_eq!(flags, vec![(1, true), (2, true), (3, false)]);
     }
 
-    /// Writes queued behind a busy writer commit together, each in a savepoint of its own: the
-    /// one that fails is rolled back alone, the ones before it are committed with the group, and
-    /// the ones after it run in the next group. Each caller hears of its own result.
+    /// Writes queued behind a busy writer commit together. When one of them fails, the group is
+    /// rolled back and each write runs again alone: the failed one loses its own changes and
+    /// nothing else. Each caller hears of its own result.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_write_in_a_group_loses_only_its_own_changes() {
         let dir = tempfile::tempdir().unwrap();
@@ -671,6 +734,72 @@ mod tests {
             })
             .unwrap();
         assert_eq!(stored, vec!["a", "c", "d", "first"]);
+    }
+
+    /// The migration that makes the written tables' foreign keys deferred rebuilds them with
+    /// every row (foreign keys are on while it runs, so dropping `objects` first would have
+    /// emptied its children), and its down migration does too.
+    #[test]
+    fn the_deferred_keys_migration_keeps_every_row_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        for _ in 0..4 {
+            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO partners VALUES ('p', 'P', 1);
+             INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
+             INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
+                 versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
+                 released, body, several)
+             VALUES (1, 'k', 'malware--a', 'malware', 1, 't1', 1, '2.1', 1, 'p', NULL, '[]', 1, 1, '{}', 1),
+                    (2, 'k', 'malware--a', 'malware', 2, 't2', 1, '2.1', 2, 'p', NULL, '[]', 2, 1, '{}', 1),
+                    (3, 'k', 'relationship--r', 'relationship', 1, 't1', 1, '2.1', 3, 'p', NULL, '[]', 3, 1, '{}', 0);
+             INSERT INTO object_refs VALUES (3, 'k', 'malware--a');
+             INSERT INTO deliveries VALUES ('u', 'k', 1, 10), ('u', 'k', 3, 11), ('v', 'k', 2, 12);",
+        )
+        .unwrap();
+        let rows = |c: &mut SqliteConnection| {
+            let objects: Vec<(i64, bool)> = schema::objects::table
+                .select((schema::objects::seq, schema::objects::several))
+                .order(schema::objects::seq)
+                .load(c)
+                .unwrap();
+            let refs: i64 = schema::object_refs::table.count().get_result(c).unwrap();
+            let deliveries: Vec<(String, i64, i64)> = schema::deliveries::table
+                .select((
+                    schema::deliveries::user_name,
+                    schema::deliveries::seq,
+                    schema::deliveries::date_added,
+                ))
+                .order(schema::deliveries::date_added)
+                .load(c)
+                .unwrap();
+            (objects, refs, deliveries)
+        };
+        let before = rows(&mut c);
+        assert_eq!(before.0.len(), 3);
+        assert_eq!(before.2.len(), 3);
+        let deferred = |c: &mut SqliteConnection| -> i64 {
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name IN \
+                 ('objects', 'object_refs', 'deliveries') AND sql LIKE '%DEFERRABLE%'",
+            )
+            .get_result(c)
+            .unwrap()
+        };
+        c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(rows(&mut c), before);
+        assert_eq!(deferred(&mut c), 3);
+        // The cascade still acts at once.
+        c.batch_execute("DELETE FROM objects WHERE seq = 3")
+            .unwrap();
+        let after_delete = rows(&mut c);
+        assert_eq!((after_delete.1, after_delete.2.len()), (0, 2));
+        c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(rows(&mut c), after_delete);
+        assert_eq!(deferred(&mut c), 0);
     }
 
     /// The two migration folders hold the same migrations, by name and in order.
