@@ -721,6 +721,54 @@ fn versions_of(r: &Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Versions stored together: several of one object in one envelope, and envelopes posted at
+/// once (SQLite may commit them in one transaction). Each object still has exactly one latest
+/// version, and every version is kept.
+#[tokio::test]
+async fn versions_stored_together_leave_one_latest_version_each() {
+    let s = TestServer::start().await;
+    s.post_objects(
+        "acme-soc",
+        &[indicator(5, T1), indicator(5, T3), indicator(5, T2)],
+    )
+    .await;
+    let (a, b, c, d) = (
+        [indicator(6, T1)],
+        [indicator(6, T2)],
+        [malware(7)],
+        [indicator(6, T3), indicator(5, T2)],
+    );
+    tokio::join!(
+        s.post_objects("acme-soc", &a),
+        s.post_objects("acme-soc", &b),
+        s.post_objects("acme-soc", &c),
+        s.post_objects("acme-soc", &d),
+    );
+    let v = |id: String, t: &str| (id, t.to_owned());
+    let sorted = |mut v: Vec<(String, String)>| {
+        v.sort();
+        v
+    };
+    let r = s.get("acme-soc", &objects_url("")).await;
+    assert_eq!(
+        sorted(versions_of(&r)),
+        sorted(vec![v(ind(5), T3), v(ind(6), T3), v(mal(7), T1)])
+    );
+    let r = s.get("acme-soc", &objects_url("match[version]=all")).await;
+    assert_eq!(
+        sorted(versions_of(&r)),
+        sorted(vec![
+            v(ind(5), T1),
+            v(ind(5), T2),
+            v(ind(5), T3),
+            v(ind(6), T1),
+            v(ind(6), T2),
+            v(ind(6), T3),
+            v(mal(7), T1),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn match_version_first_last_all_exact_and_unions() {
     let s = TestServer::start().await;
