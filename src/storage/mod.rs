@@ -372,9 +372,9 @@ impl Storage {
 trait Job: Send {
     /// Runs the write, keeping its result; true when it succeeded.
     fn run(&mut self, conn: &mut Conn) -> bool;
-    /// Hands the caller its result once the transaction it last ran in committed (`Ok`) or
-    /// failed.
-    fn finish(self: Box<Self>, transaction: Result<(), &StorageError>);
+    /// Hands the caller its result once the transaction it last ran in is over. `lost` is what
+    /// undid the write when that was not the write itself (a failed commit, no connection).
+    fn finish(self: Box<Self>, lost: Option<&StorageError>);
 }
 
 struct Pending<T, F> {
@@ -397,15 +397,15 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, transaction: Result<(), &StorageError>) {
-        let result = match (self.out, transaction) {
+    fn finish(self: Box<Self>, lost: Option<&StorageError>) {
+        let result = match (self.out, lost) {
             (Some(Err(e)), _) => Err(e),
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            (_, Err(e)) => Err(StorageError::Group {
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(e)) => Err(StorageError::Group {
                 message: e.to_string(),
                 transient: e.is_transient(),
             }),
-            (None, Ok(())) => Err(StorageError::Task("write skipped".into())),
+            (None, None) => Err(StorageError::Task("write skipped".into())),
         };
         // The caller may have gone away (client disconnected): its write stands.
         let _ = self.tx.send(result);
@@ -456,6 +456,14 @@ impl From<diesel::result::Error> for Failure {
     }
 }
 
+/// What undid the writes of a transaction, other than a write's own error (which it keeps).
+fn lost(outcome: &Result<(), Failure>) -> Option<&StorageError> {
+    match outcome {
+        Err(Failure::Storage(e)) => Some(e),
+        Ok(()) | Err(Failure::Write) => None,
+    }
+}
+
 impl Group {
     fn submit(self: &std::sync::Arc<Group>, storage: &Storage, job: Box<dyn Job>) {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -502,36 +510,22 @@ impl Group {
             {
                 Ok(pooled) => pooled,
                 Err(e) => {
-                    batch.into_iter().for_each(|job| job.finish(Err(&e)));
+                    batch.into_iter().for_each(|job| job.finish(Some(&e)));
                     continue;
                 }
             };
             let conn: &mut Conn = &mut pooled.1;
             match Self::commit(conn, &mut batch) {
-                Ok(()) => batch.into_iter().for_each(|job| job.finish(Ok(()))),
                 // Whatever failed (a write, or the commit: the foreign keys are checked then),
                 // each write runs again alone and reports what happened to it.
                 Err(_) if batch.len() > 1 => {
                     for mut job in batch {
                         let alone = Self::commit(conn, std::slice::from_mut(&mut job));
-                        Self::finish(job, alone);
+                        job.finish(lost(&alone));
                     }
                 }
-                Err(failure) => {
-                    if let Some(job) = batch.pop() {
-                        Self::finish(job, Err(failure));
-                    }
-                }
+                outcome => batch.into_iter().for_each(|job| job.finish(lost(&outcome))),
             }
-        }
-    }
-
-    fn finish(job: Box<dyn Job>, outcome: Result<(), Failure>) {
-        match outcome {
-            Ok(()) => job.finish(Ok(())),
-            Err(Failure::Storage(e)) => job.finish(Err(&e)),
-            // The write keeps its own error, whatever is passed here.
-            Err(Failure::Write) => job.finish(Err(&StorageError::Task("the write failed".into()))),
         }
     }
 

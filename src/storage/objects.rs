@@ -276,11 +276,10 @@ pub fn insert_versions(
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
-    let mut earlier: Vec<&str> = several
+    let earlier: Vec<&str> = several
         .into_iter()
         .filter(|id| existing.contains(*id))
         .collect();
-    earlier.sort_unstable();
     mark_several(conn, community, &earlier)?;
     if placed
         .iter()
@@ -320,11 +319,12 @@ pub fn ensure_builtin(
     if producers.iter().any(Option::is_none) {
         return Ok(());
     }
-    let existing = if producers.is_empty() {
-        HashSet::new()
-    } else {
-        HashSet::from([item.stix_id.clone()])
-    };
+    // Another producer's version of the same id gives it company.
+    let existing: HashSet<String> = producers
+        .first()
+        .map(|_| item.stix_id.clone())
+        .into_iter()
+        .collect();
     let mut clock = AddedClock::load(conn)?;
     let added_at = clock.next(now);
     let placed = Placed {
@@ -662,9 +662,9 @@ fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
 }
 
 /// `{select}` (a SELECT up to its FROM) over the delivered rows of one listing for the granted
-/// reader; the caller orders them by date_added. `first`/`last` are evaluated over the versions delivered to this reader
-/// that match the spec-version filter; `added_after` and the page position then apply. `None`
-/// when no row can match.
+/// reader; the caller orders them by date_added. `first`/`last` are evaluated over the versions
+/// delivered to this reader that match the spec-version filter; `added_after` and the page
+/// position then apply. `None` when no row can match.
 fn filtered<'a, ST>(
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
