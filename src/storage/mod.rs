@@ -121,15 +121,16 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
 #[derive(Clone)]
 pub struct Storage {
     pool: Pool<ConnectionManager<Conn>>,
-    /// One permit per pooled connection: requests beyond that wait here, on the executor,
-    /// rather than each holding a blocking thread (and its memory) while waiting for the pool.
+    /// One permit per pooled connection, taken by the reader and writer tasks: reads and writes
+    /// share the pool without waiting inside it.
     gate: std::sync::Arc<tokio::sync::Semaphore>,
-    /// SQLite writers run one at a time, in groups (see `Group`); they queue here, not in
-    /// SQLite, because a writer that found the lock taken would sleep in the busy handler for up
-    /// to 100 ms at a stretch, however soon the lock freed. Not on PostgreSQL, which queues
-    /// writers on its advisory lock without sleeping: queueing them here as well cut its ingest
-    /// from 7,000 to 1,500 objects/s (cairn-bench compare, 100k objects, 8 clients).
-    writer: Option<std::sync::Arc<Drained<Box<dyn Job>>>>,
+    /// Writes queue here (see `Group`). On SQLite one task runs them, in groups: they queue here,
+    /// not in SQLite, because a writer that found the lock taken would sleep in the busy handler
+    /// for up to 100 ms at a stretch, however soon the lock freed. On PostgreSQL one task per
+    /// pooled connection runs them one per transaction, and they queue on its advisory lock,
+    /// which does not sleep: one writer at a time here as well cut its ingest from 7,000 to
+    /// 1,500 objects/s (cairn-bench compare, 100k objects, 8 clients).
+    writer: std::sync::Arc<Drained<Box<dyn Job>>>,
     /// Reads queue here for a few blocking tasks that run them back to back (see `Drained`).
     readers: std::sync::Arc<Drained<ReadJob>>,
     /// PostgreSQL only: when to refresh the planner's statistics (see `grew`).
@@ -245,7 +246,11 @@ impl Storage {
         let storage = Storage {
             pool,
             gate: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
-            writer: sqlite.then(|| Drained::new(1, GROUP, Group::run)),
+            writer: if sqlite {
+                Drained::new(1, GROUP, Group::run)
+            } else {
+                Drained::new(permits, 1, Group::run)
+            },
             readers: Drained::new(readers, 1, run_reads),
             growth: (!sqlite).then(std::sync::Arc::default),
         };
@@ -311,30 +316,15 @@ impl Storage {
         Ok((permit, self.conn()?))
     }
 
-    /// Runs `f` in a write transaction on the blocking pool: on SQLite, as part of the next group
-    /// transaction (see `Group`), which may run it a second time, alone, if another write of the
-    /// group fails. Either way the caller hears of its result only once it is committed or known
-    /// lost.
+    /// Runs `f` in a write transaction on the blocking pool (see `Group`): on SQLite, as part of
+    /// the next group transaction, which may run it a second time, alone, if another write of
+    /// the group fails. The caller hears of its result only once it is committed or known lost.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnMut(&mut Conn) -> Result<T, StorageError> + Send + 'static,
     {
         let span = tracing::Span::current();
-        let Some(group) = &self.writer else {
-            let storage = self.clone();
-            let permit = std::sync::Arc::clone(&self.gate)
-                .acquire_owned()
-                .await
-                .map_err(|e| StorageError::Task(e.to_string()))?;
-            return tokio::task::spawn_blocking(move || {
-                let _entered = span.enter();
-                let _permit = permit;
-                storage.write_now(f)
-            })
-            .await
-            .map_err(|e| StorageError::Task(e.to_string()))?;
-        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Pending {
             f,
@@ -342,7 +332,7 @@ impl Storage {
             tx,
             span,
         };
-        group.submit(self, Box::new(job));
+        self.writer.submit(self, Box::new(job));
         rx.await
             .map_err(|_| StorageError::Task("the writer stopped".into()))?
     }
@@ -455,9 +445,9 @@ where
 /// of dirty pages in memory until the commit.
 const GROUP: usize = 4;
 
-/// The SQLite writer: writes queue in a `Drained` with one task, which runs them up to `GROUP`
-/// per transaction. A write's caller hears of its result only after the commit, so an
-/// acknowledged write is stored.
+/// Write transactions. On SQLite, writes queue in a `Drained` with one task, which runs them up
+/// to `GROUP` per transaction; on PostgreSQL each write is a group of one. A write's caller
+/// hears of its result only after the commit, so an acknowledged write is stored.
 ///
 /// The writes of a group run one after the other in the transaction, without a savepoint each:
 /// a savepoint (like the statement journal of a multi-row INSERT that could fail halfway) makes
@@ -813,7 +803,7 @@ mod tests {
         ];
         tokio::time::sleep(Duration::from_millis(100)).await;
         {
-            let q = storage.writer.as_ref().unwrap().lane();
+            let q = storage.writer.lane();
             assert_eq!(q.jobs.len(), 4, "the four writes wait behind the first");
         }
         held.send(()).unwrap();

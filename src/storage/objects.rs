@@ -276,6 +276,7 @@ pub fn insert_versions(
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
+    // `existing` may name ids this call does not place (a version posted again is skipped).
     let earlier: Vec<&str> = several
         .into_iter()
         .filter(|id| existing.contains(*id))
