@@ -207,31 +207,13 @@ impl Checkpoints {
     }
 
     fn run(self: &std::sync::Arc<Self>) {
-        let conn = self.state().conn.take();
-        let conn = match conn {
-            Some(conn) => Ok(conn),
-            None => SqliteConnection::establish(&self.path)
-                .map_err(|e| StorageError::Unavailable(e.to_string()))
-                .and_then(|mut c| {
-                    c.batch_execute("PRAGMA busy_timeout = 10000;")?;
-                    Ok(c)
-                }),
-        };
-        let conn = match conn {
-            Ok(mut conn) => match conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-                Ok(()) => Some(conn),
-                Err(e) => {
-                    // The pages stay in the WAL, where readers find them; the next commit
-                    // tries again on a new connection.
-                    tracing::warn!(error = %e, "checkpoint failed");
-                    None
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpoint: no connection");
-                None
-            }
-        };
+        let kept = self.state().conn.take();
+        // On failure the pages stay in the WAL, where readers find them; the next commit tries
+        // again on a new connection.
+        let conn = self
+            .checkpoint(kept)
+            .map_err(|e| tracing::warn!(error = %e, "checkpoint failed"))
+            .ok();
         let again = {
             let mut state = self.state();
             state.conn = conn;
@@ -243,6 +225,24 @@ impl Checkpoints {
             self.after(CHECKPOINT_EVERY);
         }
     }
+
+    fn checkpoint(&self, kept: Option<SqliteConnection>) -> Result<SqliteConnection, StorageError> {
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => open_sqlite(&self.path)?,
+        };
+        conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")?;
+        Ok(conn)
+    }
+}
+
+/// A connection to a SQLite file outside the pool, waiting (like the pool's) when the file is
+/// locked.
+fn open_sqlite(path: &str) -> Result<SqliteConnection, StorageError> {
+    let mut conn =
+        SqliteConnection::establish(path).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    conn.batch_execute("PRAGMA busy_timeout = 10000;")?;
+    Ok(conn)
 }
 
 /// Objects stored by this process since the planner's statistics were last refreshed.
@@ -285,11 +285,7 @@ impl Storage {
             |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
         let target = target(url)?;
         let sqlite = matches!(target, Target::Sqlite(_));
-        let checkpoint_path = match &target {
-            Target::Sqlite(path) if path != ":memory:" => Some(path.clone()),
-            _ => None,
-        };
-        let (conn_url, memory) = match target {
+        let (conn_url, memory, checkpoints) = match target {
             Target::Sqlite(path) => {
                 let memory = path == ":memory:";
                 if !memory {
@@ -305,9 +301,8 @@ impl Storage {
                     }
                     // WAL is a property of the file: set it once, on one connection, before the
                     // pool opens several at once (switching needs an exclusive lock).
-                    let mut first = SqliteConnection::establish(&path).map_err(unavailable)?;
-                    first
-                        .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+                    let mut first = open_sqlite(&path)?;
+                    first.batch_execute("PRAGMA journal_mode = WAL;")?;
                     first
                         .run_pending_migrations(SQLITE_MIGRATIONS)
                         .map_err(migration)?;
@@ -321,6 +316,7 @@ impl Storage {
                         format!("sqlite://{path}")
                     },
                     memory,
+                    (!memory).then(|| Checkpoints::new(&path)),
                 )
             }
             Target::Postgres(u) => {
@@ -333,7 +329,7 @@ impl Storage {
                     .map_err(migration);
                 first.batch_execute("SELECT pg_advisory_unlock(727274)")?;
                 ran?;
-                (u, false)
+                (u, false, None)
             }
         };
         let manager = ConnectionManager::<Conn>::new(conn_url);
@@ -365,7 +361,7 @@ impl Storage {
             },
             readers: Drained::new(readers, 1, run_reads),
             growth: (!sqlite).then(std::sync::Arc::default),
-            checkpoints: checkpoint_path.as_deref().map(Checkpoints::new),
+            checkpoints,
         };
         if memory {
             let mut conn = storage.conn()?;
