@@ -32,6 +32,8 @@ pub struct Fresh {
     pub refs: HashMap<i64, Vec<String>>,
     /// Ids among `versions` that had no version stored before this transaction.
     pub new_ids: HashSet<String>,
+    /// The numbers of their ids and of every id they reference (see `objects::nums`).
+    pub nums: objects::Nums,
 }
 
 fn json_list(text: &str) -> Vec<String> {
@@ -121,6 +123,7 @@ impl Facts {
         mut versions: Vec<StoredVersion>,
         fresh: &HashSet<i64>,
         mut refs: HashMap<i64, Vec<String>>,
+        nums: &objects::Nums,
         now: i64,
     ) -> Result<Facts, StorageError> {
         let community = community_policy(row);
@@ -142,8 +145,14 @@ impl Facts {
             .filter(|id| !loaded.contains(id.as_str()))
             .cloned()
             .collect();
-        let missing: Vec<String> = missing.into_iter().collect();
-        for chunk in missing.chunks(500) {
+        // By number where the caller has it, else by id.
+        let (numbered, unnumbered): (Vec<String>, Vec<String>) =
+            missing.into_iter().partition(|id| nums.contains_key(id));
+        let numbered: Vec<i64> = numbered.iter().map(|id| nums[id]).collect();
+        for chunk in numbered.chunks(500) {
+            versions.extend(objects::versions_numbered(conn, chunk)?);
+        }
+        for chunk in unnumbered.chunks(500) {
             versions.extend(objects::versions_of(conn, &row.id, Some(chunk))?);
         }
         // Keyed by borrowed id and producer: this runs for every version of every envelope.
@@ -257,6 +266,7 @@ pub fn refresh(
     } else {
         vec![]
     };
+    let mut nums = objects::Nums::new();
     let (targets, fresh, fresh_refs) = match scope {
         Scope::All => {
             let names: Vec<String> = readers.iter().map(|r| r.user.clone()).collect();
@@ -265,12 +275,15 @@ pub fn refresh(
             (all, HashSet::new(), HashMap::new())
         }
         Scope::Ids(ids) => {
-            let targets = with_referencing(conn, community, ids, &HashSet::new())?;
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let known = objects::nums(conn, community, &refs)?;
+            let targets = with_referencing(conn, community, ids, &known, &HashSet::new())?;
             (targets, HashSet::new(), HashMap::new())
         }
         Scope::Stored(given) => {
+            nums = given.nums;
             let ids: Vec<String> = given.versions.iter().map(|v| v.stix_id.clone()).collect();
-            let mut targets = with_referencing(conn, community, ids, &given.new_ids)?;
+            let mut targets = with_referencing(conn, community, ids, &nums, &given.new_ids)?;
             let fresh: HashSet<i64> = given.versions.iter().map(|v| v.seq).collect();
             // Older versions of the ids were read, and with them the fresh ones again.
             targets.retain(|v| !fresh.contains(&v.seq));
@@ -283,7 +296,7 @@ pub fn refresh(
         .map(|v| v.seq)
         .filter(|s| !fresh.contains(s))
         .collect();
-    let facts = Facts::load(conn, &row, targets.clone(), &fresh, fresh_refs, now)?;
+    let facts = Facts::load(conn, &row, targets.clone(), &fresh, fresh_refs, &nums, now)?;
 
     let mut current: HashMap<String, HashSet<i64>> = HashMap::new();
     for chunk in target_seqs.chunks(500) {
@@ -343,17 +356,20 @@ pub fn refresh(
 }
 
 /// Every version of `ids` and of the objects that reference them, except the versions of `skip`
-/// ids (the caller has them all).
+/// ids (the caller has them all). `nums` numbers `ids` (an id without a number was never stored
+/// nor referenced).
 fn with_referencing(
     conn: &mut Conn,
     community: &str,
     ids: Vec<String>,
+    nums: &objects::Nums,
     skip: &HashSet<String>,
 ) -> Result<Vec<StoredVersion>, StorageError> {
     let mut all: BTreeSet<String> = ids.iter().cloned().collect();
-    let ids: Vec<String> = all.iter().cloned().collect();
-    for chunk in ids.chunks(500) {
-        all.extend(objects::referencing(conn, community, chunk)?);
+    let numbered: BTreeSet<i64> = ids.iter().filter_map(|id| nums.get(id).copied()).collect();
+    let numbered: Vec<i64> = numbered.into_iter().collect();
+    for chunk in numbered.chunks(500) {
+        all.extend(objects::referencing(conn, chunk)?);
     }
     let load: Vec<String> = all.into_iter().filter(|id| !skip.contains(id)).collect();
     let mut out = vec![];
@@ -447,6 +463,7 @@ pub fn explain(
         versions.clone(),
         &HashSet::new(),
         HashMap::new(),
+        &objects::Nums::new(),
         now,
     )?;
     let visible = facts.visible_ids(&reader, now);

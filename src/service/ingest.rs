@@ -176,11 +176,23 @@ fn store_all(
     let policy = deliveries::community_policy(&row);
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
     let recipients = parse_recipients(c, &community, recipients_header)?;
-    let ids: Vec<String> = candidates.iter().map(|c| c.checked.id.clone()).collect();
+    // Every id posted or referenced, looked up once (see `objects::nums`).
+    let mut named: Vec<&str> = vec![];
+    for cand in candidates {
+        named.extend(cand.checked.refs.iter().map(String::as_str));
+        named.push(&cand.checked.id);
+    }
+    let mut nums = objects::nums(c, &community, &named)?;
+    let posted: Vec<i64> = candidates
+        .iter()
+        .filter_map(|cand| nums.get(&cand.checked.id).copied())
+        .collect::<std::collections::BTreeSet<i64>>()
+        .into_iter()
+        .collect();
     // The earliest copy of each version the poster may be told about.
     let mut known = std::collections::HashMap::new();
     let mut had_versions = std::collections::HashSet::new();
-    for k in objects::stored_versions(c, grant, user, &ids)? {
+    for k in objects::stored_versions(c, grant, user, &posted)? {
         had_versions.insert(k.key.0.clone());
         if grant.knows_stored(k.producer.as_deref(), k.delivered) {
             known.entry(k.key).or_insert((k.version_text, k.body));
@@ -269,13 +281,14 @@ fn store_all(
     // the wall clock by a microsecond per object, and those objects must not look delayed.
     let settled = clock.last().max(now);
     let producer = Some(grant.producer());
-    let seqs = objects::insert_versions(c, &community, producer, &batch, &had_versions)?;
+    let seqs = objects::insert_versions(c, &community, producer, &batch, &had_versions, &mut nums)?;
     clock.save(c)?;
     if !batch.is_empty() {
         let mut fresh = Fresh {
             versions: Vec::with_capacity(batch.len()),
             refs: Default::default(),
             new_ids: Default::default(),
+            nums,
         };
         for (p, seq) in batch.iter().zip(seqs) {
             fresh.versions.push(p.stored(seq, producer));

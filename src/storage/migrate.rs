@@ -129,6 +129,7 @@ type ObjectRow = (
     bool,
     String,
     bool,
+    i64,
 );
 
 tables! {
@@ -143,8 +144,9 @@ tables! {
     sharing_rules: (String, String, String, i64, String) =
         (community_id, producer_id, exclude, delay_secs, types) by (community_id, producer_id);
     objects: ObjectRow = (seq, community_id, stix_id, stix_type, version, version_text, versioned,
-        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body, several) by (seq);
-    object_refs: (i64, String, String) = (seq, community_id, ref_id) by (seq, ref_id);
+        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body, several, num) by (seq);
+    object_refs: (i64, String, String, i64) = (seq, community_id, ref_id, target_num) by (seq, ref_id);
+    object_ids: (String, String, i64) = (community_id, stix_id, num) by (community_id, stix_id);
     deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);
     reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);
     statuses: (String, String, i64, String) = (id, partner_id, created_at, body) by (id);

@@ -548,8 +548,8 @@ where
 
 /// Most writes in one SQLite transaction. SQLite has one writer at a time, and much of a write's
 /// cost is per transaction, not per row: committing writes every page it dirtied to the WAL
-/// (and later, by checkpoint, to the database), and the random-keyed indexes (STIX ids,
-/// referenced ids) dirty about one page per object. Writes queued behind one another share
+/// (and later, by checkpoint, to the database), and the one random-keyed index (`object_ids`,
+/// by STIX id) dirties about one page per new id. Writes queued behind one another share
 /// those pages when they commit together. More than 4 envelopes of 1,000 would keep tens of MiB
 /// of dirty pages in memory until the commit.
 const GROUP: usize = 4;
@@ -1035,7 +1035,7 @@ mod tests {
             .get_result(c)
             .unwrap()
         };
-        c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
         assert_eq!(rows(&mut c), before);
         assert_eq!(deferred(&mut c), 3);
         // The cascade still acts at once.
@@ -1046,6 +1046,83 @@ mod tests {
         c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
         assert_eq!(rows(&mut c), after_delete);
         assert_eq!(deferred(&mut c), 0);
+    }
+
+    /// A database made before ids had numbers: stored ids are numbered in the order they were
+    /// first stored, then ids only referenced; versions and references carry the numbers; new
+    /// numbers continue after them; and the migration reverts.
+    #[test]
+    fn the_object_ids_migration_numbers_stored_then_referenced_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        for _ in 0..5 {
+            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO partners VALUES ('p', 'P', 1);
+             INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
+             INSERT INTO communities VALUES ('j', 'coll2', 'J', NULL, 'allow', '[]', 0, 0, 'allow', 1);
+             INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
+                 versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
+                 released, body, several)
+             VALUES (1, 'k', 'malware--b', 'malware', 1, 't1', 1, '2.1', 1, 'p', NULL, '[]', 1, 1, '{}', 1),
+                    (2, 'k', 'malware--a', 'malware', 1, 't1', 1, '2.1', 2, 'p', NULL, '[]', 2, 1, '{}', 0),
+                    (3, 'k', 'malware--b', 'malware', 2, 't2', 1, '2.1', 3, 'p', NULL, '[]', 3, 1, '{}', 1),
+                    (4, 'j', 'malware--a', 'malware', 1, 't1', 1, '2.1', 4, 'p', NULL, '[]', 4, 1, '{}', 0),
+                    (5, 'k', 'relationship--r', 'relationship', 1, 't1', 1, '2.1', 5, 'p', NULL, '[]', 5, 1, '{}', 0);
+             INSERT INTO object_refs VALUES (5, 'k', 'malware--a'), (5, 'k', 'tool--gone');",
+        )
+        .unwrap();
+        c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        let ids: Vec<(String, String, i64)> = schema::object_ids::table
+            .select((
+                schema::object_ids::community_id,
+                schema::object_ids::stix_id,
+                schema::object_ids::num,
+            ))
+            .order(schema::object_ids::num)
+            .load(&mut c)
+            .unwrap();
+        let named = |k: &str, id: &str, n: i64| (k.to_owned(), id.to_owned(), n);
+        assert_eq!(
+            ids,
+            vec![
+                named("k", "malware--b", 1),
+                named("k", "malware--a", 2),
+                named("j", "malware--a", 3),
+                named("k", "relationship--r", 4),
+                named("k", "tool--gone", 5),
+            ]
+        );
+        let nums: Vec<i64> = schema::objects::table
+            .select(schema::objects::num)
+            .order(schema::objects::seq)
+            .load(&mut c)
+            .unwrap();
+        assert_eq!(nums, vec![1, 2, 1, 3, 4]);
+        let targets: Vec<(String, i64)> = schema::object_refs::table
+            .select((schema::object_refs::ref_id, schema::object_refs::target_num))
+            .order(schema::object_refs::ref_id)
+            .load(&mut c)
+            .unwrap();
+        assert_eq!(
+            targets,
+            vec![("malware--a".to_owned(), 2), ("tool--gone".to_owned(), 5)]
+        );
+        let last: String = schema::meta::table
+            .filter(schema::meta::key.eq("last_num"))
+            .select(schema::meta::value)
+            .first(&mut c)
+            .unwrap();
+        assert_eq!(last, "5");
+        c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        let refs: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT COUNT(*) FROM object_refs WHERE ref_id IN ('malware--a', 'tool--gone')",
+        )
+        .get_result(&mut c)
+        .unwrap();
+        assert_eq!(refs, 2);
     }
 
     /// The two migration folders hold the same migrations, by name and in order.

@@ -11,8 +11,8 @@ use super::{meta_get, meta_put, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
-use std::collections::HashSet;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use std::collections::{HashMap, HashSet};
 
 /// Spec versions objects can be stored under. Requested spec versions are intersected with this
 /// list, so the SQL below only ever inlines these constants, never request text.
@@ -50,33 +50,25 @@ pub struct Known {
     pub delivered: bool,
 }
 
-/// Every stored version of `ids` in the grant's community, oldest first, with whether it is
+/// Every stored version of the ids numbered `nums` (see `nums`), oldest first, with whether it is
 /// delivered to `user`. One query per 500 ids, so an envelope costs a few statements, not one
 /// per object. Which of them the poster may be told about is the policy's call.
 pub fn stored_versions(
     conn: &mut Conn,
     grant: &WriteGrant,
     user: &str,
-    ids: &[String],
+    nums: &[i64],
 ) -> Result<Vec<Known>, StorageError> {
     type Found = (i64, String, i64, bool, String, String, Option<String>);
+    type FoundSql = (BigInt, Text, BigInt, Bool, Text, Text, Nullable<Text>);
     let mut found: Vec<Found> = vec![];
-    for chunk in ids.chunks(500) {
-        found.extend(
-            o::objects
-                .filter(o::community_id.eq(grant.community_id()))
-                .filter(o::stix_id.eq_any(chunk))
-                .select((
-                    o::seq,
-                    o::stix_id,
-                    o::version,
-                    o::versioned,
-                    o::version_text,
-                    o::body,
-                    o::producer_id,
-                ))
-                .load::<Found>(conn)?,
+    for chunk in nums.chunks(500) {
+        let mut q: Stmt<FoundSql> = Stmt::new(
+            "SELECT seq, stix_id, version, versioned, version_text, body, producer_id \
+             FROM objects WHERE num IN ",
         );
+        q.ints(chunk);
+        found.extend(q.load::<Found>(conn)?);
     }
     let seqs: Vec<i64> = found.iter().map(|f| f.0).collect();
     let mut delivered = std::collections::HashSet::new();
@@ -186,18 +178,90 @@ impl Placed {
 }
 
 const LAST_SEQ: &str = "last_seq";
+const LAST_NUM: &str = "last_num";
+
+/// Appends `(SELECT num FROM object_ids ...)`: the numbers of `ids` in `community` (see the
+/// `object_ids` migration). The indexes that find versions and references are keyed by them.
+fn nums_of<'a, ST, S: AsRef<str>>(q: &mut Stmt<'a, ST>, community: &'a str, ids: &'a [S]) {
+    q.sql("(SELECT object_ids.num FROM object_ids WHERE object_ids.community_id = ")
+        .text(community)
+        .sql(" AND object_ids.stix_id IN ")
+        .texts(ids)
+        .sql(")");
+}
+
+/// Numbers of STIX ids in one community.
+pub type Nums = HashMap<String, i64>;
+
+/// The numbers of those of `ids` that have one in `community`. A write looks its ids up once
+/// and passes the numbers on: each lookup of an id is a probe of `object_ids`, keyed by text.
+pub fn nums(conn: &mut Conn, community: &str, ids: &[&str]) -> Result<Nums, StorageError> {
+    let mut unique: Vec<&str> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut nums = Nums::with_capacity(unique.len());
+    for chunk in unique.chunks(500) {
+        let mut q: Stmt<(Text, BigInt)> =
+            Stmt::new("SELECT stix_id, num FROM object_ids WHERE community_id = ");
+        q.text(community).sql(" AND stix_id IN ").texts(chunk);
+        nums.extend(q.load::<(String, i64)>(conn)?);
+    }
+    Ok(nums)
+}
+
+/// Hands the next numbers out, in the order of `ids`, to those of them `nums` (looked up in this
+/// transaction) has no number for, and adds them. Under the write lock, like `seq`.
+fn assign_nums(
+    conn: &mut Conn,
+    community: &str,
+    ids: &[&str],
+    nums: &mut Nums,
+) -> Result<(), StorageError> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    let new: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !nums.contains_key(*id) && seen.insert(*id))
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let last: i64 = meta_get(conn, LAST_NUM)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let rows: Vec<Vec<Value>> = new
+        .iter()
+        .zip(last + 1..)
+        .map(|(id, num)| vec![Value::Text(community), Value::Text(id), Value::Int(num)])
+        .collect();
+    bulk::insert(
+        conn,
+        "object_ids",
+        &["community_id", "stix_id", "num"],
+        &rows,
+    )?;
+    meta_put(conn, LAST_NUM, &(last + new.len() as i64).to_string())?;
+    nums.extend(
+        new.iter()
+            .zip(last + 1..)
+            .map(|(id, n)| (id.to_string(), n)),
+    );
+    Ok(())
+}
 
 /// Stores versions (posted, or built-in when `producer` is `None`) in a few multi-row
 /// statements; returns their sequence numbers, in order. Numbers are handed out here, under
 /// the write lock, past both the highest ever given (kept in `meta`, so a deleted newest object
 /// never has its number reused) and the highest stored. `existing` holds every id of `placed`
-/// that had a version in the community before (any producer's): it decides `several`.
+/// that had a version in the community before (any producer's): it decides `several`. `nums`
+/// holds the numbers looked up in this transaction (see `nums`); those handed out are added.
 pub fn insert_versions(
     conn: &mut Conn,
     community: &str,
     producer: Option<&str>,
     placed: &[Placed],
     existing: &HashSet<String>,
+    nums: &mut Nums,
 ) -> Result<Vec<i64>, StorageError> {
     if placed.is_empty() {
         return Ok(vec![]);
@@ -209,6 +273,13 @@ pub fn insert_versions(
     let first = given.max(stored.unwrap_or(0)) + 1;
     let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
     let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
+    // Referenced ids first: they are mostly older than the object that references them.
+    let mut named: Vec<&str> = vec![];
+    for p in placed {
+        named.extend(p.item.refs.iter().map(String::as_str));
+        named.push(&p.item.stix_id);
+    }
+    assign_nums(conn, community, &named, nums)?;
     // An id has company when it was stored before or comes more than once now.
     let mut seen = HashSet::with_capacity(placed.len());
     let mut several: HashSet<&str> = HashSet::new();
@@ -239,12 +310,16 @@ pub fn insert_versions(
             Value::Bool(p.released()),
             Value::Text(&item.body),
             Value::Bool(several.contains(item.stix_id.as_str())),
+            Value::Int(nums[&item.stix_id]),
         ]);
-        refs.extend(
-            p.ref_targets()
-                .into_iter()
-                .map(|id| vec![Value::Int(*seq), Value::Text(community), Value::Text(id)]),
-        );
+        refs.extend(p.ref_targets().into_iter().map(|id| {
+            vec![
+                Value::Int(*seq),
+                Value::Text(community),
+                Value::Text(id),
+                Value::Int(nums[id]),
+            ]
+        }));
     }
     bulk::insert(
         conn,
@@ -266,22 +341,24 @@ pub fn insert_versions(
             "released",
             "body",
             "several",
+            "num",
         ],
         &rows,
     )?;
     bulk::insert(
         conn,
         "object_refs",
-        &["seq", "community_id", "ref_id"],
+        &["seq", "community_id", "ref_id", "target_num"],
         &refs,
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
     // `existing` may name ids this call does not place (a version posted again is skipped).
-    let earlier: Vec<&str> = several
+    let earlier: Vec<i64> = several
         .into_iter()
         .filter(|id| existing.contains(*id))
+        .map(|id| nums[id])
         .collect();
-    mark_several(conn, community, &earlier)?;
+    mark_several(conn, &earlier)?;
     if placed
         .iter()
         .any(|p| p.item.spec_version != USUAL_SPEC_VERSION)
@@ -291,15 +368,14 @@ pub fn insert_versions(
     Ok(seqs)
 }
 
-/// Sets `several` on the earlier versions of `ids`, which have just been given company (the rule
+/// Sets `several` on the earlier versions of the ids numbered `nums`, which have just been given company (the rule
 /// the `several` migration applied to what was stored before it). New versions get it as they
 /// are inserted.
-fn mark_several(conn: &mut Conn, community: &str, ids: &[&str]) -> Result<(), StorageError> {
-    for chunk in ids.chunks(500) {
-        let mut q: Stmt<()> = Stmt::new(
-            "UPDATE objects SET several = TRUE WHERE several = FALSE AND community_id = ",
-        );
-        q.text(community).sql(" AND stix_id IN ").texts(chunk);
+fn mark_several(conn: &mut Conn, nums: &[i64]) -> Result<(), StorageError> {
+    for chunk in nums.chunks(500) {
+        let mut q: Stmt<()> =
+            Stmt::new("UPDATE objects SET several = TRUE WHERE several = FALSE AND num IN ");
+        q.ints(chunk);
         q.execute(conn)?;
     }
     Ok(())
@@ -312,11 +388,10 @@ pub fn ensure_builtin(
     item: &NewVersion,
     now: i64,
 ) -> Result<(), StorageError> {
-    let producers: Vec<Option<String>> = o::objects
-        .filter(o::community_id.eq(community))
-        .filter(o::stix_id.eq(&item.stix_id))
-        .select(o::producer_id)
-        .load(conn)?;
+    let id = [item.stix_id.as_str()];
+    let mut q: Stmt<Nullable<Text>> = Stmt::new("SELECT producer_id FROM objects WHERE num IN ");
+    nums_of(&mut q, community, &id);
+    let producers: Vec<Option<String>> = q.load(conn)?;
     if producers.iter().any(Option::is_none) {
         return Ok(());
     }
@@ -333,7 +408,8 @@ pub fn ensure_builtin(
         added_at,
         release_at: added_at,
     };
-    insert_versions(conn, community, None, &[placed], &existing)?;
+    let mut nums = nums(conn, community, &[item.stix_id.as_str()])?;
+    insert_versions(conn, community, None, &[placed], &existing, &mut nums)?;
     clock.save(conn)?;
     Ok(())
 }
@@ -355,7 +431,7 @@ pub struct StoredVersion {
 
 /// The columns of `StoredVersion`, in its order.
 const STORED_COLUMNS: &str = "SELECT seq, stix_id, stix_type, version, producer_id, tlp, \
-     recipients, added_at, release_at, released FROM objects WHERE community_id = ";
+     recipients, added_at, release_at, released FROM objects WHERE ";
 type StoredSql = (
     BigInt,
     Text,
@@ -379,15 +455,30 @@ pub fn versions_of(
     ids: Option<&[String]>,
 ) -> Result<Vec<StoredVersion>, StorageError> {
     let mut q: Stmt<StoredSql> = Stmt::new(STORED_COLUMNS);
-    q.text(community);
     match ids {
         Some([]) => return Ok(vec![]),
         Some(ids) => {
-            q.sql(" AND stix_id IN ").texts(ids);
+            q.sql("num IN ");
+            nums_of(&mut q, community, ids);
         }
-        None => {}
+        None => {
+            q.sql("community_id = ").text(community);
+        }
     }
     q.sql(" ORDER BY seq");
+    Ok(q.load(conn)?)
+}
+
+/// Every version of the ids numbered `nums`, by seq.
+pub fn versions_numbered(
+    conn: &mut Conn,
+    nums: &[i64],
+) -> Result<Vec<StoredVersion>, StorageError> {
+    if nums.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q: Stmt<StoredSql> = Stmt::new(STORED_COLUMNS);
+    q.sql("num IN ").ints(nums).sql(" ORDER BY seq");
     Ok(q.load(conn)?)
 }
 
@@ -402,23 +493,16 @@ pub fn refs_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<(i64, String)>, Stor
     Ok(q.load(conn)?)
 }
 
-/// The ids of objects in `community` that reference any of `ids`.
-pub fn referencing(
-    conn: &mut Conn,
-    community: &str,
-    ids: &[String],
-) -> Result<Vec<String>, StorageError> {
-    if ids.is_empty() {
+/// The ids of objects that reference an id numbered `nums`.
+pub fn referencing(conn: &mut Conn, nums: &[i64]) -> Result<Vec<String>, StorageError> {
+    if nums.is_empty() {
         return Ok(vec![]);
     }
     let mut q: Stmt<Text> = Stmt::new(
         "SELECT DISTINCT objects.stix_id FROM objects WHERE objects.seq IN \
-         (SELECT object_refs.seq FROM object_refs WHERE object_refs.community_id = ",
+         (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ",
     );
-    q.text(community)
-        .sql(" AND object_refs.ref_id IN ")
-        .texts(ids)
-        .sql(")");
+    q.ints(nums).sql(")");
     Ok(q.load(conn)?)
 }
 
@@ -607,13 +691,12 @@ pub struct Row {
 type RowSql = (Text, Text, BigInt);
 
 /// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
-/// Driven from the object's own versions (index on community, id and version), each checked by
+/// Driven from the object's own versions (index on its number and version), each checked by
 /// a primary-key probe of `deliveries`, so its cost does not grow with what the reader has been
 /// delivered.
 fn same_object_delivered(inner: &str, outer: &str) -> String {
     format!(
-        "FROM objects {inner} WHERE {inner}.community_id = {outer}.community_id \
-         AND {inner}.stix_id = {outer}.stix_id \
+        "FROM objects {inner} WHERE {inner}.num = {outer}.num \
          AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
          AND d2.community_id = deliveries.community_id AND d2.seq = {inner}.seq)"
     )
@@ -681,14 +764,12 @@ fn filtered<'a, ST>(
     .sql(" AND deliveries.community_id = ")
     .text(grant.community_id());
     if !sel.ids.is_empty() {
-        // Driven from the ids' own versions (index on community and id), then a primary-key
+        // Driven from the ids' own versions (their numbers, then the index on number), then a primary-key
         // probe of the reader's deliveries: the cost of a by-id read does not grow with the
         // community.
-        q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.community_id = ")
-            .text(grant.community_id())
-            .sql(" AND by_id.stix_id IN ")
-            .texts(sel.ids)
-            .sql(")");
+        q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
+        nums_of(&mut q, grant.community_id(), sel.ids);
+        q.sql(")");
     }
     if !sel.types.is_empty() {
         q.sql(" AND objects.stix_type IN ").texts(sel.types);
@@ -860,11 +941,10 @@ pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool
     q.text(&grant.reader().user)
         .sql(" AND community_id = ")
         .text(grant.community_id())
-        .sql(" AND seq IN (SELECT seq FROM objects WHERE community_id = ")
-        .text(grant.community_id())
-        .sql(" AND stix_id = ")
-        .text(id)
-        .sql(")");
+        .sql(" AND seq IN (SELECT seq FROM objects WHERE num IN ");
+    let id = [id];
+    nums_of(&mut q, grant.community_id(), &id);
+    q.sql(")");
     Ok(q.get_result::<i64>(conn)? > 0)
 }
 

@@ -81,6 +81,7 @@ diesel::table! {
         released -> Bool,
         body -> Text,
         several -> Bool,
+        num -> BigInt,
     }
 }
 
@@ -89,6 +90,15 @@ diesel::table! {
         seq -> BigInt,
         community_id -> Text,
         ref_id -> Text,
+        target_num -> BigInt,
+    }
+}
+
+diesel::table! {
+    object_ids (community_id, stix_id) {
+        community_id -> Text,
+        stix_id -> Text,
+        num -> BigInt,
     }
 }
 
@@ -133,6 +143,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sharing_rules,
     objects,
     object_refs,
+    object_ids,
     deliveries,
     reader_marks,
     statuses,

@@ -777,7 +777,10 @@ async fn measure_server(
                 }
             }
         };
-        eprintln!("  {name}: ingest {clients}x{envelope}: {}", short(&o));
+        eprintln!(
+            "  {name}: ingest {clients}x{envelope}: {}",
+            short_ingest(&o)
+        );
         result.ingest.insert(i, o);
     }
     // The whole corpus, 8 clients, envelopes of 1,000: the store the reads are measured on.
@@ -806,7 +809,7 @@ async fn measure_server(
     };
     eprintln!(
         "  {name}: ingest {clients}x{envelope} (all {n}): {}",
-        short(&result.ingest[&3])
+        short_ingest(&result.ingest[&3])
     );
     if args.hold {
         let (_, user) = servers::CAIRN_READER;
@@ -925,6 +928,14 @@ async fn poll_rounds(
         rounds: secs.len(),
         builtins,
     })
+}
+
+/// Progress line of an ingest: its rate, so a run can be followed (and compared) as it goes.
+fn short_ingest(o: &Outcome<IngestStat>) -> String {
+    match o {
+        Outcome::Ok(s) => format!("{:.0} objects/s", s.objects as f64 / s.secs),
+        other => short(other),
+    }
 }
 
 fn short<T: std::fmt::Debug>(o: &Outcome<T>) -> String {
