@@ -345,3 +345,21 @@ async fn a_reference_that_becomes_visible_releases_what_points_at_it() {
         vec![id(&ind), id(&target), id(&rel)]
     );
 }
+
+/// A relationship that arrives before an object it references is withheld (rule 6), and is
+/// delivered when that object arrives: the id was numbered when first referenced and keeps the
+/// number, so the arrival finds what points at it.
+#[tokio::test]
+async fn a_reference_posted_before_its_target_is_delivered_when_the_target_arrives() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let target = sdo("malware", 1, Some(GREEN2));
+    let ind = sdo("indicator", 2, Some(GREEN2));
+    let rel = relationship(3, &ind, &target, GREEN2);
+    post(&s, "cert-ops", &[ind.clone(), rel.clone()], None).await;
+    assert_eq!(visible(&s, "initech-soc").await, vec![id(&ind)]);
+    post(&s, "acme-soc", std::slice::from_ref(&target), None).await;
+    assert_eq!(
+        visible(&s, "initech-soc").await,
+        vec![id(&ind), id(&rel), id(&target)]
+    );
+}
