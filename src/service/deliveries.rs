@@ -266,29 +266,27 @@ pub fn refresh(
     } else {
         vec![]
     };
-    let mut nums = objects::Nums::new();
-    let (targets, fresh, fresh_refs) = match scope {
+    let (targets, fresh, fresh_refs, nums) = match scope {
         Scope::All => {
             let names: Vec<String> = readers.iter().map(|r| r.user.clone()).collect();
             objects::withdraw_all_except(conn, community, &names)?;
             let all = objects::versions_of(conn, community, None)?;
-            (all, HashSet::new(), HashMap::new())
+            (all, HashSet::new(), HashMap::new(), objects::Nums::new())
         }
         Scope::Ids(ids) => {
-            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let known = objects::nums(conn, community, &refs)?;
-            let targets = with_referencing(conn, community, ids, &known, &HashSet::new())?;
-            (targets, HashSet::new(), HashMap::new())
+            let named: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let nums = objects::nums(conn, community, &named)?;
+            let targets = with_referencing(conn, community, ids, &nums, &HashSet::new())?;
+            (targets, HashSet::new(), HashMap::new(), nums)
         }
         Scope::Stored(given) => {
-            nums = given.nums;
             let ids: Vec<String> = given.versions.iter().map(|v| v.stix_id.clone()).collect();
-            let mut targets = with_referencing(conn, community, ids, &nums, &given.new_ids)?;
+            let mut targets = with_referencing(conn, community, ids, &given.nums, &given.new_ids)?;
             let fresh: HashSet<i64> = given.versions.iter().map(|v| v.seq).collect();
             // Older versions of the ids were read, and with them the fresh ones again.
             targets.retain(|v| !fresh.contains(&v.seq));
             targets.extend(given.versions);
-            (targets, fresh, given.refs)
+            (targets, fresh, given.refs, given.nums)
         }
     };
     let target_seqs: Vec<i64> = targets

@@ -177,11 +177,11 @@ fn store_all(
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
     let recipients = parse_recipients(c, &community, recipients_header)?;
     // Every id posted or referenced, looked up once (see `objects::nums`).
-    let mut named: Vec<&str> = vec![];
-    for cand in candidates {
-        named.extend(cand.checked.refs.iter().map(String::as_str));
-        named.push(&cand.checked.id);
-    }
+    let named = objects::named(
+        candidates
+            .iter()
+            .map(|cand| (cand.checked.id.as_str(), cand.checked.refs.as_slice())),
+    );
     let mut nums = objects::nums(c, &community, &named)?;
     let posted: Vec<i64> = candidates
         .iter()

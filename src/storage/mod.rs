@@ -799,16 +799,29 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
 mod tests {
     use super::*;
 
-    /// A database made before `objects.several` existed gets it right for its stored versions.
-    #[test]
-    fn the_several_migration_marks_ids_stored_in_more_than_one_version() {
+    /// A database file as an older Cairn left it: only the first `applied` migrations, with
+    /// partner 'p' and community 'k'. The directory must outlive the connection.
+    fn old_database(applied: usize) -> (tempfile::TempDir, SqliteConnection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        for _ in 0..applied {
+            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
         c.batch_execute(
-            "INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
-             INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
+            "INSERT INTO partners VALUES ('p', 'P', 1);
+             INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);",
+        )
+        .unwrap();
+        (dir, c)
+    }
+
+    /// A database made before `objects.several` existed gets it right for its stored versions.
+    #[test]
+    fn the_several_migration_marks_ids_stored_in_more_than_one_version() {
+        let (_dir, mut c) = old_database(1);
+        c.batch_execute(
+            "INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
                  versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
                  released, body)
              VALUES (1, 'k', 'malware--a', 'malware', 1, 't1', 1, '2.1', 1, NULL, NULL, '[]', 1, 1, '{}'),
@@ -987,16 +1000,9 @@ mod tests {
     /// emptied its children), and its down migration does too.
     #[test]
     fn the_deferred_keys_migration_keeps_every_row_both_ways() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        for _ in 0..4 {
-            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
-        }
+        let (_dir, mut c) = old_database(4);
         c.batch_execute(
-            "INSERT INTO partners VALUES ('p', 'P', 1);
-             INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
-             INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
+            "INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
                  versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
                  released, body, several)
              VALUES (1, 'k', 'malware--a', 'malware', 1, 't1', 1, '2.1', 1, 'p', NULL, '[]', 1, 1, '{}', 1),
@@ -1053,16 +1059,9 @@ mod tests {
     /// numbers continue after them; and the migration reverts.
     #[test]
     fn the_object_ids_migration_numbers_stored_then_referenced_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let mut c = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        for _ in 0..5 {
-            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
-        }
+        let (_dir, mut c) = old_database(5);
         c.batch_execute(
-            "INSERT INTO partners VALUES ('p', 'P', 1);
-             INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);
-             INSERT INTO communities VALUES ('j', 'coll2', 'J', NULL, 'allow', '[]', 0, 0, 'allow', 1);
+            "INSERT INTO communities VALUES ('j', 'coll2', 'J', NULL, 'allow', '[]', 0, 0, 'allow', 1);
              INSERT INTO objects (seq, community_id, stix_id, stix_type, version, version_text,
                  versioned, spec_version, added_at, producer_id, tlp, recipients, release_at,
                  released, body, several)

@@ -193,6 +193,17 @@ fn nums_of<'a, ST, S: AsRef<str>>(q: &mut Stmt<'a, ST>, community: &'a str, ids:
 /// Numbers of STIX ids in one community.
 pub type Nums = HashMap<String, i64>;
 
+/// Every id a write names, given `(id, referenced ids)` per object: the referenced ones before
+/// the object's own, since they are mostly older; new ids are numbered in this order.
+pub fn named<'a>(objects: impl Iterator<Item = (&'a str, &'a [String])>) -> Vec<&'a str> {
+    let mut out = vec![];
+    for (id, refs) in objects {
+        out.extend(refs.iter().map(String::as_str));
+        out.push(id);
+    }
+    out
+}
+
 /// The numbers of those of `ids` that have one in `community`. A write looks its ids up once
 /// and passes the numbers on: each lookup of an id is a probe of `object_ids`, keyed by text.
 pub fn nums(conn: &mut Conn, community: &str, ids: &[&str]) -> Result<Nums, StorageError> {
@@ -273,12 +284,11 @@ pub fn insert_versions(
     let first = given.max(stored.unwrap_or(0)) + 1;
     let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
     let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
-    // Referenced ids first: they are mostly older than the object that references them.
-    let mut named: Vec<&str> = vec![];
-    for p in placed {
-        named.extend(p.item.refs.iter().map(String::as_str));
-        named.push(&p.item.stix_id);
-    }
+    let named = named(
+        placed
+            .iter()
+            .map(|p| (p.item.stix_id.as_str(), p.item.refs.as_slice())),
+    );
     assign_nums(conn, community, &named, nums)?;
     // An id has company when it was stored before or comes more than once now.
     let mut seen = HashSet::with_capacity(placed.len());
@@ -368,9 +378,9 @@ pub fn insert_versions(
     Ok(seqs)
 }
 
-/// Sets `several` on the earlier versions of the ids numbered `nums`, which have just been given company (the rule
-/// the `several` migration applied to what was stored before it). New versions get it as they
-/// are inserted.
+/// Sets `several` on the earlier versions of the ids numbered `nums`, which have just been given
+/// company (the rule the `several` migration applied to what was stored before it). New
+/// versions get it as they are inserted.
 fn mark_several(conn: &mut Conn, nums: &[i64]) -> Result<(), StorageError> {
     for chunk in nums.chunks(500) {
         let mut q: Stmt<()> =
@@ -388,10 +398,16 @@ pub fn ensure_builtin(
     item: &NewVersion,
     now: i64,
 ) -> Result<(), StorageError> {
-    let id = [item.stix_id.as_str()];
-    let mut q: Stmt<Nullable<Text>> = Stmt::new("SELECT producer_id FROM objects WHERE num IN ");
-    nums_of(&mut q, community, &id);
-    let producers: Vec<Option<String>> = q.load(conn)?;
+    let mut known = nums(conn, community, &[item.stix_id.as_str()])?;
+    let producers: Vec<Option<String>> = match known.get(&item.stix_id) {
+        Some(num) => {
+            let mut q: Stmt<Nullable<Text>> =
+                Stmt::new("SELECT producer_id FROM objects WHERE num = ");
+            q.int(*num);
+            q.load(conn)?
+        }
+        None => vec![],
+    };
     if producers.iter().any(Option::is_none) {
         return Ok(());
     }
@@ -408,8 +424,7 @@ pub fn ensure_builtin(
         added_at,
         release_at: added_at,
     };
-    let mut nums = nums(conn, community, &[item.stix_id.as_str()])?;
-    insert_versions(conn, community, None, &[placed], &existing, &mut nums)?;
+    insert_versions(conn, community, None, &[placed], &existing, &mut known)?;
     clock.save(conn)?;
     Ok(())
 }
@@ -764,9 +779,9 @@ fn filtered<'a, ST>(
     .sql(" AND deliveries.community_id = ")
     .text(grant.community_id());
     if !sel.ids.is_empty() {
-        // Driven from the ids' own versions (their numbers, then the index on number), then a primary-key
-        // probe of the reader's deliveries: the cost of a by-id read does not grow with the
-        // community.
+        // Driven from the ids' own versions (their numbers, then the index on number), then a
+        // primary-key probe of the reader's deliveries: the cost of a by-id read does not grow
+        // with the community.
         q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
         nums_of(&mut q, grant.community_id(), sel.ids);
         q.sql(")");
