@@ -3,10 +3,11 @@
 //! and values are bound, never inlined. Used on the hot paths of a POST, where one statement per
 //! chunk of rows instead of one per row pays.
 
-use super::stmt::Stmt;
 pub use super::stmt::Value;
+use super::stmt::{encode_ints, encode_texts, push_quoted, Dialect, Item, Stmt};
 use super::{Conn, StorageError};
 use diesel::RunQueryDsl;
+use std::fmt::Write;
 
 /// Parameters per statement: far below every engine's limit (SQLite's historic 999 included).
 const MAX_BINDS: usize = 900;
@@ -23,10 +24,7 @@ pub fn insert(
     // keeps a statement journal, a copy of every page it changes, so that it can be undone
     // alone. FAIL leaves the rows before the failure in place instead; every caller fails its
     // whole transaction on an error, so nothing of it stays, and no journal is kept.
-    let verb = match conn {
-        Conn::Sqlite(_) => "INSERT OR FAIL INTO",
-        Conn::Postgres(_) => "INSERT INTO",
-    };
+    let verb = insert_verb(conn.dialect());
     for chunk in rows.chunks(per) {
         let mut q = statement(verb, table, columns, chunk);
         // Full chunks share one text; a last short one's length varies from call to call.
@@ -36,6 +34,164 @@ pub fn insert(
         q.execute(conn)?;
     }
     Ok(())
+}
+
+fn insert_verb(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "INSERT OR FAIL INTO",
+        Dialect::Postgres => "INSERT INTO",
+    }
+}
+
+/// Where one column of `insert_lists` takes its values from.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    /// The same value in every row.
+    Same(Value<'a>),
+    /// One item per row.
+    Ints(&'a [i64]),
+    Texts(&'a [&'a str]),
+    /// `start`, `start + 1`, ... in row order.
+    Counted(i64),
+}
+
+/// Inserts rows given column by column (every list as long as the others) in one statement, the
+/// lists bound as one value (see `Dialect`): for the narrow tables a POST fills by the thousand
+/// (deliveries, references, numbers), where a multi-row VALUES bound four values per row.
+pub fn insert_lists(
+    conn: &mut Conn,
+    table: &str,
+    columns: &[(&str, Column<'_>)],
+) -> Result<(), StorageError> {
+    let Some(q) = list_statement(conn.dialect(), table, columns) else {
+        return Ok(());
+    };
+    q.execute(conn)?;
+    Ok(())
+}
+
+/// `None` when there are no rows.
+fn list_statement<'a>(
+    dialect: Dialect,
+    table: &str,
+    columns: &[(&str, Column<'a>)],
+) -> Option<Stmt<'a, ()>> {
+    let lists: Vec<(Item, usize)> = columns
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Column::Ints(v) => Some((Item::Int, v.len())),
+            Column::Texts(v) => Some((Item::Text, v.len())),
+            _ => None,
+        })
+        .collect();
+    let rows = lists.first().map_or(0, |l| l.1);
+    debug_assert!(lists.iter().all(|l| l.1 == rows), "lists of unequal length");
+    if rows == 0 {
+        return None;
+    }
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let mut q = Stmt::new(&format!(
+        "{} {table} ({}) SELECT ",
+        insert_verb(dialect),
+        names.join(", ")
+    ));
+    let mut k = 0;
+    for (i, (_, c)) in columns.iter().enumerate() {
+        if i > 0 {
+            q.sql(", ");
+        }
+        match (c, dialect) {
+            (Column::Same(v), _) => {
+                q.value(*v);
+            }
+            (Column::Counted(start), Dialect::Sqlite) => {
+                q.int(*start).sql(" + key");
+            }
+            (Column::Counted(start), Dialect::Postgres) => {
+                q.int(*start).sql(" + ord - 1");
+            }
+            (_, Dialect::Sqlite) if lists.len() == 1 => {
+                q.sql("value");
+            }
+            (_, Dialect::Sqlite) => {
+                q.sql(&format!("value ->> {k}"));
+                k += 1;
+            }
+            (_, Dialect::Postgres) => {
+                q.sql(&format!("c{k}"));
+                k += 1;
+            }
+        }
+    }
+    match dialect {
+        // One list: a JSON array of its items. Several: one JSON array per row,
+        // `[[1,"a"],[2,"b"]]`.
+        Dialect::Sqlite => {
+            let json = match columns.iter().find_map(|(_, c)| match c {
+                Column::Ints(v) if lists.len() == 1 => Some(encode_ints(dialect, v)),
+                Column::Texts(v) if lists.len() == 1 => Some(encode_texts(dialect, v)),
+                _ => None,
+            }) {
+                Some(one) => one,
+                None => rows_json(columns, rows),
+            };
+            q.sql(" FROM json_each(").owned(json).sql(")");
+        }
+        // One array per column, zipped by `unnest`.
+        Dialect::Postgres => {
+            q.sql(" FROM unnest(");
+            let mut first = true;
+            for (_, c) in columns {
+                let (item, encoded) = match c {
+                    Column::Ints(v) => (Item::Int, encode_ints(dialect, v)),
+                    Column::Texts(v) => (Item::Text, encode_texts(dialect, v)),
+                    _ => continue,
+                };
+                if !first {
+                    q.sql(", ");
+                }
+                first = false;
+                q.sql("CAST(")
+                    .owned(encoded)
+                    .sql(" AS ")
+                    .sql(item.pg_array())
+                    .sql(")");
+            }
+            let aliases: Vec<String> = (0..lists.len()).map(|k| format!("c{k}")).collect();
+            q.sql(&format!(
+                ") WITH ORDINALITY AS rows ({}, ord)",
+                aliases.join(", ")
+            ));
+        }
+    }
+    Some(q)
+}
+
+/// `[[1,"a"],[2,"b"]]`: the list columns' items, row by row.
+fn rows_json(columns: &[(&str, Column<'_>)], rows: usize) -> String {
+    let mut json = String::with_capacity(rows * 64);
+    json.push('[');
+    for r in 0..rows {
+        json.push_str(if r == 0 { "[" } else { ",[" });
+        let mut first = true;
+        for (_, c) in columns {
+            match c {
+                Column::Ints(v) => {
+                    json.push_str(if first { "" } else { "," });
+                    let _ = write!(json, "{}", v[r]);
+                }
+                Column::Texts(v) => {
+                    json.push_str(if first { "" } else { "," });
+                    push_quoted(&mut json, Dialect::Sqlite, v[r]);
+                }
+                _ => continue,
+            }
+            first = false;
+        }
+        json.push(']');
+    }
+    json.push(']');
+    json
 }
 
 fn statement<'a>(
@@ -60,7 +216,41 @@ fn statement<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::{statement, Value};
+    use super::{list_statement, statement, Column, Dialect, Value};
+
+    #[test]
+    fn lists_travel_as_one_value_per_engine() {
+        let (seqs, ids) = ([7, 8], ["a--1", "b--\"2"]);
+        let one = [
+            ("who", Column::Same(Value::Text("u"))),
+            ("seq", Column::Ints(&seqs)),
+            ("at", Column::Counted(100)),
+        ];
+        let q = list_statement(Dialect::Sqlite, "t", &one).expect("rows");
+        assert_eq!(
+            q.sql_text(),
+            "INSERT OR FAIL INTO t (who, seq, at) SELECT ?, value, ? + key FROM json_each(?)"
+        );
+        let two = [
+            ("seq", Column::Ints(&seqs)),
+            ("id", Column::Texts(&ids)),
+            ("n", Column::Counted(1)),
+        ];
+        let q = list_statement(Dialect::Sqlite, "t", &two).expect("rows");
+        assert_eq!(
+            q.sql_text(),
+            "INSERT OR FAIL INTO t (seq, id, n) SELECT value ->> 0, value ->> 1, ? + key FROM json_each(?)"
+        );
+        assert_eq!(super::rows_json(&two, 2), r#"[[7,"a--1"],[8,"b--\"2"]]"#);
+        let q = list_statement(Dialect::Postgres, "t", &two).expect("rows");
+        assert_eq!(
+            q.sql_text(),
+            "INSERT INTO t (seq, id, n) SELECT c0, c1, ? + ord - 1 FROM unnest(CAST(? AS BIGINT[]), \
+             CAST(? AS TEXT[])) WITH ORDINALITY AS rows (c0, c1, ord)"
+        );
+        let none: [i64; 0] = [];
+        assert!(list_statement(Dialect::Sqlite, "t", &[("seq", Column::Ints(&none))]).is_none());
+    }
 
     #[test]
     fn one_row_of_placeholders_per_row() {

@@ -29,6 +29,15 @@ pub enum Conn {
 
 pub type Backend = MultiBackend;
 
+impl Conn {
+    pub fn dialect(&self) -> stmt::Dialect {
+        match self {
+            Conn::Sqlite(_) => stmt::Dialect::Sqlite,
+            Conn::Postgres(_) => stmt::Dialect::Postgres,
+        }
+    }
+}
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -1125,6 +1134,37 @@ mod tests {
     }
 
     /// The two migration folders hold the same migrations, by name and in order.
+    /// What the delivery decision reads of a referenced id's versions comes from the index on
+    /// number, without a lookup of each version's row (which holds its body).
+    #[test]
+    fn the_decision_reads_versions_from_the_index_alone() {
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        use diesel::migration::MigrationSource;
+        let all =
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
+        let (_dir, mut c) = old_database(all.len());
+        let nums: Vec<i64> = (1..=20).collect();
+        let q = objects::numbered(stmt::Dialect::Sqlite, &nums);
+        let list = format!("'{}'", stmt::encode_ints(stmt::Dialect::Sqlite, &nums));
+        let sql = q.sql_text().replace('?', &list);
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Step>(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.detail)
+            .collect();
+        assert!(
+            plan.iter().any(
+                |d| d.starts_with("SEARCH objects USING COVERING INDEX objects_by_num (num=?)")
+            ),
+            "{plan:?}"
+        );
+    }
+
     #[test]
     fn migrations_of_both_engines_stay_in_step() {
         let names = |dir: &str| {

@@ -2,11 +2,11 @@
 //! filters, delete, and the bookkeeping the delivery decision drives. Reads of community data go
 //! through `deliveries`, so a reader's query only ever touches what was delivered to it.
 
-use super::bulk::{self, Value};
+use super::bulk::{self, Column, Value};
 use super::schema::deliveries::dsl as d;
 use super::schema::objects::dsl as o;
 use super::schema::reader_marks::dsl as m;
-use super::stmt::Stmt;
+use super::stmt::{Dialect, Stmt};
 use super::{meta_get, meta_put, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
@@ -61,20 +61,16 @@ pub fn stored_versions(
 ) -> Result<Vec<Known>, StorageError> {
     type Found = (i64, String, i64, bool, String, String, Option<String>);
     type FoundSql = (BigInt, Text, BigInt, Bool, Text, Text, Nullable<Text>);
-    let mut found: Vec<Found> = vec![];
-    for chunk in nums.chunks(500) {
-        let mut q: Stmt<FoundSql> = Stmt::new(
-            "SELECT seq, stix_id, version, versioned, version_text, body, producer_id \
-             FROM objects WHERE num IN ",
-        );
-        q.ints(chunk);
-        found.extend(q.load::<Found>(conn)?);
-    }
+    let mut q: Stmt<FoundSql> = Stmt::new(
+        "SELECT seq, stix_id, version, versioned, version_text, body, producer_id \
+         FROM objects WHERE num",
+    );
+    q.in_ints(conn.dialect(), nums);
+    let mut found: Vec<Found> = q.load::<Found>(conn)?;
     let seqs: Vec<i64> = found.iter().map(|f| f.0).collect();
-    let mut delivered = std::collections::HashSet::new();
-    for chunk in seqs.chunks(500) {
-        delivered.extend(delivery_dates(conn, user, grant.community_id(), chunk)?.into_keys());
-    }
+    let delivered: HashSet<i64> = delivery_dates(conn, user, grant.community_id(), &seqs)?
+        .into_keys()
+        .collect();
     found.sort_by_key(|f| f.0);
     Ok(found
         .into_iter()
@@ -182,11 +178,16 @@ const LAST_NUM: &str = "last_num";
 
 /// Appends `(SELECT num FROM object_ids ...)`: the numbers of `ids` in `community` (see the
 /// `object_ids` migration). The indexes that find versions and references are keyed by them.
-fn nums_of<'a, ST, S: AsRef<str>>(q: &mut Stmt<'a, ST>, community: &'a str, ids: &'a [S]) {
+fn nums_of<'a, ST, S: AsRef<str>>(
+    q: &mut Stmt<'a, ST>,
+    dialect: Dialect,
+    community: &'a str,
+    ids: &'a [S],
+) {
     q.sql("(SELECT object_ids.num FROM object_ids WHERE object_ids.community_id = ")
         .text(community)
-        .sql(" AND object_ids.stix_id IN ")
-        .texts(ids)
+        .sql(" AND object_ids.stix_id")
+        .in_texts(dialect, ids)
         .sql(")");
 }
 
@@ -210,14 +211,12 @@ pub fn nums(conn: &mut Conn, community: &str, ids: &[&str]) -> Result<Nums, Stor
     let mut unique: Vec<&str> = ids.to_vec();
     unique.sort_unstable();
     unique.dedup();
-    let mut nums = Nums::with_capacity(unique.len());
-    for chunk in unique.chunks(500) {
-        let mut q: Stmt<(Text, BigInt)> =
-            Stmt::new("SELECT stix_id, num FROM object_ids WHERE community_id = ");
-        q.text(community).sql(" AND stix_id IN ").texts(chunk);
-        nums.extend(q.load::<(String, i64)>(conn)?);
-    }
-    Ok(nums)
+    let mut q: Stmt<(Text, BigInt)> =
+        Stmt::new("SELECT stix_id, num FROM object_ids WHERE community_id = ");
+    q.text(community)
+        .sql(" AND stix_id")
+        .in_texts(conn.dialect(), &unique);
+    Ok(q.load::<(String, i64)>(conn)?.into_iter().collect())
 }
 
 /// Hands the next numbers out, in the order of `ids`, to those of them `nums` (looked up in this
@@ -240,16 +239,14 @@ fn assign_nums(
     let last: i64 = meta_get(conn, LAST_NUM)?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let rows: Vec<Vec<Value>> = new
-        .iter()
-        .zip(last + 1..)
-        .map(|(id, num)| vec![Value::Text(community), Value::Text(id), Value::Int(num)])
-        .collect();
-    bulk::insert(
+    bulk::insert_lists(
         conn,
         "object_ids",
-        &["community_id", "stix_id", "num"],
-        &rows,
+        &[
+            ("community_id", Column::Same(Value::Text(community))),
+            ("stix_id", Column::Texts(&new)),
+            ("num", Column::Counted(last + 1)),
+        ],
     )?;
     meta_put(conn, LAST_NUM, &(last + new.len() as i64).to_string())?;
     nums.extend(
@@ -300,7 +297,7 @@ pub fn insert_versions(
         }
     }
     let mut rows = Vec::with_capacity(placed.len());
-    let mut refs = vec![];
+    let (mut ref_seqs, mut ref_ids, mut ref_nums) = (vec![], vec![], vec![]);
     for ((p, seq), (version, text, versioned)) in placed.iter().zip(&seqs).zip(&versions) {
         let item = &p.item;
         rows.push(vec![
@@ -322,14 +319,11 @@ pub fn insert_versions(
             Value::Bool(several.contains(item.stix_id.as_str())),
             Value::Int(nums[&item.stix_id]),
         ]);
-        refs.extend(p.ref_targets().into_iter().map(|id| {
-            vec![
-                Value::Int(*seq),
-                Value::Text(community),
-                Value::Text(id),
-                Value::Int(nums[id]),
-            ]
-        }));
+        for id in p.ref_targets() {
+            ref_seqs.push(*seq);
+            ref_ids.push(id.as_str());
+            ref_nums.push(nums[id]);
+        }
     }
     bulk::insert(
         conn,
@@ -355,11 +349,15 @@ pub fn insert_versions(
         ],
         &rows,
     )?;
-    bulk::insert(
+    bulk::insert_lists(
         conn,
         "object_refs",
-        &["seq", "community_id", "ref_id", "target_num"],
-        &refs,
+        &[
+            ("seq", Column::Ints(&ref_seqs)),
+            ("community_id", Column::Same(Value::Text(community))),
+            ("ref_id", Column::Texts(&ref_ids)),
+            ("target_num", Column::Ints(&ref_nums)),
+        ],
     )?;
     meta_put(conn, LAST_SEQ, &seqs[seqs.len() - 1].to_string())?;
     // `existing` may name ids this call does not place (a version posted again is skipped).
@@ -382,12 +380,13 @@ pub fn insert_versions(
 /// company (the rule the `several` migration applied to what was stored before it). New
 /// versions get it as they are inserted.
 fn mark_several(conn: &mut Conn, nums: &[i64]) -> Result<(), StorageError> {
-    for chunk in nums.chunks(500) {
-        let mut q: Stmt<()> =
-            Stmt::new("UPDATE objects SET several = TRUE WHERE several = FALSE AND num IN ");
-        q.ints(chunk);
-        q.execute(conn)?;
+    if nums.is_empty() {
+        return Ok(());
     }
+    let mut q: Stmt<()> =
+        Stmt::new("UPDATE objects SET several = TRUE WHERE several = FALSE AND num");
+    q.in_ints(conn.dialect(), nums);
+    q.execute(conn)?;
     Ok(())
 }
 
@@ -447,7 +446,7 @@ pub struct StoredVersion {
 /// The columns of `StoredVersion`, in its order.
 const STORED_COLUMNS: &str = "SELECT seq, stix_id, stix_type, version, producer_id, tlp, \
      recipients, added_at, release_at, released FROM objects WHERE ";
-type StoredSql = (
+pub(super) type StoredSql = (
     BigInt,
     Text,
     Text,
@@ -474,7 +473,7 @@ pub fn versions_of(
         Some([]) => return Ok(vec![]),
         Some(ids) => {
             q.sql("num IN ");
-            nums_of(&mut q, community, ids);
+            nums_of(&mut q, conn.dialect(), community, ids);
         }
         None => {
             q.sql("community_id = ").text(community);
@@ -492,9 +491,15 @@ pub fn versions_numbered(
     if nums.is_empty() {
         return Ok(vec![]);
     }
+    Ok(numbered(conn.dialect(), nums).load(conn)?)
+}
+
+/// The statement of `versions_numbered`: answered from the index on number alone (see the
+/// `decision_columns` migration).
+pub(super) fn numbered(dialect: Dialect, nums: &[i64]) -> Stmt<'static, StoredSql> {
     let mut q: Stmt<StoredSql> = Stmt::new(STORED_COLUMNS);
-    q.sql("num IN ").ints(nums).sql(" ORDER BY seq");
-    Ok(q.load(conn)?)
+    q.sql("num").in_ints(dialect, nums).sql(" ORDER BY seq");
+    q
 }
 
 /// The ids each of these versions references.
@@ -502,9 +507,8 @@ pub fn refs_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<(i64, String)>, Stor
     if seqs.is_empty() {
         return Ok(vec![]);
     }
-    let mut q: Stmt<(BigInt, Text)> =
-        Stmt::new("SELECT seq, ref_id FROM object_refs WHERE seq IN ");
-    q.ints(seqs);
+    let mut q: Stmt<(BigInt, Text)> = Stmt::new("SELECT seq, ref_id FROM object_refs WHERE seq");
+    q.in_ints(conn.dialect(), seqs);
     Ok(q.load(conn)?)
 }
 
@@ -515,9 +519,9 @@ pub fn referencing(conn: &mut Conn, nums: &[i64]) -> Result<Vec<String>, Storage
     }
     let mut q: Stmt<Text> = Stmt::new(
         "SELECT DISTINCT objects.stix_id FROM objects WHERE objects.seq IN \
-         (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ",
+         (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num",
     );
-    q.ints(nums).sql(")");
+    q.in_ints(conn.dialect(), nums).sql(")");
     Ok(q.load(conn)?)
 }
 
@@ -569,7 +573,9 @@ pub fn delivered_among(
     }
     let mut q: Stmt<(Text, BigInt)> =
         Stmt::new("SELECT user_name, seq FROM deliveries WHERE community_id = ");
-    q.text(community).sql(" AND seq IN ").ints(seqs);
+    q.text(community)
+        .sql(" AND seq")
+        .in_ints(conn.dialect(), seqs);
     Ok(q.load(conn)?)
 }
 
@@ -588,8 +594,8 @@ pub fn delivery_dates(
     q.text(user)
         .sql(" AND community_id = ")
         .text(community)
-        .sql(" AND seq IN ")
-        .ints(seqs);
+        .sql(" AND seq")
+        .in_ints(conn.dialect(), seqs);
     Ok(q.load::<(i64, i64)>(conn)?.into_iter().collect())
 }
 
@@ -611,22 +617,19 @@ pub fn deliver(
         .select(m::last_date_added)
         .first(conn)
         .optional()?;
-    let mut t = last.unwrap_or(i64::MIN);
-    let mut rows = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        t = now.max(t.saturating_add(1));
-        rows.push(vec![
-            Value::Text(user),
-            Value::Text(community),
-            Value::Int(*seq),
-            Value::Int(t),
-        ]);
-    }
-    bulk::insert(
+    // Each next date is `now` or one past the one before, whichever is later: past the first,
+    // that is always one past the one before.
+    let start = now.max(last.unwrap_or(i64::MIN).saturating_add(1));
+    let t = start + seqs.len() as i64 - 1;
+    bulk::insert_lists(
         conn,
         "deliveries",
-        &["user_name", "community_id", "seq", "date_added"],
-        &rows,
+        &[
+            ("user_name", Column::Same(Value::Text(user))),
+            ("community_id", Column::Same(Value::Text(community))),
+            ("seq", Column::Ints(seqs)),
+            ("date_added", Column::Counted(start)),
+        ],
     )?;
     if last.is_some() {
         diesel::update(
@@ -765,6 +768,7 @@ fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
 /// delivered to this reader that match the spec-version filter; `added_after` and the page
 /// position then apply. `None` when no row can match.
 fn filtered<'a, ST>(
+    dialect: Dialect,
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
     mixed: bool,
@@ -783,11 +787,11 @@ fn filtered<'a, ST>(
         // primary-key probe of the reader's deliveries: the cost of a by-id read does not grow
         // with the community.
         q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
-        nums_of(&mut q, grant.community_id(), sel.ids);
+        nums_of(&mut q, dialect, grant.community_id(), sel.ids);
         q.sql(")");
     }
     if !sel.types.is_empty() {
-        q.sql(" AND objects.stix_type IN ").texts(sel.types);
+        q.sql(" AND objects.stix_type").in_texts(dialect, sel.types);
     }
     match spec_condition("objects", sel.spec_versions, mixed) {
         Cond::All => {}
@@ -860,7 +864,7 @@ pub fn list<'a>(
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
     let select = "SELECT objects.stix_id, objects.version_text, deliveries.date_added";
-    let Some(mut q) = filtered::<RowSql>(grant, sel, mixed, select) else {
+    let Some(mut q) = filtered::<RowSql>(conn.dialect(), grant, sel, mixed, select) else {
         return Ok(vec![]);
     };
     order_and_limit(&mut q, sel);
@@ -889,7 +893,8 @@ pub fn list_bodies<'a>(
     let select = "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
                   || ':' || CAST(octet_length(page.body) AS TEXT), ',') \
                   FROM (SELECT deliveries.date_added AS date_added, objects.body AS body";
-    let Some(mut q) = filtered::<(Nullable<Text>, Nullable<Text>)>(grant, sel, mixed, select)
+    let Some(mut q) =
+        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, select)
     else {
         return Ok(Bodies::default());
     };
@@ -958,7 +963,7 @@ pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool
         .text(grant.community_id())
         .sql(" AND seq IN (SELECT seq FROM objects WHERE num IN ");
     let id = [id];
-    nums_of(&mut q, grant.community_id(), &id);
+    nums_of(&mut q, conn.dialect(), grant.community_id(), &id);
     q.sql(")");
     Ok(q.get_result::<i64>(conn)? > 0)
 }
@@ -995,6 +1000,7 @@ pub fn delete(
     };
     let mixed = spec_versions_mixed(conn)?;
     let Some(q) = filtered::<(BigInt, Nullable<Text>)>(
+        conn.dialect(),
         grant.read(),
         &sel,
         mixed,

@@ -1,0 +1,2 @@
+DROP INDEX objects_by_num;
+CREATE INDEX objects_by_num ON objects (num, version);
