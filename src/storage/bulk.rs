@@ -55,6 +55,37 @@ pub enum Column<'a> {
     Counted(i64),
 }
 
+impl Column<'_> {
+    /// The number of items of a list column.
+    fn len(&self) -> Option<usize> {
+        match self {
+            Column::Ints(v) => Some(v.len()),
+            Column::Texts(v) => Some(v.len()),
+            _ => None,
+        }
+    }
+
+    /// A list column's items as one value for `dialect`, with their SQL type.
+    fn encoded(&self, dialect: Dialect) -> Option<(Item, String)> {
+        match self {
+            Column::Ints(v) => Some((Item::Int, encode_ints(dialect, v))),
+            Column::Texts(v) => Some((Item::Text, encode_texts(dialect, v))),
+            _ => None,
+        }
+    }
+
+    /// Appends a list column's item of row `r`, as JSON.
+    fn push_json(&self, out: &mut String, r: usize) {
+        match self {
+            Column::Ints(v) => {
+                let _ = write!(out, "{}", v[r]);
+            }
+            Column::Texts(v) => push_quoted(out, Dialect::Sqlite, v[r]),
+            _ => {}
+        }
+    }
+}
+
 /// Inserts rows given column by column (every list as long as the others) in one statement, the
 /// lists bound as one value (see `Dialect`): for the narrow tables a POST fills by the thousand
 /// (deliveries, references, numbers), where a multi-row VALUES bound four values per row.
@@ -76,19 +107,21 @@ fn list_statement<'a>(
     table: &str,
     columns: &[(&str, Column<'a>)],
 ) -> Option<Stmt<'a, ()>> {
-    let lists: Vec<(Item, usize)> = columns
+    let lists: Vec<&Column> = columns
         .iter()
-        .filter_map(|(_, c)| match c {
-            Column::Ints(v) => Some((Item::Int, v.len())),
-            Column::Texts(v) => Some((Item::Text, v.len())),
-            _ => None,
-        })
+        .map(|(_, c)| c)
+        .filter(|c| c.len().is_some())
         .collect();
-    let rows = lists.first().map_or(0, |l| l.1);
-    debug_assert!(lists.iter().all(|l| l.1 == rows), "lists of unequal length");
+    let rows = lists.first().and_then(|c| c.len()).unwrap_or(0);
+    debug_assert!(
+        lists.iter().all(|c| c.len() == Some(rows)),
+        "lists of unequal length"
+    );
     if rows == 0 {
         return None;
     }
+    // SQLite: one list is a JSON array of its items; several, a JSON array per row.
+    let flat = lists.len() == 1;
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
     let mut q = Stmt::new(&format!(
         "{} {table} ({}) SELECT ",
@@ -110,7 +143,7 @@ fn list_statement<'a>(
             (Column::Counted(start), Dialect::Postgres) => {
                 q.int(*start).sql(" + ord - 1");
             }
-            (_, Dialect::Sqlite) if lists.len() == 1 => {
+            (_, Dialect::Sqlite) if flat => {
                 q.sql("value");
             }
             (_, Dialect::Sqlite) => {
@@ -124,33 +157,26 @@ fn list_statement<'a>(
         }
     }
     match dialect {
-        // One list: a JSON array of its items. Several: one JSON array per row,
-        // `[[1,"a"],[2,"b"]]`.
         Dialect::Sqlite => {
-            let json = match columns.iter().find_map(|(_, c)| match c {
-                Column::Ints(v) if lists.len() == 1 => Some(encode_ints(dialect, v)),
-                Column::Texts(v) if lists.len() == 1 => Some(encode_texts(dialect, v)),
-                _ => None,
-            }) {
-                Some(one) => one,
-                None => rows_json(columns, rows),
+            // `lists[0]` is a list column, so it always encodes.
+            let json = if flat {
+                lists[0]
+                    .encoded(dialect)
+                    .map(|(_, e)| e)
+                    .unwrap_or_default()
+            } else {
+                rows_json(&lists, rows)
             };
             q.sql(" FROM json_each(").owned(json).sql(")");
         }
         // One array per column, zipped by `unnest`.
         Dialect::Postgres => {
             q.sql(" FROM unnest(");
-            let mut first = true;
-            for (_, c) in columns {
-                let (item, encoded) = match c {
-                    Column::Ints(v) => (Item::Int, encode_ints(dialect, v)),
-                    Column::Texts(v) => (Item::Text, encode_texts(dialect, v)),
-                    _ => continue,
-                };
-                if !first {
+            for (k, (item, encoded)) in lists.iter().filter_map(|c| c.encoded(dialect)).enumerate()
+            {
+                if k > 0 {
                     q.sql(", ");
                 }
-                first = false;
                 q.sql("CAST(")
                     .owned(encoded)
                     .sql(" AS ")
@@ -168,25 +194,16 @@ fn list_statement<'a>(
 }
 
 /// `[[1,"a"],[2,"b"]]`: the list columns' items, row by row.
-fn rows_json(columns: &[(&str, Column<'_>)], rows: usize) -> String {
+fn rows_json(lists: &[&Column<'_>], rows: usize) -> String {
     let mut json = String::with_capacity(rows * 64);
     json.push('[');
     for r in 0..rows {
         json.push_str(if r == 0 { "[" } else { ",[" });
-        let mut first = true;
-        for (_, c) in columns {
-            match c {
-                Column::Ints(v) => {
-                    json.push_str(if first { "" } else { "," });
-                    let _ = write!(json, "{}", v[r]);
-                }
-                Column::Texts(v) => {
-                    json.push_str(if first { "" } else { "," });
-                    push_quoted(&mut json, Dialect::Sqlite, v[r]);
-                }
-                _ => continue,
+        for (k, c) in lists.iter().enumerate() {
+            if k > 0 {
+                json.push(',');
             }
-            first = false;
+            c.push_json(&mut json, r);
         }
         json.push(']');
     }
@@ -241,7 +258,8 @@ mod tests {
             q.sql_text(),
             "INSERT OR FAIL INTO t (seq, id, n) SELECT value ->> 0, value ->> 1, ? + key FROM json_each(?)"
         );
-        assert_eq!(super::rows_json(&two, 2), r#"[[7,"a--1"],[8,"b--\"2"]]"#);
+        let lists: Vec<&Column> = two[..2].iter().map(|(_, c)| c).collect();
+        assert_eq!(super::rows_json(&lists, 2), r#"[[7,"a--1"],[8,"b--\"2"]]"#);
         let q = list_statement(Dialect::Postgres, "t", &two).expect("rows");
         assert_eq!(
             q.sql_text(),

@@ -1133,7 +1133,6 @@ mod tests {
         assert_eq!(refs, 2);
     }
 
-    /// The two migration folders hold the same migrations, by name and in order.
     /// What the delivery decision reads of a referenced id's versions comes from the index on
     /// number, without a lookup of each version's row (which holds its body).
     #[test]
@@ -1165,6 +1164,7 @@ mod tests {
         );
     }
 
+    /// The two migration folders hold the same migrations, by name and in order.
     #[test]
     fn migrations_of_both_engines_stay_in_step() {
         let names = |dir: &str| {

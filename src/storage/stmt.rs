@@ -32,7 +32,7 @@ enum Bind<'a> {
 
 /// The engine a statement is for, where their SQL differs: a list of values travels as one
 /// bound text, a JSON array that SQLite reads with `json_each`, or an array literal that
-/// PostgreSQL casts. A statement with a list of any length then has one text, stays prepared,
+/// PostgreSQL casts and unnests. A statement with a list of any length then has one text, stays prepared,
 /// and binds one value instead of one per item (binding and walking 900 values per statement
 /// was about a tenth of the writer's time during an ingest, and each list length was another
 /// statement to prepare).
@@ -60,29 +60,37 @@ impl Item {
 
 /// One list, encoded for `dialect`: `[1,2]` / `["a","b"]` (JSON), or `{1,2}` / `{"a","b"}`.
 pub fn encode_ints(dialect: Dialect, values: &[i64]) -> String {
-    let mut out = String::with_capacity(values.len() * 8 + 2);
-    out.push(if dialect == Dialect::Sqlite { '[' } else { '{' });
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    encode(dialect, values, 8, |out, v| {
         let _ = write!(out, "{v}");
-    }
-    out.push(if dialect == Dialect::Sqlite { ']' } else { '}' });
-    out
+    })
 }
 
 /// See `encode_ints`.
 pub fn encode_texts<S: AsRef<str>>(dialect: Dialect, values: &[S]) -> String {
-    let mut out = String::with_capacity(values.len() * 48 + 2);
-    out.push(if dialect == Dialect::Sqlite { '[' } else { '{' });
+    encode(dialect, values, 48, |out, v| {
+        push_quoted(out, dialect, v.as_ref())
+    })
+}
+
+fn encode<T>(
+    dialect: Dialect,
+    values: &[T],
+    width: usize,
+    push: impl Fn(&mut String, &T),
+) -> String {
+    let (open, close) = match dialect {
+        Dialect::Sqlite => ('[', ']'),
+        Dialect::Postgres => ('{', '}'),
+    };
+    let mut out = String::with_capacity(values.len() * width + 2);
+    out.push(open);
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_quoted(&mut out, dialect, v.as_ref());
+        push(&mut out, v);
     }
-    out.push(if dialect == Dialect::Sqlite { ']' } else { '}' });
+    out.push(close);
     out
 }
 
