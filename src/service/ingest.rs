@@ -199,6 +199,11 @@ fn store_all(
         }
     }
     let mut clock = objects::AddedClock::load(c)?;
+    // One insertion time for the whole POST (taken when its first version is stored). A time per
+    // object would step once for every object of the POST, hidden ones included, and a reader
+    // would read how many it may not see from the versions of SCOs (their version is this time)
+    // and from its own date_added values.
+    let mut post_added: Option<i64> = None;
     let mut outcomes = vec![];
     let mut batch = vec![];
     for cand in candidates {
@@ -240,7 +245,7 @@ fn store_all(
             outcomes.push((cand.index, outcome));
             continue;
         }
-        let added_at = clock.next(now);
+        let added_at = *post_added.get_or_insert_with(|| clock.next(now));
         let facts = VersionFacts {
             producer: Some(grant.producer().to_owned()),
             stix_type: ch.stix_type.clone(),
@@ -277,8 +282,8 @@ fn store_all(
             }),
         ));
     }
-    // The decision is taken as of the last insertion time handed out: a burst can run ahead of
-    // the wall clock by a microsecond per object, and those objects must not look delayed.
+    // The decision is taken as of the insertion time handed out: POSTs in a burst can run ahead
+    // of the wall clock by a microsecond each, and their objects must not look delayed.
     let settled = clock.last().max(now);
     let producer = Some(grant.producer());
     let seqs = objects::insert_versions(c, &community, producer, &batch, &had_versions, &mut nums)?;

@@ -677,6 +677,17 @@ impl<'a> Checker<'a> {
     }
 
     fn reference_to(&mut self, p: &str, s: &str, allowed: Allowed) {
+        if let (None, Some(canonical)) = (self.local, tlp::miscased_canonical_id(s)) {
+            self.push(
+                p,
+                format!(
+                    "'{s}' spells a canonical TLP id in other letter case: write it exactly as \
+                     {canonical}, or consumers that match marking ids exactly will take this \
+                     object for unmarked"
+                ),
+            );
+            return;
+        }
         let target = match self.local {
             Some(objects) => match objects.get(s) {
                 Some(Value::Object(o)) => o.get("type").and_then(Value::as_str).unwrap_or(""),
@@ -1570,6 +1581,35 @@ mod tests {
             problems(&not_a_list),
             ["/object_marking_refs: must be a list of identifiers (type--UUID), not a string"]
         );
+    }
+
+    #[test]
+    fn a_canonical_tlp_id_in_other_letter_case_is_refused_wherever_it_is_referenced() {
+        let red = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+        let upper = red.replace("e828b379", "E828B379");
+        let o = with(
+            &indicator(),
+            &format!(
+                r#"{{"object_marking_refs":["{upper}"],"granular_markings":[{{"marking_ref":"{upper}","selectors":["pattern"]}}]}}"#
+            ),
+        );
+        let why = format!(
+            "'{upper}' spells a canonical TLP id in other letter case: write it exactly as {red}, \
+             or consumers that match marking ids exactly will take this object for unmarked"
+        );
+        assert_eq!(
+            sorted(problems(&o)),
+            [
+                format!("/granular_markings/0/marking_ref: {why}"),
+                format!("/object_marking_refs/0: {why}")
+            ]
+        );
+        // Any other id with upper-case hex digits is still an identifier.
+        let other = with(
+            &indicator(),
+            r#"{"object_marking_refs":["marking-definition--E828B379-4E03-4974-9AC4-E53A884C97C2"]}"#,
+        );
+        assert!(problems(&other).is_empty(), "{:?}", problems(&other));
     }
 
     fn relationship(source: &str, target: &str) -> Map<String, Value> {

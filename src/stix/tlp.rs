@@ -215,6 +215,16 @@ pub fn tlp_of_marking_id(id: &str) -> Option<Tlp> {
     CANONICAL.iter().find(|c| c.id == id).and_then(|c| c.tlp)
 }
 
+/// The canonical id that `id` spells with other letter case, if it does. Such a spelling names
+/// the same UUID (RFC 4122 reads hex digits in either case), yet consumers that match marking
+/// ids exactly would take it for an unknown marking and the object for unmarked.
+pub fn miscased_canonical_id(id: &str) -> Option<&'static str> {
+    CANONICAL
+        .iter()
+        .find(|c| c.id != id && c.id.eq_ignore_ascii_case(id))
+        .map(|c| c.id)
+}
+
 /// Whether `id` is one of the ten canonical objects (nine marking-definitions and the TLP 2.0
 /// extension-definition).
 pub fn is_canonical_id(id: &str) -> bool {
@@ -338,6 +348,15 @@ pub fn check_marking_definition(obj: &Map<String, Value>) -> Vec<Problem> {
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
     if is_canonical_id(id) {
         return check_canonical(obj);
+    }
+    if let Some(canonical) = miscased_canonical_id(id) {
+        return vec![Problem::new(
+            "/id",
+            format!(
+                "'{id}' is the canonical TLP id {canonical} in other letter case: only the \
+                 canonical objects may use it, spelled exactly so"
+            ),
+        )];
     }
     let Some(shape) = tlp_shape(obj) else {
         return vec![];
@@ -624,5 +643,24 @@ mod tests {
         );
         assert!(check_marking_definition(&statement).is_empty());
         assert!(check_canonical(&statement).is_empty());
+    }
+
+    #[test]
+    fn a_canonical_id_in_other_letter_case_is_no_one_elses() {
+        let upper = TLP2_RED_ID
+            .to_ascii_uppercase()
+            .replace("MARKING-DEFINITION", "marking-definition");
+        assert_eq!(miscased_canonical_id(&upper), Some(TLP2_RED_ID));
+        assert_eq!(miscased_canonical_id(TLP2_RED_ID), None);
+        let statement = obj(&format!(
+            r#"{{"type":"marking-definition","spec_version":"2.1","id":"{upper}","created":"2024-01-01T00:00:00.000Z","name":"Ours","definition_type":"statement","definition":{{"statement":"ours"}}}}"#
+        ));
+        assert_eq!(
+            shown(&check_marking_definition(&statement)),
+            [format!(
+                "/id: '{upper}' is the canonical TLP id {TLP2_RED_ID} in other letter case: only \
+                 the canonical objects may use it, spelled exactly so"
+            )]
+        );
     }
 }

@@ -131,7 +131,7 @@ pub struct Placed {
 
 impl Placed {
     /// `(version, version text, versioned)`. TAXII: without `modified` or `created`, an
-    /// object's version is its date_added.
+    /// object's version is when it was added (its POST's insertion time).
     pub fn version(&self) -> (i64, String, bool) {
         match &self.item.version {
             Some((v, t)) => (*v, t.clone(), true),

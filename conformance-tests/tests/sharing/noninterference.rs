@@ -271,3 +271,65 @@ async fn objects_a_reader_cannot_see_never_change_a_byte_it_gets() {
         run(seed).await;
     }
 }
+
+/// Hidden objects posted in the same envelope as visible ones change no byte either: not the
+/// versions of the SCOs beside them (an SCO's version is the time it was added) and not the
+/// reader's own date_added values.
+#[tokio::test]
+async fn hidden_objects_in_the_same_post_change_no_byte() {
+    let text = setup("green", "0s");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
+    let a = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let b = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let (green, strict) = (MARKS[1].1, MARKS[3].1);
+    let sco = |n: u32| {
+        json!({
+            "type": "ipv4-addr", "spec_version": "2.1", "id": format!("ipv4-addr--{}", uuid_for(n)),
+            "value": format!("198.51.100.{n}"), "object_marking_refs": [green],
+        })
+    };
+    let mut rng = Rng(7);
+    let mut ids = vec![];
+    for round in 0..2u32 {
+        let base = 100 * round;
+        let visible = [
+            sco(base + 1),
+            object(base + 2, "indicator", green, &[], &mut rng),
+            sco(base + 3),
+        ];
+        // Above the reader's GREEN cap.
+        let hidden: Vec<Value> = (base + 10..base + 14)
+            .map(|n| object(n, "malware", strict, &[], &mut rng))
+            .collect();
+        let mut mixed = vec![hidden[0].clone(), visible[0].clone()];
+        mixed.extend(hidden[1..3].iter().cloned());
+        mixed.push(visible[1].clone());
+        mixed.push(hidden[3].clone());
+        mixed.push(visible[2].clone());
+        let ra = post(&a, "pd-u", C1, &visible, "").await;
+        let rb = post(&b, "pd-u", C1, &mixed, "").await;
+        assert_eq!(
+            (
+                ra.json()["success_count"].clone(),
+                rb.json()["success_count"].clone()
+            ),
+            (json!(3), json!(7))
+        );
+        ids.extend(
+            visible
+                .iter()
+                .chain(&hidden)
+                .map(|o| o["id"].as_str().unwrap().to_owned()),
+        );
+        a.clock.advance(chrono::Duration::seconds(5));
+        b.clock.advance(chrono::Duration::seconds(5));
+    }
+    let (seen_a, seen_b) = (observe(&a, &ids).await, observe(&b, &ids).await);
+    assert_eq!(seen_a.len(), seen_b.len());
+    for (x, y) in seen_a.iter().zip(&seen_b) {
+        assert_eq!(x, y, "the reader saw a difference at {}", x.0);
+    }
+}

@@ -363,3 +363,66 @@ async fn a_reference_posted_before_its_target_is_delivered_when_the_target_arriv
         vec![id(&ind), id(&rel), id(&target)]
     );
 }
+
+/// A canonical TLP id spelled in upper case names the same marking, but a consumer matching ids
+/// exactly would take the object for unmarked: the object is refused with the exact spelling to
+/// use, and nothing is stored or delivered.
+#[tokio::test]
+async fn a_tlp_id_in_other_letter_case_is_refused() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let upper = RED2.replace(
+        "e828b379-4e03-4974-9ac4-e53a884c97c1",
+        "E828B379-4E03-4974-9AC4-E53A884C97C1",
+    );
+    let secret = sdo("indicator", 1, Some(&upper));
+    let st = post(&s, "cert-ops", std::slice::from_ref(&secret), None).await;
+    assert_eq!(
+        (st["success_count"].clone(), st["failure_count"].clone()),
+        (json!(0), json!(1))
+    );
+    let message = st["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "/object_marking_refs/0: '{upper}' spells a canonical TLP id in other letter case: write it exactly as {RED2}"
+        )),
+        "{message}"
+    );
+    for user in ["cert-ops", "acme-soc", "mssp-feed"] {
+        assert!(visible(&s, user).await.is_empty(), "{user}");
+    }
+}
+
+/// The reference rule exempts only the object's own provenance and marking properties: the same
+/// names nested in custom content are references, and an object whose nested `created_by_ref`
+/// or `marking_ref` names a hidden object is withheld like any other.
+#[tokio::test]
+async fn provenance_and_marking_names_nested_in_content_are_references() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let hidden = sdo("malware", 1, Some(AMBER2));
+    let mut by_creator = sdo("indicator", 2, Some(GREEN2));
+    by_creator["x_related"] = json!({ "created_by_ref": id(&hidden) });
+    let mut by_marking = sdo("indicator", 3, Some(GREEN2));
+    let ext = format!("extension-definition--{}", uuid_for(9));
+    by_marking["extensions"] = json!({
+        ext: { "extension_type": "property-extension", "marking_ref": id(&hidden) }
+    });
+    let mut by_list = sdo("indicator", 4, Some(GREEN2));
+    by_list["x_related"] = json!({ "object_marking_refs": [id(&hidden)] });
+    let plain = sdo("indicator", 5, Some(GREEN2));
+    let all = [
+        hidden.clone(),
+        by_creator.clone(),
+        by_marking.clone(),
+        by_list.clone(),
+        plain.clone(),
+    ];
+    let st = post(&s, "cert-ops", &all, None).await;
+    assert_eq!(st["success_count"], 5, "{st}");
+    // Initech (cap GREEN) may not see the AMBER malware, so nothing that names it either.
+    assert_eq!(visible(&s, "initech-soc").await, vec![id(&plain)]);
+    // ACME (cap RED) sees the malware, and so everything.
+    assert_eq!(
+        visible(&s, "acme-soc").await,
+        all.iter().map(id).collect::<Vec<_>>()
+    );
+}
