@@ -83,7 +83,15 @@ impl Cairn {
                 for (_, o) in outcomes {
                     match o {
                         Outcome::Stored(d) => successes.push(d),
-                        Outcome::Refused(d) => failures.push(d),
+                        Outcome::Refused(mut d) => {
+                            // Without `modified` or `created` there is no version of the
+                            // object's own: the time of this request stands in (TAXII 2.1
+                            // §4.3.1 asks for a value consistent to the server).
+                            if d.version.is_empty() {
+                                d.version = format_micros(now);
+                            }
+                            failures.push(d)
+                        }
                     }
                 }
                 let status = Status {

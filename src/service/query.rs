@@ -169,9 +169,15 @@ impl Cairn {
                     (Items::Records(rows), dates)
                 }
             };
-            // An object id that has no version at all is a 404, not an empty page.
+            // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
+            // §5.7: a deleted version MUST be a 404 when fetched again); the versions endpoint
+            // only when the reader has no version of the id at all.
             if let Some(id) = &object {
-                if dates.is_empty() && !objects::id_delivered(c, &grant, id)? {
+                let missing = match endpoint {
+                    Endpoint::Object => true,
+                    _ => !objects::id_delivered(c, &grant, id)?,
+                };
+                if dates.is_empty() && missing {
                     return Err(ServiceError::NotFound);
                 }
             }
@@ -202,13 +208,14 @@ impl Cairn {
         pairs: &[(String, String)],
     ) -> Result<usize, ServiceError> {
         let (_, m) = self.membership(principal, api_root, collection).await?;
-        // A caller who cannot read gets 404 before anything else is said.
+        // A caller who cannot read gets 404 before anything else is said; one who may read but
+        // not delete gets 403 whatever the id (TAXII 2.1 §5.7).
         policy::grant_read(principal, &m)?;
+        let grant = policy::grant_delete(principal, &m)?;
         if !crate::taxii::query::is_stix_id(id) {
             return Err(ServiceError::NotFound);
         }
         let q = Query::parse(Endpoint::Delete, pairs, &self.settings.limits())?;
-        let grant = policy::grant_delete(principal, &m)?;
         let id = id.to_owned();
         let versions: VersionSelector = q.versions;
         let spec: SpecVersions = q.spec_versions;

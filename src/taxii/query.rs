@@ -216,10 +216,17 @@ impl Query {
                 "match[version]" => {
                     any_version = true;
                     for v in split_list(key, value)? {
+                        let again = |set: bool| {
+                            if set {
+                                Err(err(key, format!("'{v}' may occur only once")))
+                            } else {
+                                Ok(true)
+                            }
+                        };
                         match v {
-                            "first" => first = true,
-                            "last" => last = true,
-                            "all" => all = true,
+                            "first" => first = again(first)?,
+                            "last" => last = again(last)?,
+                            "all" => all = again(all)?,
                             ts => exact.push(parse_rfc3339(ts).ok_or_else(|| {
                                 err(
                                     key,
@@ -252,6 +259,13 @@ impl Query {
                 }
                 _ => unreachable!("allows() covers every key"),
             }
+        }
+        if all && (first || last || !exact.is_empty()) {
+            // TAXII 2.1 §3.4.1: `all` MUST NOT be used with any other version parameter.
+            return Err(err(
+                "match[version]",
+                "'all' already names every version: use it alone",
+            ));
         }
         if any_version {
             q.versions = if all {
@@ -329,8 +343,21 @@ mod tests {
                 exact: vec![]
             }
         );
-        let q = p(&[("match[version]", "last,all")], Endpoint::Objects).unwrap();
+        let q = p(&[("match[version]", "all")], Endpoint::Objects).unwrap();
         assert_eq!(q.versions, VersionSelector::All);
+        // `all` alone, each keyword once (TAXII 2.1 §3.4.1).
+        for bad in [
+            &[("match[version]", "last,all")][..],
+            &[
+                ("match[version]", "all"),
+                ("match[version]", "2024-01-01T00:00:00Z"),
+            ][..],
+            &[("match[version]", "last,last")][..],
+            &[("match[version]", "first"), ("match[version]", "first")][..],
+        ] {
+            let e = p(bad, Endpoint::Objects).unwrap_err();
+            assert_eq!(e.param, "match[version]", "{bad:?}");
+        }
     }
 
     #[test]

@@ -210,6 +210,13 @@ async fn delete_with_match_version_removes_only_that_version() {
         .get("acme-soc", &acme(&ind(1), "match[version]=all"))
         .await;
     assert_eq!(modifieds(&r), vec![T2, T3]);
+    // Fetching the deleted version is a 404 (§5.7), though other versions remain.
+    s.get(
+        "acme-soc",
+        &acme(&ind(1), &format!("match[version]={}", enc(T1))),
+    )
+    .await
+    .assert_error(404);
     // first now means T2.
     let r = s
         .delete("acme-soc", &acme(&ind(1), "match[version]=first"))
@@ -316,6 +323,13 @@ async fn reader_cannot_delete() {
         .delete("initech-soc", &object_url("initech", FINANCE, &ind(1), ""))
         .await;
     r.assert_error(403);
+    // Whatever the id: may read, may not write is a 403 (§5.7).
+    s.delete(
+        "initech-soc",
+        &object_url("initech", FINANCE, "nonsense", ""),
+    )
+    .await
+    .assert_error(403);
     let r = s
         .get("initech-soc", &object_url("initech", FINANCE, &ind(1), ""))
         .await;

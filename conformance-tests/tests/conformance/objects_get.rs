@@ -866,6 +866,9 @@ async fn malformed_filters_are_refused_naming_the_parameter() {
     s.post_objects("acme-soc", &[indicator(1, T1)]).await;
     for (param, value) in [
         ("match[version]", "newest"),
+        // `all` alone, each keyword once (§3.4.1).
+        ("match[version]", "last,all"),
+        ("match[version]", "first,first"),
         ("match[id]", "notanid"),
         ("match[id]", "indicator--not-a-uuid"),
         ("match[type]", "Bad"),

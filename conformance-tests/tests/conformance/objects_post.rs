@@ -441,3 +441,14 @@ async fn sco_without_timestamps_is_accepted() {
     assert_eq!(recs[0]["id"], format!("ipv4-addr--{}", uuid_for(1)));
     assert_eq!(st["successes"][0]["version"], recs[0]["date_added"]);
 }
+
+#[tokio::test]
+async fn a_refused_object_without_timestamps_reports_the_request_time_as_its_version() {
+    let s = TestServer::start().await;
+    // 'value' must be a string: refused.
+    let bad = json!({"type": "ipv4-addr", "spec_version": "2.1", "id": format!("ipv4-addr--{}", uuid_for(2)), "value": 7});
+    let st = s.post_objects("acme-soc", &[bad]).await;
+    assert_eq!(st["failure_count"], 1, "{st}");
+    assert_eq!(st["failures"][0]["version"], st["request_timestamp"]);
+    assert_micros(st["request_timestamp"].as_str().unwrap());
+}
