@@ -28,13 +28,19 @@ fn json<T: serde::Serialize>(value: &T) -> HttpResponse {
     )
 }
 
-/// The base URL clients reach us at: `public_url` when configured, else what the request says.
+/// The base of the URLs discovery gives: `public_url` when configured; else, over HTTPS, the
+/// scheme and host the request came to; else nothing, so the URLs are relative. TAXII 2.1 §4.1.1:
+/// API root URLs MUST be HTTPS absolute URLs or relative URLs, never plain HTTP ones.
 fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
     match public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
+            if info.scheme() == "https" {
+                format!("https://{}", info.host())
+            } else {
+                String::new()
+            }
         }
     }
 }

@@ -39,7 +39,8 @@ async fn discovery_lists_only_the_callers_api_root() {
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type().as_deref(), Some(TAXII));
     let j = r.json();
-    let root = format!("{}/acme/", s.base);
+    // Plain HTTP and no public_url: relative (TAXII 2.1 §4.1.1 allows no plain-HTTP URLs).
+    let root = "/acme/";
     assert_eq!(j["api_roots"], serde_json::json!([root]));
     assert_eq!(j["default"], serde_json::json!(root));
     assert_eq!(j["title"], "Cairn");
@@ -56,7 +57,7 @@ async fn discovery_shows_every_partner_only_its_own_root() {
         let r = s.get(user, "/taxii2/").await;
         assert_eq!(r.status, 200, "{user}: {}", r.text());
         let j = r.json();
-        let url = format!("{}/{root}/", s.base);
+        let url = format!("/{root}/");
         assert_eq!(j["api_roots"], json!([url]), "{user}");
         assert_eq!(j["default"], json!(url), "{user}");
     }

@@ -88,7 +88,7 @@ async fn missing_accept_header_is_served() {
     let r = get_without_accept(&s, "acme-soc", "/taxii2/").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.content_type().as_deref(), Some(TAXII));
-    assert_eq!(r.json()["api_roots"], json!([format!("{}/acme/", s.base)]));
+    assert_eq!(r.json()["api_roots"], json!(["/acme/"]));
     let r = get_without_accept(
         &s,
         "acme-soc",
