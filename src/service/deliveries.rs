@@ -309,18 +309,28 @@ pub fn refresh(
     for reader in &readers {
         let visible = facts.visible_ids(reader, now);
         let had = current.remove(&reader.user).unwrap_or_default();
-        // One copy per (id, version) for each reader: the earliest added among those allowed.
-        let mut seen: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-        let mut wanted: Vec<i64> = vec![];
+        // One copy per (id, version) for each reader: its own partner's when that partner posted
+        // one (the producer always sees what it contributed, even once another partner's earlier
+        // copy becomes visible to it), else the earliest added among those allowed.
+        let mut chosen: BTreeMap<(&str, i64), (bool, i64)> = BTreeMap::new();
         for v in &ordered {
-            if facts.decide(reader, v, &visible, now).delivered()
-                && !seen.contains_key(&(v.stix_id.as_str(), v.version))
-            {
-                seen.insert((v.stix_id.as_str(), v.version), v.seq);
-                wanted.push(v.seq);
+            if !facts.decide(reader, v, &visible, now).delivered() {
+                continue;
+            }
+            let own = v.producer_id.as_deref() == Some(reader.partner.as_str());
+            let pick = chosen
+                .entry((v.stix_id.as_str(), v.version))
+                .or_insert((own, v.seq));
+            if own && !pick.0 {
+                *pick = (true, v.seq);
             }
         }
-        let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+        let wanted_set: HashSet<i64> = chosen.values().map(|(_, seq)| *seq).collect();
+        let wanted: Vec<i64> = ordered
+            .iter()
+            .map(|v| v.seq)
+            .filter(|seq| wanted_set.contains(seq))
+            .collect();
         let add: Vec<i64> = wanted
             .iter()
             .copied()

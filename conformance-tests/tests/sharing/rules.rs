@@ -426,3 +426,36 @@ async fn provenance_and_marking_names_nested_in_content_are_references() {
         all.iter().map(id).collect::<Vec<_>>()
     );
 }
+
+/// A partner's own copy of an id and version stays what it sees once another partner's earlier
+/// copy becomes visible to it: the producer always sees what it contributed, and its pollers do
+/// not get the same version again.
+#[tokio::test]
+async fn an_own_copy_stays_when_another_partners_copy_becomes_visible() {
+    let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\n";
+    let s = TestServer::start_with(&isac_setup(rule), "").await;
+    let original = sdo("malware", 1, Some(GREEN2));
+    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
+    let mut copy = original.clone();
+    copy["name"] = json!("globex's own view");
+    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
+    let object = TestServer::coll("globex", ISAC, &format!("objects/{}/", id(&original)));
+    assert_eq!(
+        s.get("globex-soc", &object).await.json()["objects"][0]["name"],
+        "globex's own view"
+    );
+    let since = last_seen(&s, "globex-soc").await;
+    s.clock.advance(chrono::Duration::seconds(1));
+    s.apply(&isac_setup("")).await;
+    assert_eq!(
+        s.get("globex-soc", &object).await.json()["objects"][0]["name"],
+        "globex's own view"
+    );
+    assert!(polled_since(&s, "globex-soc", &since).await.is_empty());
+    // Everyone else still gets the earliest copy.
+    let other = TestServer::coll("initech", ISAC, &format!("objects/{}/", id(&original)));
+    assert_eq!(
+        s.get("initech-soc", &other).await.json()["objects"][0]["name"],
+        "malware 1"
+    );
+}
