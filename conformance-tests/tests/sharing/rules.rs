@@ -459,3 +459,42 @@ async fn an_own_copy_stays_when_another_partners_copy_becomes_visible() {
         "malware 1"
     );
 }
+
+/// A user whose own caps hide a version its partner posted learns nothing of it by posting the
+/// same id and version: the answer is a new object's, whether the content is the same or not.
+#[tokio::test]
+async fn reposting_what_ones_own_caps_hide_reveals_nothing() {
+    let capped = isac_setup("").replace(
+        "name = \"acme-lead\"\npartner = \"acme\"\n",
+        "name = \"acme-lead\"\npartner = \"acme\"\nmax_tlp = \"green\"\n",
+    );
+    let s = TestServer::start_with(&capped, "").await;
+    let secret = sdo("malware", 1, Some(AMBER2));
+    post(&s, "acme-soc", std::slice::from_ref(&secret), None).await;
+    assert!(visible(&s, "acme-lead").await.is_empty());
+    let mut changed = secret.clone();
+    changed["name"] = json!("a guess");
+    let fresh = sdo("malware", 2, Some(AMBER2));
+    let st = post(
+        &s,
+        "acme-lead",
+        &[secret.clone(), changed, fresh.clone()],
+        None,
+    )
+    .await;
+    assert_eq!(st["success_count"], 3, "{st}");
+    for detail in st["successes"].as_array().unwrap() {
+        assert_eq!(
+            detail.as_object().unwrap().keys().collect::<Vec<_>>(),
+            vec!["id", "version"],
+            "{st}"
+        );
+    }
+    // The posting partner's other user still sees the first copy, and the new object.
+    let object = TestServer::coll("acme", ISAC, &format!("objects/{}/", id(&secret)));
+    assert_eq!(
+        s.get("acme-soc", &object).await.json()["objects"][0]["name"],
+        "malware 1"
+    );
+    assert_eq!(visible(&s, "acme-soc").await, vec![id(&secret), id(&fresh)]);
+}
