@@ -179,7 +179,18 @@ impl Config {
     }
 }
 
-/// `CAIRN_STORAGE__URL=x` sets `storage.url = "x"`; integers and booleans keep their type.
+/// The keys whose values are not strings. An override of any other key is a string, whatever it
+/// looks like (`CAIRN_TAXII__TITLE=2024` is the title "2024").
+const INTEGER_KEYS: [&str; 5] = [
+    "server.max_content_length",
+    "server.workers",
+    "storage.pool_size",
+    "taxii.default_page_size",
+    "taxii.max_page_size",
+];
+const BOOLEAN_KEYS: [&str; 1] = ["server.allow_plain_http"];
+
+/// `CAIRN_STORAGE__URL=x` sets `storage.url = "x"`; integer and boolean keys get their type.
 fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
     let path: Vec<String> = var["CAIRN_".len()..]
         .split("__")
@@ -191,10 +202,19 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Conf
             message: "expected CAIRN_SECTION__KEY".into(),
         });
     }
-    let parsed = if let Ok(i) = value.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(b) = value.parse::<bool>() {
-        toml::Value::Boolean(b)
+    let key = path.join(".");
+    let bad = |what: &str| ConfigError::Env {
+        var: var.into(),
+        message: format!("{key} must be {what}, not '{value}'"),
+    };
+    let parsed = if INTEGER_KEYS.contains(&key.as_str()) {
+        toml::Value::Integer(value.parse().map_err(|_| bad("an integer"))?)
+    } else if BOOLEAN_KEYS.contains(&key.as_str()) {
+        toml::Value::Boolean(match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(bad("true or false")),
+        })
     } else {
         toml::Value::String(value.to_owned())
     };
@@ -213,31 +233,33 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Conf
     Ok(())
 }
 
-/// Durations as in the setup file: `30s`, `15m`, `24h`, `7d` (and `0`).
+/// The longest duration accepted: a delay or retention past a century is a typo, and much
+/// larger numbers would overflow the microsecond arithmetic.
+const MAX_DURATION_DAYS: i64 = 36_500;
+
+/// Durations as in the setup file: `30s`, `15m`, `24h`, `7d` (and `0`), up to 36500d.
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    let t = text.trim();
-    if t == "0" {
+    if text == "0" {
         return Ok(chrono::Duration::zero());
     }
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30s, 15m, 24h or 7d"))?;
-    if n < 0 {
-        return Err(format!("'{text}' is negative"));
+    let like = || format!("'{text}' is not a duration like 30s, 15m, 24h or 7d");
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(like());
     }
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a duration like 30s, 15m, 24h or 7d"
-            ))
-        }
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(like()),
     };
-    Ok(chrono::Duration::seconds(secs))
+    num.parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|secs| *secs <= MAX_DURATION_DAYS * 86400)
+        .map(chrono::Duration::seconds)
+        .ok_or_else(|| format!("'{text}' is longer than {MAX_DURATION_DAYS}d"))
 }
 
 #[cfg(test)]
@@ -266,6 +288,34 @@ mod tests {
     }
 
     #[test]
+    fn env_values_take_the_type_of_their_key() {
+        let env = [
+            ("CAIRN_TAXII__TITLE", "2024"),
+            ("CAIRN_SERVER__SECRET", "123456789"),
+            ("CAIRN_TAXII__STATUS_RETENTION", "0"),
+            ("CAIRN_SERVER__ALLOW_PLAIN_HTTP", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let c = Config::from_parts(Path::new("t.toml"), "", env.to_vec()).unwrap();
+        assert_eq!(c.taxii.title, "2024");
+        assert_eq!(c.server.secret.as_deref(), Some("123456789"));
+        assert_eq!(c.taxii.status_retention, "0");
+        assert!(c.server.allow_plain_http);
+        let e = Config::from_parts(
+            Path::new("t.toml"),
+            "",
+            vec![("CAIRN_STORAGE__POOL_SIZE".into(), "eight".into())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("CAIRN_STORAGE__POOL_SIZE")
+                && e.contains("storage.pool_size must be an integer, not 'eight'"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_key_is_refused() {
         let e = Config::from_parts(Path::new("t.toml"), "[server]\nbnid = \"x\"\n", vec![])
             .unwrap_err();
@@ -278,5 +328,23 @@ mod tests {
         assert_eq!(parse_duration("7d").unwrap(), chrono::Duration::days(7));
         assert_eq!(parse_duration("0s").unwrap(), chrono::Duration::zero());
         assert!(parse_duration("3 weeks").is_err());
+        for bad in ["+5s", " 5s ", "-5s", "s", "5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("36500d").unwrap(),
+            chrono::Duration::days(36_500)
+        );
+        for huge in [
+            "36501d",
+            "999999999999999d",
+            "9999999999999999s",
+            "144115188075855872d",
+        ] {
+            assert_eq!(
+                parse_duration(huge).unwrap_err(),
+                format!("'{huge}' is longer than 36500d")
+            );
+        }
     }
 }

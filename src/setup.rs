@@ -3,7 +3,7 @@
 //! them in one transaction. Entities the file no longer names are disabled, never deleted.
 
 use crate::policy::Role;
-use crate::service::auth::{hash_password, is_argon2id_hash, verify_password};
+use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
 use crate::storage::models::*;
 use crate::storage::setup::{self as store, SetupRows};
 use crate::storage::{Conn, StorageError};
@@ -271,11 +271,11 @@ pub fn plan(
                 }
             }
             (None, Some(h)) => {
-                if !is_argon2id_hash(h) {
+                if let Some(why) = argon2id_hash_problem(h) {
                     return Err(cx.err(
                         entry,
                         "password_hash",
-                        "must be an argon2id PHC string ($argon2id$v=19$...)",
+                        format!("must be an argon2id PHC string ($argon2id$v=19$...): it {why}"),
                     ));
                 }
                 h.clone()
@@ -301,6 +301,15 @@ pub fn plan(
         }
         if !community_ids.insert(c.id.clone()) {
             return Err(cx.err(entry, "id", "named twice"));
+        }
+        // A collection is reached by its UUID or by its community's id: an id shaped like a UUID
+        // could name another community's collection.
+        if uuid::Uuid::parse_str(&c.id).is_ok() {
+            return Err(cx.err(
+                entry,
+                "id",
+                "must not have the form of a UUID (collection ids have it)",
+            ));
         }
         let uuid = uuid::Uuid::parse_str(&c.collection)
             .ok()

@@ -213,3 +213,45 @@ fn validate_prints_one_line_per_problem_and_fails_on_any() {
     assert!(out.status.success());
     assert_eq!(stdout(&out), "0 valid, 0 invalid\n");
 }
+
+/// Entries that would apply but do harm are refused with the file, the entry and the key: a
+/// password hash nothing can match (or that makes every login costly), a community id shaped
+/// like a collection UUID, and a delay past a century (which once overflowed).
+#[test]
+fn harmful_entries_are_refused_naming_file_entry_and_key() {
+    let dir = workdir();
+    let base = "[[partner]]\nid = \"cert\"\ntitle = \"CERT\"\n";
+    let cases = [
+        (
+            "[[user]]\nname = \"ops\"\npartner = \"cert\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ\"\n",
+            "[[user]] 'ops': password_hash: must be an argon2id PHC string ($argon2id$v=19$...): it has no salt or no hash: nothing could ever match it",
+        ),
+        (
+            "[[user]]\nname = \"ops\"\npartner = \"cert\"\npassword_hash = \"$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA\"\n",
+            "[[user]] 'ops': password_hash: must be an argon2id PHC string ($argon2id$v=19$...): it asks m=4194304, t=2, p=1 of every login: at most m=262144, t=10, p=8",
+        ),
+        (
+            "[[community]]\nid = \"2f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11\"\ncollection = \"3f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11\"\ntitle = \"x\"\n",
+            "[[community]] '2f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11': id: must not have the form of a UUID (collection ids have it)",
+        ),
+        (
+            "[[community]]\nid = \"isac\"\ncollection = \"3f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11\"\ntitle = \"x\"\ndelay = \"144115188075855872d\"\n",
+            "'144115188075855872d' is longer than 36500d",
+        ),
+    ];
+    for (i, (entry, wanted)) in cases.iter().enumerate() {
+        let file = format!("config/bad-{i}.toml");
+        std::fs::write(dir.path().join(&file), format!("{base}{entry}")).unwrap();
+        let out = cairn(dir.path(), &["apply", &file], &[]);
+        assert_eq!(out.status.code(), Some(1), "{file}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{file}: ")) && err.contains(wanted),
+            "{file}: {err}"
+        );
+    }
+    // Nothing was applied: the good partner of those files is still new.
+    std::fs::write(dir.path().join("config/good.toml"), base).unwrap();
+    let ok = cairn(dir.path(), &["apply", "config/good.toml"], &[]);
+    assert_eq!(stdout(&ok), "partner cert: added\n", "{}", stderr(&ok));
+}

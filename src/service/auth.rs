@@ -165,9 +165,34 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
     }
 }
 
-/// True when `hash` is an argon2id PHC string.
-pub fn is_argon2id_hash(hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| h.algorithm.as_str() == "argon2id")
-        .unwrap_or(false)
+/// The most memory (KiB), passes and lanes a stored hash may ask of a login: every sign-in of
+/// a user verifies with these, so a hash beyond them would let one file make logins a burden.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_PASSES: u32 = 10;
+const MAX_LANES: u32 = 8;
+
+/// Why `hash` is not a usable argon2id PHC string, if it is not.
+pub fn argon2id_hash_problem(hash: &str) -> Option<String> {
+    let parsed = match PasswordHash::new(hash) {
+        Ok(p) => p,
+        Err(e) => return Some(format!("is not a PHC string ({e})")),
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Some(format!("uses {}, not argon2id", parsed.algorithm));
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Some("has no salt or no hash: nothing could ever match it".into());
+    }
+    match argon2::Params::try_from(&parsed) {
+        Err(e) => Some(format!("has unusable parameters ({e})")),
+        Ok(p) if p.m_cost() > MAX_MEMORY_KIB || p.t_cost() > MAX_PASSES || p.p_cost() > MAX_LANES => {
+            Some(format!(
+                "asks m={}, t={}, p={} of every login: at most m={MAX_MEMORY_KIB}, t={MAX_PASSES}, p={MAX_LANES}",
+                p.m_cost(),
+                p.t_cost(),
+                p.p_cost()
+            ))
+        }
+        Ok(_) => None,
+    }
 }
