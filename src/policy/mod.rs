@@ -90,32 +90,12 @@ impl WriteGrant {
     pub fn producer(&self) -> &str {
         &self.producer
     }
-    /// What the answer to a POST may say about a stored version of the id and version posted
-    /// again. Only a version delivered to the posting user is known to it. One its own partner
-    /// posted that the user's own caps hide (`max_tlp`, `types`, `redistributes`) must be
-    /// neither revealed nor confirmed, like anyone else's hidden version.
-    pub fn stored_as_seen(&self, producer: Option<&str>, delivered_to_poster: bool) -> Seen {
-        if delivered_to_poster {
-            Seen::Known
-        } else if producer == Some(self.producer.as_str()) {
-            Seen::OwnHidden
-        } else {
-            Seen::Hidden
-        }
+    /// Whether a stored version counts as already known to the poster when the same object is
+    /// posted again: its own partner's, or one delivered to the posting user. Anything else
+    /// must not be revealed by the answer to a POST.
+    pub fn knows_stored(&self, producer: Option<&str>, delivered_to_poster: bool) -> bool {
+        producer == Some(self.producer.as_str()) || delivered_to_poster
     }
-}
-
-/// How a stored version of a re-posted id and version stands with the poster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// Delivered to the posting user: "already stored" or "different object" may be said.
-    Known,
-    /// Its own partner's, hidden from this user: the answer is that of a new object; the same
-    /// content is not stored again (the copy would be hidden from the user just the same).
-    OwnHidden,
-    /// Another partner's, hidden from this user: answered and stored as a new object, the
-    /// poster's own copy.
-    Hidden,
 }
 
 /// Which of the delivered versions a caller may delete.

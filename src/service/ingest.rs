@@ -5,7 +5,7 @@
 use super::deliveries::{self, Fresh, Scope};
 use super::{Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
-use crate::policy::{self, Principal, Seen, WriteGrant};
+use crate::policy::{self, Principal, WriteGrant};
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};
@@ -197,19 +197,13 @@ fn store_all(
         .collect::<std::collections::BTreeSet<i64>>()
         .into_iter()
         .collect();
-    // The earliest copy of each version the poster may be told about, and the bodies of its own
-    // partner's versions hidden from it.
+    // The earliest copy of each version the poster may be told about.
     let mut known = std::collections::HashMap::new();
-    let mut own_hidden: std::collections::HashMap<_, Vec<String>> = Default::default();
     let mut had_versions = std::collections::HashSet::new();
     for k in objects::stored_versions(c, grant, user, &posted)? {
         had_versions.insert(k.key.0.clone());
-        match grant.stored_as_seen(k.producer.as_deref(), k.delivered) {
-            Seen::Known => {
-                known.entry(k.key).or_insert((k.version_text, k.body));
-            }
-            Seen::OwnHidden => own_hidden.entry(k.key).or_default().push(k.body),
-            Seen::Hidden => {}
+        if grant.knows_stored(k.producer.as_deref(), k.delivered) {
+            known.entry(k.key).or_insert((k.version_text, k.body));
         }
     }
     let mut clock = objects::AddedClock::load(c)?;
@@ -260,28 +254,6 @@ fn store_all(
             continue;
         }
         let added_at = *post_added.get_or_insert_with(|| clock.next(now));
-        let same_as_hidden = own_hidden.get(&key).is_some_and(|bodies| {
-            bodies
-                .iter()
-                .any(|b| *b == cand.body || same_json(b, &cand.body))
-        });
-        if same_as_hidden {
-            // Answered as a new object would be; storing it again would change nothing anyone
-            // sees.
-            let version = match &ch.version {
-                Some((_, text)) => text.clone(),
-                None => format_micros(added_at),
-            };
-            outcomes.push((
-                cand.index,
-                Outcome::Stored(StatusDetail {
-                    id: ch.id.clone(),
-                    version,
-                    message: None,
-                }),
-            ));
-            continue;
-        }
         let facts = VersionFacts {
             producer: Some(grant.producer().to_owned()),
             stix_type: ch.stix_type.clone(),
