@@ -30,11 +30,24 @@ pub fn content_refs(obj: &Value) -> Vec<String> {
     match obj {
         Value::Object(map) => {
             for (k, v) in map {
-                if !matches!(
-                    k.as_str(),
-                    "created_by_ref" | "object_marking_refs" | "granular_markings"
-                ) {
-                    property(k, v, &mut out);
+                match k.as_str() {
+                    "created_by_ref" | "object_marking_refs" => {}
+                    // Each granular marking's `marking_ref` is exempt, not what else it holds.
+                    "granular_markings" => match v {
+                        Value::Array(items) => {
+                            for item in items {
+                                match item {
+                                    Value::Object(g) => g
+                                        .iter()
+                                        .filter(|(gk, _)| gk.as_str() != "marking_ref")
+                                        .for_each(|(gk, gv)| property(gk, gv, &mut out)),
+                                    other => collect(other, &mut out),
+                                }
+                            }
+                        }
+                        other => collect(other, &mut out),
+                    },
+                    _ => property(k, v, &mut out),
                 }
             }
         }
@@ -45,17 +58,21 @@ pub fn content_refs(obj: &Value) -> Vec<String> {
     out
 }
 
+/// One property: a `*_ref` string or the strings of a `*_refs` list are references; anything
+/// else, including what a `*_ref` or `*_refs` property holds when it is not of that shape, is
+/// searched further.
 fn property(k: &str, v: &Value, out: &mut Vec<String>) {
-    if k.ends_with("_ref") {
-        if let Some(s) = v.as_str() {
-            out.push(s.to_owned());
+    match v {
+        Value::String(s) if k.ends_with("_ref") => out.push(s.clone()),
+        Value::Array(items) if k.ends_with("_refs") => {
+            for item in items {
+                match item {
+                    Value::String(s) => out.push(s.clone()),
+                    other => collect(other, out),
+                }
+            }
         }
-    } else if k.ends_with("_refs") {
-        if let Some(a) = v.as_array() {
-            out.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
-        }
-    } else {
-        collect(v, out);
+        other => collect(other, out),
     }
 }
 
@@ -107,6 +124,28 @@ mod tests {
         assert_eq!(
             content_refs(&v),
             vec!["malware--1", "malware--2", "malware--3", "malware--4"]
+        );
+    }
+
+    #[test]
+    fn only_marking_ref_is_exempt_in_a_granular_marking_and_odd_shapes_are_searched() {
+        let v: Value = serde_json::json!({
+            "type": "indicator",
+            "granular_markings": [
+                {"marking_ref": "marking-definition--1", "selectors": ["name"], "x_about_ref": "malware--1"},
+                {"lang": "de", "selectors": ["name"], "x_ext": {"items": [{"target_ref": "malware--2"}]}}
+            ],
+            "contents": {"de": {"x_list_refs": [{"target_ref": "malware--3"}, "malware--4"], "x_obj_ref": {"inner_ref": "malware--5"}}}
+        });
+        assert_eq!(
+            content_refs(&v),
+            vec![
+                "malware--1",
+                "malware--2",
+                "malware--3",
+                "malware--4",
+                "malware--5"
+            ]
         );
     }
 }

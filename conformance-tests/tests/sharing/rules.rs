@@ -409,15 +409,30 @@ async fn provenance_and_marking_names_nested_in_content_are_references() {
     let mut by_list = sdo("indicator", 4, Some(GREEN2));
     by_list["x_related"] = json!({ "object_marking_refs": [id(&hidden)] });
     let plain = sdo("indicator", 5, Some(GREEN2));
+    // Beside a granular marking's own marking_ref, and inside a dictionary, under a `_ref`
+    // property that holds an object.
+    let mut by_granular = sdo("indicator", 6, Some(GREEN2));
+    by_granular["granular_markings"] =
+        json!([{ "marking_ref": GREEN2, "selectors": ["name"], "x_about_ref": id(&hidden) }]);
+    let in_dictionary = json!({
+        "type": "language-content", "spec_version": "2.1",
+        "id": format!("language-content--{}", uuid_for(7)),
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "object_ref": id(&plain), "object_modified": "2026-01-01T00:00:00.000Z",
+        "contents": { "de": { "x_obj_ref": { "inner_ref": id(&hidden) } } },
+        "object_marking_refs": [GREEN2],
+    });
     let all = [
         hidden.clone(),
         by_creator.clone(),
         by_marking.clone(),
         by_list.clone(),
         plain.clone(),
+        by_granular.clone(),
+        in_dictionary.clone(),
     ];
     let st = post(&s, "cert-ops", &all, None).await;
-    assert_eq!(st["success_count"], 5, "{st}");
+    assert_eq!(st["success_count"], 7, "{st}");
     // Initech (cap GREEN) may not see the AMBER malware, so nothing that names it either.
     assert_eq!(visible(&s, "initech-soc").await, vec![id(&plain)]);
     // ACME (cap RED) sees the malware, and so everything.
