@@ -474,3 +474,49 @@ async fn an_own_copy_stays_when_another_partners_copy_becomes_visible() {
         "malware 1"
     );
 }
+
+/// The `name` of every version of `object` that `user` gets.
+async fn names(s: &TestServer, user: &str, object: &str) -> Vec<String> {
+    let path = format!(
+        "{}?match[version]=all",
+        TestServer::coll(root(user), ISAC, &format!("objects/{object}/"))
+    );
+    let r = s.get(user, &path).await;
+    r.json()["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| o["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A copy kept for a partner that could not see the first version stored under that id and
+/// version goes to that partner only: other members never get it, so none of them holds two
+/// contents under one version, or gets the version again when the first is released.
+#[tokio::test]
+async fn an_own_copy_goes_to_its_poster_only() {
+    let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\ndelay = \"1h\"\n";
+    let s = TestServer::start_with(&isac_setup(rule), "").await;
+    let original = sdo("malware", 1, Some(GREEN2));
+    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
+    let mut copy = original.clone();
+    copy["name"] = json!("globex's own view");
+    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
+    assert_eq!(
+        names(&s, "globex-soc", &id(&original)).await,
+        vec!["globex's own view"]
+    );
+    // Umbrella waits for ACME's delay; Globex's copy is not for it.
+    assert!(names(&s, "umbrella-soc", &id(&original)).await.is_empty());
+    s.clock.advance(chrono::Duration::minutes(61));
+    assert_eq!(
+        names(&s, "umbrella-soc", &id(&original)).await,
+        vec!["malware 1"]
+    );
+    assert_eq!(
+        names(&s, "globex-soc", &id(&original)).await,
+        vec!["globex's own view"]
+    );
+}
