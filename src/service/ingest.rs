@@ -242,13 +242,17 @@ fn store_all(
                     message: Some("this version was already stored; kept once".into()),
                 })
             } else {
-                refusal(
-                    ch,
-                    format!(
+                let why = match ch.version {
+                    Some(_) => format!(
                         "a different object with this id and version ({version_text}) is already stored; \
                          a changed object needs a later modified timestamp"
                     ),
-                )
+                    None => format!(
+                        "a different object with this id is already stored (version {version_text}); \
+                         an object without modified or created has a single version"
+                    ),
+                };
+                refusal(ch, why)
             };
             outcomes.push((cand.index, outcome));
             continue;

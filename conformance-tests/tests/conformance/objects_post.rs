@@ -443,6 +443,33 @@ async fn sco_without_timestamps_is_accepted() {
 }
 
 #[tokio::test]
+async fn an_object_without_timestamps_has_a_single_version() {
+    let s = TestServer::start().await;
+    let id = format!("ipv4-addr--{}", uuid_for(1));
+    let first =
+        json!({"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": "198.51.100.1"});
+    let st = s.post_objects("acme-soc", &[first.clone()]).await;
+    let version = st["successes"][0]["version"].as_str().unwrap().to_owned();
+    let again = s.post_objects("acme-soc", &[first]).await;
+    assert_eq!(
+        again["successes"][0]["version"],
+        version.as_str(),
+        "{again}"
+    );
+    let changed =
+        json!({"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": "198.51.100.2"});
+    let st = s.post_objects("acme-soc", &[changed]).await;
+    assert_eq!(
+        st["failures"][0]["message"],
+        format!(
+            "a different object with this id is already stored (version {version}); \
+             an object without modified or created has a single version"
+        ),
+        "{st}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_object_without_timestamps_reports_the_request_time_as_its_version() {
     let s = TestServer::start().await;
     // 'value' must be a string: refused.
