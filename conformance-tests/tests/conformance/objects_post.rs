@@ -448,7 +448,9 @@ async fn an_object_without_timestamps_has_a_single_version() {
     let id = format!("ipv4-addr--{}", uuid_for(1));
     let first =
         json!({"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": "198.51.100.1"});
-    let st = s.post_objects("acme-soc", &[first.clone()]).await;
+    let st = s
+        .post_objects("acme-soc", std::slice::from_ref(&first))
+        .await;
     let version = st["successes"][0]["version"].as_str().unwrap().to_owned();
     let again = s.post_objects("acme-soc", &[first]).await;
     assert_eq!(
