@@ -305,33 +305,19 @@ pub fn refresh(
     // Insert in the order versions were added, so a reader sees a POST's objects in posted order.
     let mut ordered: Vec<&StoredVersion> = targets.iter().collect();
     ordered.sort_by_key(|v| (v.added_at, v.seq));
-    // The first stored copy of each (id, version); targets hold every stored version of an id.
-    let mut first_copy: HashMap<(&str, i64), i64> = HashMap::new();
-    for v in &ordered {
-        let first = first_copy
-            .entry((v.stix_id.as_str(), v.version))
-            .or_insert(v.seq);
-        *first = (*first).min(v.seq);
-    }
 
     for reader in &readers {
         let visible = facts.visible_ids(reader, now);
         let had = current.remove(&reader.user).unwrap_or_default();
         // One copy per (id, version) for each reader: its own partner's when that partner posted
         // one (the producer always sees what it contributed, even once another partner's earlier
-        // copy becomes visible to it), else the first one stored. A later copy from another
-        // producer was kept as its poster's own (the first was hidden from it) and goes to that
-        // poster's partner only, so the community never circulates two contents under one
-        // version, and no reader gets the same version twice when the first is released.
+        // copy becomes visible to it), else the earliest added among those allowed.
         let mut chosen: BTreeMap<(&str, i64), (bool, i64)> = BTreeMap::new();
         for v in &ordered {
-            let own = v.producer_id.as_deref() == Some(reader.partner.as_str());
-            if !own && first_copy[&(v.stix_id.as_str(), v.version)] != v.seq {
-                continue;
-            }
             if !facts.decide(reader, v, &visible, now).delivered() {
                 continue;
             }
+            let own = v.producer_id.as_deref() == Some(reader.partner.as_str());
             let pick = chosen
                 .entry((v.stix_id.as_str(), v.version))
                 .or_insert((own, v.seq));
