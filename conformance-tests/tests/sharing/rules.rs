@@ -474,3 +474,47 @@ async fn an_own_copy_stays_when_another_partners_copy_becomes_visible() {
         "malware 1"
     );
 }
+
+/// The `name` of every version of `object` that `user` gets.
+async fn names(s: &TestServer, user: &str, object: &str) -> Vec<String> {
+    let path = format!(
+        "{}?match[version]=all",
+        TestServer::coll(root(user), ISAC, &format!("objects/{object}/"))
+    );
+    let r = s.get(user, &path).await;
+    r.json()["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| o["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A reader that got a later copy of an id and version while the first was under delay keeps
+/// it when the first is released: it never gets the same version twice.
+#[tokio::test]
+async fn a_reader_never_gets_the_same_version_twice() {
+    let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\ndelay = \"1h\"\n";
+    let s = TestServer::start_with(&isac_setup(rule), "").await;
+    let original = sdo("malware", 1, Some(GREEN2));
+    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
+    let mut copy = original.clone();
+    copy["name"] = json!("globex's own view");
+    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
+    let object = id(&original);
+    assert_eq!(
+        names(&s, "umbrella-soc", &object).await,
+        vec!["globex's own view"]
+    );
+    let since = last_seen(&s, "umbrella-soc").await;
+    s.clock.advance(chrono::Duration::minutes(61));
+    assert!(polled_since(&s, "umbrella-soc", &since).await.is_empty());
+    assert_eq!(
+        names(&s, "umbrella-soc", &object).await,
+        vec!["globex's own view"]
+    );
+    // ACME, the first copy's producer, sees its own throughout.
+    assert_eq!(names(&s, "acme-soc", &object).await, vec!["malware 1"]);
+}
