@@ -58,21 +58,23 @@ pub fn content_refs(obj: &Value) -> Vec<String> {
     out
 }
 
-/// One property: a `*_ref` string or the strings of a `*_refs` list are references; anything
-/// else, including what a `*_ref` or `*_refs` property holds when it is not of that shape, is
-/// searched further.
+/// One property: under a `*_ref` or `*_refs` key, every string at any depth is a reference,
+/// whatever the shape holding it (a list under `_ref`, a lone id under `_refs`, nested lists or
+/// objects); under any other key, the value is searched for such keys.
 fn property(k: &str, v: &Value, out: &mut Vec<String>) {
+    if k.ends_with("_ref") || k.ends_with("_refs") {
+        strings(v, out);
+    } else {
+        collect(v, out);
+    }
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) if k.ends_with("_ref") => out.push(s.clone()),
-        Value::Array(items) if k.ends_with("_refs") => {
-            for item in items {
-                match item {
-                    Value::String(s) => out.push(s.clone()),
-                    other => collect(other, out),
-                }
-            }
-        }
-        other => collect(other, out),
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+        _ => {}
     }
 }
 
@@ -135,17 +137,18 @@ mod tests {
                 {"marking_ref": "marking-definition--1", "selectors": ["name"], "x_about_ref": "malware--1"},
                 {"lang": "de", "selectors": ["name"], "x_ext": {"items": [{"target_ref": "malware--2"}]}}
             ],
-            "contents": {"de": {"x_list_refs": [{"target_ref": "malware--3"}, "malware--4"], "x_obj_ref": {"inner_ref": "malware--5"}}}
+            "contents": {"de": {
+                "x_list_refs": [{"target_ref": "malware--3"}, "malware--4"],
+                "x_obj_ref": {"inner_ref": "malware--5"},
+                "x_list_ref": ["malware--6"],
+                "x_one_refs": "malware--7",
+                "x_nested_refs": [["malware--8"]],
+                "x_list": ["not a reference"]
+            }}
         });
         assert_eq!(
             content_refs(&v),
-            vec![
-                "malware--1",
-                "malware--2",
-                "malware--3",
-                "malware--4",
-                "malware--5"
-            ]
+            (1..=8).map(|n| format!("malware--{n}")).collect::<Vec<_>>()
         );
     }
 }

@@ -422,6 +422,13 @@ async fn provenance_and_marking_names_nested_in_content_are_references() {
         "contents": { "de": { "x_obj_ref": { "inner_ref": id(&hidden) } } },
         "object_marking_refs": [GREEN2],
     });
+    // A list under a `_ref` key, and a lone id under a `_refs` key.
+    let mut in_list = in_dictionary.clone();
+    in_list["id"] = json!(format!("language-content--{}", uuid_for(8)));
+    in_list["contents"] = json!({ "de": { "x_list_ref": [id(&hidden)] } });
+    let mut in_string = in_dictionary.clone();
+    in_string["id"] = json!(format!("language-content--{}", uuid_for(9)));
+    in_string["contents"] = json!({ "de": { "x_one_refs": id(&hidden) } });
     let all = [
         hidden.clone(),
         by_creator.clone(),
@@ -430,9 +437,11 @@ async fn provenance_and_marking_names_nested_in_content_are_references() {
         plain.clone(),
         by_granular.clone(),
         in_dictionary.clone(),
+        in_list.clone(),
+        in_string.clone(),
     ];
     let st = post(&s, "cert-ops", &all, None).await;
-    assert_eq!(st["success_count"], 7, "{st}");
+    assert_eq!(st["success_count"], 9, "{st}");
     // Initech (cap GREEN) may not see the AMBER malware, so nothing that names it either.
     assert_eq!(visible(&s, "initech-soc").await, vec![id(&plain)]);
     // ACME (cap RED) sees the malware, and so everything.
