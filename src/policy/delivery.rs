@@ -392,6 +392,16 @@ pub fn accept(
     }
 }
 
+/// Which of several allowed copies of one (id, version) a reader gets: the higher rank wins, the
+/// earliest added among equals. Its own partner's copy first (the producer always sees what it
+/// contributed, even once another partner's earlier copy becomes visible to it); then the copy
+/// it already has, so that it never gets the same version twice (say when an earlier copy under
+/// delay is released).
+pub fn copy_rank(reader: &ReaderCaps, producer: Option<&str>, already_delivered: bool) -> u8 {
+    let own = producer == Some(reader.partner.as_str());
+    2 * u8::from(own) + u8::from(already_delivered)
+}
+
 /// The most restrictive TLP among these marking-definition ids (object and granular markings);
 /// `None` when none is a TLP marking (statement and custom markings do not restrict delivery).
 pub fn marking_tlp<'a>(marking_ids: impl IntoIterator<Item = &'a str>) -> Option<Tlp> {

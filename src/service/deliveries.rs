@@ -309,18 +309,13 @@ pub fn refresh(
     for reader in &readers {
         let visible = facts.visible_ids(reader, now);
         let had = current.remove(&reader.user).unwrap_or_default();
-        // One copy per (id, version) for each reader: its own partner's when that partner posted
-        // one (the producer always sees what it contributed, even once another partner's earlier
-        // copy becomes visible to it); else the copy it already has, so that it never gets the
-        // same version twice (say when an earlier copy under delay is released); else the
-        // earliest added among those allowed.
+        // One copy per (id, version) for each reader (see `copy_rank`).
         let mut chosen: BTreeMap<(&str, i64), (u8, i64)> = BTreeMap::new();
         for v in &ordered {
             if !facts.decide(reader, v, &visible, now).delivered() {
                 continue;
             }
-            let own = v.producer_id.as_deref() == Some(reader.partner.as_str());
-            let rank = 2 * u8::from(own) + u8::from(had.contains(&v.seq));
+            let rank = delivery::copy_rank(reader, v.producer_id.as_deref(), had.contains(&v.seq));
             let pick = chosen
                 .entry((v.stix_id.as_str(), v.version))
                 .or_insert((rank, v.seq));

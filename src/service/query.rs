@@ -172,12 +172,8 @@ impl Cairn {
             // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
             // §5.7: a deleted version MUST be a 404 when fetched again); the versions endpoint
             // only when the reader has no version of the id at all.
-            if let Some(id) = &object {
-                let missing = match endpoint {
-                    Endpoint::Object => true,
-                    _ => !objects::id_delivered(c, &grant, id)?,
-                };
-                if dates.is_empty() && missing {
+            if let (Some(id), true) = (&object, dates.is_empty()) {
+                if endpoint == Endpoint::Object || !objects::id_delivered(c, &grant, id)? {
                     return Err(ServiceError::NotFound);
                 }
             }
