@@ -32,21 +32,7 @@ pub fn content_refs(obj: &Value) -> Vec<String> {
             for (k, v) in map {
                 match k.as_str() {
                     "created_by_ref" | "object_marking_refs" => {}
-                    // Each granular marking's `marking_ref` is exempt, not what else it holds.
-                    "granular_markings" => match v {
-                        Value::Array(items) => {
-                            for item in items {
-                                match item {
-                                    Value::Object(g) => g
-                                        .iter()
-                                        .filter(|(gk, _)| gk.as_str() != "marking_ref")
-                                        .for_each(|(gk, gv)| property(gk, gv, &mut out)),
-                                    other => collect(other, &mut out),
-                                }
-                            }
-                        }
-                        other => collect(other, &mut out),
-                    },
+                    "granular_markings" => granular(v, &mut out),
                     _ => property(k, v, &mut out),
                 }
             }
@@ -56,6 +42,20 @@ pub fn content_refs(obj: &Value) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The object's granular markings: each one's `marking_ref` is exempt, not what else it holds.
+fn granular(v: &Value, out: &mut Vec<String>) {
+    let items = v.as_array().map_or(std::slice::from_ref(v), Vec::as_slice);
+    for item in items {
+        match item.as_object() {
+            Some(g) => g
+                .iter()
+                .filter(|(k, _)| k.as_str() != "marking_ref")
+                .for_each(|(k, v)| property(k, v, out)),
+            None => collect(item, out),
+        }
+    }
 }
 
 /// One property: under a `*_ref` or `*_refs` key, every string at any depth is a reference,

@@ -154,17 +154,25 @@ async fn observe(
     out
 }
 
+/// Two servers on the same setup, clock frozen at the same instant, with the same token key and
+/// public URL, so that equal histories give byte-identical answers.
+async fn twins(text: &str) -> (TestServer, TestServer) {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
+    (
+        TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
+        TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
+    )
+}
+
 async fn run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let cap = *rng.pick(&["green", "amber"]);
     let pc_delay = *rng.pick(&["0s", "1h"]);
     let text = setup(cap, pc_delay);
-    let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
-        .unwrap()
-        .to_utc();
-    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
-    let a = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
-    let b = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let (a, b) = twins(&text).await;
     let cap_rank = if cap == "green" { 1 } else { 2 };
     let mut base_ids: Vec<String> = vec![];
     let mut all_ids: Vec<String> = vec![];
@@ -278,12 +286,7 @@ async fn objects_a_reader_cannot_see_never_change_a_byte_it_gets() {
 #[tokio::test]
 async fn hidden_objects_in_the_same_post_change_no_byte() {
     let text = setup("green", "0s");
-    let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
-        .unwrap()
-        .to_utc();
-    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
-    let a = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
-    let b = TestServer::start_with_clock(&text, extra, Clock::frozen(start)).await;
+    let (a, b) = twins(&text).await;
     let (green, strict) = (MARKS[1].1, MARKS[3].1);
     let sco = |n: u32| {
         json!({

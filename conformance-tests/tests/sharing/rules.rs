@@ -456,32 +456,31 @@ async fn provenance_and_marking_names_nested_in_content_are_references() {
 /// not get the same version again.
 #[tokio::test]
 async fn an_own_copy_stays_when_another_partners_copy_becomes_visible() {
-    let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\n";
-    let s = TestServer::start_with(&isac_setup(rule), "").await;
-    let original = sdo("malware", 1, Some(GREEN2));
-    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
-    let mut copy = original.clone();
-    copy["name"] = json!("globex's own view");
-    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
-    let object = TestServer::coll("globex", ISAC, &format!("objects/{}/", id(&original)));
-    assert_eq!(
-        s.get("globex-soc", &object).await.json()["objects"][0]["name"],
-        "globex's own view"
-    );
+    let (s, object) = copied_under("").await;
+    assert_eq!(names(&s, "globex-soc", &object).await, vec![GLOBEX_VIEW]);
     let since = last_seen(&s, "globex-soc").await;
     s.clock.advance(chrono::Duration::seconds(1));
     s.apply(&isac_setup("")).await;
-    assert_eq!(
-        s.get("globex-soc", &object).await.json()["objects"][0]["name"],
-        "globex's own view"
-    );
+    assert_eq!(names(&s, "globex-soc", &object).await, vec![GLOBEX_VIEW]);
     assert!(polled_since(&s, "globex-soc", &since).await.is_empty());
     // Everyone else still gets the earliest copy.
-    let other = TestServer::coll("initech", ISAC, &format!("objects/{}/", id(&original)));
-    assert_eq!(
-        s.get("initech-soc", &other).await.json()["objects"][0]["name"],
-        "malware 1"
-    );
+    assert_eq!(names(&s, "initech-soc", &object).await, vec!["malware 1"]);
+}
+
+const GLOBEX_VIEW: &str = "globex's own view";
+
+/// A server where ACME excludes Globex (with `more` added to its rule), ACME has posted malware 1,
+/// and Globex, which cannot see it, has posted the same id and version as its own view. Returns
+/// the server and the id.
+async fn copied_under(more: &str) -> (TestServer, String) {
+    let rule = format!("[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\n{more}");
+    let s = TestServer::start_with(&isac_setup(&rule), "").await;
+    let original = sdo("malware", 1, Some(GREEN2));
+    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
+    let mut copy = original.clone();
+    copy["name"] = json!(GLOBEX_VIEW);
+    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
+    (s, id(&original))
 }
 
 /// The `name` of every version of `object` that `user` gets.
@@ -505,25 +504,12 @@ async fn names(s: &TestServer, user: &str, object: &str) -> Vec<String> {
 /// it when the first is released: it never gets the same version twice.
 #[tokio::test]
 async fn a_reader_never_gets_the_same_version_twice() {
-    let rule = "[[community.rule]]\nproducer = \"acme\"\nexclude = [\"globex\"]\ndelay = \"1h\"\n";
-    let s = TestServer::start_with(&isac_setup(rule), "").await;
-    let original = sdo("malware", 1, Some(GREEN2));
-    post(&s, "acme-soc", std::slice::from_ref(&original), None).await;
-    let mut copy = original.clone();
-    copy["name"] = json!("globex's own view");
-    post(&s, "globex-soc", std::slice::from_ref(&copy), None).await;
-    let object = id(&original);
-    assert_eq!(
-        names(&s, "umbrella-soc", &object).await,
-        vec!["globex's own view"]
-    );
+    let (s, object) = copied_under("delay = \"1h\"\n").await;
+    assert_eq!(names(&s, "umbrella-soc", &object).await, vec![GLOBEX_VIEW]);
     let since = last_seen(&s, "umbrella-soc").await;
     s.clock.advance(chrono::Duration::minutes(61));
     assert!(polled_since(&s, "umbrella-soc", &since).await.is_empty());
-    assert_eq!(
-        names(&s, "umbrella-soc", &object).await,
-        vec!["globex's own view"]
-    );
+    assert_eq!(names(&s, "umbrella-soc", &object).await, vec![GLOBEX_VIEW]);
     // ACME, the first copy's producer, sees its own throughout.
     assert_eq!(names(&s, "acme-soc", &object).await, vec!["malware 1"]);
 }
