@@ -4,6 +4,7 @@
 pub mod pattern;
 pub mod problem;
 pub mod refs;
+pub mod regex;
 pub mod rules;
 pub mod schema;
 pub mod tlp;

@@ -43,6 +43,8 @@ use crate::stix::problem::Problem;
 /// Nesting of parentheses (at both levels) beyond which a pattern is refused, so that a hostile
 /// pattern cannot exhaust the stack.
 const MAX_DEPTH: usize = 100;
+/// The longest pattern accepted, in characters: parsing is linear, this bounds its cost per object.
+pub const MAX_CHARS: usize = 100_000;
 /// STIX integers are 54-bit signed (section 2.10): [-(2**53)+1, (2**53)-1].
 const MAX_INT: i64 = (1 << 53) - 1;
 /// Found tokens longer than this are shortened in messages.
@@ -67,14 +69,16 @@ pub struct Pattern {
     pub expression: ObservationExpr,
 }
 
-/// Observation expressions joined by observation operators, with their qualifiers.
+/// Observation expressions joined by observation operators, with their qualifiers. A chain of
+/// one operator is one node holding its operands in order (at least two), so the tree is only
+/// as deep as the parentheses: walking or dropping it cannot exhaust the stack.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObservationExpr {
     /// `[ ... ]`: comparison expressions matched against one observation.
     Observation(ComparisonExpr),
-    And(Box<ObservationExpr>, Box<ObservationExpr>),
-    Or(Box<ObservationExpr>, Box<ObservationExpr>),
-    FollowedBy(Box<ObservationExpr>, Box<ObservationExpr>),
+    And(Vec<ObservationExpr>),
+    Or(Vec<ObservationExpr>),
+    FollowedBy(Vec<ObservationExpr>),
     /// An observation expression (bracketed, or a parenthesised group) and its qualifiers, in
     /// the order written.
     Qualified {
@@ -93,12 +97,13 @@ pub enum Qualifier {
     StartStop { start: String, stop: String },
 }
 
-/// Comparisons joined by the Boolean operators inside one pair of brackets.
+/// Comparisons joined by the Boolean operators inside one pair of brackets; chains are flat, as
+/// in `ObservationExpr`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComparisonExpr {
     Comparison(Comparison),
-    And(Box<ComparisonExpr>, Box<ComparisonExpr>),
-    Or(Box<ComparisonExpr>, Box<ComparisonExpr>),
+    And(Vec<ComparisonExpr>),
+    Or(Vec<ComparisonExpr>),
 }
 
 /// `<path> [NOT] <operator> <constant>`, or `[NOT] EXISTS <path>` (whose `value` is `None`).
@@ -214,11 +219,10 @@ impl Pattern {
         fn walk<'a>(e: &'a ObservationExpr, out: &mut Vec<&'a ComparisonExpr>) {
             match e {
                 ObservationExpr::Observation(c) => out.push(c),
-                ObservationExpr::And(a, b)
-                | ObservationExpr::Or(a, b)
-                | ObservationExpr::FollowedBy(a, b) => {
-                    walk(a, out);
-                    walk(b, out);
+                ObservationExpr::And(items)
+                | ObservationExpr::Or(items)
+                | ObservationExpr::FollowedBy(items) => {
+                    items.iter().for_each(|i| walk(i, out));
                 }
                 ObservationExpr::Qualified { expression, .. } => walk(expression, out),
             }
@@ -250,29 +254,23 @@ impl ComparisonExpr {
     fn collect<'a>(&'a self, out: &mut Vec<&'a Comparison>) {
         match self {
             ComparisonExpr::Comparison(c) => out.push(c),
-            ComparisonExpr::And(a, b) | ComparisonExpr::Or(a, b) => {
-                a.collect(out);
-                b.collect(out);
+            ComparisonExpr::And(items) | ComparisonExpr::Or(items) => {
+                items.iter().for_each(|i| i.collect(out));
             }
         }
     }
+}
 
-    /// The object types one object would need to have to satisfy this expression: AND needs
-    /// every operand satisfied by the same object, OR any.
-    fn satisfiable_types(&self) -> BTreeSet<String> {
-        match self {
-            ComparisonExpr::Comparison(c) => BTreeSet::from([c.path.object_type.clone()]),
-            ComparisonExpr::And(a, b) => a
-                .satisfiable_types()
-                .intersection(&b.satisfiable_types())
-                .cloned()
-                .collect(),
-            ComparisonExpr::Or(a, b) => {
-                let mut s = a.satisfiable_types();
-                s.extend(b.satisfiable_types());
-                s
-            }
-        }
+/// The object types one object would need to have to satisfy an expression: AND needs every
+/// operand satisfied by the same object, OR any. Computed while parsing, once per operand.
+type Types = BTreeSet<String>;
+
+/// One operand, or a flat node of two or more.
+fn join<T>(mut items: Vec<T>, node: fn(Vec<T>) -> T) -> T {
+    if items.len() == 1 {
+        items.pop().expect("one item")
+    } else {
+        node(items)
     }
 }
 
@@ -301,6 +299,20 @@ impl fmt::Display for ObjectPath {
 
 /// Parses a STIX 2.1 pattern.
 pub fn parse(pattern: &str) -> Result<Pattern, PatternError> {
+    if let Some((at, _)) = pattern.char_indices().nth(MAX_CHARS) {
+        return Err(PatternError {
+            column: MAX_CHARS + 1,
+            expected: format!(
+                "the end of the pattern (a pattern has at most {MAX_CHARS} characters)"
+            ),
+            found: format!(
+                "'{}'",
+                shorten(&escape_controls(
+                    &pattern[at..].chars().take(MAX_FOUND).collect::<String>()
+                ))
+            ),
+        });
+    }
     let mut p = Parser {
         s: pattern.chars().collect(),
         pos: 0,
@@ -319,6 +331,18 @@ pub fn check(pattern: &str, pointer: &str) -> Option<Problem> {
     parse(pattern)
         .err()
         .map(|e| Problem::new(pointer, format!("invalid STIX pattern at {e}")))
+}
+
+fn and_across_types(left: &Types) -> String {
+    let names: Vec<&str> = left.iter().map(String::as_str).collect();
+    format!(
+        "a comparison on {} (operands of AND must be satisfiable by the same object; join other object types with OR)",
+        if names.is_empty() {
+            "one object type".to_string()
+        } else {
+            names.join(" or ")
+        }
+    )
 }
 
 fn is_word(c: char) -> bool {
@@ -483,7 +507,13 @@ impl Parser {
     /// Consumes the keyword `kw` (whole word, exact case) after optional whitespace.
     fn eat_keyword(&mut self, kw: &str) -> bool {
         self.skip_ws();
-        if self.word() == kw {
+        // Compared in place: copying out a long word on every try would cost its length each time.
+        let end = self.pos + kw.len();
+        let here = self
+            .s
+            .get(self.pos..end)
+            .is_some_and(|w| w.iter().copied().eq(kw.chars()));
+        if here && !self.at(end).is_some_and(is_word) {
             self.pos += kw.len();
             true
         } else {
@@ -550,30 +580,27 @@ impl Parser {
     // ---- observation level ----
 
     fn observation_sequence(&mut self) -> Res<ObservationExpr> {
-        let mut left = self.observation_or()?;
+        let mut items = vec![self.observation_or()?];
         while self.eat_keyword("FOLLOWEDBY") {
-            let right = self.observation_or()?;
-            left = ObservationExpr::FollowedBy(Box::new(left), Box::new(right));
+            items.push(self.observation_or()?);
         }
-        Ok(left)
+        Ok(join(items, ObservationExpr::FollowedBy))
     }
 
     fn observation_or(&mut self) -> Res<ObservationExpr> {
-        let mut left = self.observation_and()?;
+        let mut items = vec![self.observation_and()?];
         while self.eat_keyword("OR") {
-            let right = self.observation_and()?;
-            left = ObservationExpr::Or(Box::new(left), Box::new(right));
+            items.push(self.observation_and()?);
         }
-        Ok(left)
+        Ok(join(items, ObservationExpr::Or))
     }
 
     fn observation_and(&mut self) -> Res<ObservationExpr> {
-        let mut left = self.qualified_observation()?;
+        let mut items = vec![self.qualified_observation()?];
         while self.eat_keyword("AND") {
-            let right = self.qualified_observation()?;
-            left = ObservationExpr::And(Box::new(left), Box::new(right));
+            items.push(self.qualified_observation()?);
         }
-        Ok(left)
+        Ok(join(items, ObservationExpr::And))
     }
 
     fn qualified_observation(&mut self) -> Res<ObservationExpr> {
@@ -625,7 +652,7 @@ impl Parser {
         match self.peek() {
             Some('[') => {
                 self.pos += 1;
-                let inner = self.comparison_or()?;
+                let (inner, _) = self.comparison_or()?;
                 self.skip_ws();
                 if self.peek() != Some(']') {
                     return Err(self.error(self.pos, EXPECT_AFTER_COMPARISON));
@@ -714,44 +741,36 @@ impl Parser {
 
     // ---- comparison level ----
 
-    fn comparison_or(&mut self) -> Res<ComparisonExpr> {
-        let mut left = self.comparison_and()?;
+    fn comparison_or(&mut self) -> Res<(ComparisonExpr, Types)> {
+        let (first, mut types) = self.comparison_and()?;
+        let mut items = vec![first];
         while self.eat_keyword("OR") {
-            let right = self.comparison_and()?;
-            left = ComparisonExpr::Or(Box::new(left), Box::new(right));
+            let (item, more) = self.comparison_and()?;
+            items.push(item);
+            types.extend(more);
         }
-        Ok(left)
+        Ok((join(items, ComparisonExpr::Or), types))
     }
 
-    fn comparison_and(&mut self) -> Res<ComparisonExpr> {
-        let mut left = self.comparison_primary()?;
+    fn comparison_and(&mut self) -> Res<(ComparisonExpr, Types)> {
+        let (first, mut types) = self.comparison_primary()?;
+        let mut items = vec![first];
         while self.eat_keyword("AND") {
             self.skip_ws();
             let right_at = self.pos;
-            let right = self.comparison_primary()?;
+            let (item, right) = self.comparison_primary()?;
             // Section 9.5: all operands of AND in an observation expression must be satisfiable
             // by the same object, so comparisons on different object types are joined by OR.
-            let left_types = left.satisfiable_types();
-            if left_types.is_disjoint(&right.satisfiable_types()) {
-                let names: Vec<&str> = left_types.iter().map(String::as_str).collect();
-                return Err(self.error(
-                    right_at,
-                    format!(
-                        "a comparison on {} (operands of AND must be satisfiable by the same object; join other object types with OR)",
-                        if names.is_empty() {
-                            "one object type".to_string()
-                        } else {
-                            names.join(" or ")
-                        }
-                    ),
-                ));
+            if types.is_disjoint(&right) {
+                return Err(self.error(right_at, and_across_types(&types)));
             }
-            left = ComparisonExpr::And(Box::new(left), Box::new(right));
+            types.retain(|t| right.contains(t));
+            items.push(item);
         }
-        Ok(left)
+        Ok((join(items, ComparisonExpr::And), types))
     }
 
-    fn comparison_primary(&mut self) -> Res<ComparisonExpr> {
+    fn comparison_primary(&mut self) -> Res<(ComparisonExpr, Types)> {
         self.skip_ws();
         if self.peek() == Some('(') {
             self.enter()?;
@@ -765,7 +784,9 @@ impl Parser {
             self.depth -= 1;
             return Ok(inner);
         }
-        self.comparison().map(ComparisonExpr::Comparison)
+        let c = self.comparison()?;
+        let types = BTreeSet::from([c.path.object_type.clone()]);
+        Ok((ComparisonExpr::Comparison(c), types))
     }
 
     fn comparison(&mut self) -> Res<Comparison> {
@@ -810,10 +831,9 @@ impl Parser {
                 self.skip_ws();
                 let start = self.pos;
                 let c = self.constant(Want::String)?;
-                // PCRE in the spec; fancy-regex accepts its common syntax (lookaround, backrefs).
                 if let Constant::String(re) = &c {
-                    if fancy_regex::Regex::new(re).is_err() {
-                        return Err(self.error(start, "a valid regular expression after MATCHES"));
+                    if let Some(why) = crate::stix::regex::problem(re) {
+                        return Err(self.error(start, format!("{why} after MATCHES")));
                     }
                 }
                 c
@@ -1274,52 +1294,51 @@ mod tests {
 
     #[test]
     fn the_tree_follows_the_precedence_of_section_9() {
-        // Observation operators: AND over OR over FOLLOWEDBY, all left to right.
+        use ObservationExpr as O;
+        // Observation operators: AND over OR over FOLLOWEDBY, chains flat and left to right.
         let p = ok("[file:name = 'a'] AND [file:name = 'b'] OR [file:name = 'c'] FOLLOWEDBY [file:name = 'd'] FOLLOWEDBY [file:name = 'e']");
-        let ObservationExpr::FollowedBy(first, last) = &p.expression else {
+        let O::FollowedBy(seq) = &p.expression else {
             panic!("{p:?}")
         };
-        assert!(matches!(**last, ObservationExpr::Observation(_)));
-        let ObservationExpr::FollowedBy(or, _) = &**first else {
-            panic!("{p:?}")
-        };
-        let ObservationExpr::Or(and, _) = &**or else {
-            panic!("{p:?}")
-        };
-        assert!(matches!(**and, ObservationExpr::And(_, _)));
+        assert_eq!(seq.len(), 3);
+        assert!(matches!(&seq[1..], [O::Observation(_), O::Observation(_)]));
+        let O::Or(or) = &seq[0] else { panic!("{p:?}") };
+        assert!(matches!(&or[..], [O::And(and), O::Observation(_)] if and.len() == 2));
 
         // A qualifier binds to the nearest observation expression (section 9.5.2) ...
         let p = ok("[file:name = 'b'] FOLLOWEDBY [file:name = 'c'] REPEATS 5 TIMES");
-        let ObservationExpr::FollowedBy(_, right) = &p.expression else {
+        let O::FollowedBy(seq) = &p.expression else {
             panic!("{p:?}")
         };
         assert!(matches!(
-            &**right,
-            ObservationExpr::Qualified { qualifiers, .. } if qualifiers == &[Qualifier::Repeats(5)]
+            &seq[1],
+            O::Qualified { qualifiers, .. } if qualifiers == &[Qualifier::Repeats(5)]
         ));
         // ... unless parentheses group the operands.
         let p = ok(
             "([file:name = 'b'] FOLLOWEDBY [file:name = 'c']) REPEATS 5 TIMES WITHIN 2.5 SECONDS",
         );
-        let ObservationExpr::Qualified {
+        let O::Qualified {
             expression,
             qualifiers,
         } = &p.expression
         else {
             panic!("{p:?}")
         };
-        assert!(matches!(**expression, ObservationExpr::FollowedBy(_, _)));
+        assert!(matches!(&**expression, O::FollowedBy(seq) if seq.len() == 2));
         assert_eq!(qualifiers, &[Qualifier::Repeats(5), Qualifier::Within(2.5)]);
 
         // Inside brackets AND binds tighter than OR.
         let p = ok("[file:name = 'a' AND file:size = 1 OR file:name = 'b']");
         let obs = p.observations();
-        let ComparisonExpr::Or(left, _) = obs[0] else {
+        let ComparisonExpr::Or(items) = obs[0] else {
             panic!("{p:?}")
         };
-        assert!(matches!(**left, ComparisonExpr::And(_, _)));
+        assert!(
+            matches!(&items[..], [ComparisonExpr::And(and), ComparisonExpr::Comparison(_)] if and.len() == 2)
+        );
         let p = ok("[file:name = 'a' AND (file:size = 1 OR file:name = 'b')]");
-        assert!(matches!(p.observations()[0], ComparisonExpr::And(_, _)));
+        assert!(matches!(p.observations()[0], ComparisonExpr::And(_)));
     }
 
     #[test]
@@ -1663,6 +1682,55 @@ mod tests {
             "(".repeat(99),
             ")".repeat(99)
         ));
+    }
+
+    #[test]
+    fn long_chains_are_flat_and_checked_in_linear_time() {
+        // Each of these overflowed the stack (checking or dropping a chained tree) or took
+        // seconds (AND re-walked its whole left side at every step).
+        let or = vec!["file:name = 'a'"; 4_000].join(" OR ");
+        let p = ok(&format!("[{or}]"));
+        assert!(matches!(p.observations()[0], ComparisonExpr::Or(items) if items.len() == 4_000));
+        let and = vec!["file:name = 'a'"; 4_000].join(" AND ");
+        assert_eq!(ok(&format!("[{and}]")).comparisons().len(), 4_000);
+        let obs = vec!["[file:name = 'a']"; 3_000].join(" AND ");
+        let p = ok(&obs);
+        assert!(matches!(&p.expression, ObservationExpr::And(items) if items.len() == 3_000));
+        let seq = vec!["[file:name = 'a']"; 3_000].join(" FOLLOWEDBY ");
+        assert_eq!(ok(&seq).observations().len(), 3_000);
+        drop(p);
+    }
+
+    #[test]
+    fn patterns_longer_than_the_limit_are_refused_before_parsing() {
+        let or = vec!["file:name = 'a'"; 10_000].join(" OR ");
+        let long = format!("[{or}]");
+        assert!(long.chars().count() > MAX_CHARS);
+        let e = bad(
+            &long,
+            MAX_CHARS + 1,
+            "the end of the pattern (a pattern has at most 100000 characters)",
+        );
+        assert!(e.found.starts_with('\''), "{e}");
+        // Multi-byte characters at the limit are cut at a character, not a byte.
+        let wide = format!("[file:name = '{}']", "é".repeat(MAX_CHARS));
+        bad(
+            &wide,
+            MAX_CHARS + 1,
+            "the end of the pattern (a pattern has at most 100000 characters)",
+        );
+    }
+
+    #[test]
+    fn matches_takes_a_checked_regular_expression() {
+        bad(
+            "[file:name MATCHES '(unclosed']",
+            20,
+            "a valid regular expression (Parsing error at position 9: Opening parenthesis without closing parenthesis) after MATCHES",
+        );
+        let e = parse(r"[file:name MATCHES '(?<a>x\\g<a>\\g<a>|y)']").unwrap_err();
+        assert!(e.expected.contains("subroutine"), "{e}");
+        ok(r"[file:name MATCHES '([a-z]{1000}){100}']");
     }
 
     #[test]
