@@ -111,7 +111,7 @@ pub fn validate(
             }
         };
         for (i, raw) in upload.objects.iter().enumerate() {
-            match validator.check(raw, i) {
+            match validator.check(raw.get(), i) {
                 Ok(_) => good += 1,
                 Err(r) => {
                     bad += 1;

@@ -249,7 +249,7 @@ fn breakdown(raws: &[Box<RawValue>], validator: &Validator, total_secs: f64) -> 
     let mut per_type: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
     for (i, r) in raws.iter().enumerate() {
         let t = Instant::now();
-        black_box(validator.check(black_box(r), i).is_ok());
+        black_box(validator.check(black_box(r.get()), i).is_ok());
         let d = t.elapsed();
         let e = per_type
             .entry(values[i]["type"].as_str().unwrap_or("?").to_owned())
@@ -317,7 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let refused: Vec<(usize, cairn::stix::Refusal)> = raws
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| validator.check(r, i).err().map(|e| (i, e)))
+        .filter_map(|(i, r)| validator.check(r.get(), i).err().map(|e| (i, e)))
         .collect();
     if !refused.is_empty() {
         for (i, r) in refused.iter().take(10) {
@@ -334,7 +334,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // One untimed pass warms caches and the allocator; then the timed passes.
     for (i, r) in raws.iter().enumerate() {
-        black_box(validator.check(black_box(r), i).is_ok());
+        black_box(validator.check(black_box(r.get()), i).is_ok());
     }
     let mut rates = vec![];
     let mut secs = vec![];
@@ -342,7 +342,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let mut ok = 0usize;
         for (i, r) in raws.iter().enumerate() {
-            if black_box(validator.check(black_box(r), i)).is_ok() {
+            if black_box(validator.check(black_box(r.get()), i)).is_ok() {
                 ok += 1;
             }
         }

@@ -68,6 +68,9 @@ impl ApiError {
                 "Body is not JSON",
                 format!("The request body could not be parsed as JSON ({m}). Send a TAXII envelope or a STIX bundle."),
             ),
+            ApiError::Service(S::TooManyObjects(m)) => {
+                p(StatusCode::PAYLOAD_TOO_LARGE, "Too many objects", format!("{m}."))
+            }
             ApiError::Service(S::Unprocessable(m)) => {
                 p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
             }

@@ -46,19 +46,12 @@ impl Cairn {
         recipients: Option<String>,
         body: String,
     ) -> Result<Status, ServiceError> {
-        let validator = Arc::clone(&self.validator);
-        let turn = Arc::clone(&self.checking)
-            .acquire_owned()
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        // Parsing and validation are CPU work: keep them off the async workers too.
-        let (candidates, refused) = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            check_all(&validator, &body)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))??;
-        let total = (candidates.len() + refused.len()) as u64;
+        let Checks {
+            candidates,
+            refused,
+            unlisted,
+        } = self.check_upload(Arc::new(body)).await?;
+        let total = (candidates.len() + refused.len()) as u64 + unlisted;
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
         let user = principal.user.clone();
@@ -94,6 +87,8 @@ impl Cairn {
                         }
                     }
                 }
+                let failure_count = failures.len() as u64 + unlisted;
+                failures.truncate(MAX_LISTED_FAILURES);
                 let status = Status {
                     id: status_id.clone(),
                     status: "complete".into(),
@@ -101,7 +96,7 @@ impl Cairn {
                     total_count: total,
                     success_count: successes.len() as u64,
                     successes,
-                    failure_count: failures.len() as u64,
+                    failure_count,
                     failures,
                     pending_count: 0,
                     pendings: vec![],
@@ -334,24 +329,120 @@ fn same_json(a: &str, b: &str) -> bool {
     }
 }
 
-type Checkeds = (Vec<Candidate>, Vec<(usize, StatusDetail)>);
+/// Refused objects listed one by one in a status (the first ones, in upload order); the
+/// rest are only counted, so a status never grows past its request in kind.
+pub const MAX_LISTED_FAILURES: usize = 1000;
+/// Objects are checked in slices of about this many bytes or objects, each slice waiting for a
+/// core anew: a heavy POST then takes turns with others instead of holding a core throughout.
+const SLICE_BYTES: usize = 256 * 1024;
+const SLICE_OBJECTS: usize = 256;
 
-fn check_all(validator: &Validator, text: &str) -> Result<Checkeds, ServiceError> {
-    let upload = stix::parse_upload(text).map_err(|e| match e {
+/// What checking an upload found: the objects to store, the refusals listed in the status, and
+/// how many more were refused.
+#[derive(Default)]
+struct Checks {
+    candidates: Vec<Candidate>,
+    refused: Vec<(usize, StatusDetail)>,
+    unlisted: u64,
+}
+
+impl Cairn {
+    /// Parses the body and checks its objects, slice by slice, each on a core of its own turn.
+    async fn check_upload(&self, body: Arc<String>) -> Result<Checks, ServiceError> {
+        let text = Arc::clone(&body);
+        let spans = self.on_core(move || spans_of(&text)).await??;
+        let mut checks = Checks::default();
+        for slice in slices(&spans) {
+            let (body, validator) = (Arc::clone(&body), Arc::clone(&self.validator));
+            let slice = slice.to_vec();
+            let room = MAX_LISTED_FAILURES.saturating_sub(checks.refused.len());
+            let part = self
+                .on_core(move || check_slice(&validator, &body, &slice, room))
+                .await?;
+            checks.candidates.extend(part.candidates);
+            checks.refused.extend(part.refused);
+            checks.unlisted += part.unlisted;
+        }
+        Ok(checks)
+    }
+
+    /// Runs CPU work off the async workers, once a core is free (first come, first served).
+    async fn on_core<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let turn = Arc::clone(&self.checking)
+            .acquire_owned()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work()
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}
+
+/// Each object of the upload: its position and where its bytes lie in the body.
+#[derive(Clone)]
+struct Span {
+    index: usize,
+    bytes: std::ops::Range<usize>,
+}
+
+fn spans_of(body: &str) -> Result<Vec<Span>, ServiceError> {
+    let upload = stix::parse_upload(body).map_err(|e| match e {
         UploadError::NotJson(m) => ServiceError::NotJson(m),
         UploadError::Shape(m) => ServiceError::Unprocessable(m),
+        UploadError::TooMany(m) => ServiceError::TooManyObjects(m),
     })?;
-    let mut candidates = vec![];
-    let mut refused = vec![];
-    for (index, raw) in upload.objects.iter().enumerate() {
-        match validator.check(raw, index) {
-            Ok(checked) => candidates.push(Candidate {
+    let base = body.as_ptr() as usize;
+    Ok(upload
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let start = raw.get().as_ptr() as usize - base;
+            Span {
                 index,
+                bytes: start..start + raw.get().len(),
+            }
+        })
+        .collect())
+}
+
+/// Consecutive runs of spans of at most SLICE_OBJECTS objects and about SLICE_BYTES bytes.
+fn slices(spans: &[Span]) -> Vec<&[Span]> {
+    let mut out = vec![];
+    let (mut start, mut bytes) = (0, 0);
+    for (i, span) in spans.iter().enumerate() {
+        bytes += span.bytes.len();
+        if i + 1 - start == SLICE_OBJECTS || bytes >= SLICE_BYTES {
+            out.push(&spans[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < spans.len() {
+        out.push(&spans[start..]);
+    }
+    out
+}
+
+/// Checks one slice; refusals past `room` are counted, not kept.
+fn check_slice(validator: &Validator, body: &str, slice: &[Span], room: usize) -> Checks {
+    let mut checks = Checks::default();
+    for span in slice {
+        let text = &body[span.bytes.clone()];
+        match validator.check(text, span.index) {
+            Ok(checked) => checks.candidates.push(Candidate {
+                index: span.index,
                 checked,
-                body: raw.get().to_owned(),
+                body: text.to_owned(),
             }),
-            Err(r) => refused.push((
-                index,
+            Err(_) if checks.refused.len() >= room => checks.unlisted += 1,
+            Err(r) => checks.refused.push((
+                span.index,
                 StatusDetail {
                     id: r.id.clone(),
                     version: r.version.clone(),
@@ -360,5 +451,5 @@ fn check_all(validator: &Validator, text: &str) -> Result<Checkeds, ServiceError
             )),
         }
     }
-    Ok((candidates, refused))
+    checks
 }

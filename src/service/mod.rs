@@ -31,6 +31,8 @@ pub enum ServiceError {
     NotJson(String),
     #[error("body is neither an envelope nor a bundle: {0}")]
     Unprocessable(String),
+    #[error("too many objects: {0}")]
+    TooManyObjects(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("internal: {0}")]

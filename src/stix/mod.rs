@@ -7,6 +7,8 @@ pub mod refs;
 pub mod regex;
 pub mod rules;
 pub mod schema;
+pub mod sco_id;
+mod strict;
 pub mod tlp;
 
 use crate::taxii::timestamp;
@@ -21,12 +23,18 @@ pub struct Upload<'a> {
     pub objects: Vec<&'a RawValue>,
 }
 
+/// The most objects one envelope or bundle may carry: each costs a status entry and memory
+/// while it is checked, so the count is bounded whatever the body size allows.
+pub const MAX_OBJECTS: usize = 100_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UploadError {
     #[error("the body is not valid JSON: {0}")]
     NotJson(String),
     #[error("{0}")]
     Shape(String),
+    #[error("{0}")]
+    TooMany(String),
 }
 
 #[derive(Deserialize)]
@@ -59,17 +67,48 @@ pub fn parse_upload(body: &str) -> Result<Upload<'_>, UploadError> {
             }
         },
     };
-    let objects: Vec<&RawValue> =
-        match top.objects {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|_| UploadError::Shape("\"objects\" must be an array".into()))?,
-            None if is_bundle => vec![],
-            None => return Err(UploadError::Shape(
+    let objects = match top.objects {
+        Some(raw) if raw.get().starts_with('[') => {
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            // The syntax was checked above: the one error left is the limit.
+            serde::Deserializer::deserialize_seq(&mut de, Items).map_err(|_| {
+                UploadError::TooMany(format!(
+                    "at most {MAX_OBJECTS} objects in one envelope or bundle: split it into several POSTs"
+                ))
+            })?
+        }
+        Some(_) => return Err(UploadError::Shape("\"objects\" must be an array".into())),
+        None if is_bundle => vec![],
+        None => {
+            return Err(UploadError::Shape(
                 "no \"objects\" array: post a TAXII envelope {\"objects\": [...]} or a STIX bundle"
                     .into(),
-            )),
-        };
+            ))
+        }
+    };
     Ok(Upload { objects })
+}
+
+/// Reads the `objects` array item by item, stopping at the limit rather than after it.
+struct Items;
+
+impl<'de> serde::de::Visitor<'de> for Items {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("\"objects\" must be an array")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element::<&RawValue>()? {
+            if out.len() == MAX_OBJECTS {
+                return Err(serde::de::Error::custom("too many objects"));
+            }
+            out.push(item);
+        }
+        Ok(out)
+    }
 }
 
 /// Validates posted objects against STIX 2.1: our JSON Schemas, the rules a schema cannot
@@ -95,6 +134,7 @@ impl Validator {
         };
         let mut problems = self.schemas.check(value);
         problems.extend(rules::check(obj));
+        problems.extend(sco_id::problem(obj));
         if obj.get("pattern_type").and_then(Value::as_str) == Some("stix") {
             if let Some(p) = obj
                 .get("pattern")
@@ -111,11 +151,11 @@ impl Validator {
     }
 
     /// Checks one object: Ok with what storage needs, or every problem found.
-    pub fn check(&self, raw: &RawValue, index: usize) -> Result<Checked, Refusal> {
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| Refusal {
-            id: format!("objects[{index}]"),
+    pub fn check(&self, raw: &str, index: usize) -> Result<Checked, Refusal> {
+        let value = strict::parse(raw).map_err(|e| Refusal {
+            id: strict::id_of(raw).unwrap_or_else(|| format!("objects[{index}]")),
             version: String::new(),
-            problems: vec![format!("not valid JSON: {e}")],
+            problems: vec![e],
         })?;
         let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
         let stamp = text("modified").or_else(|| text("created"));
@@ -176,9 +216,21 @@ pub struct Refusal {
     pub problems: Vec<String>,
 }
 
+/// Problems spelled out in one refusal's message; the rest are counted, so that an object
+/// with thousands of bad properties does not make a message thousands of lines long.
+const MAX_PROBLEMS_LISTED: usize = 20;
+
 impl Refusal {
     pub fn message(&self) -> String {
-        self.problems.join("; ")
+        let listed = self.problems.len().min(MAX_PROBLEMS_LISTED);
+        let mut m = self.problems[..listed].join("; ");
+        if self.problems.len() > listed {
+            m.push_str(&format!(
+                "; and {} more problems",
+                self.problems.len() - listed
+            ));
+        }
+        m
     }
 }
 
@@ -219,16 +271,16 @@ mod tests {
         let ok = raw(
             r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-02T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}"#,
         );
-        let c = v.check(&ok, 0).unwrap();
+        let c = v.check(ok.get(), 0).unwrap();
         assert_eq!(c.version.unwrap().1, "2026-01-02T00:00:00.000Z");
         let sco = raw(
             r#"{"type":"ipv4-addr","id":"ipv4-addr--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","value":"198.51.100.1"}"#,
         );
-        assert!(v.check(&sco, 0).unwrap().version.is_none());
+        assert!(v.check(sco.get(), 0).unwrap().version.is_none());
         let bad = raw(
             r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-02T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = ","pattern_type":"stix","valid_from":"2026-01-02T00:00:00Z","valid_until":"2026-01-01T00:00:00Z"}"#,
         );
-        let r = v.check(&bad, 3).unwrap_err();
+        let r = v.check(bad.get(), 3).unwrap_err();
         let pointers: Vec<&str> = r
             .problems
             .iter()

@@ -131,7 +131,10 @@ mod tests {
                 r"(?<a>x\g<a>\g<a>\g<a>|y)",
                 "a regular expression without subroutine calls",
             ),
-            (r"(?<a>x)\g<a>", "a regular expression without subroutine calls"),
+            (
+                r"(?<a>x)\g<a>",
+                "a regular expression without subroutine calls",
+            ),
         ] {
             let p = problem(re).unwrap_or_else(|| panic!("{re} passed"));
             assert!(p.starts_with(why), "{re}: {p}");

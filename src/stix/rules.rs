@@ -557,6 +557,13 @@ impl<'a> Checker<'a> {
     }
 
     fn type_name(&mut self, t: &str) {
+        if kind(t) == Kind::Bundle {
+            self.push(
+                "/type",
+                "a bundle is not a STIX object: post its objects in an envelope, or the bundle itself as the body",
+            );
+            return;
+        }
         if kind(t) != Kind::Custom {
             return;
         }
