@@ -89,6 +89,9 @@ pub struct TaxiiConfig {
     pub contact: Option<String>,
     pub default_page_size: usize,
     pub max_page_size: usize,
+    /// A page of objects ends early, with `more` and `next`, once its bodies reach this many
+    /// bytes; the first object of a page is always served whole.
+    pub max_page_bytes: usize,
     pub status_retention: String,
 }
 
@@ -100,6 +103,7 @@ impl Default for TaxiiConfig {
             contact: None,
             default_page_size: 100,
             max_page_size: 1000,
+            max_page_bytes: 4 * 1024 * 1024,
             status_retention: "24h".into(),
         }
     }
@@ -164,6 +168,11 @@ impl Config {
                     .into(),
             ));
         }
+        if t.max_page_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "taxii.max_page_bytes must be at least 1024".into(),
+            ));
+        }
         if self.server.max_content_length == 0 {
             return Err(ConfigError::Invalid(
                 "server.max_content_length must be positive".into(),
@@ -181,12 +190,13 @@ impl Config {
 
 /// The keys whose values are not strings. An override of any other key is a string, whatever it
 /// looks like (`CAIRN_TAXII__TITLE=2024` is the title "2024").
-const INTEGER_KEYS: [&str; 5] = [
+const INTEGER_KEYS: [&str; 6] = [
     "server.max_content_length",
     "server.workers",
     "storage.pool_size",
     "taxii.default_page_size",
     "taxii.max_page_size",
+    "taxii.max_page_bytes",
 ];
 const BOOLEAN_KEYS: [&str; 1] = ["server.allow_plain_http"];
 

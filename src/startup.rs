@@ -120,6 +120,7 @@ impl Application {
             contact: config.taxii.contact.clone(),
             default_page_size: config.taxii.default_page_size,
             max_page_size: config.taxii.max_page_size,
+            max_page_bytes: config.taxii.max_page_bytes,
             max_content_length: config.server.max_content_length,
             status_retention: config.taxii.status_retention()?,
             public_url: config.server.public_url.clone(),

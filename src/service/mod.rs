@@ -56,6 +56,7 @@ pub struct Settings {
     pub contact: Option<String>,
     pub default_page_size: usize,
     pub max_page_size: usize,
+    pub max_page_bytes: usize,
     pub max_content_length: usize,
     pub status_retention: chrono::Duration,
     pub public_url: Option<String>,

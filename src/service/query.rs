@@ -124,6 +124,7 @@ impl Cairn {
         pairs: &[(String, String)],
     ) -> Result<Page, ServiceError> {
         let limits = self.settings.limits();
+        let max_bytes = self.settings.max_page_bytes;
         let pairs = pairs.to_vec();
         let object = object.map(str::to_owned);
         let cursor = self.cursor.clone();
@@ -157,16 +158,17 @@ impl Cairn {
                 after,
                 limit: q.limit,
             };
-            let (items, mut dates) = match endpoint {
+            let (items, mut dates, kept) = match endpoint {
                 Endpoint::Objects | Endpoint::Object => {
-                    let b = objects::list_bodies(c, &grant, &sel)?;
-                    (Items::Bodies(b.joined), b.dates)
+                    let b = objects::list_bodies(c, &grant, &sel, max_bytes)?;
+                    (Items::Bodies(b.joined), b.dates, b.kept)
                 }
                 _ => {
                     let mut rows = objects::list(c, &grant, &sel)?;
-                    let dates = rows.iter().map(|r| r.date_added).collect();
+                    let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
                     rows.truncate(q.limit);
-                    (Items::Records(rows), dates)
+                    let kept = rows.len();
+                    (Items::Records(rows), dates, kept)
                 }
             };
             // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
@@ -177,8 +179,9 @@ impl Cairn {
                     return Err(ServiceError::NotFound);
                 }
             }
-            let more = dates.len() > q.limit;
-            dates.truncate(q.limit);
+            // A page ends at `limit` items, or earlier when its bytes ran out.
+            let more = dates.len() > kept;
+            dates.truncate(kept);
             let (first, last) = (dates.first().copied(), dates.last().copied());
             let next = match last {
                 Some(date_added) if more => Some(cursor.mint(&binding, Position { date_added })),

@@ -876,35 +876,48 @@ pub fn list<'a>(
 pub struct Bodies {
     /// The reader's date_added of each version fetched, in order: at most `limit + 1`.
     pub dates: Vec<i64>,
-    /// The bodies of the first `limit` of them, in that order, comma-separated.
+    /// How many of them the page serves: at most `limit`, and fewer when their bodies would
+    /// pass the page's byte budget.
+    pub kept: usize,
+    /// The bodies of the first `kept` of them, in that order, comma-separated.
     pub joined: String,
 }
 
 /// Lists delivered bodies for the objects or object endpoint. The database joins them into one
 /// value, with each one's date_added and length beside it: one value to read instead of a row
-/// and a string per version (half the cost of a page, in perf). No order is assumed inside the
-/// aggregate: `Bodies::assemble` orders the pieces by their dates.
+/// and a string per version. A body is joined only while the bodies before it (in date order)
+/// stay under `max_bytes`, so a page of huge objects is never assembled whole; lengths come
+/// from the stored size, not the body. No order is assumed inside the aggregate:
+/// `Bodies::assemble` orders the pieces by their dates.
 pub fn list_bodies<'a>(
     conn: &mut Conn,
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
+    max_bytes: usize,
 ) -> Result<Bodies, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let select = "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
-                  || ':' || CAST(octet_length(page.body) AS TEXT), ',') \
-                  FROM (SELECT deliveries.date_added AS date_added, objects.body AS body";
+    // The budget is written into the text: it is one setting, so one statement text.
+    let select = format!(
+        "SELECT string_agg(CASE WHEN page.run - page.len < {max_bytes} THEN body_of.body END, ','), \
+         string_agg(CAST(page.date_added AS TEXT) || ':' || CAST(page.len AS TEXT), ',') \
+         FROM (SELECT seq, date_added, len, \
+         SUM(len) OVER (ORDER BY date_added ROWS UNBOUNDED PRECEDING) AS run \
+         FROM (SELECT deliveries.seq AS seq, deliveries.date_added AS date_added, \
+         octet_length(objects.body) AS len"
+    );
     let Some(mut q) =
-        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, select)
+        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, &select)
     else {
         return Ok(Bodies::default());
     };
     order_and_limit(&mut q, sel);
-    q.sql(") page");
+    q.sql(") fetched) page INNER JOIN objects body_of ON body_of.seq = page.seq");
     let (joined, lengths) = q.get_result::<(Option<String>, Option<String>)>(conn)?;
     Bodies::assemble(
         joined.unwrap_or_default(),
         lengths.as_deref().unwrap_or(""),
         sel.limit,
+        max_bytes,
     )
     .ok_or(StorageError::Inconsistent(
         "a page's joined bodies do not match their lengths",
@@ -912,17 +925,24 @@ pub fn list_bodies<'a>(
 }
 
 impl Bodies {
-    /// From the joined bodies and their `date:length` list (same order, any order), the first
-    /// `limit` by date; `None` when the two do not agree.
-    fn assemble(joined: String, lengths: &str, limit: usize) -> Option<Bodies> {
+    /// From the joined bodies and the `date:length` list of every row fetched (same order, any
+    /// order), the first `limit` by date whose bodies start under `max_bytes`; `None` when the
+    /// two do not agree.
+    fn assemble(joined: String, lengths: &str, limit: usize, max_bytes: usize) -> Option<Bodies> {
         if lengths.is_empty() {
             return joined.is_empty().then(Bodies::default);
         }
+        let rows: Vec<(i64, usize)> = lengths
+            .split(',')
+            .map(|item| {
+                let (date, len) = item.split_once(':')?;
+                Some((date.parse().ok()?, len.parse().ok()?))
+            })
+            .collect::<Option<_>>()?;
+        let joined_dates = Self::joined_dates(&rows, max_bytes);
         let mut pieces: Vec<(i64, std::ops::Range<usize>)> = vec![];
         let mut at = 0;
-        for item in lengths.split(',') {
-            let (date, len) = item.split_once(':')?;
-            let (date, len): (i64, usize) = (date.parse().ok()?, len.parse().ok()?);
+        for &(date, len) in rows.iter().filter(|(d, _)| joined_dates.contains(d)) {
             if at > 0 {
                 (joined.as_bytes().get(at) == Some(&b',')).then_some(())?;
                 at += 1;
@@ -934,24 +954,47 @@ impl Bodies {
         // Stable, and nearly free on the usual input, which is already in date order.
         pieces.sort_by_key(|p| p.0);
         let kept = &pieces[..pieces.len().min(limit)];
-        // In date order, the kept pieces are a prefix of the joined text: cut it there.
+        let joined = Self::cut(joined, kept)?;
+        let mut dates: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        dates.sort_unstable();
+        Some(Bodies {
+            dates,
+            kept: kept.len(),
+            joined,
+        })
+    }
+
+    /// The dates whose bodies the database joined: in date order, each one whose predecessors'
+    /// lengths add up to less than `max_bytes` (the same rule as the query's).
+    fn joined_dates(rows: &[(i64, usize)], max_bytes: usize) -> std::collections::HashSet<i64> {
+        let mut by_date = rows.to_vec();
+        by_date.sort_unstable();
+        let mut before = 0usize;
+        by_date
+            .into_iter()
+            .take_while(|&(_, len)| {
+                let fits = before < max_bytes;
+                before = before.saturating_add(len);
+                fits
+            })
+            .map(|(date, _)| date)
+            .collect()
+    }
+
+    /// The kept pieces (in date order) as one comma-separated text.
+    fn cut(joined: String, kept: &[(i64, std::ops::Range<usize>)]) -> Option<String> {
+        // In date order, the kept pieces are usually a prefix of the joined text: cut it there.
         let prefix = kept.iter().enumerate().all(|(i, (_, r))| match i {
             0 => r.start == 0,
             _ => r.start == kept[i - 1].1.end + 1,
         });
-        let joined = if prefix {
+        if prefix {
             let mut joined = joined;
             joined.truncate(kept.last().map_or(0, |(_, r)| r.end));
-            joined
-        } else {
-            let parts: Option<Vec<&str>> =
-                kept.iter().map(|(_, r)| joined.get(r.clone())).collect();
-            parts?.join(",")
-        };
-        Some(Bodies {
-            dates: pieces.iter().map(|p| p.0).collect(),
-            joined,
-        })
+            return Some(joined);
+        }
+        let parts: Option<Vec<&str>> = kept.iter().map(|(_, r)| joined.get(r.clone())).collect();
+        Some(parts?.join(","))
     }
 }
 
@@ -1031,7 +1074,29 @@ mod tests {
     use super::Bodies;
 
     fn assembled(joined: &str, lengths: &str, limit: usize) -> Option<(Vec<i64>, String)> {
-        Bodies::assemble(joined.to_owned(), lengths, limit).map(|b| (b.dates, b.joined))
+        Bodies::assemble(joined.to_owned(), lengths, limit, usize::MAX).map(|b| (b.dates, b.joined))
+    }
+
+    #[test]
+    fn bodies_past_the_byte_budget_are_not_joined_and_not_kept() {
+        // Budget 10: the first body always; the second starts at 7 < 10; the third at 15.
+        let b = Bodies::assemble(r#"{"a":1},{"b":22}"#.to_owned(), "10:7,20:8,30:7", 5, 10);
+        assert_eq!(
+            b,
+            Some(Bodies {
+                dates: vec![10, 20, 30],
+                kept: 2,
+                joined: r#"{"a":1},{"b":22}"#.to_owned()
+            })
+        );
+        // One body larger than the budget is still served alone.
+        let b =
+            Bodies::assemble(r#"{"big":"xxxxxxxxxx"}"#.to_owned(), "10:20,20:7", 5, 10).unwrap();
+        assert_eq!((b.kept, b.joined.len()), (1, 20));
+        // Joined in another order, the rows past the budget are skipped by their dates.
+        let b =
+            Bodies::assemble(r#"{"b":22},{"a":1}"#.to_owned(), "30:7,20:8,10:7", 5, 10).unwrap();
+        assert_eq!((b.kept, b.joined.as_str()), (2, r#"{"a":1},{"b":22}"#));
     }
 
     #[test]

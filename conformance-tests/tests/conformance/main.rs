@@ -3,6 +3,7 @@
 
 mod collections;
 mod discovery;
+mod hostile_input;
 mod manifest;
 mod negotiation;
 mod object;
