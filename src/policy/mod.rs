@@ -173,8 +173,20 @@ pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant
 }
 
 /// Status resources belong to the posting partner: every user of that partner may read them.
-pub fn may_read_status(principal: &Principal, status_partner: &str) -> bool {
-    principal.partner == status_partner
+/// Who posted a status, and to which community.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusOwner {
+    pub partner: String,
+    pub user: String,
+    pub community_id: String,
+}
+
+/// A status lists what was refused and why, which may name objects above another user's caps:
+/// it is for the user who posted, and the posting partner's moderators of that community
+/// (`role` is the caller's partner's role there, if a member).
+pub fn may_read_status(principal: &Principal, owner: &StatusOwner, role: Option<Role>) -> bool {
+    principal.partner == owner.partner
+        && (principal.user == owner.user || role == Some(Role::Moderator))
 }
 
 /// The API root `/{p}/` is served to the users of partner `p` only.

@@ -5,7 +5,7 @@
 use super::deliveries::{self, Fresh, Scope};
 use super::{Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
-use crate::policy::{self, Principal, WriteGrant};
+use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};
@@ -102,7 +102,12 @@ impl Cairn {
                     pendings: vec![],
                 };
                 let json = serde_json::to_string(&status).expect("status serialises");
-                statuses::insert(c, &status.id, grant.producer(), now, &json)?;
+                let owner = StatusOwner {
+                    partner: grant.producer().to_owned(),
+                    user: user.clone(),
+                    community_id: grant.community_id().to_owned(),
+                };
+                statuses::insert(c, &status.id, &owner, now, &json)?;
                 statuses::purge(c, retention_start)?;
                 Ok((status, inserted))
             })

@@ -182,7 +182,8 @@ impl Cairn {
         })
     }
 
-    /// A status resource, for the posting partner only, within the retention.
+    /// A status resource, within the retention, for the user who posted it and the posting
+    /// partner's moderators of its community; to anyone else it does not exist.
     pub async fn status(
         &self,
         principal: &Principal,
@@ -191,14 +192,22 @@ impl Cairn {
     ) -> Result<String, ServiceError> {
         Self::check_api_root(principal, api_root)?;
         let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
-        let id = id.to_owned();
-        let found = self
-            .storage
-            .read(move |c| crate::storage::statuses::get(c, &id, not_before))
-            .await?;
-        match found {
-            Some((partner, body)) if policy::may_read_status(principal, &partner) => Ok(body),
-            _ => Err(ServiceError::NotFound),
-        }
+        let (id, caller) = (id.to_owned(), principal.clone());
+        self.storage
+            .read(move |c| {
+                let Some((Some(owner), body)) = crate::storage::statuses::get(c, &id, not_before)?
+                else {
+                    return Ok(Err(ServiceError::NotFound));
+                };
+                let role =
+                    setup::membership_by_collection(c, &caller.partner, &owner.community_id)?
+                        .and_then(|(_, m)| Role::parse(&m.role));
+                Ok(if policy::may_read_status(&caller, &owner, role) {
+                    Ok(body)
+                } else {
+                    Err(ServiceError::NotFound)
+                })
+            })
+            .await?
     }
 }

@@ -125,6 +125,8 @@ diesel::table! {
         partner_id -> Text,
         created_at -> BigInt,
         body -> Text,
+        user_name -> Nullable<Text>,
+        community_id -> Nullable<Text>,
     }
 }
 

@@ -1,20 +1,24 @@
-//! Status resources, stored whole as JSON and owned by the posting partner.
+//! Status resources, stored whole as JSON with who posted them and where.
 
 use super::schema::statuses::dsl as s;
 use super::{Conn, StorageError};
 use diesel::prelude::*;
 
+use crate::policy::StatusOwner;
+
 pub fn insert(
     conn: &mut Conn,
     id: &str,
-    partner: &str,
+    owner: &StatusOwner,
     created_at: i64,
     body: &str,
 ) -> Result<(), StorageError> {
     diesel::insert_into(s::statuses)
         .values((
             s::id.eq(id),
-            s::partner_id.eq(partner),
+            s::partner_id.eq(&owner.partner),
+            s::user_name.eq(&owner.user),
+            s::community_id.eq(&owner.community_id),
             s::created_at.eq(created_at),
             s::body.eq(body),
         ))
@@ -22,18 +26,27 @@ pub fn insert(
     Ok(())
 }
 
-/// The status `id` with its owning partner, when created at or after `not_before`.
+/// The status `id` with who posted it, when created at or after `not_before`. A row from
+/// before statuses named their user has no owner.
 pub fn get(
     conn: &mut Conn,
     id: &str,
     not_before: i64,
-) -> Result<Option<(String, String)>, StorageError> {
-    Ok(s::statuses
+) -> Result<Option<(Option<StatusOwner>, String)>, StorageError> {
+    let row: Option<(String, Option<String>, Option<String>, String)> = s::statuses
         .filter(s::id.eq(id))
         .filter(s::created_at.ge(not_before))
-        .select((s::partner_id, s::body))
+        .select((s::partner_id, s::user_name, s::community_id, s::body))
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(row.map(|(partner, user, community, body)| {
+        let owner = user.zip(community).map(|(user, community_id)| StatusOwner {
+            partner,
+            user,
+            community_id,
+        });
+        (owner, body)
+    }))
 }
 
 /// Drops statuses older than the retention; returns how many.

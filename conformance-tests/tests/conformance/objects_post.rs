@@ -68,7 +68,7 @@ async fn envelope_is_accepted_with_a_complete_status() {
         "pending_count": 0
     });
     assert_eq!(st, expected);
-    // The same status is then served at the status endpoint, to every user of the partner.
+    // The same status is then served at the status endpoint, to the partner's moderators too.
     let r2 = s
         .get(
             "acme-bot",

@@ -1,5 +1,6 @@
 //! TAXII 2.1 section 4.3 (get status) and the status resource returned by section 5.4 (add
-//! objects): readable by every user of the posting partner, by nobody else, for status_retention.
+//! objects): readable by the user who posted and the posting partner's moderators of that
+//! community, by nobody else, for status_retention.
 
 use cairn_conformance::*;
 use serde_json::{json, Value};
@@ -44,7 +45,7 @@ async fn posted_status_is_retrievable_unchanged() {
 }
 
 #[tokio::test]
-async fn status_is_readable_by_another_user_of_the_same_partner() {
+async fn status_is_readable_by_another_user_of_a_moderating_partner() {
     let s = TestServer::start().await;
     let status = post_one(&s).await;
     let id = status["id"].as_str().unwrap();
@@ -155,4 +156,38 @@ async fn status_path_without_trailing_slash_works() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), status);
+}
+
+#[tokio::test]
+async fn a_status_is_for_its_poster_and_the_partners_moderators_only() {
+    let setup = format!(
+        "{}\n[[user]]\nname = \"globex-bot\"\npartner = \"globex\"\npassword_hash = \"{}\"\n",
+        standard_setup(),
+        password_hash()
+    );
+    let s = TestServer::start_with(&setup, "").await;
+    // globex contributes to finance-isac: its status there is globex-soc's alone.
+    let st = s
+        .post_objects("globex-soc", &[indicator(1, "2026-01-01T00:00:00.000Z")])
+        .await;
+    let path = status_path("globex", st["id"].as_str().unwrap());
+    assert_eq!(s.get("globex-soc", &path).await.json(), st);
+    let hidden = s.get("globex-bot", &path).await;
+    hidden.assert_error(404);
+    let unknown = s.get("globex-bot", &status_path("globex", UNKNOWN)).await;
+    assert_eq!(hidden.comparable(), unknown.comparable());
+    // globex moderates club: there its other users may follow what was posted.
+    let body =
+        serde_json::to_vec(&json!({ "objects": [indicator(2, "2026-01-01T00:00:00.000Z")] }))
+            .unwrap();
+    let r = s
+        .post(
+            "globex-soc",
+            &TestServer::coll("globex", CLUB, "objects/"),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let path = status_path("globex", r.json()["id"].as_str().unwrap());
+    assert_eq!(s.get("globex-bot", &path).await.json(), r.json());
 }
