@@ -458,3 +458,48 @@ fn check_slice(validator: &Validator, body: &str, slice: &[Span], room: usize) -
     }
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(sizes: &[usize]) -> Vec<Span> {
+        let mut at = 0;
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(index, &n)| {
+                at += n + 1;
+                Span {
+                    index,
+                    bytes: at - n - 1..at - 1,
+                }
+            })
+            .collect()
+    }
+
+    fn lengths(slices: Vec<&[Span]>) -> Vec<usize> {
+        slices.iter().map(|s| s.len()).collect()
+    }
+
+    #[test]
+    fn slices_close_at_their_object_count_or_bytes() {
+        assert_eq!(lengths(slices(&spans(&[10; 600]))), vec![256, 256, 88]);
+        // Four objects of 100 KiB reach 256 KiB at the third.
+        assert_eq!(lengths(slices(&spans(&[100 * 1024; 4]))), vec![3, 1]);
+        // An object larger than a slice closes the slice it joins.
+        assert_eq!(lengths(slices(&spans(&[10, 300 * 1024, 10]))), vec![2, 1]);
+        assert!(slices(&[]).is_empty());
+    }
+
+    #[test]
+    fn spans_point_at_each_object_of_the_body() {
+        let body = r#"{"objects": [ {"a":1} ,{"b":[2]}]}"#;
+        let got: Vec<&str> = spans_of(body)
+            .unwrap()
+            .iter()
+            .map(|s| &body[s.bytes.clone()])
+            .collect();
+        assert_eq!(got, vec![r#"{"a":1}"#, r#"{"b":[2]}"#]);
+    }
+}
