@@ -149,7 +149,8 @@ tables! {
     object_ids: (String, String, i64) = (community_id, stix_id, num) by (community_id, stix_id);
     deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);
     reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);
-    statuses: (String, String, i64, String) = (id, partner_id, created_at, body) by (id);
+    statuses: (String, String, i64, String, Option<String>, Option<String>) =
+        (id, partner_id, created_at, body, user_name, community_id) by (id);
 }
 
 fn hex(bytes: &[u8]) -> String {
