@@ -3,6 +3,7 @@
 
 mod collections;
 mod discovery;
+mod edge;
 mod manifest;
 mod negotiation;
 mod object;
