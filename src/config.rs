@@ -583,6 +583,20 @@ mod tests {
     }
 
     #[test]
+    fn shipped_configs_are_valid() {
+        for (name, text) in [
+            ("cairn.toml", include_str!("../config/cairn.toml")),
+            (
+                "cairn.example.toml",
+                include_str!("../config/cairn.example.toml"),
+            ),
+        ] {
+            let c = Config::from_parts(Path::new(name), text, vec![]).unwrap();
+            assert_eq!(c.server.body_timeout, "60s", "{name}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("24h").unwrap(), chrono::Duration::hours(24));
         assert_eq!(parse_duration("7d").unwrap(), chrono::Duration::days(7));

@@ -208,3 +208,18 @@ impl Application {
         self.server.await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_follow_the_descriptor_limit_unless_configured() {
+        let mut server = crate::config::ServerConfig::default();
+        assert_eq!(connections_per_worker(&server, 1024, 2), 384);
+        assert_eq!(connections_per_worker(&server, 524_288, 2), 25_000);
+        assert_eq!(connections_per_worker(&server, 100, 8), 16);
+        server.max_connections = 50;
+        assert_eq!(connections_per_worker(&server, 1024, 2), 50);
+    }
+}

@@ -857,6 +857,31 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
 mod tests {
     use super::*;
 
+    fn db_error(message: &str) -> StorageError {
+        StorageError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn full_disks_are_told_apart_on_both_engines() {
+        let sqlite = db_error("database or disk is full");
+        let postgres =
+            db_error("could not extend file \"base/16384/16390\": No space left on device");
+        for e in [&sqlite, &postgres] {
+            assert!(e.is_disk_full() && !e.is_transient(), "{e}");
+        }
+        let grouped = StorageError::Group {
+            message: postgres.to_string(),
+            transient: false,
+            disk_full: postgres.is_disk_full(),
+        };
+        assert!(grouped.is_disk_full());
+        assert!(!db_error("UNIQUE constraint failed: objects.id").is_disk_full());
+        assert!(!db_error("database is locked").is_disk_full());
+    }
+
     /// A database file as an older Cairn left it: only the first `applied` migrations, with
     /// partner 'p' and community 'k'. The directory must outlive the connection.
     fn old_database(applied: usize) -> (tempfile::TempDir, SqliteConnection) {
