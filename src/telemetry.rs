@@ -51,7 +51,8 @@ pub fn report_dropped_lines() {
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// Lets through at most `per_window` events from actix's crates per window; others untouched.
+/// Lets through at most `per_window` warnings and errors from actix's crates per window; other
+/// events untouched.
 pub struct RateLimit {
     per_window: u32,
     window: Duration,
@@ -69,6 +70,7 @@ impl RateLimit {
 
     fn limited(meta: &Metadata<'_>) -> bool {
         meta.is_event()
+            && *meta.level() <= tracing::Level::WARN
             && (meta.target().starts_with("actix_http")
                 || meta.target().starts_with("actix_server"))
     }
