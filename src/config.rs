@@ -47,7 +47,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// How long a POST body may take to arrive, from the moment Cairn starts reading it.
     pub body_timeout: String,
-    /// POSTs one user may have in progress at once; more get 429.
+    /// POSTs one user may have in progress at once; more get 429. A feed pushing with 8 clients
+    /// (cairn-bench's ingest) fits with room to spare.
     pub max_posts_per_user: usize,
     /// Open connections per worker; 0 derives it from the file-descriptor limit.
     pub max_connections: usize,
@@ -64,7 +65,7 @@ impl Default for ServerConfig {
             workers: 0,
             trusted_proxies: Vec::new(),
             body_timeout: "60s".into(),
-            max_posts_per_user: 4,
+            max_posts_per_user: 16,
             max_connections: 0,
         }
     }
@@ -578,7 +579,7 @@ mod tests {
                 .unwrap()
                 .server
                 .max_posts_per_user,
-            4
+            16
         );
     }
 
