@@ -43,6 +43,15 @@ pub struct ServerConfig {
     pub secret: Option<String>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Peers (IPs or CIDRs) whose `Forwarded`/`X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// How long a POST body may take to arrive, from the moment Cairn starts reading it.
+    pub body_timeout: String,
+    /// POSTs one user may have in progress at once; more get 429. A feed pushing with 8 clients
+    /// (cairn-bench's ingest) fits with room to spare.
+    pub max_posts_per_user: usize,
+    /// Open connections per worker; 0 derives it from the file-descriptor limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +63,10 @@ impl Default for ServerConfig {
             allow_plain_http: false,
             secret: None,
             workers: 0,
+            trusted_proxies: Vec::new(),
+            body_timeout: "60s".into(),
+            max_posts_per_user: 16,
+            max_connections: 0,
         }
     }
 }
@@ -70,6 +83,9 @@ pub struct TlsConfig {
 pub struct StorageConfig {
     pub url: String,
     pub pool_size: u32,
+    /// Largest size of a SQLite file in bytes, 0 for no cap: past it POSTs answer 507, as on
+    /// a full disk.
+    pub max_size: u64,
 }
 
 impl Default for StorageConfig {
@@ -77,6 +93,7 @@ impl Default for StorageConfig {
         Self {
             url: "sqlite://data/cairn.db".into(),
             pool_size: 8,
+            max_size: 0,
         }
     }
 }
@@ -111,8 +128,7 @@ impl Default for TaxiiConfig {
 
 impl TaxiiConfig {
     pub fn status_retention(&self) -> Result<chrono::Duration, ConfigError> {
-        parse_duration(&self.status_retention)
-            .map_err(|m| ConfigError::Invalid(format!("taxii.status_retention: {m}")))
+        parse_duration(&self.status_retention).map_err(|m| invalid("taxii.status_retention", m))
     }
 }
 
@@ -160,45 +176,155 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let t = &self.taxii;
-        if t.default_page_size == 0 || t.max_page_size == 0 || t.default_page_size > t.max_page_size
-        {
-            return Err(ConfigError::Invalid(
-                "taxii.default_page_size and taxii.max_page_size must be positive, default <= max"
-                    .into(),
+        let (srv, t) = (&self.server, &self.taxii);
+        within("server.workers", srv.workers, 0, MAX_WORKERS)?;
+        within(
+            "server.max_content_length",
+            srv.max_content_length,
+            1,
+            1 << 30,
+        )?;
+        within("server.max_posts_per_user", srv.max_posts_per_user, 1, 1024)?;
+        within("server.max_connections", srv.max_connections, 0, 1 << 20)?;
+        within(
+            "storage.pool_size",
+            self.storage.pool_size as usize,
+            1,
+            1024,
+        )?;
+        within("taxii.max_page_size", t.max_page_size, 1, MAX_PAGE_SIZE)?;
+        within(
+            "taxii.default_page_size",
+            t.default_page_size,
+            1,
+            t.max_page_size,
+        )?;
+        if self.storage.max_size > 0 && !self.storage.url.starts_with("sqlite:") {
+            return Err(invalid(
+                "storage.max_size",
+                "applies to SQLite only: cap a PostgreSQL database with its own quotas",
             ));
         }
-        if t.max_page_bytes < 1024 {
-            return Err(ConfigError::Invalid(
-                "taxii.max_page_bytes must be at least 1024".into(),
-            ));
+        within("taxii.max_page_bytes", t.max_page_bytes, 1024, 1 << 30)?;
+        if let Some(secret) = &srv.secret {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(invalid(
+                    "server.secret",
+                    format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes (it keys the next tokens), not {}; \
+                         leave it out to have a random key kept in the database",
+                        secret.len()
+                    ),
+                ));
+            }
         }
-        if self.server.max_content_length == 0 {
-            return Err(ConfigError::Invalid(
-                "server.max_content_length must be positive".into(),
-            ));
+        if let Some(url) = &srv.public_url {
+            check_public_url(url).map_err(|m| invalid("server.public_url", m))?;
         }
-        if self.storage.pool_size == 0 {
-            return Err(ConfigError::Invalid(
-                "storage.pool_size must be positive".into(),
-            ));
-        }
+        self.server.trusted_proxies()?;
+        self.server.body_timeout()?;
         t.status_retention()?;
         Ok(())
     }
 }
 
+/// actix-server refuses (panics) above 512 workers.
+const MAX_WORKERS: usize = 512;
+/// A page is built in memory: 10,000 objects of a few KB each is already tens of MB.
+const MAX_PAGE_SIZE: usize = 10_000;
+/// HMAC-SHA256 keys shorter than its output weaken it.
+const MIN_SECRET_BYTES: usize = 32;
+
+fn invalid(key: &str, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid(format!("{key} {message}"))
+}
+
+fn within(key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("must be between {min} and {max}, not {value}"),
+        ))
+    }
+}
+
+/// An absolute `http(s)://host[:port][/path]` URL, without query, fragment or credentials.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "must be an absolute http(s) URL like https://taxii.example.org ({why}), not '{url}'"
+        ))
+    };
+    let Ok(uri) = url.parse::<actix_web::http::Uri>() else {
+        return bad("it does not parse");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return bad("the scheme must be http or https");
+    }
+    match uri.authority() {
+        None => bad("it has no host"),
+        Some(a) if a.host().is_empty() => bad("it has no host"),
+        Some(a) if a.as_str().contains('@') => bad("it must not hold credentials"),
+        Some(_) if uri.query().is_some() || url.contains('#') => {
+            bad("it must not have a query or fragment")
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+impl ServerConfig {
+    /// The trusted proxies as networks; a bare address is a network of one.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "server.trusted_proxies",
+                            format!("'{p}' is neither an IP address nor a CIDR like 10.0.0.0/8"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    pub fn body_timeout(&self) -> Result<std::time::Duration, ConfigError> {
+        parse_duration(&self.body_timeout)
+            .ok()
+            .filter(|d| *d > chrono::Duration::zero())
+            .and_then(|d| d.to_std().ok())
+            .ok_or_else(|| {
+                invalid(
+                    "server.body_timeout",
+                    format!(
+                        "must be a positive duration like 30s or 5m, not '{}'",
+                        self.body_timeout
+                    ),
+                )
+            })
+    }
+}
+
 /// The keys whose values are not strings. An override of any other key is a string, whatever it
 /// looks like (`CAIRN_TAXII__TITLE=2024` is the title "2024").
-const INTEGER_KEYS: [&str; 6] = [
+const INTEGER_KEYS: [&str; 9] = [
+    "storage.max_size",
     "server.max_content_length",
     "server.workers",
+    "server.max_posts_per_user",
+    "server.max_connections",
     "storage.pool_size",
     "taxii.default_page_size",
     "taxii.max_page_size",
     "taxii.max_page_bytes",
 ];
 const BOOLEAN_KEYS: [&str; 1] = ["server.allow_plain_http"];
+/// Lists are comma-separated in the environment: `CAIRN_SERVER__TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16`.
+const LIST_KEYS: [&str; 1] = ["server.trusted_proxies"];
 
 /// `CAIRN_STORAGE__URL=x` sets `storage.url = "x"`; integer and boolean keys get their type.
 fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
@@ -225,6 +351,15 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Conf
             "false" | "0" => false,
             _ => return Err(bad("true or false")),
         })
+    } else if LIST_KEYS.contains(&key.as_str()) {
+        toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_owned()))
+                .collect(),
+        )
     } else {
         toml::Value::String(value.to_owned())
     };
@@ -301,14 +436,17 @@ mod tests {
     fn env_values_take_the_type_of_their_key() {
         let env = [
             ("CAIRN_TAXII__TITLE", "2024"),
-            ("CAIRN_SERVER__SECRET", "123456789"),
+            ("CAIRN_SERVER__SECRET", "12345678901234567890123456789012"),
             ("CAIRN_TAXII__STATUS_RETENTION", "0"),
             ("CAIRN_SERVER__ALLOW_PLAIN_HTTP", "1"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let c = Config::from_parts(Path::new("t.toml"), "", env.to_vec()).unwrap();
         assert_eq!(c.taxii.title, "2024");
-        assert_eq!(c.server.secret.as_deref(), Some("123456789"));
+        assert_eq!(
+            c.server.secret.as_deref(),
+            Some("12345678901234567890123456789012")
+        );
         assert_eq!(c.taxii.status_retention, "0");
         assert!(c.server.allow_plain_http);
         let e = Config::from_parts(
@@ -330,6 +468,139 @@ mod tests {
         let e = Config::from_parts(Path::new("t.toml"), "[server]\nbnid = \"x\"\n", vec![])
             .unwrap_err();
         assert!(e.to_string().contains("bnid"), "{e}");
+    }
+
+    fn refused(server: &str) -> String {
+        let text = format!("[server]\n{server}\n");
+        Config::from_parts(Path::new("t.toml"), &text, vec![])
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_key() {
+        let cases = [
+            ("secret = \"\"", "server.secret must be at least 32 bytes"),
+            (
+                "secret = \"short\"",
+                "server.secret must be at least 32 bytes",
+            ),
+            (
+                "public_url = \"taxii.example.org\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "public_url = \"ftp://taxii.example.org\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "public_url = \"https://\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "public_url = \"https://a b\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "public_url = \"https://x.org/?q=1\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "public_url = \"https://u:p@x.org\"",
+                "server.public_url must be an absolute http(s) URL",
+            ),
+            (
+                "workers = 513",
+                "server.workers must be between 0 and 512, not 513",
+            ),
+            (
+                "max_content_length = 0",
+                "server.max_content_length must be between 1 and",
+            ),
+            (
+                "max_posts_per_user = 0",
+                "server.max_posts_per_user must be between 1 and 1024",
+            ),
+            (
+                "trusted_proxies = [\"10.0.0.0/33\"]",
+                "server.trusted_proxies '10.0.0.0/33' is neither",
+            ),
+            (
+                "trusted_proxies = [\"proxy.local\"]",
+                "server.trusted_proxies 'proxy.local' is neither",
+            ),
+            (
+                "body_timeout = \"0\"",
+                "server.body_timeout must be a positive duration",
+            ),
+            (
+                "body_timeout = \"soon\"",
+                "server.body_timeout must be a positive duration",
+            ),
+        ];
+        for (line, expected) in cases {
+            let e = refused(line);
+            assert!(e.contains(expected), "{line}: {e}");
+        }
+        let pages = |d: usize, m: usize| {
+            let text = format!("[taxii]\ndefault_page_size = {d}\nmax_page_size = {m}\n");
+            Config::from_parts(Path::new("t.toml"), &text, vec![]).map(|_| ())
+        };
+        let e = pages(100, 10_001).unwrap_err().to_string();
+        assert!(
+            e.contains("taxii.max_page_size must be between 1 and 10000, not 10001"),
+            "{e}"
+        );
+        let e = pages(200, 100).unwrap_err().to_string();
+        assert!(
+            e.contains("taxii.default_page_size must be between 1 and 100, not 200"),
+            "{e}"
+        );
+        pages(10_000, 10_000).unwrap();
+    }
+
+    #[test]
+    fn valid_edge_values_are_kept() {
+        let text =
+            "[server]\nworkers = 512\npublic_url = \"https://taxii.example.org:8443/base/\"\n\
+                    secret = \"0123456789abcdef0123456789abcdef\"\n\
+                    trusted_proxies = [\"10.0.0.1\", \"fd00::/8\"]\nbody_timeout = \"5s\"\n";
+        let c = Config::from_parts(Path::new("t.toml"), text, vec![]).unwrap();
+        let nets = c.server.trusted_proxies().unwrap();
+        assert!(nets[0].contains(&"10.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!nets[0].contains(&"10.0.0.2".parse::<std::net::IpAddr>().unwrap()));
+        assert!(nets[1].contains(&"fd12::1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(
+            c.server.body_timeout().unwrap(),
+            std::time::Duration::from_secs(5)
+        );
+        let env = vec![(
+            "CAIRN_SERVER__TRUSTED_PROXIES".to_string(),
+            "127.0.0.1, 10.0.0.0/8".to_string(),
+        )];
+        let c = Config::from_parts(Path::new("t.toml"), "", env).unwrap();
+        assert_eq!(c.server.trusted_proxies, ["127.0.0.1", "10.0.0.0/8"]);
+        assert_eq!(
+            Config::from_parts(Path::new("t.toml"), "", vec![])
+                .unwrap()
+                .server
+                .max_posts_per_user,
+            16
+        );
+    }
+
+    #[test]
+    fn shipped_configs_are_valid() {
+        for (name, text) in [
+            ("cairn.toml", include_str!("../config/cairn.toml")),
+            (
+                "cairn.example.toml",
+                include_str!("../config/cairn.example.toml"),
+            ),
+        ] {
+            let c = Config::from_parts(Path::new(name), text, vec![]).unwrap();
+            assert_eq!(c.server.body_timeout, "60s", "{name}");
+        }
     }
 
     #[test]

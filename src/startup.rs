@@ -12,6 +12,34 @@ use actix_web::{dev::Server, web, HttpServer};
 use anyhow::Context;
 use rand::RngCore;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+/// File descriptors kept back from connections: database files and connections, the WAL,
+/// logs, the blocking pool's work.
+const RESERVED_FDS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (often 1,024 against 524,288): at
+/// 1,024, slow clients holding connections used up the descriptors and locked everyone out.
+/// Returns the limit now in force.
+fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// `server.max_connections`, or else what the descriptor limit allows after the reserve,
+/// shared among the workers: at the limit actix stops accepting instead of failing accept().
+fn connections_per_worker(server: &crate::config::ServerConfig, fds: u64, workers: usize) -> usize {
+    if server.max_connections > 0 {
+        return server.max_connections;
+    }
+    let usable = fds.saturating_sub(RESERVED_FDS).max(64);
+    (usable / workers as u64).clamp(16, 25_000) as usize
+}
 
 pub struct Application {
     port: u16,
@@ -48,8 +76,8 @@ pub fn cap_malloc_arenas() {
 /// Opens storage off the async executor (migrations may take a while).
 pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
     let url = config.storage.url.clone();
-    let size = config.storage.pool_size;
-    let storage = tokio::task::spawn_blocking(move || Storage::open(&url, size))
+    let (size, cap) = (config.storage.pool_size, config.storage.max_size);
+    let storage = tokio::task::spawn_blocking(move || Storage::open_capped(&url, size, cap))
         .await
         .context("opening storage")??;
     Ok(storage)
@@ -137,16 +165,26 @@ impl Application {
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(cairn.clone());
-        let mut server = HttpServer::new(move || crate::http::app(data.clone()));
-        if config.server.workers > 0 {
-            server = server.workers(config.server.workers);
-        }
+        let edge = web::Data::new(crate::http::edge::Edge::new(&config.server)?);
+        let workers = match config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let connections = connections_per_worker(&config.server, raise_fd_limit(), workers);
+        let server = HttpServer::new(move || crate::http::app(data.clone(), edge.clone()))
+            .workers(workers)
+            .max_connections(connections)
+            // The head must arrive within 5 s (actix's default, stated); the body has
+            // server.body_timeout, enforced where it is read.
+            .client_request_timeout(Duration::from_secs(5))
+            .client_disconnect_timeout(Duration::from_secs(2));
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?,
             None => server.listen(listener)?,
         }
         .run();
-        tracing::info!(%addr, port, tls = config.tls.is_some(), "cairn listening");
+        crate::telemetry::report_dropped_lines();
+        tracing::info!(%addr, port, tls = config.tls.is_some(), workers, connections, "cairn listening");
         Ok(Application {
             port,
             server,
@@ -169,5 +207,20 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_follow_the_descriptor_limit_unless_configured() {
+        let mut server = crate::config::ServerConfig::default();
+        assert_eq!(connections_per_worker(&server, 1024, 2), 384);
+        assert_eq!(connections_per_worker(&server, 524_288, 2), 25_000);
+        assert_eq!(connections_per_worker(&server, 100, 8), 16);
+        server.max_connections = 50;
+        assert_eq!(connections_per_worker(&server, 1024, 2), 50);
     }
 }

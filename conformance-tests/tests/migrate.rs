@@ -15,7 +15,7 @@ async fn a_community_moves_to_another_database_without_losing_a_thing() {
     // The source is always SQLite, whatever the suite runs on.
     let dir = tempfile::tempdir().unwrap();
     let source_url = format!("sqlite://{}", dir.path().join("source.db").display());
-    let text = format!("[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\nsecret = \"k\"\n[storage]\nurl = \"{source_url}\"\n");
+    let text = format!("[server]\nbind = \"127.0.0.1:0\"\nworkers = 1\nsecret = \"migration-test-next-token-key-0123\"\n[storage]\nurl = \"{source_url}\"\n");
     let config =
         Config::from_parts(Path::new("t.toml"), &text, Vec::<(String, String)>::new()).unwrap();
     let clock = Clock::frozen(

@@ -19,10 +19,20 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// With the methods the resource allows, for the `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error("no such endpoint")]
     NoRoute,
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    #[error("too many POSTs in progress for this user (at most {0})")]
+    TooManyPosts(usize),
+    #[error("URL too long")]
+    UriTooLong(usize),
+    /// An error actix produced (an extractor, the router, the payload stream), in its words.
+    #[error("{status}: {message}")]
+    Framework { status: StatusCode, message: String },
 }
 
 struct Parts {
@@ -74,6 +84,13 @@ impl ApiError {
             ApiError::Service(S::Unprocessable(m)) => {
                 p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
             }
+            ApiError::Service(S::Storage(e)) if e.is_disk_full() => p(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "Insufficient storage",
+                "The server's storage is full, so nothing of this request was stored. Tell the operator; \
+                 retry once space has been freed."
+                    .into(),
+            ),
             ApiError::Service(S::Storage(e)) if e.is_transient() => p(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -102,15 +119,50 @@ impl ApiError {
                 format!("The body exceeds max_content_length ({max} bytes). Split the objects into smaller envelopes."),
             ),
             ApiError::BadRequest(m) => p(StatusCode::BAD_REQUEST, "Bad request", m.clone()),
-            ApiError::MethodNotAllowed => p(
+            ApiError::MethodNotAllowed(allow) => p(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
-                "This endpoint does not support this HTTP method.".into(),
+                format!("This endpoint does not support this HTTP method. It allows {allow}."),
             ),
             ApiError::NoRoute => p(
                 StatusCode::NOT_FOUND,
                 "Not found",
                 "No such resource for this user. Check the API root, collection id and object id.".into(),
+            ),
+            ApiError::BodyTimeout(limit) => p(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body too slow",
+                format!(
+                    "The request body did not arrive within {}s (server.body_timeout). Send it in one go, \
+                     or split the objects into smaller envelopes.",
+                    limit.as_secs_f64()
+                ),
+            ),
+            ApiError::TooManyPosts(max) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many concurrent POSTs",
+                format!(
+                    "This user already has {max} POSTs in progress (server.max_posts_per_user). \
+                     Wait for one to finish, then retry."
+                ),
+            ),
+            ApiError::UriTooLong(max) => p(
+                StatusCode::URI_TOO_LONG,
+                "URL too long",
+                format!(
+                    "The URL exceeds {max} bytes. Ask for fewer ids or types per request, and \
+                     split a long match[id] list over several requests."
+                ),
+            ),
+            ApiError::Framework { status, .. } if status.is_server_error() => p(
+                *status,
+                status.canonical_reason().unwrap_or("Internal error"),
+                "The server failed to handle the request. Report the error_id to the operator.".into(),
+            ),
+            ApiError::Framework { status, message } => p(
+                *status,
+                status.canonical_reason().unwrap_or("Bad request"),
+                format!("The request could not be handled: {message}. Check the URL and its parameters."),
             ),
         }
     }
@@ -137,8 +189,18 @@ impl ResponseError for ApiError {
         };
         let mut resp = HttpResponse::build(parts.status);
         resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
-        if parts.status == StatusCode::UNAUTHORIZED {
-            resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"cairn\""));
+        match self {
+            ApiError::Service(ServiceError::Unauthorized) => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"cairn\""));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                resp.insert_header((header::ALLOW, *allow));
+            }
+            // A POST takes about a tenth of a second; a second later one has likely finished.
+            ApiError::TooManyPosts(_) => {
+                resp.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
         }
         resp.body(serde_json::to_string(&body).expect("error resource serialises"))
     }

@@ -1,5 +1,6 @@
 //! One function per endpoint: parse, call the service, render.
 
+use super::edge::Edge;
 use super::error::ApiError;
 use super::extract::{query_pairs, Basic, Caller};
 use crate::service::query::{Items, Page};
@@ -30,26 +31,42 @@ fn json<T: serde::Serialize>(value: &T) -> HttpResponse {
 
 /// The base of the URLs discovery gives: `public_url` when configured; else, over HTTPS, the
 /// scheme and host the request came to; else nothing, so the URLs are relative. TAXII 2.1 §4.1.1:
-/// API root URLs MUST be HTTPS absolute URLs or relative URLs, never plain HTTP ones.
-fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
-    match public_url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            if info.scheme() == "https" {
-                format!("https://{}", info.host())
-            } else {
-                String::new()
-            }
-        }
+/// API root URLs MUST be HTTPS absolute URLs or relative URLs, never plain HTTP ones. The
+/// `Forwarded`/`X-Forwarded-*` headers count only from `server.trusted_proxies`: from anyone
+/// else they would let a stranger choose the URLs a client is sent to.
+fn base_url(req: &HttpRequest, edge: &Edge, public_url: Option<&str>) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let (https, host) = if edge.trusts_forwarding(req) {
+        let info = req.connection_info();
+        (info.scheme() == "https", info.host().to_owned())
+    } else {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_else(|| req.app_config().host());
+        (req.app_config().secure(), host.to_owned())
+    };
+    if https {
+        format!("https://{host}")
+    } else {
+        String::new()
     }
 }
 
-pub async fn discovery(req: HttpRequest, cairn: web::Data<Cairn>, caller: Caller) -> Result {
+pub async fn discovery(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    edge: web::Data<Edge>,
+    caller: Caller,
+) -> Result {
     let s = &cairn.settings;
     let root = format!(
         "{}/{}/",
-        base_url(&req, cairn.settings.public_url.as_deref()),
+        base_url(&req, &edge, cairn.settings.public_url.as_deref()),
         caller.0.partner
     );
     Ok(json(&resources::Discovery {
@@ -269,10 +286,12 @@ pub async fn delete_object(
     Ok(taxii(StatusCode::OK, String::new()))
 }
 
-/// POST objects (section 5.4): Content-Type and size are checked before the body is read.
+/// POST objects (section 5.4): Content-Type and size are checked before the body is read, and
+/// the body must arrive within `server.body_timeout`, one of `server.max_posts_per_user` places.
 pub async fn add_objects(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    edge: web::Data<Edge>,
     caller: Caller,
     path: web::Path<(String, String)>,
     mut payload: web::Payload,
@@ -296,17 +315,12 @@ pub async fn add_objects(
     if declared.is_some_and(|n| n > max) {
         return Err(ApiError::PayloadTooLarge(max));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!("the request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > max {
-            return Err(ApiError::PayloadTooLarge(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+    // Held until the POST is answered, ingest included.
+    let _slot = edge.start_post(&caller.0.user)?;
+    let body = tokio::time::timeout(edge.body_timeout, read_body(&mut payload, declared, max))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(edge.body_timeout))??;
+    let text = String::from_utf8(body).map_err(|_| {
         ApiError::Service(crate::service::ServiceError::NotJson(
             "the body is not UTF-8".into(),
         ))
@@ -326,4 +340,23 @@ pub async fn add_objects(
         StatusCode::ACCEPTED,
         serde_json::to_string(&status).expect("status serialises"),
     ))
+}
+
+/// Reads the whole body, refusing it (413) as soon as it passes `max` bytes.
+async fn read_body(
+    payload: &mut web::Payload,
+    declared: Option<usize>,
+    max: usize,
+) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer (actix only): the URL map, content negotiation, extractors, rendering.
 //! Handlers parse, call one service function, render.
 
+pub mod edge;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -16,10 +17,10 @@ use error::ApiError;
 use futures_util::future::{ready, LocalBoxFuture};
 use futures_util::FutureExt;
 
-/// A resource whose unsupported methods answer 405 in a TAXII error.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
+/// A resource whose other methods answer 405 in a TAXII error, with `Allow: {allow}`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
     }))
 }
 
@@ -29,28 +30,72 @@ fn resource(path: &str) -> actix_web::Resource {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use handlers::*;
     cfg.service(
-        resource("/{root}/collections/{coll}/objects/")
+        resource("/{root}/collections/{coll}/objects/", "GET, POST")
             .route(web::get().to(get_objects))
             .route(web::post().to(add_objects)),
     )
-    .service(resource("/{root}/collections/{coll}/manifest/").route(web::get().to(manifest)))
+    .service(resource("/{root}/collections/{coll}/manifest/", "GET").route(web::get().to(manifest)))
     .service(
-        resource("/{root}/collections/{coll}/objects/{id}/")
+        resource("/{root}/collections/{coll}/objects/{id}/", "GET, DELETE")
             .route(web::get().to(get_object))
             .route(web::delete().to(delete_object)),
     )
     .service(
-        resource("/{root}/collections/{coll}/objects/{id}/versions/")
+        resource("/{root}/collections/{coll}/objects/{id}/versions/", "GET")
             .route(web::get().to(versions)),
     )
-    .service(resource("/{root}/status/{status}/").route(web::get().to(status)))
-    .service(resource("/taxii2/").route(web::get().to(discovery)))
-    .service(resource("/{root}/").route(web::get().to(api_root)))
-    .service(resource("/{root}/collections/").route(web::get().to(collections)))
-    .service(resource("/{root}/collections/{coll}/").route(web::get().to(collection)));
+    .service(resource("/{root}/status/{status}/", "GET").route(web::get().to(status)))
+    .service(resource("/taxii2/", "GET").route(web::get().to(discovery)))
+    .service(resource("/{root}/", "GET").route(web::get().to(api_root)))
+    .service(resource("/{root}/collections/", "GET").route(web::get().to(collections)))
+    .service(resource("/{root}/collections/{coll}/", "GET").route(web::get().to(collection)));
 }
 
-/// Refuses requests whose Accept header excludes the TAXII media type (406), before any work.
+/// The same per-caller cache headers on every response: community data is per caller, never
+/// cached by shared caches.
+fn private(h: &mut header::HeaderMap) {
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+}
+
+/// Answers `req` with `err` before any handler runs.
+fn refuse(
+    req: ServiceRequest,
+    err: ApiError,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<BoxBody>>, Error>> {
+    let mut resp = err.error_response();
+    private(resp.headers_mut());
+    Box::pin(ready(Ok(req.into_response(resp).map_into_right_body())))
+}
+
+/// Whatever answered with an error that is not a TAXII error resource (actix's extractors and
+/// router, a payload error), the client gets one, with the same status.
+fn as_taxii_error(res: ServiceResponse) -> ServiceResponse {
+    let status = res.status();
+    let is_taxii = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == crate::taxii::TAXII_MEDIA_TYPE.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_taxii {
+        return res;
+    }
+    let message = res
+        .response()
+        .error()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let (req, _) = res.into_parts();
+    ServiceResponse::new(
+        req,
+        ApiError::Framework { status, message }.error_response(),
+    )
+}
+
+/// Refuses over-long URLs (414) and requests whose Accept header excludes the TAXII media type
+/// (406), before any work; makes every error a TAXII error resource.
 fn negotiate<S>(
     req: ServiceRequest,
     srv: &S,
@@ -59,44 +104,42 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error>,
     S::Future: 'static,
 {
+    let url_len = req.uri().path().len() + req.query_string().len();
+    if url_len > edge::MAX_URL_BYTES {
+        return refuse(req, ApiError::UriTooLong(edge::MAX_URL_BYTES));
+    }
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok().map(str::to_owned));
     let bad_header = req.headers().get(header::ACCEPT).is_some() && accept.is_none();
     if bad_header || !media::accepts_taxii(accept.as_deref()) {
-        let mut resp = ApiError::NotAcceptable.error_response();
-        // Same per-caller cache headers as every other response.
-        let h = resp.headers_mut();
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-store"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("Authorization"));
-        return Box::pin(ready(Ok(req.into_response(resp).map_into_right_body())));
+        return refuse(req, ApiError::NotAcceptable);
     }
     let method = req.method().clone();
     let path = req.path().to_owned();
     let started = std::time::Instant::now();
     srv.call(req)
         .map(move |res| {
-            res.map(|mut r| {
-                let h = r.headers_mut();
-                // Community data is per caller: never cached by shared caches.
-                h.insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
-                );
-                h.insert(header::VARY, HeaderValue::from_static("Authorization"));
-                tracing::info!(
-                    %method,
-                    %path,
-                    status = r.status().as_u16(),
-                    micros = started.elapsed().as_micros() as u64,
-                    "request"
-                );
-                r.map_into_left_body()
-            })
+            let mut r = match res {
+                Ok(r) => as_taxii_error(r),
+                // The router and handlers answer errors as responses; should an error still come
+                // up here, actix renders it through ApiError (the request is gone by now).
+                Err(e) => {
+                    let status = e.as_response_error().status_code();
+                    let message = e.to_string();
+                    return Err(ApiError::Framework { status, message }.into());
+                }
+            };
+            private(r.headers_mut());
+            tracing::info!(
+                %method,
+                %path,
+                status = r.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            Ok(r.map_into_left_body())
         })
         .boxed_local()
 }
@@ -104,6 +147,7 @@ where
 /// Builds the application for one worker.
 pub fn app(
     cairn: web::Data<Cairn>,
+    edge: web::Data<edge::Edge>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -115,6 +159,7 @@ pub fn app(
 > {
     App::new()
         .app_data(cairn)
+        .app_data(edge)
         .configure(routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NoRoute)

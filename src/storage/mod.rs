@@ -65,7 +65,11 @@ pub enum StorageError {
     /// The group transaction this write was part of failed (see `Group`); nothing of it was
     /// stored.
     #[error("the write was not stored: {message}")]
-    Group { message: String, transient: bool },
+    Group {
+        message: String,
+        transient: bool,
+        disk_full: bool,
+    },
 }
 
 impl StorageError {
@@ -90,16 +94,34 @@ impl StorageError {
             _ => false,
         }
     }
+
+    /// The database could not grow: SQLite's SQLITE_FULL ("database or disk is full", also
+    /// raised at `storage.max_size`) or PostgreSQL's disk_full (53100), whose message diesel
+    /// passes on without its SQLSTATE.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("database or disk is full") || m.contains("No space left on device")
+            }
+            StorageError::Group { disk_full, .. } => *disk_full,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug)]
-struct SessionSettings;
+struct SessionSettings {
+    /// SQLite's `max_page_count` for `storage.max_size`; None leaves SQLite's own limit.
+    max_pages: Option<u64>,
+}
 
 impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
         match conn {
-            // WAL (set once in `open`) lets readers run beside the one writer; NORMAL is safe
-            // with WAL and much faster than FULL; the busy timeout queues writers instead of
+            // WAL (set once in `open`) lets readers run beside the one writer. FULL syncs the
+            // WAL at every commit: with NORMAL a commit acknowledged with 202 could be lost on
+            // power loss (README, Durability). The busy timeout queues writers instead of
             // failing them. A 4 MiB page cache per connection keeps the hot index pages within
             // the memory budget of a pool; no spilling keeps an envelope's dirty pages in memory
             // until its one commit instead of writing them to the WAL midway (an envelope dirties
@@ -108,13 +130,20 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
             // that task fall behind. Readers arriving all the time can keep the WAL from
             // starting over for a while (it reached 530 MB in a 100,000-object ingest); once it
             // does, it is cut back to 64 MiB.
-            Conn::Sqlite(c) => c
-                .batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+            Conn::Sqlite(c) => {
+                c.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON; PRAGMA cache_size = -4096; PRAGMA cache_spill = OFF; \
                      PRAGMA wal_autocheckpoint = 32768; PRAGMA journal_size_limit = 67108864;",
                 )
-                .map_err(diesel::r2d2::Error::QueryError),
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                match self.max_pages {
+                    Some(n) => c
+                        .batch_execute(&format!("PRAGMA max_page_count = {n};"))
+                        .map_err(diesel::r2d2::Error::QueryError),
+                    None => Ok(()),
+                }
+            }
             // A page query is short; PostgreSQL's JIT would spend milliseconds compiling it
             // whenever the planner's estimate for a large community crosses its threshold.
             // Every read here walks an index, on data that is mostly cached: at the default
@@ -245,6 +274,15 @@ impl Checkpoints {
     }
 }
 
+/// The page size of a SQLite file (4096 unless it was created otherwise).
+fn page_size(conn: &mut SqliteConnection) -> Result<u64, StorageError> {
+    let size: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT page_size FROM pragma_page_size())",
+    ))
+    .get_result(conn)?;
+    Ok(size.max(512) as u64)
+}
+
 /// A connection to a SQLite file outside the pool, waiting (like the pool's) when the file is
 /// locked.
 fn open_sqlite(path: &str) -> Result<SqliteConnection, StorageError> {
@@ -289,11 +327,18 @@ impl Storage {
     /// Opens the database named by `url`, creating (for SQLite) its directory, and the schema
     /// when missing.
     pub fn open(url: &str, pool_size: u32) -> Result<Storage, StorageError> {
+        Self::open_capped(url, pool_size, 0)
+    }
+
+    /// `open`, with a SQLite file kept below `max_bytes` (0: no cap); writes past it fail as on
+    /// a full disk.
+    pub fn open_capped(url: &str, pool_size: u32, max_bytes: u64) -> Result<Storage, StorageError> {
         let unavailable = |e: diesel::ConnectionError| StorageError::Unavailable(e.to_string());
         let migration =
             |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
         let target = target(url)?;
         let sqlite = matches!(target, Target::Sqlite(_));
+        let mut max_pages = None;
         let (conn_url, memory, checkpoints) = match target {
             Target::Sqlite(path) => {
                 let memory = path == ":memory:";
@@ -315,6 +360,9 @@ impl Storage {
                     first
                         .run_pending_migrations(SQLITE_MIGRATIONS)
                         .map_err(migration)?;
+                    if max_bytes > 0 {
+                        max_pages = Some(max_bytes / page_size(&mut first)?);
+                    }
                 }
                 // MultiConnection picks SQLite for sqlite:// URLs and files it cannot parse
                 // otherwise; hand it the form it expects.
@@ -349,7 +397,7 @@ impl Storage {
             // Long enough for a busy SQLite writer, short enough that an unreachable PostgreSQL
             // answers 503 instead of hanging the client.
             .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(SessionSettings))
+            .connection_customizer(Box::new(SessionSettings { max_pages }))
             .build(manager)
             .map_err(|e| StorageError::Unavailable(e.to_string()))?;
         let permits = if memory { 1 } else { pool_size as usize };
@@ -547,6 +595,7 @@ where
             (_, Some(e)) => Err(StorageError::Group {
                 message: e.to_string(),
                 transient: e.is_transient(),
+                disk_full: e.is_disk_full(),
             }),
             (None, None) => Err(StorageError::Task("write skipped".into())),
         };
@@ -807,6 +856,31 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn db_error(message: &str) -> StorageError {
+        StorageError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn full_disks_are_told_apart_on_both_engines() {
+        let sqlite = db_error("database or disk is full");
+        let postgres =
+            db_error("could not extend file \"base/16384/16390\": No space left on device");
+        for e in [&sqlite, &postgres] {
+            assert!(e.is_disk_full() && !e.is_transient(), "{e}");
+        }
+        let grouped = StorageError::Group {
+            message: postgres.to_string(),
+            transient: false,
+            disk_full: postgres.is_disk_full(),
+        };
+        assert!(grouped.is_disk_full());
+        assert!(!db_error("UNIQUE constraint failed: objects.id").is_disk_full());
+        assert!(!db_error("database is locked").is_disk_full());
+    }
 
     /// A database file as an older Cairn left it: only the first `applied` migrations, with
     /// partner 'p' and community 'k'. The directory must outlive the connection.

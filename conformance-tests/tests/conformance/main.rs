@@ -3,6 +3,7 @@
 
 mod collections;
 mod discovery;
+mod edge;
 mod hostile_input;
 mod manifest;
 mod negotiation;

@@ -160,7 +160,7 @@ async fn twins(text: &str) -> (TestServer, TestServer) {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
         .unwrap()
         .to_utc();
-    let extra = "secret = \"shared-next-token-key\"\npublic_url = \"https://taxii.example.org\"";
+    let extra = "secret = \"shared-next-token-key-of-32-bytes+\"\npublic_url = \"https://taxii.example.org\"";
     (
         TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
         TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
