@@ -43,6 +43,11 @@ pub struct ServerConfig {
     pub secret: Option<String>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Failed logins per (user name, client address), and per client address, allowed within
+    /// `login_window` before further attempts get 429 until the window ends.
+    pub login_failures: u32,
+    pub login_failures_per_address: u32,
+    pub login_window: String,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +59,9 @@ impl Default for ServerConfig {
             allow_plain_http: false,
             secret: None,
             workers: 0,
+            login_failures: 10,
+            login_failures_per_address: 100,
+            login_window: "15m".into(),
         }
     }
 }
@@ -101,6 +109,18 @@ impl Default for TaxiiConfig {
             default_page_size: 100,
             max_page_size: 1000,
             status_retention: "24h".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn login_window(&self) -> Result<chrono::Duration, ConfigError> {
+        match parse_duration(&self.login_window) {
+            Ok(d) if d > chrono::Duration::zero() => Ok(d),
+            Ok(_) => Err(ConfigError::Invalid(
+                "server.login_window: must be positive".into(),
+            )),
+            Err(m) => Err(ConfigError::Invalid(format!("server.login_window: {m}"))),
         }
     }
 }
@@ -175,15 +195,18 @@ impl Config {
             ));
         }
         t.status_retention()?;
+        self.server.login_window()?;
         Ok(())
     }
 }
 
 /// The keys whose values are not strings. An override of any other key is a string, whatever it
 /// looks like (`CAIRN_TAXII__TITLE=2024` is the title "2024").
-const INTEGER_KEYS: [&str; 5] = [
+const INTEGER_KEYS: [&str; 7] = [
     "server.max_content_length",
     "server.workers",
+    "server.login_failures",
+    "server.login_failures_per_address",
     "storage.pool_size",
     "taxii.default_page_size",
     "taxii.max_page_size",

@@ -71,6 +71,11 @@ impl ApiError {
             ApiError::Service(S::Unprocessable(m)) => {
                 p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
             }
+            ApiError::Service(S::Throttled { retry_after, reason }) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many login attempts",
+                format!("{reason}. Retry after {retry_after} seconds (Retry-After), with valid credentials."),
+            ),
             ApiError::Service(S::Storage(e)) if e.is_transient() => p(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -136,6 +141,9 @@ impl ResponseError for ApiError {
         resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
         if parts.status == StatusCode::UNAUTHORIZED {
             resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"cairn\""));
+        }
+        if let ApiError::Service(ServiceError::Throttled { retry_after, .. }) = self {
+            resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         resp.body(serde_json::to_string(&body).expect("error resource serialises"))
     }
