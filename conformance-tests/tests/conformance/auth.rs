@@ -164,3 +164,48 @@ async fn default_limits_throttle_the_eleventh_failure() {
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((890..=900).contains(&wait), "{wait}");
 }
+
+/// 64 connections of wrong passwords from one address hold at most a few verifications at a
+/// time (the rest get 429 at once), so a user's first login from elsewhere is neither refused
+/// nor queued behind them.
+#[tokio::test]
+async fn a_flood_from_one_address_does_not_crowd_out_other_logins() {
+    let s = TestServer::start_with(&standard_setup(), &limits(1_000_000, 1_000_000)).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = tokio::task::JoinSet::new();
+    for c in 0..64 {
+        let (attacker, stop) = (client_from(&s, ELSEWHERE), stop.clone());
+        flood.spawn(async move {
+            let mut refused = 0;
+            for n in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let r = login(&attacker, DISCOVERY, &format!("guess-{c}-{n}"), "guess").await;
+                match r.status {
+                    401 => {}
+                    429 => {
+                        assert_throttled(&r, 1);
+                        refused += 1;
+                    }
+                    other => panic!("{other}: {}", r.text()),
+                }
+            }
+            refused
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for user in ["acme-soc", "globex-soc"] {
+        let r = login(&s.http, DISCOVERY, user, PASSWORD).await;
+        assert_eq!(r.status, 200, "{user} under the flood: {}", r.text());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = 0;
+    while let Some(n) = flood.join_next().await {
+        refused += n.unwrap();
+    }
+    assert!(
+        refused > 0,
+        "64 at once from one address: some must have been refused"
+    );
+}

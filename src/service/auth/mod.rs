@@ -8,9 +8,12 @@
 //! past either limit the attempt gets 429 without running argon2. Counting by name alone would
 //! let an attacker anywhere lock a user out, so a user whose name is under attack from elsewhere
 //! still logs in from its own address. At most `QUEUED_PER_SLOT` verifications per core wait for
-//! a slot; beyond that the login is refused (429, retry in a second) rather than queued forever.
+//! a slot, and one address has at most `queue::PER_ADDRESS` under way; beyond that the login is
+//! refused (429, retry in a second) rather than queued forever, unless a user logged in from
+//! its address recently (see `queue`).
 
 mod argon;
+mod queue;
 mod throttle;
 
 pub use argon::{costs_of, dummy_params, Job};
@@ -27,7 +30,6 @@ use rand::RngCore;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use throttle::Table;
@@ -88,8 +90,7 @@ pub struct Authenticator {
     /// One argon2 verification per core at a time, each with its own reused block buffer.
     slots: Arc<Semaphore>,
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
-    queued: Arc<AtomicUsize>,
-    max_queued: usize,
+    queue: Arc<queue::Queue>,
     inflight: Arc<Inflight>,
 }
 
@@ -109,10 +110,11 @@ impl Authenticator {
                 by_address: Table::new(limits.per_address, window, throttle::MAX_TRACKED),
             })),
             costs: Arc::default(),
-            max_queued: slots.available_permits() * QUEUED_PER_SLOT,
+            queue: Arc::new(queue::Queue::new(
+                slots.available_permits() * QUEUED_PER_SLOT,
+            )),
             slots,
             buffers: Arc::default(),
-            queued: Arc::default(),
             inflight: Arc::default(),
         }
     }
@@ -215,11 +217,14 @@ impl Authenticator {
         }
         let keys = self.throttle_keys(creds);
         self.check_throttle(&keys)?;
-        let verdict = self.verify_once(storage, key, row.as_ref(), creds).await?;
+        let verdict = self
+            .verify_once(storage, key, row.as_ref(), creds, keys.1)
+            .await?;
         match (row, verdict) {
             (Some(row), Some(hash)) if *row.password_hash == *hash => {
                 self.remember(key, &row);
                 self.record(&keys, true);
+                self.queue.vouch(keys.1);
                 Ok(principal(&row))
             }
             _ => {
@@ -237,6 +242,7 @@ impl Authenticator {
         key: [u8; 32],
         row: Option<&UserRow>,
         creds: &Credentials,
+        address: throttle::Key,
     ) -> Result<Verdict, ServiceError> {
         let cell = {
             let mut inflight = self.inflight.lock().expect("inflight lock");
@@ -248,7 +254,7 @@ impl Authenticator {
             cell: &cell,
         };
         let verdict = cell
-            .get_or_try_init(|| self.verify(storage, row, creds))
+            .get_or_try_init(|| self.verify(storage, row, creds, address))
             .await?;
         Ok(verdict.clone())
     }
@@ -258,6 +264,7 @@ impl Authenticator {
         storage: &Storage,
         row: Option<&UserRow>,
         creds: &Credentials,
+        address: throttle::Key,
     ) -> Result<Verdict, ServiceError> {
         let job = match row {
             Some(r) => match Job::for_hash(&r.password_hash) {
@@ -266,26 +273,37 @@ impl Authenticator {
             },
             None => Job::dummy(self.unknown_params(storage, &creds.user).await?),
         };
-        let matched = self.run(job, creds.password.clone()).await?;
+        let matched = self.run(job, creds.password.clone(), address).await?;
         Ok(matched
             .then(|| row.map(|r| Arc::from(r.password_hash.as_str())))
             .flatten())
     }
 
-    /// Runs one verification on a free slot, with that slot's block buffer; refuses when too
-    /// many already wait. The slot is held until argon2 ends, even if the request is dropped.
-    async fn run(&self, job: Job, password: String) -> Result<bool, ServiceError> {
-        let permit = {
-            let _waiting =
-                Waiting::enter(&self.queued, self.max_queued).ok_or(ServiceError::Throttled {
-                    retry_after: 1,
-                    reason: "Too many logins are being verified at once",
-                })?;
-            Arc::clone(&self.slots)
-                .acquire_owned()
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?
-        };
+    /// Runs one verification on a free slot, with that slot's block buffer, once admitted to
+    /// the queue. The slot is held until argon2 ends, even if the request is dropped.
+    async fn run(
+        &self,
+        job: Job,
+        password: String,
+        address: throttle::Key,
+    ) -> Result<bool, ServiceError> {
+        let mut place = self
+            .queue
+            .admit(address)
+            .map_err(|r| ServiceError::Throttled {
+                retry_after: 1,
+                reason: match r {
+                    queue::Refusal::Address => {
+                        "Too many logins from this address are being verified at once"
+                    }
+                    queue::Refusal::Full => "Too many logins are being verified at once",
+                },
+            })?;
+        let permit = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        place.started();
         let buffers = Arc::clone(&self.buffers);
         tokio::task::spawn_blocking(move || {
             let mut blocks = buffers
@@ -372,25 +390,6 @@ impl Drop for Leave<'_> {
     }
 }
 
-/// A place among the verifications waiting for a slot.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
-        if count.fetch_add(1, Ordering::AcqRel) >= max {
-            count.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Waiting(count))
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// An argon2id PHC string for `password` with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
@@ -434,5 +433,36 @@ pub fn argon2id_hash_problem(hash: &str) -> Option<String> {
             ))
         }
         Ok(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::{Algorithm, Version};
+
+    fn hash_with(params: Params) -> String {
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"secret", &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    /// The probe's case: one user's imported hash is costlier than the default. An unknown
+    /// name now runs exactly the argon2 a wrong password for that user runs.
+    #[test]
+    fn unknown_names_run_the_same_argon2_as_a_costly_user() {
+        let costly = hash_with(Params::new(65_536, 3, 1, None).unwrap());
+        let user = Job::for_hash(&costly).unwrap();
+        let costs = costs_of([costly.as_str()].into_iter());
+        for name in ["nobody", "acme-admin", "x"] {
+            let unknown = Job::dummy(dummy_params(b"secret", name, &costs));
+            assert_eq!(unknown.params, user.params, "{name}");
+            assert_eq!(
+                (unknown.algorithm, unknown.version),
+                (user.algorithm, user.version)
+            );
+        }
     }
 }
