@@ -74,7 +74,10 @@ impl ApiError {
             ApiError::Service(S::Throttled { retry_after, reason }) => p(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many login attempts",
-                format!("{reason}. Retry after {retry_after} seconds (Retry-After), with valid credentials."),
+                format!(
+                    "{reason}. Retry after {retry_after} second{} (Retry-After), with valid credentials.",
+                    if *retry_after == 1 { "" } else { "s" }
+                ),
             ),
             ApiError::Service(S::Storage(e)) if e.is_transient() => p(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,9 @@ use cairn::clock::Clock;
 use cairn_conformance::*;
 use reqwest::Method;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 const DISCOVERY: &str = "/taxii2/";
 const ELSEWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -35,7 +38,7 @@ fn assert_throttled(r: &Resp, expected: u64) {
     assert_eq!(r.header("retry-after"), Some(expected.to_string()), "{e}");
     let description = e["description"].as_str().unwrap();
     assert!(
-        description.contains(&format!("Retry after {expected} seconds")),
+        description.contains(&format!("Retry after {expected} second")),
         "{description}"
     );
 }
@@ -165,47 +168,90 @@ async fn default_limits_throttle_the_eleventh_failure() {
     assert!((890..=900).contains(&wait), "{wait}");
 }
 
+/// `per_address` connections from each of `addresses` sending wrong passwords for new names
+/// until `stop`; returns how many got 429 (each asserted to be a TAXII error with Retry-After).
+fn flood(
+    s: &TestServer,
+    addresses: &[IpAddr],
+    per_address: usize,
+    stop: &Arc<AtomicBool>,
+) -> tokio::task::JoinSet<u32> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (a, from) in addresses.iter().enumerate() {
+        for c in 0..per_address {
+            let (attacker, stop) = (client_from(s, *from), stop.clone());
+            tasks.spawn(async move {
+                let mut refused = 0;
+                for n in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let r = login(&attacker, DISCOVERY, &format!("guess-{a}-{c}-{n}"), "x").await;
+                    match r.status {
+                        401 => {}
+                        429 => {
+                            assert_throttled(&r, 1);
+                            refused += 1;
+                        }
+                        other => panic!("{other}: {}", r.text()),
+                    }
+                }
+                refused
+            });
+        }
+    }
+    tasks
+}
+
+async fn refused(stop: &AtomicBool, mut tasks: tokio::task::JoinSet<u32>) -> u32 {
+    stop.store(true, Ordering::Relaxed);
+    let mut refused = 0;
+    while let Some(n) = tasks.join_next().await {
+        refused += n.unwrap();
+    }
+    refused
+}
+
 /// 64 connections of wrong passwords from one address hold at most a few verifications at a
 /// time (the rest get 429 at once), so a user's first login from elsewhere is neither refused
 /// nor queued behind them.
 #[tokio::test]
 async fn a_flood_from_one_address_does_not_crowd_out_other_logins() {
     let s = TestServer::start_with(&standard_setup(), &limits(1_000_000, 1_000_000)).await;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut flood = tokio::task::JoinSet::new();
-    for c in 0..64 {
-        let (attacker, stop) = (client_from(&s, ELSEWHERE), stop.clone());
-        flood.spawn(async move {
-            let mut refused = 0;
-            for n in 0..200 {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let r = login(&attacker, DISCOVERY, &format!("guess-{c}-{n}"), "guess").await;
-                match r.status {
-                    401 => {}
-                    429 => {
-                        assert_throttled(&r, 1);
-                        refused += 1;
-                    }
-                    other => panic!("{other}: {}", r.text()),
-                }
-            }
-            refused
-        });
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = flood(&s, &[ELSEWHERE], 64, &stop);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for user in ["acme-soc", "globex-soc"] {
         let r = login(&s.http, DISCOVERY, user, PASSWORD).await;
         assert_eq!(r.status, 200, "{user} under the flood: {}", r.text());
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut refused = 0;
-    while let Some(n) = flood.join_next().await {
-        refused += n.unwrap();
+    assert!(
+        refused(&stop, tasks).await > 0,
+        "64 at once from one address: some must be refused"
+    );
+}
+
+/// A flood from 64 addresses fills the verification queue; an address a user logged in from
+/// before is still admitted, so its users' first logins succeed.
+#[tokio::test]
+async fn addresses_users_logged_in_from_get_in_when_the_queue_is_full() {
+    let s = TestServer::start_with(&standard_setup(), &limits(1_000_000, 1_000_000)).await;
+    assert_eq!(
+        login(&s.http, DISCOVERY, "acme-soc", PASSWORD).await.status,
+        200
+    );
+    let addresses: Vec<IpAddr> = (1..=64)
+        .map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 1, n)))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = flood(&s, &addresses, 4, &stop);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for user in ["acme-bot", "globex-soc", "initech-soc"] {
+        let r = login(&s.http, DISCOVERY, user, PASSWORD).await;
+        assert_eq!(r.status, 200, "{user} under the flood: {}", r.text());
     }
     assert!(
-        refused > 0,
-        "64 at once from one address: some must have been refused"
+        refused(&stop, tasks).await > 0,
+        "the queue must have been full"
     );
 }
