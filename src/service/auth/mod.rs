@@ -209,13 +209,22 @@ impl Authenticator {
         storage: &Storage,
         creds: &Credentials,
     ) -> Result<Principal, ServiceError> {
+        let key = self.cache_key(&creds.user, &creds.password);
+        let keys = self.throttle_keys(creds);
+        // Nothing remembered: a throttled attempt is refused before it costs a database read.
+        let cached = self
+            .cache
+            .lock()
+            .expect("auth cache lock")
+            .contains_key(&key);
+        if !cached {
+            self.check_throttle(&keys)?;
+        }
         let name = creds.user.clone();
         let row = storage.read(move |c| setup::active_user(c, &name)).await?;
-        let key = self.cache_key(&creds.user, &creds.password);
         if let Some(p) = self.remembered(&key, row.as_ref()) {
             return Ok(p);
         }
-        let keys = self.throttle_keys(creds);
         self.check_throttle(&keys)?;
         let verdict = self
             .verify_once(storage, key, row.as_ref(), creds, keys.1)
