@@ -16,7 +16,7 @@ mod argon;
 mod queue;
 mod throttle;
 
-pub use argon::{costs_of, dummy_params, Job};
+use argon::{costs_of, dummy_params, Job};
 
 use super::ServiceError;
 use crate::clock::Clock;
@@ -211,7 +211,8 @@ impl Authenticator {
     ) -> Result<Principal, ServiceError> {
         let key = self.cache_key(&creds.user, &creds.password);
         let keys = self.throttle_keys(creds);
-        // Nothing remembered: a throttled attempt is refused before it costs a database read.
+        // Nothing remembered: a throttled or unqueueable attempt is refused before it costs a
+        // database read (under a flood those reads would delay valid users' logins).
         let cached = self
             .cache
             .lock()
@@ -219,6 +220,7 @@ impl Authenticator {
             .contains_key(&key);
         if !cached {
             self.check_throttle(&keys)?;
+            self.queue.check(&keys.1).map_err(busy)?;
         }
         let name = creds.user.clone();
         let row = storage.read(move |c| setup::active_user(c, &name)).await?;
@@ -296,18 +298,7 @@ impl Authenticator {
         password: String,
         address: throttle::Key,
     ) -> Result<bool, ServiceError> {
-        let mut place = self
-            .queue
-            .admit(address)
-            .map_err(|r| ServiceError::Throttled {
-                retry_after: 1,
-                reason: match r {
-                    queue::Refusal::Address => {
-                        "Too many logins from this address are being verified at once"
-                    }
-                    queue::Refusal::Full => "Too many logins are being verified at once",
-                },
-            })?;
+        let mut place = self.queue.admit(address).map_err(busy)?;
         let permit = Arc::clone(&self.slots)
             .acquire_owned()
             .await
@@ -350,12 +341,18 @@ impl Authenticator {
         };
         Ok(dummy_params(&self.pick_key, name, &costs))
     }
+}
 
-    /// The block buffers kept for reuse and their total bytes (for tests and measurement).
-    pub fn buffer_bytes(&self) -> (usize, usize) {
-        let b = self.buffers.lock().expect("buffers lock");
-        let bytes = b.iter().map(|v| v.capacity() * Block::SIZE).sum();
-        (b.len(), bytes)
+/// A login the queue cannot take now: retry in a second.
+fn busy(r: queue::Refusal) -> ServiceError {
+    ServiceError::Throttled {
+        retry_after: 1,
+        reason: match r {
+            queue::Refusal::Address => {
+                "Too many logins from this address are being verified at once"
+            }
+            queue::Refusal::Full => "Too many logins are being verified at once",
+        },
     }
 }
 

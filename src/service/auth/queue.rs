@@ -53,17 +53,27 @@ impl Queue {
         self.state.lock().expect("queue lock")
     }
 
-    pub fn admit(&self, address: Key) -> Result<Place<'_>, Refusal> {
-        let mut s = self.lock();
-        if s.per_address.get(&address).copied().unwrap_or(0) >= PER_ADDRESS {
-            return Err(Refusal::Address);
+    /// Whether `address` would be admitted now: refusing before the database read spares the
+    /// reads a flood would otherwise queue in front of valid users' logins.
+    pub fn check(&self, address: &Key) -> Result<(), Refusal> {
+        self.refusal(&self.lock(), address).map_or(Ok(()), Err)
+    }
+
+    fn refusal(&self, s: &State, address: &Key) -> Option<Refusal> {
+        if s.per_address.get(address).copied().unwrap_or(0) >= PER_ADDRESS {
+            return Some(Refusal::Address);
         }
         let vouched = s
             .vouched
-            .get(&address)
+            .get(address)
             .is_some_and(|at| at.elapsed() < VOUCH_TTL);
-        if s.waiting >= self.max && !vouched {
-            return Err(Refusal::Full);
+        (s.waiting >= self.max && !vouched).then_some(Refusal::Full)
+    }
+
+    pub fn admit(&self, address: Key) -> Result<Place<'_>, Refusal> {
+        let mut s = self.lock();
+        if let Some(r) = self.refusal(&s, &address) {
+            return Err(r);
         }
         s.waiting += 1;
         *s.per_address.entry(address).or_default() += 1;
@@ -141,7 +151,9 @@ mod tests {
         let mut a = q.admit(addr(1)).unwrap();
         let _b = q.admit(addr(2)).unwrap();
         assert_eq!(q.admit(addr(3)).err(), Some(Refusal::Full));
+        assert_eq!(q.check(&addr(3)), Err(Refusal::Full));
         q.vouch(addr(3));
+        assert_eq!(q.check(&addr(3)), Ok(()));
         assert!(q.admit(addr(3)).is_ok());
         // A started verification no longer waits: its place in the queue is free.
         a.started();
