@@ -38,7 +38,7 @@ use tokio::sync::{OnceCell, Semaphore};
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 10_000;
 /// Verifications that may wait per verifying slot: a login waits at most this many argon2 runs.
-const QUEUED_PER_SLOT: usize = 16;
+const QUEUED_PER_SLOT: usize = 8;
 /// How long the costs of the stored hashes (for unknown names) are trusted before re-reading.
 const COSTS_TTL: Duration = Duration::from_secs(60);
 
