@@ -52,6 +52,11 @@ pub struct ServerConfig {
     pub max_posts_per_user: usize,
     /// Open connections per worker; 0 derives it from the file-descriptor limit.
     pub max_connections: usize,
+    /// Failed logins per (user name, client address), and per client address, allowed within
+    /// `login_window` before further attempts get 429 until the window ends.
+    pub login_failures: u32,
+    pub login_failures_per_address: u32,
+    pub login_window: String,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,9 @@ impl Default for ServerConfig {
             body_timeout: "60s".into(),
             max_posts_per_user: 16,
             max_connections: 0,
+            login_failures: 10,
+            login_failures_per_address: 100,
+            login_window: "15m".into(),
         }
     }
 }
@@ -122,6 +130,18 @@ impl Default for TaxiiConfig {
             max_page_size: 1000,
             max_page_bytes: 4 * 1024 * 1024,
             status_retention: "24h".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn login_window(&self) -> Result<chrono::Duration, ConfigError> {
+        match parse_duration(&self.login_window) {
+            Ok(d) if d > chrono::Duration::zero() => Ok(d),
+            Ok(_) => Err(ConfigError::Invalid(
+                "server.login_window: must be positive".into(),
+            )),
+            Err(m) => Err(ConfigError::Invalid(format!("server.login_window: {m}"))),
         }
     }
 }
@@ -224,6 +244,7 @@ impl Config {
         self.server.trusted_proxies()?;
         self.server.body_timeout()?;
         t.status_retention()?;
+        self.server.login_window()?;
         Ok(())
     }
 }
@@ -311,12 +332,14 @@ impl ServerConfig {
 
 /// The keys whose values are not strings. An override of any other key is a string, whatever it
 /// looks like (`CAIRN_TAXII__TITLE=2024` is the title "2024").
-const INTEGER_KEYS: [&str; 9] = [
+const INTEGER_KEYS: [&str; 11] = [
     "storage.max_size",
     "server.max_content_length",
     "server.workers",
     "server.max_posts_per_user",
     "server.max_connections",
+    "server.login_failures",
+    "server.login_failures_per_address",
     "storage.pool_size",
     "taxii.default_page_size",
     "taxii.max_page_size",

@@ -3,7 +3,8 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::service::{auth::Authenticator, Cairn, Settings};
+use crate::service::auth::{Authenticator, Limits};
+use crate::service::{Cairn, Settings};
 use crate::storage::{meta_get_or_init, Storage};
 use crate::taxii::cursor::CursorKey;
 /// The handle that stops a running server (tests stop theirs before exiting).
@@ -153,12 +154,18 @@ impl Application {
             status_retention: config.taxii.status_retention()?,
             public_url: config.server.public_url.clone(),
         };
+        let limits = Limits {
+            per_name_and_address: config.server.login_failures,
+            per_address: config.server.login_failures_per_address,
+            window: config.server.login_window()?,
+        };
+        let auth = Authenticator::new(limits, clock.clone(), secret.as_bytes());
         let cairn = Cairn {
             storage,
             clock,
             settings,
             cursor: CursorKey::new(secret.as_bytes()),
-            auth: Authenticator::new(),
+            auth,
             validator: std::sync::Arc::new(crate::stix::Validator::new()?),
             checking: crate::service::per_core_gate(),
         };

@@ -91,6 +91,14 @@ impl ApiError {
                  retry once space has been freed."
                     .into(),
             ),
+            ApiError::Service(S::Throttled { retry_after, reason }) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many login attempts",
+                format!(
+                    "{reason}. Retry after {retry_after} second{} (Retry-After), with valid credentials.",
+                    if *retry_after == 1 { "" } else { "s" }
+                ),
+            ),
             ApiError::Service(S::Storage(e)) if e.is_transient() => p(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -201,6 +209,9 @@ impl ResponseError for ApiError {
                 resp.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
+        }
+        if let ApiError::Service(ServiceError::Throttled { retry_after, .. }) = self {
+            resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         resp.body(serde_json::to_string(&body).expect("error resource serialises"))
     }

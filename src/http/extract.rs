@@ -25,11 +25,22 @@ impl FromRequest for Basic {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
-            basic_credentials(req)
-                .map(|(user, password)| Basic(Credentials { user, password }))
+            credentials(req)
+                .map(Basic)
                 .ok_or(ApiError::Service(ServiceError::Unauthorized)),
         )
     }
+}
+
+/// The Basic credentials and the peer address they came from (failed logins are counted per
+/// address; the peer, since a forwarded-for header is the client's to write).
+fn credentials(req: &HttpRequest) -> Option<Credentials> {
+    let (user, password) = basic_credentials(req)?;
+    Some(Credentials {
+        user,
+        password,
+        client: req.peer_addr().map(|a| a.ip()),
+    })
 }
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
@@ -49,12 +60,12 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let cairn = req.app_data::<web::Data<Cairn>>().cloned();
-        let creds = basic_credentials(req);
+        let creds = credentials(req);
         Box::pin(async move {
             let cairn = cairn
                 .ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
-            let (user, password) = creds.ok_or(ApiError::Service(ServiceError::Unauthorized))?;
-            let principal = cairn.authenticate(&user, &password).await?;
+            let creds = creds.ok_or(ApiError::Service(ServiceError::Unauthorized))?;
+            let principal = cairn.authenticate(&creds).await?;
             Ok(Caller(principal))
         })
     }

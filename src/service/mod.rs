@@ -37,6 +37,12 @@ pub enum ServiceError {
     Storage(#[from] StorageError),
     #[error("internal: {0}")]
     Internal(String),
+    /// Too many failed logins, or too many waiting to be verified: retry after that many seconds.
+    #[error("throttled: {reason}")]
+    Throttled {
+        retry_after: u64,
+        reason: &'static str,
+    },
 }
 
 impl From<Denied> for ServiceError {
@@ -109,12 +115,8 @@ pub struct CollectionView {
 }
 
 impl Cairn {
-    pub async fn authenticate(
-        &self,
-        user: &str,
-        password: &str,
-    ) -> Result<Principal, ServiceError> {
-        self.auth.authenticate(&self.storage, user, password).await
+    pub async fn authenticate(&self, creds: &auth::Credentials) -> Result<Principal, ServiceError> {
+        self.auth.authenticate(&self.storage, creds).await
     }
 
     /// The API root is the caller's own partner; any other answers as if it did not exist.

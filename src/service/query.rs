@@ -90,7 +90,7 @@ impl Cairn {
             match step {
                 Step::Done(result) => return result,
                 Step::Verify => {
-                    verified = Some(self.authenticate(&creds.user, &creds.password).await?);
+                    verified = Some(self.authenticate(creds).await?);
                 }
                 Step::Due(community) => {
                     self.storage

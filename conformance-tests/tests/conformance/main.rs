@@ -1,6 +1,7 @@
 //! The TAXII 2.1 conformance suite: every endpoint over real HTTP against a real server and
 //! database. One module per endpoint family, each citing its TAXII 2.1 section.
 
+mod auth;
 mod collections;
 mod discovery;
 mod edge;
