@@ -226,6 +226,28 @@ impl Config {
             ));
         }
         within("taxii.max_page_bytes", t.max_page_bytes, 1024, 1 << 30)?;
+        within(
+            "server.login_failures",
+            srv.login_failures as usize,
+            1,
+            1 << 20,
+        )?;
+        within(
+            "server.login_failures_per_address",
+            srv.login_failures_per_address as usize,
+            1,
+            1 << 20,
+        )?;
+        // SQLite counts the cap in pages: below a megabyte it would round to nothing.
+        if self.storage.max_size != 0 && self.storage.max_size < 1 << 20 {
+            return Err(invalid(
+                "storage.max_size",
+                format!(
+                    "must be 0 (no cap) or at least 1048576 bytes, not {}",
+                    self.storage.max_size
+                ),
+            ));
+        }
         if let Some(secret) = &srv.secret {
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(invalid(
@@ -560,6 +582,14 @@ mod tests {
                 "body_timeout = \"soon\"",
                 "server.body_timeout must be a positive duration",
             ),
+            (
+                "login_failures = 0",
+                "server.login_failures must be between 1 and 1048576, not 0",
+            ),
+            (
+                "login_failures_per_address = 0",
+                "server.login_failures_per_address must be between 1 and",
+            ),
         ];
         for (line, expected) in cases {
             let e = refused(line);
@@ -580,6 +610,21 @@ mod tests {
             "{e}"
         );
         pages(10_000, 10_000).unwrap();
+        let other = |text: &str| Config::from_parts(Path::new("t.toml"), text, vec![]).map(|_| ());
+        let e = other("[storage]\nmax_size = 4095\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("storage.max_size must be 0 (no cap) or at least 1048576 bytes, not 4095"),
+            "{e}"
+        );
+        let e = other("[taxii]\nmax_page_bytes = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("taxii.max_page_bytes must be between 1024 and"),
+            "{e}"
+        );
     }
 
     #[test]

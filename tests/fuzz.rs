@@ -337,10 +337,18 @@ fn probes(name: &str) -> Vec<String> {
             "([a-z]{1000}){100}".into(),
             format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000)),
         ],
-        "upload" => vec![format!(
-            "{{\"objects\":[{}]}}",
-            vec!["0"; 200_000].join(",")
-        )],
+        "upload" => {
+            let item = r#"{"type":"indicator","spec_version":"2.1","id":"indicator--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59","created":"2026-01-01T00:00:00Z","modified":"2026-01-01T00:00:00Z","pattern":"[a:b=1]","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z""#;
+            let names: Vec<String> = (0..100_000).map(|i| format!("\"Bad-{i}\":1")).collect();
+            vec![
+                format!("{{\"objects\":[{}]}}", vec!["0"; 200_000].join(",")),
+                format!(
+                    "{{\"objects\":[{item},\"labels\":[{}]}}]}}",
+                    vec!["0"; 100_000].join(",")
+                ),
+                format!("{{\"objects\":[{item},{}}}]}}", names.join(",")),
+            ]
+        }
         _ => vec![],
     }
 }
@@ -371,16 +379,29 @@ fn fuzz(t: &Target, seed: u64) -> Result<u64, String> {
     let mut pool: Vec<String> = t.seeds.clone();
     let budget = budget();
     let mut n = 0u64;
+    let mut slowest = 0f64;
     loop {
-        match budget {
-            Budget::Iterations(max) if n >= max => return Ok(n),
-            Budget::Until(end) if Instant::now() >= end => return Ok(n),
-            _ => {}
+        let done = match budget {
+            Budget::Iterations(max) => n >= max,
+            Budget::Until(end) => Instant::now() >= end,
+        };
+        if done {
+            println!("{}: slowest {:.2} µs per input byte", t.name, slowest * 1e6);
+            return Ok(n);
         }
         let base = &pool[rng.gen_range(0..pool.len())];
         let other = &t.seeds[rng.gen_range(0..t.seeds.len())];
         let input = mutate(&mut rng, base, t, other);
-        attempt(t, &input, &last).map_err(|m| {
+        let started = Instant::now();
+        let outcome = attempt(t, &input, &last);
+        // Reported, not asserted (this machine's timing is noisy): the slowest input per
+        // byte (small inputs counted as 4 KiB), kept on disk for a look after a long run.
+        let cost = started.elapsed().as_secs_f64() / input.len().max(4096) as f64;
+        if cost > slowest {
+            slowest = cost;
+            std::fs::write(last.with_extension("slowest"), &input).unwrap();
+        }
+        outcome.map_err(|m| {
             format!(
                 "{} crashed on iteration {n} (seed {seed}): {m}; input in {}",
                 t.name,

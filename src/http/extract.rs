@@ -32,14 +32,18 @@ impl FromRequest for Basic {
     }
 }
 
-/// The Basic credentials and the peer address they came from (failed logins are counted per
-/// address; the peer, since a forwarded-for header is the client's to write).
+/// The Basic credentials and the client address they came from (failed logins are counted per
+/// address): the peer, or behind a configured proxy what it forwarded (`Edge::client_ip`).
 fn credentials(req: &HttpRequest) -> Option<Credentials> {
     let (user, password) = basic_credentials(req)?;
+    let client = match req.app_data::<web::Data<super::edge::Edge>>() {
+        Some(edge) => edge.client_ip(req),
+        None => req.peer_addr().map(|a| a.ip()),
+    };
     Some(Credentials {
         user,
         password,
-        client: req.peer_addr().map(|a| a.ip()),
+        client,
     })
 }
 

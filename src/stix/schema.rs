@@ -361,30 +361,24 @@ impl Schemas {
             .and_then(Value::as_str)
             .and_then(|t| self.objects.get(t))
             .unwrap_or(&self.custom);
-        let mut problems = Vec::new();
-        for error in validator.iter_errors(object) {
-            self.push(&mut problems, "", &error);
+        let mut found = Found::default();
+        for error in validator.iter_errors(object).take(MAX_PROBLEMS) {
+            found.push(self.problem("", &error));
         }
         if let Some(Value::Object(extensions)) = object.get("extensions") {
             for (name, value) in extensions {
                 if let Some(validator) = self.extensions.get(name) {
                     let prefix = format!("/extensions/{}", segment(name));
-                    for error in validator.iter_errors(value) {
-                        self.push(&mut problems, &prefix, &error);
+                    for error in validator.iter_errors(value).take(MAX_PROBLEMS) {
+                        found.push(self.problem(&prefix, &error));
                     }
                 }
             }
         }
+        let mut problems = found.list;
         // By place in the object; the order within one place is the schema's.
         problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         problems
-    }
-
-    fn push(&self, problems: &mut Vec<Problem>, prefix: &str, error: &ValidationError<'_>) {
-        let problem = self.problem(prefix, error);
-        if !problems.contains(&problem) {
-            problems.push(problem);
-        }
     }
 
     fn problem(&self, prefix: &str, error: &ValidationError<'_>) -> Problem {
@@ -569,6 +563,24 @@ fn generated(kind: &ValidationErrorKind, node: Option<&Value>) -> String {
         }
         K::Referencing(e) => format!("cannot be checked: the schema is broken ({e})"),
         other => format!("is not valid (schema keyword {})", other.keyword()),
+    }
+}
+
+/// Schema errors reported for one object (the rest are not collected: a list of a million
+/// bad items would otherwise make as many problems), each once.
+const MAX_PROBLEMS: usize = 1000;
+
+#[derive(Default)]
+struct Found {
+    list: Vec<Problem>,
+    seen: std::collections::HashSet<(String, String)>,
+}
+
+impl Found {
+    fn push(&mut self, p: Problem) {
+        if self.seen.insert((p.pointer.clone(), p.message.clone())) {
+            self.list.push(p);
+        }
     }
 }
 

@@ -70,14 +70,40 @@ pub fn problem(obj: &Map<String, Value>) -> Option<Problem> {
     if given.get_version_num() != 5 {
         return None;
     }
-    let expected = uuid::Uuid::new_v5(&NAMESPACE, canonical(&Value::Object(present)).as_bytes());
-    (given != expected).then(|| {
-        Problem::new(
-            "/id",
-            format!(
-                "a UUIDv5 id must be derived from the ID-contributing properties (STIX 2.1 section 2.9): for these values it is {sco_type}--{expected}; use that id, or a UUIDv4"
-            ),
-        )
+    let derive = |p: &Map<String, Value>| {
+        uuid::Uuid::new_v5(&NAMESPACE, canonical(&Value::Object(p.clone())).as_bytes())
+    };
+    let expected = derive(&present);
+    // Without a preferred hash, producers pick one by their own order: any single one will do.
+    if given == expected || other_hash_choices(obj, &present).any(|p| derive(&p) == given) {
+        return None;
+    }
+    Some(Problem::new(
+        "/id",
+        format!(
+            "a UUIDv5 id must be derived from the ID-contributing properties (STIX 2.1 section 2.9): for these values it is {sco_type}--{expected}; use that id, or a UUIDv4"
+        ),
+    ))
+}
+
+/// The contributing properties with each other single hash, when none of the preferred ones
+/// is present (section 2.9 names no order among the rest).
+fn other_hash_choices<'a>(
+    obj: &'a Map<String, Value>,
+    present: &'a Map<String, Value>,
+) -> impl Iterator<Item = Map<String, Value>> + 'a {
+    let hashes = obj.get("hashes").and_then(Value::as_object).filter(|h| {
+        !["MD5", "SHA-1", "SHA-256", "SHA-512"]
+            .iter()
+            .any(|k| h.contains_key(*k))
+    });
+    hashes.into_iter().flatten().map(move |(k, v)| {
+        let mut p = present.clone();
+        p.insert(
+            "hashes".into(),
+            Value::Object(Map::from_iter([(k.clone(), v.clone())])),
+        );
+        p
     })
 }
 
@@ -228,6 +254,27 @@ mod tests {
                 json!({"type": "ipv4-addr", "id": "ipv4-addr--6f3e8f40-2d8e-4b5c-9a4f-0e1c2d3b4a59", "value": "203.0.113.9"})
             ),
             None
+        );
+    }
+
+    #[test]
+    fn without_a_preferred_hash_any_single_hash_may_derive_the_id() {
+        let hashes = json!({"SSDEEP": "3:a:b", "SHA3-256": "ab"});
+        let derived = |k: &str| {
+            let one = json!({"hashes": {k: hashes[k].clone()}, "name": "a"});
+            uuid::Uuid::new_v5(&NAMESPACE, canonical(&one).as_bytes())
+        };
+        for k in ["SSDEEP", "SHA3-256"] {
+            let id = format!("file--{}", derived(k));
+            assert_eq!(
+                check(json!({"type": "file", "id": id, "name": "a", "hashes": hashes})),
+                None,
+                "{k}"
+            );
+        }
+        let other = format!("file--{}", uuid::Uuid::new_v5(&NAMESPACE, b"x"));
+        assert!(
+            check(json!({"type": "file", "id": other, "name": "a", "hashes": hashes})).is_some()
         );
     }
 

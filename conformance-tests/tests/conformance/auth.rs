@@ -104,6 +104,34 @@ async fn a_flood_from_another_address_does_not_lock_the_user_out() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// A login relayed by a proxy on the test's own address, for the client `client`.
+async fn login_via_proxy(s: &TestServer, client: &str, user: &str, password: &str) -> Resp {
+    let basic = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+    let headers = [
+        ("Authorization", basic.as_str()),
+        ("X-Forwarded-For", client),
+    ];
+    s.http
+        .send(Method::GET, DISCOVERY, None, &headers, None)
+        .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_on_its_own() {
+    let config = format!("trusted_proxies = [\"127.0.0.1\"]\n{}", limits(3, 1000));
+    let s = frozen_server(&config).await;
+    for _ in 0..3 {
+        login_via_proxy(&s, "203.0.113.66", "globex-soc", "guess")
+            .await
+            .assert_error(401);
+    }
+    let attacker = login_via_proxy(&s, "203.0.113.66", "globex-soc", PASSWORD).await;
+    assert_throttled(&attacker, 600);
+    // The user behind the same proxy, from its own address, is not locked out with it.
+    let user = login_via_proxy(&s, "198.51.100.20", "globex-soc", PASSWORD).await;
+    assert_eq!(user.status, 200, "{}", user.text());
+}
+
 #[tokio::test]
 async fn an_address_guessing_many_names_is_throttled_as_a_whole() {
     let s = frozen_server(&limits(100, 4)).await;

@@ -223,3 +223,24 @@ async fn a_page_ends_early_at_its_byte_budget_and_next_continues_it() {
     assert_eq!(ids, expected);
     assert!(pages[2].json().get("next").is_none());
 }
+
+#[tokio::test]
+async fn an_object_with_a_hundred_thousand_bad_items_is_refused_in_linear_time() {
+    let s = TestServer::start().await;
+    // Each item is a schema error; they were compared with every earlier one (quadratic).
+    let mut o = indicator(1, T1);
+    o["labels"] = json!(vec![0; 100_000]);
+    let st = post(&s, envelope(&[o])).await;
+    let m = message_of(&st, &ind(1));
+    assert!(
+        m.ends_with("and 980 more problems"),
+        "{}",
+        &m[m.len().saturating_sub(300)..]
+    );
+    assert_eq!(
+        m.matches("; ").count(),
+        20,
+        "20 problems spelled out, then the count"
+    );
+    still_serving(&s).await;
+}
