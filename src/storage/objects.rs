@@ -763,7 +763,7 @@ fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
     Ok(meta_get(conn, MIXED_SPEC_VERSIONS)?.is_some())
 }
 
-/// `{select}` (a SELECT up to its FROM) over the delivered rows of one listing for the granted
+/// `q` (a SELECT up to its FROM) over the delivered rows of one listing for the granted
 /// reader; the caller orders them by date_added. `first`/`last` are evaluated over the versions
 /// delivered to this reader that match the spec-version filter; `added_after` and the page
 /// position then apply. `None` when no row can match.
@@ -772,9 +772,8 @@ fn filtered<'a, ST>(
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
     mixed: bool,
-    select: &str,
+    mut q: Stmt<'a, ST>,
 ) -> Option<Stmt<'a, ST>> {
-    let mut q = Stmt::new(select);
     q.sql(
         " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
              WHERE deliveries.user_name = ",
@@ -864,7 +863,8 @@ pub fn list<'a>(
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
     let select = "SELECT objects.stix_id, objects.version_text, deliveries.date_added";
-    let Some(mut q) = filtered::<RowSql>(conn.dialect(), grant, sel, mixed, select) else {
+    let Some(mut q) = filtered::<RowSql>(conn.dialect(), grant, sel, mixed, Stmt::new(select))
+    else {
         return Ok(vec![]);
     };
     order_and_limit(&mut q, sel);
@@ -884,11 +884,11 @@ pub struct Bodies {
 }
 
 /// Lists delivered bodies for the objects or object endpoint. The database joins them into one
-/// value, with each one's date_added and length beside it: one value to read instead of a row
-/// and a string per version. A body is joined only while the bodies before it (in date order)
-/// stay under `max_bytes`, so a page of huge objects is never assembled whole; lengths come
-/// from the stored size, not the body. No order is assumed inside the aggregate:
-/// `Bodies::assemble` orders the pieces by their dates.
+/// value, with each one's date_added, length and row beside it: one value to read instead of a
+/// row and a string per version (half the cost of a page, in perf). A body longer than its
+/// share of the page's byte budget (`max_bytes / (limit + 1)`) is left out of that value, so
+/// the value never passes the budget; such bodies are then read one by one, only while the
+/// page still has room (`Bodies::assemble`). No order is assumed inside the aggregate.
 pub fn list_bodies<'a>(
     conn: &mut Conn,
     grant: &'a ReadGrant,
@@ -896,106 +896,145 @@ pub fn list_bodies<'a>(
     max_bytes: usize,
 ) -> Result<Bodies, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    // The budget is written into the text: it is one setting, so one statement text.
-    let select = format!(
-        "SELECT string_agg(CASE WHEN page.run - page.len < {max_bytes} THEN body_of.body END, ','), \
-         string_agg(CAST(page.date_added AS TEXT) || ':' || CAST(page.len AS TEXT), ',') \
-         FROM (SELECT seq, date_added, len, \
-         SUM(len) OVER (ORDER BY date_added ROWS UNBOUNDED PRECEDING) AS run \
-         FROM (SELECT deliveries.seq AS seq, deliveries.date_added AS date_added, \
-         octet_length(objects.body) AS len"
-    );
+    let select = "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
+                  || ':' || CAST(page.len AS TEXT) || ':' || CAST(page.seq AS TEXT), ',') \
+                  FROM (SELECT deliveries.date_added AS date_added, deliveries.seq AS seq, \
+                  octet_length(objects.body) AS len, \
+                  CASE WHEN octet_length(objects.body) <= ";
+    let share = (max_bytes / (sel.limit + 1)).max(1);
+    let mut start = Stmt::new(select);
+    start
+        .int(share as i64)
+        .sql(" THEN objects.body END AS body");
     let Some(mut q) =
-        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, &select)
+        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, start)
     else {
         return Ok(Bodies::default());
     };
     order_and_limit(&mut q, sel);
-    q.sql(") fetched) page INNER JOIN objects body_of ON body_of.seq = page.seq");
-    let (joined, lengths) = q.get_result::<(Option<String>, Option<String>)>(conn)?;
-    Bodies::assemble(
+    q.sql(") page");
+    let (joined, rows) = q.get_result::<(Option<String>, Option<String>)>(conn)?;
+    let page = Bodies::assemble(
         joined.unwrap_or_default(),
-        lengths.as_deref().unwrap_or(""),
+        rows.as_deref().unwrap_or(""),
         sel.limit,
         max_bytes,
+        share,
     )
     .ok_or(StorageError::Inconsistent(
         "a page's joined bodies do not match their lengths",
-    ))
+    ))?;
+    page.fill(conn)
+}
+
+/// One row of a page as the aggregate describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageRow {
+    date: i64,
+    len: usize,
+    seq: i64,
+}
+
+/// A page whose long bodies are still to be read: the date of each row fetched, and the kept
+/// rows in date order, each with its body or the row to read it from.
+#[derive(Debug, PartialEq, Eq)]
+struct Partial {
+    dates: Vec<i64>,
+    kept: Vec<Result<std::ops::Range<usize>, i64>>,
+    joined: String,
+}
+
+impl Partial {
+    /// Reads the long bodies and joins the page.
+    fn fill(self, conn: &mut Conn) -> Result<Bodies, StorageError> {
+        let mut out = String::with_capacity(self.joined.len());
+        for (i, piece) in self.kept.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            match piece {
+                Ok(range) => out.push_str(&self.joined[range.clone()]),
+                Err(seq) => {
+                    let body: String = o::objects
+                        .filter(o::seq.eq(seq))
+                        .select(o::body)
+                        .first(conn)?;
+                    out.push_str(&body);
+                }
+            }
+        }
+        Ok(Bodies {
+            dates: self.dates,
+            kept: self.kept.len(),
+            joined: out,
+        })
+    }
 }
 
 impl Bodies {
-    /// From the joined bodies and the `date:length` list of every row fetched (same order, any
-    /// order), the first `limit` by date whose bodies start under `max_bytes`; `None` when the
-    /// two do not agree.
-    fn assemble(joined: String, lengths: &str, limit: usize, max_bytes: usize) -> Option<Bodies> {
-        if lengths.is_empty() {
-            return joined.is_empty().then(Bodies::default);
+    /// From the joined short bodies and the `date:length:row` list of every row fetched (same
+    /// order, any order): in date order, the first `limit` rows each of which starts while the
+    /// page is under `max_bytes`. `None` when the two do not agree.
+    fn assemble(
+        joined: String,
+        rows: &str,
+        limit: usize,
+        max_bytes: usize,
+        share: usize,
+    ) -> Option<Partial> {
+        if rows.is_empty() {
+            return joined.is_empty().then(|| Partial {
+                dates: vec![],
+                kept: vec![],
+                joined,
+            });
         }
-        let rows: Vec<(i64, usize)> = lengths
-            .split(',')
-            .map(|item| {
-                let (date, len) = item.split_once(':')?;
-                Some((date.parse().ok()?, len.parse().ok()?))
-            })
-            .collect::<Option<_>>()?;
-        let joined_dates = Self::joined_dates(&rows, max_bytes);
-        let mut pieces: Vec<(i64, std::ops::Range<usize>)> = vec![];
+        let rows: Vec<PageRow> = rows.split(',').map(parse_row).collect::<Option<_>>()?;
+        // Where each short body lies in the joined text, in the aggregate's order.
+        let mut pieces: Vec<(PageRow, Option<std::ops::Range<usize>>)> = vec![];
         let mut at = 0;
-        for &(date, len) in rows.iter().filter(|(d, _)| joined_dates.contains(d)) {
+        for row in rows {
+            if row.len > share {
+                pieces.push((row, None));
+                continue;
+            }
             if at > 0 {
                 (joined.as_bytes().get(at) == Some(&b',')).then_some(())?;
                 at += 1;
             }
-            pieces.push((date, at..at + len));
-            at += len;
+            pieces.push((row, Some(at..at + row.len)));
+            at += row.len;
         }
         (at == joined.len()).then_some(())?;
         // Stable, and nearly free on the usual input, which is already in date order.
-        pieces.sort_by_key(|p| p.0);
-        let kept = &pieces[..pieces.len().min(limit)];
-        let joined = Self::cut(joined, kept)?;
-        let mut dates: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        dates.sort_unstable();
-        Some(Bodies {
-            dates,
-            kept: kept.len(),
+        pieces.sort_by_key(|p| p.0.date);
+        let mut before = 0usize;
+        let kept = pieces
+            .iter()
+            .take(limit)
+            .take_while(|(row, _)| {
+                let fits = before < max_bytes;
+                before = before.saturating_add(row.len);
+                fits
+            })
+            .map(|(row, range)| range.clone().ok_or(row.seq))
+            .collect();
+        Some(Partial {
+            dates: pieces.iter().map(|p| p.0.date).collect(),
+            kept,
             joined,
         })
     }
+}
 
-    /// The dates whose bodies the database joined: in date order, each one whose predecessors'
-    /// lengths add up to less than `max_bytes` (the same rule as the query's).
-    fn joined_dates(rows: &[(i64, usize)], max_bytes: usize) -> std::collections::HashSet<i64> {
-        let mut by_date = rows.to_vec();
-        by_date.sort_unstable();
-        let mut before = 0usize;
-        by_date
-            .into_iter()
-            .take_while(|&(_, len)| {
-                let fits = before < max_bytes;
-                before = before.saturating_add(len);
-                fits
-            })
-            .map(|(date, _)| date)
-            .collect()
-    }
-
-    /// The kept pieces (in date order) as one comma-separated text.
-    fn cut(joined: String, kept: &[(i64, std::ops::Range<usize>)]) -> Option<String> {
-        // In date order, the kept pieces are usually a prefix of the joined text: cut it there.
-        let prefix = kept.iter().enumerate().all(|(i, (_, r))| match i {
-            0 => r.start == 0,
-            _ => r.start == kept[i - 1].1.end + 1,
-        });
-        if prefix {
-            let mut joined = joined;
-            joined.truncate(kept.last().map_or(0, |(_, r)| r.end));
-            return Some(joined);
-        }
-        let parts: Option<Vec<&str>> = kept.iter().map(|(_, r)| joined.get(r.clone())).collect();
-        Some(parts?.join(","))
-    }
+fn parse_row(item: &str) -> Option<PageRow> {
+    let mut parts = item.split(':');
+    let row = PageRow {
+        date: parts.next()?.parse().ok()?,
+        len: parts.next()?.parse().ok()?,
+        seq: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(row)
 }
 
 /// True when some version of `id` is delivered to the granted reader.
@@ -1047,7 +1086,7 @@ pub fn delete(
         grant.read(),
         &sel,
         mixed,
-        "SELECT objects.seq, objects.producer_id",
+        Stmt::new("SELECT objects.seq, objects.producer_id"),
     ) else {
         return Ok(DeleteOutcome::NotFound);
     };
@@ -1071,61 +1110,95 @@ pub fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::Bodies;
+    use super::{Bodies, Partial};
 
-    fn assembled(joined: &str, lengths: &str, limit: usize) -> Option<(Vec<i64>, String)> {
-        Bodies::assemble(joined.to_owned(), lengths, limit, usize::MAX).map(|b| (b.dates, b.joined))
+    fn partial(
+        joined: &str,
+        rows: &str,
+        limit: usize,
+        max: usize,
+        share: usize,
+    ) -> Option<Partial> {
+        Bodies::assemble(joined.to_owned(), rows, limit, max, share)
     }
 
-    #[test]
-    fn bodies_past_the_byte_budget_are_not_joined_and_not_kept() {
-        // Budget 10: the first body always; the second starts at 7 < 10; the third at 15.
-        let b = Bodies::assemble(r#"{"a":1},{"b":22}"#.to_owned(), "10:7,20:8,30:7", 5, 10);
-        assert_eq!(
-            b,
-            Some(Bodies {
-                dates: vec![10, 20, 30],
-                kept: 2,
-                joined: r#"{"a":1},{"b":22}"#.to_owned()
+    /// The kept pieces as text (`#seq` for a body still to be read), and every date fetched.
+    fn shown(p: &Partial) -> (Vec<String>, Vec<i64>) {
+        let kept = p
+            .kept
+            .iter()
+            .map(|k| match k {
+                Ok(r) => p.joined[r.clone()].to_owned(),
+                Err(seq) => format!("#{seq}"),
             })
-        );
-        // One body larger than the budget is still served alone.
-        let b =
-            Bodies::assemble(r#"{"big":"xxxxxxxxxx"}"#.to_owned(), "10:20,20:7", 5, 10).unwrap();
-        assert_eq!((b.kept, b.joined.len()), (1, 20));
-        // Joined in another order, the rows past the budget are skipped by their dates.
-        let b =
-            Bodies::assemble(r#"{"b":22},{"a":1}"#.to_owned(), "30:7,20:8,10:7", 5, 10).unwrap();
-        assert_eq!((b.kept, b.joined.as_str()), (2, r#"{"a":1},{"b":22}"#));
+            .collect();
+        (kept, p.dates.clone())
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
     fn pieces_in_date_order_are_cut_after_the_limit() {
-        let got = assembled(r#"{"a":1},{"b":22},{"c":3}"#, "10:7,20:8,30:7", 2);
+        let p = partial(
+            r#"{"a":1},{"b":22},{"c":3}"#,
+            "10:7:1,20:8:2,30:7:3",
+            2,
+            1000,
+            100,
+        )
+        .unwrap();
         assert_eq!(
-            got,
-            Some((vec![10, 20, 30], r#"{"a":1},{"b":22}"#.to_owned()))
+            shown(&p),
+            (strings(&[r#"{"a":1}"#, r#"{"b":22}"#]), vec![10, 20, 30])
         );
-        let all = assembled(r#"{"a":1},{"b":22}"#, "10:7,20:8", 2);
-        assert_eq!(all, Some((vec![10, 20], r#"{"a":1},{"b":22}"#.to_owned())));
     }
 
     #[test]
     fn pieces_in_another_order_are_put_in_date_order() {
         // Bodies may contain commas; the lengths, not the commas, delimit them.
-        let got = assembled(r#"{"c":[1,2]},{"a":1},{"b":2}"#, "30:11,10:7,20:7", 2);
+        let p = partial(
+            r#"{"c":[1,2]},{"a":1},{"b":2}"#,
+            "30:11:3,10:7:1,20:7:2",
+            2,
+            1000,
+            100,
+        )
+        .unwrap();
         assert_eq!(
-            got,
-            Some((vec![10, 20, 30], r#"{"a":1},{"b":2}"#.to_owned()))
+            shown(&p),
+            (strings(&[r#"{"a":1}"#, r#"{"b":2}"#]), vec![10, 20, 30])
         );
     }
 
     #[test]
+    fn a_page_ends_once_its_bytes_reach_the_budget() {
+        // Budget 10: the second starts at 7 (< 10), the third at 15.
+        let p = partial(
+            r#"{"a":1},{"b":22},{"c":3}"#,
+            "10:7:1,20:8:2,30:7:3",
+            5,
+            10,
+            100,
+        )
+        .unwrap();
+        assert_eq!(shown(&p).0, strings(&[r#"{"a":1}"#, r#"{"b":22}"#]));
+        // Bodies longer than their share are left out of the joined text, to be read by row;
+        // one larger than the whole budget is still served when it comes first.
+        let p = partial(r#"{"a":1}"#, "10:50:4,20:7:5,30:60:6", 5, 40, 8).unwrap();
+        assert_eq!(shown(&p), (strings(&["#4"]), vec![10, 20, 30]));
+        let p = partial(r#"{"a":1}"#, "20:7:5,30:60:6", 5, 40, 8).unwrap();
+        assert_eq!(shown(&p).0, strings(&[r#"{"a":1}"#, "#6"]));
+    }
+
+    #[test]
     fn an_empty_page_and_disagreeing_lengths() {
-        assert_eq!(assembled("", "", 5), Some((vec![], String::new())));
-        assert_eq!(assembled(r#"{"a":1}"#, "10:6", 5), None);
-        assert_eq!(assembled(r#"{"a":1},{"b":2}"#, "10:7", 5), None);
-        assert_eq!(assembled(r#"{"a":1}"#, "x:7", 5), None);
-        assert_eq!(assembled("x", "", 5), None);
+        assert_eq!(shown(&partial("", "", 5, 10, 5).unwrap()), (vec![], vec![]));
+        assert!(partial(r#"{"a":1}"#, "10:6:1", 5, 100, 10).is_none());
+        assert!(partial(r#"{"a":1},{"b":2}"#, "10:7:1", 5, 100, 10).is_none());
+        assert!(partial(r#"{"a":1}"#, "x:7:1", 5, 100, 10).is_none());
+        assert!(partial(r#"{"a":1}"#, "10:7", 5, 100, 10).is_none());
+        assert!(partial("x", "", 5, 100, 10).is_none());
     }
 }
