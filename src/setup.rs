@@ -1,4 +1,4 @@
-//! The declarative setup file (design/setup-file.md): partners, users, communities, members and
+//! The declarative setup file (docs/setup-file.md): partners, users, communities, members and
 //! rules. `plan` validates the whole file and computes the rows and the changes; `apply` writes
 //! them in one transaction. Entities the file no longer names are disabled, never deleted.
 

@@ -428,7 +428,7 @@ pub fn enc(v: &str) -> String {
 // ---- Built-ins: what every collection serves before anything is posted ----
 
 /// The ids of the objects every collection serves to each member from the moment its membership
-/// began (design/sharing.md section 2): the five TLP 2.0 marking-definitions (CLEAR, GREEN, AMBER,
+/// began (docs/sharing.md section 2): the five TLP 2.0 marking-definitions (CLEAR, GREEN, AMBER,
 /// AMBER+STRICT, RED) and the TLP 2.0 extension-definition, in the order they are listed.
 pub const BUILTIN_IDS: [&str; 6] = [
     "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",

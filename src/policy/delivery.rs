@@ -1,4 +1,4 @@
-//! The delivery decision of design/sharing.md section 3: whether one object version goes to one
+//! The delivery decision of docs/sharing.md section 3: whether one object version goes to one
 //! reader, and which rule decides. Pure: every endpoint, the delivery bookkeeping and
 //! `cairn explain` call these functions and nothing else decides who sees what.
 

@@ -1,4 +1,4 @@
-//! The decision table: one row per rule and edge case of design/sharing.md, with markings given
+//! The decision table: one row per rule and edge case of docs/sharing.md, with markings given
 //! by their canonical ids, TLP 1.0 and TLP 2.0 alike.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! Pure access decisions (design/sharing.md). Storage functions that touch community data take a
+//! Pure access decisions (docs/sharing.md). Storage functions that touch community data take a
 //! grant that only this module can construct, so an unchecked read or write does not compile.
 
 pub mod delivery;
@@ -172,7 +172,6 @@ pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant
     Ok(DeleteGrant { read, deletable })
 }
 
-/// Status resources belong to the posting partner: every user of that partner may read them.
 /// Who posted a status, and to which community.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOwner {

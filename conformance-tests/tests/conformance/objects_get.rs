@@ -32,7 +32,7 @@ async fn nothing_matching_is_an_empty_object_without_date_headers() {
     assert_no_date_headers(&r);
 }
 
-/// design/sharing.md section 2: every collection serves the five TLP 2.0 marking-definitions and
+/// docs/sharing.md section 2: every collection serves the five TLP 2.0 marking-definitions and
 /// the TLP 2.0 extension-definition (the "built-ins") so that references resolve, byte for byte as
 /// canonical, dated when the reader's membership began, and nobody may delete them.
 #[tokio::test]

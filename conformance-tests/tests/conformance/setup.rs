@@ -1,4 +1,4 @@
-//! The setup file (design/setup-file.md) as it shows over TAXII: `apply` is declarative and
+//! The setup file (docs/setup-file.md) as it shows over TAXII: `apply` is declarative and
 //! idempotent, what it no longer names is disabled at once, and a bad file changes nothing.
 
 use cairn_conformance::*;

@@ -1,4 +1,4 @@
-//! The sharing policy of design/sharing.md over real HTTP: TLP 1.0 and 2.0, caps, sharing rules,
+//! The sharing policy of docs/sharing.md over real HTTP: TLP 1.0 and 2.0, caps, sharing rules,
 //! RED recipients, delays, references, and the per-reader date_added that keeps pollers exact.
 
 mod five_banks;
