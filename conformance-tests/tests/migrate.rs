@@ -32,11 +32,10 @@ async fn a_community_moves_to_another_database_without_losing_a_thing() {
         )
         .await;
     clock.advance(chrono::Duration::seconds(1));
-    s.post_objects(
-        "globex-soc",
-        &[indicator(1, "2026-02-01T00:00:00.000Z"), malware(3)],
-    )
-    .await;
+    // A later version of ACME's indicator (only its producer may version it), and Globex's own.
+    s.post_objects("acme-bot", &[indicator(1, "2026-02-01T00:00:00.000Z")])
+        .await;
+    s.post_objects("globex-soc", &[malware(3)]).await;
 
     let paths = [
         TestServer::coll("acme", FINANCE, "objects/?match[version]=all"),

@@ -110,6 +110,8 @@ pub struct VersionFacts {
     pub recipients: Vec<Recipient>,
     /// When it was added (microseconds).
     pub added_at: i64,
+    /// A version of an id another partner owns, hidden from its producer (section 6).
+    pub private_copy: bool,
 }
 
 /// Why a version is or is not delivered; what `cairn explain` prints.
@@ -141,6 +143,8 @@ pub enum Reason {
     Superseded(Box<Reason>),
     /// A referenced object is absent or hidden from this reader (rule 6).
     HiddenReference(String),
+    /// Its producer's private copy of another partner's object (section 6).
+    PrivateCopy,
 }
 
 impl Reason {
@@ -187,6 +191,9 @@ impl Reason {
             Reason::HiddenReference(id) => format!(
                 "it references {id}, which this reader cannot see (dangling_refs = \"hide\")"
             ),
+            Reason::PrivateCopy => "a private copy: its producer posted a version of an id \
+                 another partner owns, which was hidden from it; only the producer receives it"
+                .into(),
         }
     }
 }
@@ -263,6 +270,9 @@ pub fn decide_version(
             Some(why) => Verdict::Withhold(why),
             None => Verdict::Deliver(Reason::OwnContribution),
         };
+    }
+    if v.private_copy {
+        return Verdict::Withhold(Reason::PrivateCopy);
     }
     // Rule 3: the producer's sharing rule and the delays.
     if let Some(r) = rule {

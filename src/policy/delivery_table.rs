@@ -60,6 +60,7 @@ fn base() -> Scenario {
             tlp: None,
             recipients: vec![],
             added_at: NOW - H,
+            private_copy: false,
         },
         markings: vec![T2_GREEN],
         newest: None,
@@ -104,6 +105,19 @@ fn rows() -> Vec<Row> {
             name: "green 2.0 to a member",
             setup: |_| {},
             expect: Deliver(Shared),
+        },
+        Row {
+            name: "a private copy is withheld from other partners",
+            setup: |s| s.version.private_copy = true,
+            expect: Withhold(PrivateCopy),
+        },
+        Row {
+            name: "a private copy goes to its producer's users",
+            setup: |s| {
+                s.version.private_copy = true;
+                s.version.producer = Some("globex".into());
+            },
+            expect: Deliver(OwnContribution),
         },
         Row {
             name: "green 1.0 to a member",

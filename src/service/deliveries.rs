@@ -98,6 +98,7 @@ pub fn facts(v: &StoredVersion) -> VersionFacts {
             .filter_map(|r| Recipient::parse(r))
             .collect(),
         added_at: v.added_at,
+        private_copy: v.private_copy,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::deliveries::{self, Fresh, Scope};
 use super::{Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
+use crate::policy::ownership::{self, Placement};
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion, Placed};
@@ -200,11 +201,16 @@ fn store_all(
     // The earliest copy of each version the poster may be told about.
     let mut known = std::collections::HashMap::new();
     let mut had_versions = std::collections::HashSet::new();
+    // Every stored version of each posted id, oldest first, for the ownership rule.
+    let mut stored: std::collections::HashMap<String, Vec<objects::Known>> = Default::default();
     for k in objects::stored_versions(c, grant, user, &posted)? {
         had_versions.insert(k.key.0.clone());
         if grant.knows_stored(k.producer.as_deref(), k.delivered) {
-            known.entry(k.key).or_insert((k.version_text, k.body));
+            known
+                .entry(k.key.clone())
+                .or_insert((k.version_text.clone(), k.body.clone()));
         }
+        stored.entry(k.key.0.clone()).or_default().push(k);
     }
     let mut clock = objects::AddedClock::load(c)?;
     // One insertion time for the whole POST (taken when its first version is stored). A time per
@@ -257,6 +263,14 @@ fn store_all(
             outcomes.push((cand.index, outcome));
             continue;
         }
+        let private_copy = match placement(grant, ch, stored.get(&ch.id)) {
+            Placement::Shared => false,
+            Placement::PrivateCopy => true,
+            Placement::Refused(why) => {
+                outcomes.push((cand.index, refusal(ch, why)));
+                continue;
+            }
+        };
         let added_at = *post_added.get_or_insert_with(|| clock.next(now));
         let facts = VersionFacts {
             producer: Some(grant.producer().to_owned()),
@@ -264,6 +278,7 @@ fn store_all(
             tlp,
             recipients: vec![],
             added_at,
+            private_copy,
         };
         let release_at = decision::release_at(&policy, rules.get(grant.producer()), &facts);
         let item = NewVersion {
@@ -280,6 +295,7 @@ fn store_all(
             item,
             added_at,
             release_at,
+            private_copy,
         };
         let (_, version_text, _) = placed.version();
         // A later copy in the same envelope is the same version again.
@@ -322,6 +338,20 @@ fn store_all(
         deliveries::refresh(c, &community, Scope::Stored(fresh), settled)?;
     }
     Ok((outcomes, batch.len() as u64))
+}
+
+/// The ownership rule for a new version of `ch` (not one the poster already knows).
+fn placement(grant: &WriteGrant, ch: &Checked, stored: Option<&Vec<objects::Known>>) -> Placement {
+    let stored: Vec<ownership::Stored<'_>> = stored
+        .into_iter()
+        .flatten()
+        .map(|k| ownership::Stored {
+            producer: k.producer.as_deref(),
+            private_copy: k.private_copy,
+            delivered: k.delivered,
+        })
+        .collect();
+    ownership::place(grant.producer(), ch.version.is_some(), &stored)
 }
 
 fn same_json(a: &str, b: &str) -> bool {

@@ -130,6 +130,7 @@ type ObjectRow = (
     String,
     bool,
     i64,
+    bool,
 );
 
 tables! {
@@ -144,7 +145,7 @@ tables! {
     sharing_rules: (String, String, String, i64, String) =
         (community_id, producer_id, exclude, delay_secs, types) by (community_id, producer_id);
     objects: ObjectRow = (seq, community_id, stix_id, stix_type, version, version_text, versioned,
-        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body, several, num) by (seq);
+        spec_version, added_at, producer_id, tlp, recipients, release_at, released, body, several, num, private_copy) by (seq);
     object_refs: (i64, String, String, i64) = (seq, community_id, ref_id, target_num) by (seq, ref_id);
     object_ids: (String, String, i64) = (community_id, stix_id, num) by (community_id, stix_id);
     deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);

@@ -46,6 +46,7 @@ pub struct Known {
     pub version_text: String,
     pub body: String,
     pub producer: Option<String>,
+    pub private_copy: bool,
     /// Delivered to the posting user.
     pub delivered: bool,
 }
@@ -59,10 +60,10 @@ pub fn stored_versions(
     user: &str,
     nums: &[i64],
 ) -> Result<Vec<Known>, StorageError> {
-    type Found = (i64, String, i64, bool, String, String, Option<String>);
-    type FoundSql = (BigInt, Text, BigInt, Bool, Text, Text, Nullable<Text>);
+    type Found = (i64, String, i64, bool, String, String, Option<String>, bool);
+    type FoundSql = (BigInt, Text, BigInt, Bool, Text, Text, Nullable<Text>, Bool);
     let mut q: Stmt<FoundSql> = Stmt::new(
-        "SELECT seq, stix_id, version, versioned, version_text, body, producer_id \
+        "SELECT seq, stix_id, version, versioned, version_text, body, producer_id, private_copy \
          FROM objects WHERE num",
     );
     q.in_ints(conn.dialect(), nums);
@@ -75,11 +76,12 @@ pub fn stored_versions(
     Ok(found
         .into_iter()
         .map(
-            |(seq, id, version, versioned, version_text, body, producer)| Known {
+            |(seq, id, version, versioned, version_text, body, producer, private_copy)| Known {
                 key: (id, versioned.then_some(version)),
                 version_text,
                 body,
                 producer,
+                private_copy,
                 delivered: delivered.contains(&seq),
             },
         )
@@ -127,6 +129,8 @@ pub struct Placed {
     pub item: NewVersion,
     pub added_at: i64,
     pub release_at: i64,
+    /// Delivered to its producer's partner only (docs/sharing.md section 6).
+    pub private_copy: bool,
 }
 
 impl Placed {
@@ -165,6 +169,7 @@ impl Placed {
             added_at: self.added_at,
             release_at: self.release_at,
             released: self.released(),
+            private_copy: self.private_copy,
         }
     }
 
@@ -318,6 +323,7 @@ pub fn insert_versions(
             Value::Text(&item.body),
             Value::Bool(several.contains(item.stix_id.as_str())),
             Value::Int(nums[&item.stix_id]),
+            Value::Bool(p.private_copy),
         ]);
         for id in p.ref_targets() {
             ref_seqs.push(*seq);
@@ -346,6 +352,7 @@ pub fn insert_versions(
             "body",
             "several",
             "num",
+            "private_copy",
         ],
         &rows,
     )?;
@@ -422,6 +429,7 @@ pub fn ensure_builtin(
         item: item.clone(),
         added_at,
         release_at: added_at,
+        private_copy: false,
     };
     insert_versions(conn, community, None, &[placed], &existing, &mut known)?;
     clock.save(conn)?;
@@ -441,11 +449,12 @@ pub struct StoredVersion {
     pub added_at: i64,
     pub release_at: i64,
     pub released: bool,
+    pub private_copy: bool,
 }
 
 /// The columns of `StoredVersion`, in its order.
 const STORED_COLUMNS: &str = "SELECT seq, stix_id, stix_type, version, producer_id, tlp, \
-     recipients, added_at, release_at, released FROM objects WHERE ";
+     recipients, added_at, release_at, released, private_copy FROM objects WHERE ";
 pub(super) type StoredSql = (
     BigInt,
     Text,
@@ -456,6 +465,7 @@ pub(super) type StoredSql = (
     Text,
     BigInt,
     BigInt,
+    diesel::sql_types::Bool,
     diesel::sql_types::Bool,
 );
 

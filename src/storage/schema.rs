@@ -82,6 +82,7 @@ diesel::table! {
         body -> Text,
         several -> Bool,
         num -> BigInt,
+        private_copy -> Bool,
     }
 }
 

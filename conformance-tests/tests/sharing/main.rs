@@ -4,5 +4,6 @@
 mod five_banks;
 mod fixture;
 mod noninterference;
+mod ownership;
 mod poller;
 mod rules;
