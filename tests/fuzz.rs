@@ -15,7 +15,7 @@
 //! starved the server.
 
 use cairn::stix::{self, pattern, Validator};
-use cairn::taxii::cursor::{CursorKey, Position};
+use cairn::taxii::cursor::{CursorKey, Listing, Position};
 use cairn::taxii::query::{Endpoint, Limits, Query};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -221,17 +221,51 @@ fn query_target() -> Target {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             for endpoint in [Endpoint::Objects, Endpoint::Manifest, Endpoint::Delete] {
-                let _ = Query::parse(endpoint, &pairs, &limits);
+                if let Ok(q) = Query::parse(endpoint, &pairs, &limits) {
+                    resumes_to_itself(endpoint, q, &limits);
+                }
             }
         }),
     }
 }
 
+/// A listing's filters, carried in a token and read back by a request with the token alone,
+/// are the same filters.
+fn resumes_to_itself(endpoint: Endpoint, q: Query, limits: &Limits) {
+    let listing = Listing::of(&q.listing());
+    if !matches!(listing, Listing::Filters(_)) {
+        return;
+    }
+    let next = [("next".to_owned(), "t".to_owned())];
+    let Ok(alone) = Query::parse(endpoint, &next, limits) else {
+        return; // the delete endpoint takes no next
+    };
+    let resumed = alone
+        .resume(endpoint, &listing, limits)
+        .expect("a listing resumes");
+    assert_eq!(resumed.listing(), q.listing());
+    assert_eq!(
+        (
+            resumed.ids,
+            resumed.types,
+            resumed.versions,
+            resumed.spec_versions
+        ),
+        (q.ids, q.types, q.versions, q.spec_versions)
+    );
+    assert_eq!(resumed.added_after, q.added_after);
+}
+
 fn cursor_target() -> Target {
     let key = CursorKey::new(b"fuzzing key");
-    let seeds = [0, 1, i64::MAX, -1]
-        .map(|d| key.mint("user\0objects\0c", Position { date_added: d }))
-        .to_vec();
+    let seeds = [
+        (0, "[]"),
+        (1, r#"[["match[type]","indicator"]]"#),
+        (i64::MAX, ""),
+        (-1, "x"),
+    ]
+    .map(|(d, f)| key.mint("user\0objects\0c", Position { date_added: d }, f))
+    .to_vec();
     Target {
         name: "cursor",
         seeds,

@@ -69,8 +69,8 @@ impl ApiError {
             ApiError::Service(S::BadCursor) => p(
                 StatusCode::BAD_REQUEST,
                 "Invalid next token",
-                "The next parameter was not issued by this server for this user, endpoint and filters. \
-                 Use the next value of the previous page unchanged, with the same filters."
+                "The next parameter was not issued by this server for this user, endpoint and collection. \
+                 Use the next value of the previous page unchanged; its listing's filters travel with it."
                     .into(),
             ),
             ApiError::Service(S::NotJson(m)) => p(

@@ -102,14 +102,15 @@ impl Cairn {
         }
     }
 
-    fn binding(grant: &ReadGrant, endpoint: Endpoint, object: Option<&str>, q: &Query) -> String {
+    /// What a `next` token is bound to: the caller, endpoint, collection and object. The
+    /// filters travel inside it (see `Query::resume`).
+    fn binding(grant: &ReadGrant, endpoint: Endpoint, object: Option<&str>) -> String {
         format!(
-            "{}\0{}\0{}\0{}\0{}",
+            "{}\0{}\0{}\0{}",
             grant.reader().user,
             endpoint.name(),
             grant.community_id(),
             object.unwrap_or(""),
-            q.binding()
         )
     }
 
@@ -130,6 +131,16 @@ impl Cairn {
         let cursor = self.cursor.clone();
         self.read_as_member(creds, api_root, collection, move |c, grant| {
             let mut q = Query::parse(endpoint, &pairs, &limits)?;
+            let binding = Self::binding(&grant, endpoint, object.as_deref());
+            let mut after = None;
+            if let Some(token) = q.next.clone() {
+                let (pos, listing) = cursor
+                    .open(&binding, &token)
+                    .map_err(|_| ServiceError::BadCursor)?;
+                q = q.resume(endpoint, &listing, &limits)?;
+                after = Some(pos.date_added);
+            }
+            let listing = q.listing();
             if let Some(id) = &object {
                 if !crate::taxii::query::is_stix_id(id) {
                     return Err(ServiceError::NotFound);
@@ -139,16 +150,6 @@ impl Cairn {
             if endpoint == Endpoint::Versions {
                 q.versions = VersionSelector::All;
             }
-            let binding = Self::binding(&grant, endpoint, object.as_deref(), &q);
-            let after = match &q.next {
-                Some(token) => Some(
-                    cursor
-                        .open(&binding, token)
-                        .map_err(|_| ServiceError::BadCursor)?
-                        .date_added,
-                ),
-                None => None,
-            };
             let sel = Selection {
                 ids: &q.ids,
                 types: &q.types,
@@ -184,7 +185,9 @@ impl Cairn {
             dates.truncate(kept);
             let (first, last) = (dates.first().copied(), dates.last().copied());
             let next = match last {
-                Some(date_added) if more => Some(cursor.mint(&binding, Position { date_added })),
+                Some(date_added) if more => {
+                    Some(cursor.mint(&binding, Position { date_added }, &listing))
+                }
                 _ => None,
             };
             Ok(Page {

@@ -1,23 +1,55 @@
-//! `next` tokens: the keyset position of the last row served, authenticated with HMAC-SHA256 over
-//! the position and what the token is bound to (caller, endpoint, collection, filters). Stateless,
-//! so they survive restarts and work on every instance that shares the key.
+//! `next` tokens: the keyset position of the last row served and the filters of the listing,
+//! authenticated with HMAC-SHA256 over both and what the token is bound to (caller, endpoint,
+//! collection, object). A token alone continues its listing, as SIEMs that send only `next`
+//! expect. Stateless, so they survive restarts and work on every instance that shares the key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const VERSION: u8 = 1;
+/// Version 2 carries the listing's filters; version 1 tokens (bound to the filters) are no longer
+/// issued nor accepted.
+const VERSION: u8 = 2;
 const MAC_LEN: usize = 16;
-const RAW_LEN: usize = 1 + 8 + MAC_LEN;
+const DIGEST_LEN: usize = 32;
+/// Filters longer than this travel as their SHA-256 instead, and must then be repeated with the
+/// token, so that a token stays well inside the server's URL limit.
+pub const MAX_INLINE_FILTERS: usize = 2048;
+const INLINE: u8 = 0;
+const DIGEST: u8 = 1;
 
 /// Where the next page starts: strictly after this date_added, which is unique within what
 /// one reader sees of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     pub date_added: i64,
+}
+
+/// What a token says of the filters of the listing it continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// The filters themselves (`Query::listing` text): a request may carry the token alone.
+    Filters(String),
+    /// The SHA-256 of long filters: the request must repeat them.
+    Digest([u8; DIGEST_LEN]),
+}
+
+impl Listing {
+    /// How `filters` travel in a token.
+    pub fn of(filters: &str) -> Listing {
+        if filters.len() <= MAX_INLINE_FILTERS {
+            Listing::Filters(filters.to_owned())
+        } else {
+            Listing::Digest(digest(filters))
+        }
+    }
+}
+
+pub fn digest(filters: &str) -> [u8; DIGEST_LEN] {
+    Sha256::digest(filters.as_bytes()).into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -40,42 +72,60 @@ impl CursorKey {
         Self { key: key.to_vec() }
     }
 
-    fn mac(&self, binding: &str, payload: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+    fn hmac(&self, binding: &str, payload: &[u8]) -> HmacSha256 {
+        // HMAC takes keys of any length, so this cannot fail.
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(b"cairn-next\0");
         mac.update(binding.as_bytes());
         mac.update(b"\0");
         mac.update(payload);
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; MAC_LEN];
-        out.copy_from_slice(&full[..MAC_LEN]);
-        out
+        mac
     }
 
-    pub fn mint(&self, binding: &str, pos: Position) -> String {
-        let mut raw = Vec::with_capacity(RAW_LEN);
-        raw.push(VERSION);
+    /// A token for the page after `pos` of the listing with these `filters`, bound to `binding`
+    /// (caller, endpoint, collection, object).
+    pub fn mint(&self, binding: &str, pos: Position, filters: &str) -> String {
+        let mut raw = vec![VERSION];
         raw.extend_from_slice(&pos.date_added.to_be_bytes());
-        let mac = self.mac(binding, &raw);
-        raw.extend_from_slice(&mac);
+        match Listing::of(filters) {
+            Listing::Filters(text) => {
+                raw.push(INLINE);
+                raw.extend_from_slice(text.as_bytes());
+            }
+            Listing::Digest(d) => {
+                raw.push(DIGEST);
+                raw.extend_from_slice(&d);
+            }
+        }
+        let tag = self.hmac(binding, &raw).finalize().into_bytes();
+        raw.extend_from_slice(&tag[..MAC_LEN]);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn open(&self, binding: &str, token: &str) -> Result<Position, InvalidCursor> {
+    pub fn open(&self, binding: &str, token: &str) -> Result<(Position, Listing), InvalidCursor> {
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| InvalidCursor)?;
-        if raw.len() != RAW_LEN || raw[0] != VERSION {
+        if raw.len() < 1 + 8 + 1 + MAC_LEN || raw[0] != VERSION {
             return Err(InvalidCursor);
         }
-        let (payload, tag) = raw.split_at(RAW_LEN - MAC_LEN);
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(b"cairn-next\0");
-        mac.update(binding.as_bytes());
-        mac.update(b"\0");
-        mac.update(payload);
+        let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
         // Constant-time comparison of the truncated tag.
-        mac.verify_truncated_left(tag).map_err(|_| InvalidCursor)?;
-        let date_added = i64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));
-        Ok(Position { date_added })
+        self.hmac(binding, payload)
+            .verify_truncated_left(tag)
+            .map_err(|_| InvalidCursor)?;
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&payload[1..9]);
+        let pos = Position {
+            date_added: i64::from_be_bytes(at),
+        };
+        let rest = &payload[10..];
+        let listing = match payload[9] {
+            INLINE => {
+                Listing::Filters(String::from_utf8(rest.to_vec()).map_err(|_| InvalidCursor)?)
+            }
+            DIGEST => Listing::Digest(rest.try_into().map_err(|_| InvalidCursor)?),
+            _ => return Err(InvalidCursor),
+        };
+        Ok((pos, listing))
     }
 }
 
@@ -89,17 +139,35 @@ mod tests {
         let pos = Position {
             date_added: 1_700_000_000_123_456,
         };
-        let t = k.mint("alice|objects|c1|f", pos);
-        assert_eq!(k.open("alice|objects|c1|f", &t), Ok(pos));
-        assert_eq!(k.open("bob|objects|c1|f", &t), Err(InvalidCursor));
+        let filters = r#"[["match[type]","indicator"]]"#;
+        let t = k.mint("alice|objects|c1", pos, filters);
+        let opened = (pos, Listing::Filters(filters.into()));
+        assert_eq!(k.open("alice|objects|c1", &t), Ok(opened));
+        assert_eq!(k.open("bob|objects|c1", &t), Err(InvalidCursor));
         assert_eq!(
-            CursorKey::new(b"other").open("alice|objects|c1|f", &t),
+            CursorKey::new(b"other").open("alice|objects|c1", &t),
             Err(InvalidCursor)
         );
-        let mut bytes = t.into_bytes();
-        bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' };
-        let changed = String::from_utf8(bytes).unwrap();
-        assert_eq!(k.open("alice|objects|c1|f", &changed), Err(InvalidCursor));
+        for at in [5, t.len() - 3] {
+            let mut bytes = t.clone().into_bytes();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert_eq!(k.open("alice|objects|c1", &changed), Err(InvalidCursor));
+        }
         assert_eq!(k.open("x", "not base64 !"), Err(InvalidCursor));
+        assert_eq!(k.open("x", ""), Err(InvalidCursor));
+    }
+
+    #[test]
+    fn long_filters_travel_as_their_digest() {
+        let k = CursorKey::new(b"secret");
+        let pos = Position { date_added: 7 };
+        let long = "x".repeat(MAX_INLINE_FILTERS + 1);
+        let t = k.mint("b", pos, &long);
+        assert!(t.len() < 100, "{}", t.len());
+        assert_eq!(k.open("b", &t), Ok((pos, Listing::Digest(digest(&long)))));
+        let edge = "y".repeat(MAX_INLINE_FILTERS);
+        let t = k.mint("b", pos, &edge);
+        assert_eq!(k.open("b", &t), Ok((pos, Listing::Filters(edge))));
     }
 }

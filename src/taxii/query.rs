@@ -1,7 +1,8 @@
 //! Typed TAXII 2.1 filters (section 3.5). Parsing rejects malformed values with the parameter's
 //! name and what is wrong; nothing downstream sees a string like "last".
 
-use super::timestamp::parse_rfc3339;
+use super::cursor::{digest, Listing};
+use super::timestamp::{format_micros, parse_rfc3339};
 
 /// Which endpoint a query is for; each accepts a different set of parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,18 @@ pub struct Query {
     pub types: Vec<String>,
     pub versions: VersionSelector,
     pub spec_versions: SpecVersions,
+    /// The filters the request named (of `FILTERS`), in that order: what a `next` token carries.
+    pub given: Vec<&'static str>,
 }
+
+/// The filter parameters, which a `next` token carries; `limit` and `next` are not filters.
+pub const FILTERS: [&str; 5] = [
+    "added_after",
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+];
 
 /// A parameter that cannot be used, and why; rendered as a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,6 +151,7 @@ impl Query {
             types: vec![],
             versions: VersionSelector::last(),
             spec_versions: SpecVersions::Latest,
+            given: vec![],
         };
         if endpoint == Endpoint::Delete {
             // Section 5.7: without match[version], DELETE removes every version.
@@ -285,15 +298,85 @@ impl Query {
         q.ids.dedup();
         q.types.sort();
         q.types.dedup();
+        q.given = FILTERS.into_iter().filter(|f| seen.contains(f)).collect();
         Ok(q)
     }
 
-    /// A canonical form of every filter except `next` and `limit`, to bind `next` tokens to.
-    pub fn binding(&self) -> String {
-        format!(
-            "aa={:?};ids={:?};types={:?};v={:?};sv={:?}",
-            self.added_after, self.ids, self.types, self.versions, self.spec_versions
-        )
+    /// The filters the request named, in a canonical form `parse` reads back: JSON pairs of
+    /// parameter and value. A `next` token carries it.
+    pub fn listing(&self) -> String {
+        let pairs: Vec<(&str, String)> = self
+            .given
+            .iter()
+            .map(|f| (*f, self.filter_value(f)))
+            .collect();
+        serde_json::to_string(&pairs).unwrap_or_default()
+    }
+
+    fn filter_value(&self, filter: &str) -> String {
+        match filter {
+            "added_after" => self.added_after.map(format_micros).unwrap_or_default(),
+            "match[id]" => self.ids.join(","),
+            "match[type]" => self.types.join(","),
+            "match[version]" => match &self.versions {
+                VersionSelector::All => "all".into(),
+                VersionSelector::Some { first, last, exact } => {
+                    let mut items: Vec<String> = vec![];
+                    items.extend(first.then(|| "first".to_owned()));
+                    items.extend(last.then(|| "last".to_owned()));
+                    items.extend(exact.iter().map(|v| format_micros(*v)));
+                    items.join(",")
+                }
+            },
+            _ => match &self.spec_versions {
+                SpecVersions::Latest => String::new(),
+                SpecVersions::Only(list) => list.join(","),
+            },
+        }
+    }
+
+    /// This request with the filters of the listing its `next` token continues: a filter it
+    /// leaves out is the listing's, one it repeats must be the same, any other is refused by
+    /// name. `listing` is what the token carries (see `cursor::Listing`).
+    pub fn resume(
+        self,
+        endpoint: Endpoint,
+        listing: &Listing,
+        limits: &Limits,
+    ) -> Result<Query, QueryError> {
+        let text =
+            match listing {
+                Listing::Digest(d) if *d == digest(&self.listing()) => return Ok(self),
+                Listing::Digest(_) => return Err(err(
+                    "next",
+                    "this token continues a listing whose filters are too long to travel in it: \
+                     repeat that listing's filters unchanged with it",
+                )),
+                Listing::Filters(text) => text,
+            };
+        let pairs: Vec<(String, String)> = serde_json::from_str(text)
+            .map_err(|_| err("next", "the token's filters cannot be read"))?;
+        let mut listed = Query::parse(endpoint, &pairs, limits)?;
+        for f in &self.given {
+            if self.filter_value(f) != listed.filter_value(f) {
+                return Err(err(
+                    f,
+                    "differs from the listing this next token continues: send it unchanged, \
+                     or leave it out to keep the listing's",
+                ));
+            }
+        }
+        for f in self.given {
+            if !listed.given.contains(&f) {
+                listed.given.push(f);
+            }
+        }
+        listed
+            .given
+            .sort_by_key(|f| FILTERS.iter().position(|x| x == f));
+        listed.limit = self.limit;
+        listed.next = self.next;
+        Ok(listed)
     }
 }
 
@@ -306,14 +389,14 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        Query::parse(
-            e,
-            &pairs,
-            &Limits {
-                default_page_size: 100,
-                max_page_size: 1000,
-            },
-        )
+        Query::parse(e, &pairs, &limits())
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            default_page_size: 100,
+            max_page_size: 1000,
+        }
     }
 
     #[test]
@@ -380,5 +463,77 @@ mod tests {
                 .param,
             "match[type]"
         );
+    }
+
+    fn listing_of(pairs: &[(&str, &str)], e: Endpoint) -> Listing {
+        Listing::Filters(p(pairs, e).unwrap().listing())
+    }
+
+    #[test]
+    fn a_listing_is_read_back_as_the_same_filters() {
+        let pairs = [
+            ("added_after", "2026-01-01T00:00:00.5Z"),
+            ("match[type]", "malware,indicator"),
+            ("match[version]", "2026-01-01T00:00:00Z,first"),
+            ("match[spec_version]", "2.1"),
+            ("limit", "7"),
+        ];
+        let q = p(&pairs, Endpoint::Objects).unwrap();
+        let listing = listing_of(&pairs, Endpoint::Objects);
+        let alone = p(&[("next", "t")], Endpoint::Objects).unwrap();
+        let resumed = alone
+            .resume(Endpoint::Objects, &listing, &limits())
+            .unwrap();
+        assert_eq!(
+            resumed,
+            Query {
+                limit: 100,
+                next: Some("t".into()),
+                ..q
+            }
+        );
+    }
+
+    #[test]
+    fn a_repeated_filter_must_match_and_an_absent_one_is_inherited() {
+        let listing = listing_of(&[("match[type]", "indicator")], Endpoint::Manifest);
+        let same = p(
+            &[("match[type]", "indicator"), ("next", "t")],
+            Endpoint::Manifest,
+        )
+        .unwrap();
+        assert!(same.resume(Endpoint::Manifest, &listing, &limits()).is_ok());
+        for (k, v) in [
+            ("match[type]", "malware"),
+            (
+                "match[id]",
+                "indicator--0a4b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            ),
+            ("added_after", "2026-01-01T00:00:00Z"),
+        ] {
+            let q = p(&[(k, v), ("next", "t")], Endpoint::Manifest).unwrap();
+            let e = q
+                .resume(Endpoint::Manifest, &listing, &limits())
+                .unwrap_err();
+            assert_eq!(e.param, k);
+        }
+    }
+
+    #[test]
+    fn long_filters_must_be_repeated() {
+        let ids: Vec<String> = (0..100)
+            .map(|n| format!("indicator--{}", uuid::Uuid::from_u128(n)))
+            .collect();
+        let joined = ids.join(",");
+        let with = p(&[("match[id]", &joined)], Endpoint::Objects).unwrap();
+        let listing = Listing::of(&with.listing());
+        assert!(matches!(listing, Listing::Digest(_)));
+        let again = p(&[("match[id]", &joined), ("next", "t")], Endpoint::Objects).unwrap();
+        assert!(again.resume(Endpoint::Objects, &listing, &limits()).is_ok());
+        let alone = p(&[("next", "t")], Endpoint::Objects).unwrap();
+        let e = alone
+            .resume(Endpoint::Objects, &listing, &limits())
+            .unwrap_err();
+        assert_eq!(e.param, "next");
     }
 }

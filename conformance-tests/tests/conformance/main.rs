@@ -11,6 +11,7 @@ mod negotiation;
 mod object;
 mod objects_get;
 mod objects_post;
+mod replays;
 mod setup;
 mod status;
 mod versions;
