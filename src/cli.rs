@@ -62,6 +62,87 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// API tokens for SIEMs and TIPs, each acting as one user: create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH, global = true)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token acting as USER; prints `id <ID>` and `token <TOKEN>`, the token only once.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Lifetime, like 90d or 12h; none by default.
+        #[arg(long)]
+        expires: Option<String>,
+        /// The token reads but never adds nor deletes objects.
+        #[arg(long)]
+        read_only: bool,
+        /// What it is for, shown by `list` (e.g. "Sentinel prod").
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List tokens (of one user): id, user, created, expires, last used, state, note.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by id; it stops working at the next request, on every instance.
+    Revoke { id: String },
+}
+
+async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec<String>> {
+    use crate::service::tokens;
+    let config = Config::load(config)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    let now = crate::clock::Clock::system().now_micros();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        Ok(match action {
+            TokenAction::Create {
+                user,
+                expires,
+                read_only,
+                note,
+            } => {
+                let expires_at = match expires {
+                    Some(text) => Some(now.saturating_add(lifetime(&text)?)),
+                    None => None,
+                };
+                let req = crate::service::auth::token::Request {
+                    user,
+                    expires_at,
+                    read_only,
+                    note,
+                };
+                let minted = storage.write_now(|c| tokens::create(c, req, now))??;
+                vec![
+                    format!("id {}", minted.row.id),
+                    format!("token {}", minted.token),
+                ]
+            }
+            TokenAction::List { user } => {
+                storage.read_now(|c| tokens::list(c, user.as_deref(), now))?
+            }
+            TokenAction::Revoke { id } => {
+                storage.write_now(|c| tokens::revoke(c, &id, now))??;
+                vec![format!("revoked {id}")]
+            }
+        })
+    })
+    .await?
+}
+
+/// `--expires` in microseconds.
+fn lifetime(text: &str) -> anyhow::Result<i64> {
+    let d = crate::config::parse_duration(text).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+    d.num_microseconds()
+        .filter(|m| *m > 0)
+        .ok_or_else(|| anyhow::anyhow!("--expires: '{text}' must be a positive duration"))
 }
 
 fn read_setup(file: &Path) -> anyhow::Result<(String, crate::setup::SetupFile)> {
@@ -190,6 +271,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             for l in lines {
                 println!("{l}");
+            }
+        }
+        Command::Token { action, config } => {
+            for line in token_command(action, &config).await? {
+                println!("{line}");
             }
         }
         Command::Check { file, config } => {

@@ -131,12 +131,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn http_get(port: u16, path: &str, auth: &str) -> Option<String> {
+/// `authorization` is the whole header value (`Basic ...`, `Bearer ...`).
+fn http_get(port: u16, path: &str, authorization: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut out = String::new();
@@ -167,7 +168,10 @@ fn serve_on_the_shipped_config_creates_its_database_and_answers_discovery() {
         .unwrap();
     // Readiness is the listener accepting; give it up to 30 s on a loaded machine.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let auth = base64::engine::general_purpose::STANDARD.encode("acme-soc:acme pw");
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("acme-soc:acme pw")
+    );
     let mut answer = None;
     while Instant::now() < deadline {
         if let Some(a) = http_get(port, "/taxii2/", &auth) {
@@ -254,4 +258,83 @@ fn harmful_entries_are_refused_naming_file_entry_and_key() {
     std::fs::write(dir.path().join("config/good.toml"), base).unwrap();
     let ok = cairn(dir.path(), &["apply", "config/good.toml"], &[]);
     assert_eq!(stdout(&ok), "partner cert: added\n", "{}", stderr(&ok));
+}
+
+/// Starts `cairn serve` in `dir` on a free port; returns the child and the port once it answers.
+fn serve(dir: &Path, authorization: &str) -> (std::process::Child, u16) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["serve"])
+        .env("CAIRN_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && http_get(port, "/taxii2/", authorization).is_none() {
+        // Polling a child process for readiness, not timing an assertion.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port)
+}
+
+#[test]
+fn token_create_prints_it_once_list_hides_it_and_revoke_stops_a_running_server() {
+    let dir = workdir();
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    let create = cairn(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--user",
+            "acme-soc",
+            "--note",
+            "Sentinel prod",
+            "--expires",
+            "90d",
+        ],
+        &[],
+    );
+    assert!(create.status.success(), "{}", stderr(&create));
+    let out = stdout(&create);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let id = lines[0].strip_prefix("id ").expect("id line");
+    let token = lines[1].strip_prefix("token ").expect("token line");
+    let list = stdout(&cairn(
+        dir.path(),
+        &["token", "list", "--user", "acme-soc"],
+        &[],
+    ));
+    assert!(
+        list.contains(id) && list.contains("Sentinel prod") && list.contains("\tactive\t"),
+        "{list}"
+    );
+    assert!(!list.contains(&token[23..]), "{list}");
+    let unknown = cairn(dir.path(), &["token", "create", "--user", "nobody"], &[]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no enabled user 'nobody'"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let bearer = format!("Bearer {token}");
+    let (mut child, port) = serve(dir.path(), &bearer);
+    let before = http_get(port, "/taxii2/", &bearer).unwrap_or_default();
+    let revoke = cairn(dir.path(), &["token", "revoke", id], &[]);
+    let after = http_get(port, "/taxii2/", &bearer).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+    assert_eq!(stdout(&revoke).trim(), format!("revoked {id}"));
+    assert!(after.starts_with("HTTP/1.1 401"), "{after}");
 }

@@ -265,6 +265,57 @@ impl TestServer {
         .unwrap()
     }
 
+    /// `cairn token create` for `user`: the token's id and the token.
+    pub async fn token(
+        &self,
+        user: &str,
+        read_only: bool,
+        lifetime: Option<chrono::Duration>,
+    ) -> (String, String) {
+        let now = self.clock.now_micros();
+        let req = cairn::service::auth::token::Request {
+            user: user.to_owned(),
+            expires_at: lifetime.map(|d| now + d.num_microseconds().unwrap()),
+            read_only,
+            note: "test".into(),
+        };
+        let storage = cairn::startup::open_storage(&self.config).await.unwrap();
+        let minted = tokio::task::spawn_blocking(move || {
+            storage.write_now(|c| cairn::service::tokens::create(c, req, now))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        (minted.row.id, minted.token)
+    }
+
+    /// `cairn token revoke ID`.
+    pub async fn revoke_token(&self, id: &str) {
+        let now = self.clock.now_micros();
+        let storage = cairn::startup::open_storage(&self.config).await.unwrap();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            storage.write_now(|c| cairn::service::tokens::revoke(c, &id, now))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    }
+
+    /// The lines of `cairn token list`.
+    pub async fn token_list(&self) -> Vec<String> {
+        let now = self.clock.now_micros();
+        let storage = cairn::startup::open_storage(&self.config).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            storage.read_now(|c| cairn::service::tokens::list(c, None, now))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     /// `/{root}/collections/{coll}/` + rest.
     pub fn coll(root: &str, coll: &str, rest: &str) -> String {
         format!("/{root}/collections/{coll}/{rest}")

@@ -199,7 +199,9 @@ impl ResponseError for ApiError {
         resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
         match self {
             ApiError::Service(ServiceError::Unauthorized) => {
+                // Either a user's password or an API token (docs/setup-file.md, API tokens).
                 resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"cairn\""));
+                resp.append_header((header::WWW_AUTHENTICATE, "Bearer realm=\"cairn\""));
             }
             ApiError::MethodNotAllowed(allow) => {
                 resp.insert_header((header::ALLOW, *allow));

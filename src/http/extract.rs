@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use crate::policy::Principal;
-use crate::service::auth::Credentials;
+use crate::service::auth::{Credentials, Scheme};
 use crate::service::{Cairn, ServiceError};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -15,7 +15,7 @@ use std::pin::Pin;
 /// The caller, authenticated with HTTP Basic.
 pub struct Caller(pub Principal);
 
-/// HTTP Basic credentials, checked later by the service in the transaction that reads (one
+/// Credentials (Basic, or an API token), checked later by the service in the transaction that reads (one
 /// storage trip instead of two); missing or malformed ones are refused here.
 pub struct Basic(pub Credentials);
 
@@ -35,7 +35,7 @@ impl FromRequest for Basic {
 /// The Basic credentials and the client address they came from (failed logins are counted per
 /// address): the peer, or behind a configured proxy what it forwarded (`Edge::client_ip`).
 fn credentials(req: &HttpRequest) -> Option<Credentials> {
-    let (user, password) = basic_credentials(req)?;
+    let (user, password, scheme) = sent_credentials(req)?;
     let client = match req.app_data::<web::Data<super::edge::Edge>>() {
         Some(edge) => edge.client_ip(req),
         None => req.peer_addr().map(|a| a.ip()),
@@ -44,18 +44,25 @@ fn credentials(req: &HttpRequest) -> Option<Credentials> {
         user,
         password,
         client,
+        scheme,
     })
 }
 
-fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+/// `Basic` user and password, or an API token as `Bearer` (RFC 6750) or `Token` (what
+/// taxii2-client and medallion send).
+fn sent_credentials(req: &HttpRequest) -> Option<(String, String, Scheme)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        return (!rest.is_empty()).then(|| (String::new(), rest.to_owned(), Scheme::Bearer));
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let decoded = String::from_utf8(STANDARD.decode(rest).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
+    Some((user.to_owned(), password.to_owned(), Scheme::Basic))
 }
 
 impl FromRequest for Caller {

@@ -11,7 +11,12 @@ use std::fmt;
 pub struct Principal {
     pub user: String,
     pub partner: String,
+    /// Authenticated with a read-only API token: never adds nor deletes.
+    pub read_only: bool,
 }
+
+const READ_ONLY: &str =
+    "this request was authenticated with a read-only API token, which cannot add or delete objects";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -133,7 +138,7 @@ pub fn collection_flags(principal: &Principal, m: &Membership) -> (bool, bool) {
     if !own(principal, m) {
         return (false, false);
     }
-    (true, m.role != Role::Reader)
+    (true, m.role != Role::Reader && !principal.read_only)
 }
 
 pub fn grant_read(principal: &Principal, m: &Membership) -> Result<ReadGrant, Denied> {
@@ -148,6 +153,9 @@ pub fn grant_read(principal: &Principal, m: &Membership) -> Result<ReadGrant, De
 
 pub fn grant_write(principal: &Principal, m: &Membership) -> Result<WriteGrant, Denied> {
     grant_read(principal, m)?;
+    if principal.read_only {
+        return Err(Denied::Forbidden(READ_ONLY));
+    }
     match m.role {
         Role::Moderator | Role::Contributor => Ok(WriteGrant {
             community_id: m.community_id.clone(),
@@ -161,6 +169,9 @@ pub fn grant_write(principal: &Principal, m: &Membership) -> Result<WriteGrant, 
 
 pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant, Denied> {
     let read = grant_read(principal, m)?;
+    if principal.read_only {
+        return Err(Denied::Forbidden(READ_ONLY));
+    }
     let deletable = match m.role {
         Role::Moderator => Deletable::Any,
         Role::Contributor => Deletable::ProducedBy(principal.partner.clone()),
@@ -202,7 +213,32 @@ mod tests {
         Principal {
             user: format!("{partner}-u"),
             partner: partner.into(),
+            read_only: false,
         }
+    }
+
+    #[test]
+    fn a_read_only_token_reads_but_never_writes() {
+        let ro = Principal {
+            read_only: true,
+            ..p("a")
+        };
+        let moderator = m("a", Role::Moderator);
+        assert!(grant_read(&ro, &moderator).is_ok());
+        assert!(matches!(
+            grant_write(&ro, &moderator),
+            Err(Denied::Forbidden(READ_ONLY))
+        ));
+        assert!(matches!(
+            grant_delete(&ro, &moderator),
+            Err(Denied::Forbidden(READ_ONLY))
+        ));
+        assert_eq!(collection_flags(&ro, &moderator), (true, false));
+        // A stranger still learns nothing.
+        assert!(matches!(
+            grant_write(&ro, &m("b", Role::Moderator)),
+            Err(Denied::Hidden)
+        ));
     }
 
     fn m(partner: &str, role: Role) -> Membership {

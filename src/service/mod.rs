@@ -5,6 +5,7 @@ pub mod auth;
 pub mod deliveries;
 pub mod ingest;
 pub mod query;
+pub mod tokens;
 
 use crate::clock::Clock;
 use crate::policy::{self, Denied, Membership, Principal, Role};

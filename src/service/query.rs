@@ -88,7 +88,10 @@ impl Cairn {
                 })
                 .await?;
             match step {
-                Step::Done(result) => return result,
+                Step::Done(result) => {
+                    self.auth.flush_uses(&self.storage);
+                    return result;
+                }
                 Step::Verify => {
                     verified = Some(self.authenticate(creds).await?);
                 }

@@ -152,6 +152,8 @@ tables! {
     reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);
     statuses: (String, String, i64, String, Option<String>, Option<String>) =
         (id, partner_id, created_at, body, user_name, community_id) by (id);
+    api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =
+        (id, user_name, secret_hash, created_at, expires_at, read_only, note, last_used_at, revoked_at) by (id);
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -11,6 +11,7 @@ pub mod schema;
 pub mod setup;
 pub mod statuses;
 pub mod stmt;
+pub mod tokens;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

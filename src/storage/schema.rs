@@ -131,6 +131,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_name -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        read_only -> Bool,
+        note -> Text,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(users -> partners (partner_id));
 diesel::joinable!(memberships -> communities (community_id));
 diesel::joinable!(memberships -> partners (partner_id));
@@ -150,4 +164,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     reader_marks,
     statuses,
+    api_tokens,
 );

@@ -14,4 +14,5 @@ mod objects_post;
 mod replays;
 mod setup;
 mod status;
+mod tokens;
 mod versions;

@@ -15,6 +15,7 @@
 mod argon;
 mod queue;
 mod throttle;
+pub mod token;
 
 use argon::{costs_of, dummy_params, Job};
 
@@ -48,13 +49,39 @@ struct Entry {
     expires: Instant,
 }
 
-/// HTTP Basic credentials as sent, not yet checked, and the address they came from.
+/// Credentials as sent, not yet checked, and the address they came from.
 #[derive(Clone)]
 pub struct Credentials {
+    /// Empty for a bearer token, which names its user itself.
     pub user: String,
+    /// A password, or an API token (as the password of Basic, or as a bearer token).
     pub password: String,
     pub client: Option<IpAddr>,
+    pub scheme: Scheme,
 }
+
+/// How the credentials came: `Authorization: Basic`, or `Bearer`/`Token` (a token alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Basic,
+    Bearer,
+}
+
+impl Credentials {
+    /// An API token and, for Basic, the user it must belong to. A Basic password shaped like a
+    /// token (`cairn_<id>_<secret>`) is taken for one.
+    fn token(&self) -> Option<(&str, Option<&str>)> {
+        match self.scheme {
+            Scheme::Bearer => Some((&self.password, None)),
+            Scheme::Basic => {
+                token::split(&self.password).map(|_| (&*self.password, Some(&*self.user)))
+            }
+        }
+    }
+}
+
+/// Token uses are recorded at most this often per token (a write per poll would be too many).
+const TOKEN_USE_GRAIN: i64 = 60_000_000;
 
 /// Failed logins allowed within `window` before further attempts are refused until it ends.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +119,8 @@ pub struct Authenticator {
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
     queue: Arc<queue::Queue>,
     inflight: Arc<Inflight>,
+    /// Tokens used since their last recorded use went stale, to record (see `flush_uses`).
+    used: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Authenticator {
@@ -116,6 +145,7 @@ impl Authenticator {
             slots,
             buffers: Arc::default(),
             inflight: Arc::default(),
+            used: Arc::default(),
         }
     }
 
@@ -200,6 +230,9 @@ impl Authenticator {
         c: &mut Conn,
         creds: &Credentials,
     ) -> Result<Option<Principal>, StorageError> {
+        if let Some((sent, user)) = creds.token() {
+            return self.check_token(c, sent, user);
+        }
         let row = setup::active_user(c, &creds.user)?;
         Ok(self.remembered(&self.cache_key(&creds.user, &creds.password), row.as_ref()))
     }
@@ -209,6 +242,9 @@ impl Authenticator {
         storage: &Storage,
         creds: &Credentials,
     ) -> Result<Principal, ServiceError> {
+        if creds.token().is_some() {
+            return self.authenticate_token(storage, creds).await;
+        }
         let key = self.cache_key(&creds.user, &creds.password);
         let keys = self.throttle_keys(creds);
         // Nothing remembered: a throttled or unqueueable attempt is refused before it costs a
@@ -243,6 +279,67 @@ impl Authenticator {
                 Err(ServiceError::Unauthorized)
             }
         }
+    }
+
+    /// A token is checked in one read; failures count like failed logins.
+    async fn authenticate_token(
+        &self,
+        storage: &Storage,
+        creds: &Credentials,
+    ) -> Result<Principal, ServiceError> {
+        let keys = self.throttle_keys(creds);
+        self.check_throttle(&keys)?;
+        let (auth, sent) = (self.clone(), creds.clone());
+        let found = storage
+            .read(move |c| {
+                let (token, user) = sent.token().unwrap_or_default();
+                auth.check_token(c, token, user)
+            })
+            .await?;
+        self.record(&keys, found.is_some());
+        self.flush_uses(storage);
+        found.ok_or(ServiceError::Unauthorized)
+    }
+
+    /// The principal of a live token, noting its use.
+    fn check_token(
+        &self,
+        c: &mut Conn,
+        sent: &str,
+        user: Option<&str>,
+    ) -> Result<Option<Principal>, StorageError> {
+        let now = self.clock.now_micros();
+        let Some((principal, row)) = token::check(c, sent, user, now)? else {
+            return Ok(None);
+        };
+        if row.last_used_at.is_none_or(|t| t < now - TOKEN_USE_GRAIN) {
+            self.used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(row.id);
+        }
+        Ok(Some(principal))
+    }
+
+    /// Records the uses noted since the last flush, in a write of its own that the request
+    /// does not wait for.
+    pub fn flush_uses(&self, storage: &Storage) {
+        let ids: Vec<String> =
+            std::mem::take(&mut *self.used.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let (storage, now) = (storage.clone(), self.clock.now_micros());
+        tokio::spawn(async move {
+            if let Err(e) = storage
+                .write(move |c| crate::storage::tokens::touch(c, &ids, now))
+                .await
+            {
+                tracing::warn!(error = %e, "recording API token use failed");
+            }
+        });
     }
 
     /// Concurrent requests with the same credentials share one verification (a SIEM opening
@@ -360,6 +457,7 @@ fn principal(row: &UserRow) -> Principal {
     Principal {
         user: row.name.clone(),
         partner: row.partner_id.clone(),
+        read_only: false,
     }
 }
 
