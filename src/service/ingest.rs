@@ -181,8 +181,8 @@ fn store_all(
     deliveries::release_due(c, &community, now)?;
     let row =
         setup::community(c, &community)?.ok_or(StorageError::Task("community vanished".into()))?;
-    let policy = deliveries::community_policy(&row);
-    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
+    let policy = deliveries::community_policy(&row)?;
+    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?)?;
     let recipients = parse_recipients(c, &community, recipients_header)?;
     // Every id posted or referenced, looked up once (see `objects::nums`).
     let named = objects::named(

@@ -7,9 +7,9 @@ pub mod ingest;
 pub mod query;
 
 use crate::clock::Clock;
-use crate::policy::{self, Denied, Membership, Principal, Role};
+use crate::policy::{self, Denied, Membership, Principal};
 use crate::storage::models::{CommunityRow, MembershipRow};
-use crate::storage::{setup, Storage, StorageError};
+use crate::storage::{settings, setup, Storage, StorageError};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
@@ -98,12 +98,11 @@ pub fn per_core_gate() -> std::sync::Arc<tokio::sync::Semaphore> {
     ))
 }
 
-fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {
+fn membership(row: &MembershipRow) -> Result<Membership, StorageError> {
     Ok(Membership {
         community_id: row.community_id.clone(),
         partner: row.partner_id.clone(),
-        role: Role::parse(&row.role)
-            .ok_or_else(|| ServiceError::Internal(format!("stored role '{}'", row.role)))?,
+        role: settings::member_role(row)?,
     })
 }
 
@@ -205,7 +204,8 @@ impl Cairn {
                 // Asked whether or not the status exists, so a colleague's status and a missing
                 // one take the same reads.
                 let role = setup::membership_by_collection(c, &caller.partner, community)?
-                    .and_then(|(_, m)| Role::parse(&m.role));
+                    .map(|(_, m)| settings::member_role(&m))
+                    .transpose()?;
                 Ok(match found {
                     Some((Some(owner), body)) if policy::may_read_status(&caller, &owner, role) => {
                         Ok(body)
