@@ -54,7 +54,7 @@ impl Cairn {
         let total = (candidates.len() + refused.len()) as u64 + unlisted;
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
-        let user = principal.user.clone();
+        let (caller, user) = (principal.clone(), principal.user.clone());
         let retention_start = now
             - self
                 .settings
@@ -64,6 +64,12 @@ impl Cairn {
         let (status, inserted) = self
             .storage
             .write(move |c| {
+                // The grant again, in the transaction that writes: `cairn apply` may have
+                // removed or demoted the membership since `authorize_post`.
+                let grant = match super::write_grant_now(c, &caller, grant.community_id())? {
+                    Ok(grant) => grant,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let (mut outcomes, inserted) =
                     store_all(c, &grant, &user, recipients.as_deref(), &candidates, now)?;
                 outcomes.extend(
@@ -109,9 +115,9 @@ impl Cairn {
                 };
                 statuses::insert(c, &status.id, &owner, now, &json)?;
                 statuses::purge(c, retention_start)?;
-                Ok((status, inserted))
+                Ok(Ok((status, inserted)))
             })
-            .await?;
+            .await??;
         self.storage.grew(inserted);
         tracing::info!(
             status = %status.id,
