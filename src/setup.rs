@@ -2,9 +2,12 @@
 //! rules. `plan` validates the whole file and computes the rows and the changes; `apply` writes
 //! them in one transaction. Entities the file no longer names are disabled, never deleted.
 
+use crate::policy::delivery::Unmarked;
 use crate::policy::Role;
 use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
+use crate::stix::tlp::Tlp;
 use crate::storage::models::*;
+use crate::storage::settings;
 use crate::storage::setup::{self as store, SetupRows};
 use crate::storage::{Conn, StorageError};
 use serde::Deserialize;
@@ -92,14 +95,12 @@ pub struct RuleEntry {
 
 /// TLP names accepted anywhere, normalised (`white` is TLP 1.0's name for `clear`).
 pub fn normalise_tlp(name: &str) -> Option<&'static str> {
-    match name.to_ascii_lowercase().as_str() {
-        "clear" | "white" => Some("clear"),
-        "green" => Some("green"),
-        "amber" => Some("amber"),
-        "amber+strict" => Some("amber+strict"),
-        "red" => Some("red"),
-        _ => None,
-    }
+    // Stored as `settings::parse_tlp` reads it back: the level's own lowercase name.
+    let level = match name.to_ascii_lowercase().as_str() {
+        "white" => Tlp::Clear,
+        lower => settings::parse_tlp(lower)?,
+    };
+    Some(level.as_str())
 }
 
 fn valid_id(id: &str) -> bool {
@@ -161,7 +162,7 @@ impl Ctx<'_> {
                 return Err(self.err(entry, key, format!("'{t}' is not a STIX type name")));
             }
         }
-        Ok(serde_json::to_string(&list).expect("list serialises"))
+        Ok(settings::encode_list(&list))
     }
 
     fn delay(&self, entry: &str, key: &str, v: &Option<String>) -> Result<i64, SetupError> {
@@ -354,13 +355,13 @@ pub fn plan(
             return Err(cx.err(entry, "title", "must not be empty"));
         }
         let unmarked = match c.unmarked.as_deref() {
-            Some("reject") => "reject".to_owned(),
+            Some("reject") => settings::encode_unmarked(Unmarked::Reject),
             other => cx.tlp(&entry, "unmarked", other, "amber")?,
         };
-        let dangling = c.dangling_refs.clone().unwrap_or_else(|| "hide".into());
-        if dangling != "hide" && dangling != "allow" {
+        let dangling = c.dangling_refs.as_deref().unwrap_or("hide");
+        let Some(dangling) = settings::parse_dangling_allowed(dangling) else {
             return Err(cx.err(entry, "dangling_refs", "must be \"hide\" or \"allow\""));
-        }
+        };
         rows.communities.push(CommunityRow {
             id: c.id.clone(),
             collection_id: collection,
@@ -370,7 +371,7 @@ pub fn plan(
             types: cx.types(&entry, "types", &c.types)?,
             delay_secs: cx.delay(&entry, "delay", &c.delay)?,
             backlog: c.backlog.unwrap_or(true),
-            dangling_refs: dangling,
+            dangling_refs: settings::encode_dangling_allowed(dangling),
             enabled: true,
         });
         let mut members = BTreeSet::new();
@@ -428,7 +429,7 @@ pub fn plan(
             rows.rules.push(RuleRow {
                 community_id: c.id.clone(),
                 producer_id: r.producer.clone(),
-                exclude: serde_json::to_string(&exclude).expect("list serialises"),
+                exclude: settings::encode_list(&exclude),
                 delay_secs: cx.delay(&rentry, "delay", &r.delay)?,
                 types: cx.types(&rentry, "types", &r.types)?,
             });
@@ -604,4 +605,94 @@ pub fn check(
 ) -> Result<Vec<String>, SetupError> {
     let current = store::load_all(conn)?;
     Ok(plan(file, setup, &current, env, now)?.changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::settings::*;
+
+    /// What `cairn apply` writes, every parser reads back as the file meant it.
+    #[test]
+    fn the_setup_file_writes_what_the_parsers_read() {
+        let hash = crate::service::auth::hash_password("pw").unwrap();
+        let text = format!(
+            r#"
+[[partner]]
+id = "acme"
+title = "ACME"
+[[partner]]
+id = "globex"
+title = "Globex"
+[[user]]
+name = "acme-soc"
+partner = "acme"
+password_hash = "{hash}"
+max_tlp = "WHITE"
+types = ["indicator"]
+[[user]]
+name = "globex-soc"
+partner = "globex"
+password_hash = "{hash}"
+[[community]]
+id = "finance-isac"
+collection = "2f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11"
+title = "Finance ISAC"
+unmarked = "Amber+Strict"
+types = ["indicator", "malware"]
+dangling_refs = "allow"
+[[community.member]]
+partner = "acme"
+role = "moderator"
+max_tlp = "red"
+[[community.member]]
+partner = "globex"
+role = "reader"
+[[community.rule]]
+producer = "acme"
+exclude = ["globex"]
+types = ["malware"]
+[[community]]
+id = "club"
+collection = "7d1f3a52-9c4e-4b8a-8f2d-3e5b6a7c8d90"
+title = "Club"
+unmarked = "reject"
+"#
+        );
+        let file = crate::setup::parse("setup.toml", &text).unwrap();
+        let rows = crate::setup::plan("setup.toml", &file, &Default::default(), &|_| None, 0)
+            .unwrap()
+            .rows;
+        let [acme, globex] = &rows.users[..] else {
+            panic!("{:?}", rows.users)
+        };
+        assert_eq!(user_max_tlp(acme).unwrap(), Tlp::Clear);
+        assert_eq!(user_types(acme).unwrap(), vec!["indicator"]);
+        assert_eq!(user_max_tlp(globex).unwrap(), Tlp::Red);
+        assert_eq!(user_types(globex).unwrap(), Vec::<String>::new());
+        let [isac, club] = &rows.communities[..] else {
+            panic!("{:?}", rows.communities)
+        };
+        let level = Unmarked::Level(Tlp::AmberStrict);
+        assert_eq!(community_unmarked(isac).unwrap(), level);
+        assert_eq!(community_types(isac).unwrap(), vec!["indicator", "malware"]);
+        assert!(community_dangling_allowed(isac).unwrap());
+        assert_eq!(community_unmarked(club).unwrap(), Unmarked::Reject);
+        assert!(!community_dangling_allowed(club).unwrap());
+        let roles: Vec<(Role, Tlp)> = rows
+            .memberships
+            .iter()
+            .map(|m| (member_role(m).unwrap(), member_max_tlp(m).unwrap()))
+            .collect();
+        assert_eq!(
+            roles,
+            vec![
+                (Role::Moderator, Tlp::Red),
+                (Role::Reader, Tlp::AmberStrict)
+            ]
+        );
+        let rule = &rows.rules[0];
+        assert_eq!(rule_exclude(rule).unwrap(), vec!["globex"]);
+        assert_eq!(rule_types(rule).unwrap(), vec!["malware"]);
+    }
 }

@@ -4,12 +4,11 @@
 //! date_added (the moment it became deliverable to that reader), so pollers never miss it.
 
 use crate::policy::delivery::{
-    self, Case, CommunityPolicy, ProducerRule, ReaderCaps, Recipient, Unmarked, VersionFacts,
+    self, Case, CommunityPolicy, ProducerRule, ReaderCaps, VersionFacts,
 };
-use crate::stix::tlp::Tlp;
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, StoredVersion};
-use crate::storage::{setup, Conn, StorageError};
+use crate::storage::{settings, setup, Conn, StorageError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Which objects to reconsider.
@@ -36,70 +35,55 @@ pub struct Fresh {
     pub nums: objects::Nums,
 }
 
-fn json_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 const MICROS: i64 = 1_000_000;
 
-fn tlp(name: &str) -> Tlp {
-    // Stored values come from the setup file's validation; an unreadable one fails closed.
-    Tlp::parse(name).unwrap_or(Tlp::Clear)
-}
+// Each stored value is read by its one parser (`storage::settings`): one that cannot be read
+// fails the caller with `StorageError::Setting`, never as a more permissive value.
 
-pub fn community_policy(row: &CommunityRow) -> CommunityPolicy {
-    CommunityPolicy {
-        unmarked: if row.unmarked == "reject" {
-            Unmarked::Reject
-        } else {
-            Unmarked::Level(tlp(&row.unmarked))
-        },
-        types: json_list(&row.types),
+pub fn community_policy(row: &CommunityRow) -> Result<CommunityPolicy, StorageError> {
+    Ok(CommunityPolicy {
+        unmarked: settings::community_unmarked(row)?,
+        types: settings::community_types(row)?,
         delay: row.delay_secs.saturating_mul(MICROS),
         backlog: row.backlog,
-        dangling_allowed: row.dangling_refs == "allow",
-    }
+        dangling_allowed: settings::community_dangling_allowed(row)?,
+    })
 }
 
-pub fn producer_rules(rows: &[RuleRow]) -> HashMap<String, ProducerRule> {
+pub fn producer_rules(rows: &[RuleRow]) -> Result<HashMap<String, ProducerRule>, StorageError> {
     rows.iter()
         .map(|r| {
-            (
-                r.producer_id.clone(),
-                ProducerRule {
-                    types: json_list(&r.types),
-                    exclude: json_list(&r.exclude),
-                    delay: r.delay_secs.saturating_mul(MICROS),
-                },
-            )
+            let rule = ProducerRule {
+                types: settings::rule_types(r)?,
+                exclude: settings::rule_exclude(r)?,
+                delay: r.delay_secs.saturating_mul(MICROS),
+            };
+            Ok((r.producer_id.clone(), rule))
         })
         .collect()
 }
 
-pub fn reader_caps(user: &UserRow, m: &MembershipRow) -> ReaderCaps {
-    ReaderCaps {
+pub fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageError> {
+    Ok(ReaderCaps {
         partner: user.partner_id.clone(),
         user: user.name.clone(),
-        user_max_tlp: tlp(&user.max_tlp),
-        user_types: json_list(&user.types),
+        user_max_tlp: settings::user_max_tlp(user)?,
+        user_types: settings::user_types(user)?,
         redistributes: user.redistributes,
-        member_max_tlp: tlp(&m.max_tlp),
+        member_max_tlp: settings::member_max_tlp(m)?,
         joined_at: m.joined_at,
-    }
+    })
 }
 
-pub fn facts(v: &StoredVersion) -> VersionFacts {
-    VersionFacts {
+pub fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
+    Ok(VersionFacts {
         producer: v.producer_id.clone(),
         stix_type: v.stix_type.clone(),
-        tlp: v.tlp.as_deref().and_then(Tlp::parse),
-        recipients: json_list(&v.recipients)
-            .iter()
-            .filter_map(|r| Recipient::parse(r))
-            .collect(),
+        tlp: settings::version_tlp(v)?,
+        recipients: settings::version_recipients(v)?,
         added_at: v.added_at,
         private_copy: v.private_copy,
-    }
+    })
 }
 
 /// Everything the decision needs for a set of versions of one community.
@@ -127,8 +111,8 @@ impl Facts {
         nums: &objects::Nums,
         now: i64,
     ) -> Result<Facts, StorageError> {
-        let community = community_policy(row);
-        let rules = producer_rules(&setup::rules_of(conn, &row.id)?);
+        let community = community_policy(row)?;
+        let rules = producer_rules(&setup::rules_of(conn, &row.id)?)?;
         let seqs: Vec<i64> = versions
             .iter()
             .map(|v| v.seq)
@@ -147,9 +131,13 @@ impl Facts {
             .cloned()
             .collect();
         // By number where the caller has it, else by id.
-        let (numbered, unnumbered): (Vec<String>, Vec<String>) =
-            missing.into_iter().partition(|id| nums.contains_key(id));
-        let numbered: Vec<i64> = numbered.iter().map(|id| nums[id]).collect();
+        let (mut numbered, mut unnumbered) = (vec![], vec![]);
+        for id in missing {
+            match nums.get(&id) {
+                Some(num) => numbered.push(*num),
+                None => unnumbered.push(id),
+            }
+        }
         for chunk in numbered.chunks(500) {
             versions.extend(objects::versions_numbered(conn, chunk)?);
         }
@@ -160,7 +148,7 @@ impl Facts {
         let mut newest: HashMap<(&str, Option<&str>), (i64, i64)> = HashMap::new();
         let mut by_seq = HashMap::new();
         for v in &versions {
-            let f = facts(v);
+            let f = facts(v)?;
             if delivery::release_at(&community, rule_for(&rules, &f), &f) <= now {
                 let key = (v.stix_id.as_str(), v.producer_id.as_deref());
                 let entry = newest.entry(key).or_insert((v.version, v.seq));
@@ -187,16 +175,23 @@ impl Facts {
         })
     }
 
-    fn case(&self, v: &StoredVersion) -> Case<'_> {
+    /// The facts of version `seq`: `load` keeps them for every version it holds.
+    pub fn facts_of(&self, seq: i64) -> Result<&VersionFacts, StorageError> {
+        self.facts
+            .get(&seq)
+            .ok_or(StorageError::Inconsistent("a version without its facts"))
+    }
+
+    fn case(&self, v: &StoredVersion) -> Result<Case<'_>, StorageError> {
         let newest = self
             .newest_released
             .get(&v.seq)
             .and_then(|seq| self.facts.get(seq));
-        Case {
-            version: &self.facts[&v.seq],
+        Ok(Case {
+            version: self.facts_of(v.seq)?,
             newest_released: newest,
             refs: self.refs.get(&v.seq).map(Vec::as_slice).unwrap_or(&[]),
-        }
+        })
     }
 
     fn rule(&self, v: &StoredVersion) -> Option<&ProducerRule> {
@@ -204,23 +199,23 @@ impl Facts {
     }
 
     /// The ids with some version delivered to `reader` by rules 1-5 (what rule 6 looks at).
-    pub fn visible_ids(&self, reader: &ReaderCaps, now: i64) -> HashSet<&str> {
-        self.versions
-            .iter()
-            .filter(|v| {
-                let case = self.case(v);
-                delivery::decide_core(
-                    reader,
-                    &self.community,
-                    self.rule(v),
-                    case.version,
-                    case.newest_released,
-                    now,
-                )
+    pub fn visible_ids(
+        &self,
+        reader: &ReaderCaps,
+        now: i64,
+    ) -> Result<HashSet<&str>, StorageError> {
+        let mut visible = HashSet::new();
+        for v in &self.versions {
+            let case = self.case(v)?;
+            let rule = self.rule(v);
+            let (version, newest) = (case.version, case.newest_released);
+            if delivery::decide_core(reader, &self.community, rule, version, newest, now)
                 .delivered()
-            })
-            .map(|v| v.stix_id.as_str())
-            .collect()
+            {
+                visible.insert(v.stix_id.as_str());
+            }
+        }
+        Ok(visible)
     }
 
     /// The full decision (rules 1-6) for one version.
@@ -230,15 +225,15 @@ impl Facts {
         v: &StoredVersion,
         visible: &HashSet<&str>,
         now: i64,
-    ) -> delivery::Verdict {
-        delivery::decide(
+    ) -> Result<delivery::Verdict, StorageError> {
+        Ok(delivery::decide(
             reader,
             &self.community,
             self.rule(v),
-            self.case(v),
+            self.case(v)?,
             |id| visible.contains(id),
             now,
-        )
+        ))
     }
 }
 
@@ -263,7 +258,7 @@ pub fn refresh(
         setup::readers_of(conn, community)?
             .iter()
             .map(|(u, m)| reader_caps(u, m))
-            .collect()
+            .collect::<Result<_, _>>()?
     } else {
         vec![]
     };
@@ -308,12 +303,12 @@ pub fn refresh(
     ordered.sort_by_key(|v| (v.added_at, v.seq));
 
     for reader in &readers {
-        let visible = facts.visible_ids(reader, now);
+        let visible = facts.visible_ids(reader, now)?;
         let had = current.remove(&reader.user).unwrap_or_default();
         // One copy per (id, version) for each reader (see `copy_rank`).
         let mut chosen: BTreeMap<(&str, i64), (u8, i64)> = BTreeMap::new();
         for v in &ordered {
-            if !facts.decide(reader, v, &visible, now).delivered() {
+            if !facts.decide(reader, v, &visible, now)?.delivered() {
                 continue;
             }
             let rank = delivery::copy_rank(reader, v.producer_id.as_deref(), had.contains(&v.seq));
@@ -352,7 +347,7 @@ pub fn refresh(
     }
     // Record release times under the current rules, and which have passed.
     for v in &targets {
-        let f = &facts.facts[&v.seq];
+        let f = facts.facts_of(v.seq)?;
         let at = delivery::release_at(&facts.community, rule_for(&facts.rules, f), f);
         let released = at <= now;
         if at != v.release_at || released != v.released {
@@ -457,7 +452,7 @@ pub fn explain(
             if row.enabled { "" } else { " (the community is disabled)" }
         )]);
     };
-    let reader = reader_caps(u, m);
+    let reader = reader_caps(u, m)?;
     let versions = objects::versions_of(conn, community, Some(&[object_id.to_owned()]))?;
     if versions.is_empty() {
         return Ok(vec![format!("{object_id} is not stored in {community}")]);
@@ -473,7 +468,7 @@ pub fn explain(
         &objects::Nums::new(),
         now,
     )?;
-    let visible = facts.visible_ids(&reader, now);
+    let visible = facts.visible_ids(&reader, now)?;
     let mut out = vec![format!(
         "{object_id} in {community} for {user} (partner {}, cap TLP:{}{}):",
         reader.partner,
@@ -490,7 +485,8 @@ pub fn explain(
     )];
     for v in &versions {
         let producer = v.producer_id.as_deref().unwrap_or("the server (built-in)");
-        let level = facts.facts[&v.seq]
+        let level = facts
+            .facts_of(v.seq)?
             .tlp
             .map(|t| t.as_str().to_uppercase())
             .unwrap_or_else(|| "unmarked".into());
@@ -499,7 +495,7 @@ pub fn explain(
             format_micros(v.version)
         );
         let line = match (
-            facts.decide(&reader, v, &visible, now),
+            facts.decide(&reader, v, &visible, now)?,
             delivered.get(&v.seq),
         ) {
             (delivery::Verdict::Deliver(why), Some(at)) => {

@@ -55,7 +55,7 @@ impl Cairn {
         let total = (candidates.len() + refused.len()) as u64 + unlisted;
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
-        let user = principal.user.clone();
+        let (caller, user) = (principal.clone(), principal.user.clone());
         let retention_start = now
             - self
                 .settings
@@ -65,6 +65,12 @@ impl Cairn {
         let (status, inserted) = self
             .storage
             .write(move |c| {
+                // The grant again, in the transaction that writes: `cairn apply` may have
+                // removed or demoted the membership since `authorize_post`.
+                let grant = match super::write_grant_now(c, &caller, grant.community_id())? {
+                    Ok(grant) => grant,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let (mut outcomes, inserted) =
                     store_all(c, &grant, &user, recipients.as_deref(), &candidates, now)?;
                 outcomes.extend(
@@ -110,9 +116,9 @@ impl Cairn {
                 };
                 statuses::insert(c, &status.id, &owner, now, &json)?;
                 statuses::purge(c, retention_start)?;
-                Ok((status, inserted))
+                Ok(Ok((status, inserted)))
             })
-            .await?;
+            .await??;
         self.storage.grew(inserted);
         tracing::info!(
             status = %status.id,
@@ -182,8 +188,8 @@ fn store_all(
     deliveries::release_due(c, &community, now)?;
     let row =
         setup::community(c, &community)?.ok_or(StorageError::Task("community vanished".into()))?;
-    let policy = deliveries::community_policy(&row);
-    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?);
+    let policy = deliveries::community_policy(&row)?;
+    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?)?;
     let recipients = parse_recipients(c, &community, recipients_header)?;
     // Every id posted or referenced, looked up once (see `objects::nums`).
     let named = objects::named(

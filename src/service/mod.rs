@@ -8,9 +8,9 @@ pub mod query;
 pub mod tokens;
 
 use crate::clock::Clock;
-use crate::policy::{self, Denied, Membership, Principal, Role};
+use crate::policy::{self, DeleteGrant, Denied, Membership, Principal, WriteGrant};
 use crate::storage::models::{CommunityRow, MembershipRow};
-use crate::storage::{setup, Storage, StorageError};
+use crate::storage::{settings, setup, Conn, Storage, StorageError};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
@@ -99,13 +99,52 @@ pub fn per_core_gate() -> std::sync::Arc<tokio::sync::Semaphore> {
     ))
 }
 
-fn membership(row: &MembershipRow) -> Result<Membership, ServiceError> {
+fn membership(row: &MembershipRow) -> Result<Membership, StorageError> {
     Ok(Membership {
         community_id: row.community_id.clone(),
         partner: row.partner_id.clone(),
-        role: Role::parse(&row.role)
-            .ok_or_else(|| ServiceError::Internal(format!("stored role '{}'", row.role)))?,
+        role: settings::member_role(row)?,
     })
+}
+
+/// The caller's membership of `community`, read again inside the transaction that writes: a
+/// change `cairn apply` made since the early check (on any instance) is seen. A disabled user,
+/// partner, community or membership answers 404, as a missing membership does early on;
+/// `Ok(Err(_))` is that refusal.
+fn member_now(
+    c: &mut Conn,
+    principal: &Principal,
+    community: &str,
+) -> Result<Result<Membership, ServiceError>, StorageError> {
+    let user = setup::active_user(c, &principal.user)?;
+    if user.is_none_or(|u| u.partner_id != principal.partner) {
+        return Ok(Err(ServiceError::NotFound));
+    }
+    match setup::membership_by_collection(c, &principal.partner, community)? {
+        Some((_, row)) => Ok(Ok(membership(&row)?)),
+        None => Ok(Err(ServiceError::NotFound)),
+    }
+}
+
+/// The write grant of a POST as of the transaction that stores it (see `member_now`).
+fn write_grant_now(
+    c: &mut Conn,
+    principal: &Principal,
+    community: &str,
+) -> Result<Result<WriteGrant, ServiceError>, StorageError> {
+    Ok(member_now(c, principal, community)?.and_then(|m| Ok(policy::grant_write(principal, &m)?)))
+}
+
+/// The delete grant as of the transaction that deletes: 404 before 403, as early on.
+fn delete_grant_now(
+    c: &mut Conn,
+    principal: &Principal,
+    community: &str,
+) -> Result<Result<DeleteGrant, ServiceError>, StorageError> {
+    Ok(member_now(c, principal, community)?.and_then(|m| {
+        policy::grant_read(principal, &m)?;
+        Ok(policy::grant_delete(principal, &m)?)
+    }))
 }
 
 /// A community as the caller may see it.
@@ -206,7 +245,8 @@ impl Cairn {
                 // Asked whether or not the status exists, so a colleague's status and a missing
                 // one take the same reads.
                 let role = setup::membership_by_collection(c, &caller.partner, community)?
-                    .and_then(|(_, m)| Role::parse(&m.role));
+                    .map(|(_, m)| settings::member_role(&m))
+                    .transpose()?;
                 Ok(match found {
                     Some((Some(owner), body)) if policy::may_read_status(&caller, &owner, role) => {
                         Ok(body)
@@ -215,5 +255,102 @@ impl Cairn {
                 })
             })
             .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// acme with `acme_role` and, when given a role, globex in community `isac`; globex's user
+    /// only when `globex_user`.
+    fn text(acme_role: &str, globex_role: Option<&str>, globex_user: bool) -> String {
+        let hash = auth::hash_password("pw").unwrap();
+        let user = |name: &str, partner: &str| {
+            format!("[[user]]\nname = \"{name}\"\npartner = \"{partner}\"\npassword_hash = \"{hash}\"\n")
+        };
+        let member = |partner: &str, role: &str| {
+            format!("[[community.member]]\npartner = \"{partner}\"\nrole = \"{role}\"\n")
+        };
+        let mut text = "[[partner]]\nid = \"acme\"\ntitle = \"ACME\"\n\
+                        [[partner]]\nid = \"globex\"\ntitle = \"Globex\"\n"
+            .to_string();
+        text += &user("acme-soc", "acme");
+        if globex_user {
+            text += &user("globex-soc", "globex");
+        }
+        text += "[[community]]\nid = \"isac\"\n\
+                 collection = \"2f0e4c8e-6b1a-4c55-9d8e-6f1b7e0a9c11\"\ntitle = \"ISAC\"\n";
+        text += &member("acme", acme_role);
+        if let Some(role) = globex_role {
+            text += &member("globex", role);
+        }
+        text
+    }
+
+    fn apply(storage: &Storage, setup: &str) {
+        let parsed = crate::setup::parse("setup.toml", setup).unwrap();
+        storage
+            .write_now(|c| {
+                crate::setup::apply(c, "setup.toml", &parsed, &|_| None, 0)
+                    .map_err(|e| StorageError::Task(e.to_string()))
+            })
+            .unwrap();
+    }
+
+    /// What the write and delete grants of `partner`'s user come to in a write transaction
+    /// now: "granted", 403 or 404, and whether the delete grant covers the other's objects.
+    fn grants(storage: &Storage, partner: &str) -> (String, String) {
+        let principal = Principal {
+            user: format!("{partner}-soc"),
+            partner: partner.into(),
+            read_only: false,
+        };
+        let other = if partner == "acme" { "globex" } else { "acme" };
+        let kind = |e: ServiceError| match e {
+            ServiceError::NotFound => "404".to_string(),
+            ServiceError::Forbidden(_) => "403".to_string(),
+            e => e.to_string(),
+        };
+        storage
+            .write_now(|c| {
+                let write = match write_grant_now(c, &principal, "isac")? {
+                    Ok(_) => "granted".to_string(),
+                    Err(e) => kind(e),
+                };
+                let delete = match delete_grant_now(c, &principal, "isac")? {
+                    Ok(g) if g.may_delete(other) => "any".to_string(),
+                    Ok(_) => "own".to_string(),
+                    Err(e) => kind(e),
+                };
+                Ok((write, delete))
+            })
+            .unwrap()
+    }
+
+    fn pair(write: &str, delete: &str) -> (String, String) {
+        (write.into(), delete.into())
+    }
+
+    /// The grants a POST or DELETE reads again in its writing transaction follow every change
+    /// `cairn apply` makes: a demotion, a removed membership, a disabled user.
+    #[test]
+    fn grants_in_the_writing_transaction_follow_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("grants.db").display());
+        let storage = Storage::open(&url, 2).unwrap();
+        apply(&storage, &text("moderator", Some("contributor"), true));
+        assert_eq!(grants(&storage, "globex"), pair("granted", "own"));
+        assert_eq!(grants(&storage, "acme"), pair("granted", "any"));
+        apply(&storage, &text("contributor", Some("contributor"), true));
+        assert_eq!(grants(&storage, "acme"), pair("granted", "own"));
+        apply(&storage, &text("moderator", Some("reader"), true));
+        assert_eq!(grants(&storage, "globex"), pair("403", "403"));
+        apply(&storage, &text("moderator", None, true));
+        assert_eq!(grants(&storage, "globex"), pair("404", "404"));
+        apply(&storage, &text("moderator", Some("moderator"), false));
+        assert_eq!(grants(&storage, "globex"), pair("404", "404"));
+        apply(&storage, &text("moderator", Some("moderator"), true));
+        assert_eq!(grants(&storage, "globex"), pair("granted", "any"));
     }
 }

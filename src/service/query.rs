@@ -225,9 +225,17 @@ impl Cairn {
         let versions: VersionSelector = q.versions;
         let spec: SpecVersions = q.spec_versions;
         let now = self.clock.now_micros();
+        let caller = principal.clone();
         let outcome = self
             .storage
             .write(move |c| {
+                // The grant again, in the transaction that deletes: `cairn apply` may have
+                // removed or demoted the membership since the check above.
+                let community = grant.read().community_id();
+                let grant = match super::delete_grant_now(c, &caller, community)? {
+                    Ok(grant) => grant,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 // Releases that came due first, so "delivered to the caller" below is current.
                 super::deliveries::release_due(c, grant.read().community_id(), now)?;
                 let outcome = objects::delete(c, &grant, &id, &versions, &spec)?;
@@ -241,9 +249,9 @@ impl Cairn {
                         now,
                     )?;
                 }
-                Ok(outcome)
+                Ok(Ok(outcome))
             })
-            .await?;
+            .await??;
         match outcome {
             DeleteOutcome::NotFound => Err(ServiceError::NotFound),
             DeleteOutcome::BuiltIn => Err(ServiceError::Forbidden(

@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod models;
 pub mod objects;
 pub mod schema;
+pub mod settings;
 pub mod setup;
 pub mod statuses;
 pub mod stmt;
@@ -63,6 +64,15 @@ pub enum StorageError {
     Task(String),
     #[error("stored data is inconsistent: {0}")]
     Inconsistent(&'static str),
+    /// A stored setting its parser (`settings`) cannot read: the request that needed it fails
+    /// rather than read it as a more permissive value.
+    #[error("unreadable stored setting: table {table}, key {key}, column {column}: {value:?}")]
+    Setting {
+        table: &'static str,
+        key: String,
+        column: &'static str,
+        value: String,
+    },
     /// The group transaction this write was part of failed (see `Group`); nothing of it was
     /// stored.
     #[error("the write was not stored: {message}")]

@@ -262,6 +262,14 @@ fn assign_nums(
     Ok(())
 }
 
+/// The number of `id`: `assign_nums` gave every id of the write one, so a missing number is
+/// a broken invariant, answered as an error rather than a panic inside the transaction.
+fn num_of(nums: &Nums, id: &str) -> Result<i64, StorageError> {
+    nums.get(id).copied().ok_or(StorageError::Inconsistent(
+        "an id stored without its number",
+    ))
+}
+
 /// Stores versions (posted, or built-in when `producer` is `None`) in a few multi-row
 /// statements; returns their sequence numbers, in order. Numbers are handed out here, under
 /// the write lock, past both the highest ever given (kept in `meta`, so a deleted newest object
@@ -322,13 +330,13 @@ pub fn insert_versions(
             Value::Bool(p.released()),
             Value::Text(&item.body),
             Value::Bool(several.contains(item.stix_id.as_str())),
-            Value::Int(nums[&item.stix_id]),
+            Value::Int(num_of(nums, &item.stix_id)?),
             Value::Bool(p.private_copy),
         ]);
         for id in p.ref_targets() {
             ref_seqs.push(*seq);
             ref_ids.push(id.as_str());
-            ref_nums.push(nums[id]);
+            ref_nums.push(num_of(nums, id)?);
         }
     }
     bulk::insert(
@@ -371,8 +379,8 @@ pub fn insert_versions(
     let earlier: Vec<i64> = several
         .into_iter()
         .filter(|id| existing.contains(*id))
-        .map(|id| nums[id])
-        .collect();
+        .map(|id| num_of(nums, id))
+        .collect::<Result<_, _>>()?;
     mark_several(conn, &earlier)?;
     if placed
         .iter()

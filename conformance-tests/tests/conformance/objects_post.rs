@@ -481,3 +481,103 @@ async fn a_refused_object_without_timestamps_reports_the_request_time_as_its_ver
     assert_eq!(st["failures"][0]["version"], st["request_timestamp"]);
     assert_micros(st["request_timestamp"].as_str().unwrap());
 }
+
+/// A POST whose head has been read (and its writer checked) while its body is still to come.
+struct HeldPost {
+    stream: std::net::TcpStream,
+    rest: Vec<u8>,
+}
+
+impl HeldPost {
+    /// Sends the head and the first bytes of `body` as `user` to its own root's finance-isac,
+    /// then returns once the server holds it: with `max_posts_per_user = 1`, another POST of
+    /// the same user gets 429 only after this one passed `authorize_post`.
+    async fn open(s: &TestServer, user: &'static str, body: Vec<u8>) -> HeldPost {
+        use std::io::Write;
+        let path = TestServer::coll(user_root(user), FINANCE, "objects/");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nAccept: {TAXII}\r\n\
+             Content-Type: {TAXII}\r\nContent-Length: {}\r\n\r\n",
+            TestServer::auth(user),
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body[..10]).unwrap();
+        // Probes sent before the server read the head could take the one place first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let probe = envelope(&[]);
+        for _ in 0..100 {
+            if s.post(user, &path, probe.clone()).await.status == 429 {
+                return HeldPost {
+                    stream,
+                    rest: body[10..].to_vec(),
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the held POST never took its place");
+    }
+
+    /// Sends the rest of the body; the status line and body of the answer.
+    async fn finish(self) -> (String, Value) {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = self.stream;
+            stream.write_all(&self.rest).unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                answer.extend_from_slice(&buf[..n]);
+                if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+            let answer = String::from_utf8(answer).unwrap();
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            let status = head.lines().next().unwrap().to_owned();
+            (status, serde_json::from_str(body).unwrap())
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// The write grant is decided again in the transaction that writes: a membership demoted to
+/// reader, or removed, by `cairn apply` while the body was arriving (after the early check)
+/// stores nothing and gets the answer the early check would now give.
+#[tokio::test]
+async fn a_membership_changed_while_the_body_arrives_stores_nothing() {
+    let s = TestServer::start_with(
+        &standard_setup(),
+        "body_timeout = \"20s\"\nmax_posts_per_user = 1",
+    )
+    .await;
+    let contributor = "partner = \"globex\"\nrole = \"contributor\"\n";
+    let cases = [
+        (
+            standard_setup().replace(contributor, "partner = \"globex\"\nrole = \"reader\"\n"),
+            "HTTP/1.1 403",
+            "403",
+        ),
+        (
+            standard_setup().replace(&format!("[[community.member]]\n{contributor}"), ""),
+            "HTTP/1.1 404",
+            "404",
+        ),
+    ];
+    for (n, (changed, status_line, status)) in cases.into_iter().enumerate() {
+        assert_eq!(s.apply(&standard_setup()).await.len(), usize::from(n > 0));
+        let object = malware(n as u32 + 1);
+        let held = HeldPost::open(&s, "globex-soc", envelope(std::slice::from_ref(&object))).await;
+        assert_eq!(s.apply(&changed).await.len(), 1);
+        let (line, body) = held.finish().await;
+        assert!(line.starts_with(status_line), "{line} {body}");
+        assert_eq!(body["http_status"], status, "{body}");
+        let ids = posted_ids(&s.get("acme-soc", &objects_url("")).await);
+        assert!(!ids.contains(&mal(n as u32 + 1)), "{ids:?}");
+    }
+}

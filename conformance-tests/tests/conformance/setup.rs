@@ -187,3 +187,82 @@ async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
         "{err}"
     );
 }
+
+/// Runs `sql` on the server's database behind Cairn's back (a hand edit, another version).
+async fn edit_database(s: &TestServer, sql: &'static str) {
+    use diesel::connection::SimpleConnection;
+    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
+    tokio::task::spawn_blocking(move || storage.write_now(|c| Ok(c.batch_execute(sql)?)).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Objects of `user`'s page of finance-isac, without the built-ins; asserts a 200.
+async fn seen(s: &TestServer, user: &str) -> Vec<String> {
+    let path = TestServer::coll(user_root(user), FINANCE, "objects/");
+    posted_ids(&s.get(user, &path).await)
+}
+
+/// A stored setting Cairn cannot read fails the request that needs it (a 500 TAXII error), on
+/// both engines; it never reads as a more permissive value (an unreadable `exclude` as
+/// "nobody excluded", an unreadable `unmarked` as TLP:CLEAR). `cairn apply` repairs it.
+#[tokio::test]
+async fn an_unreadable_stored_setting_fails_closed() {
+    let setup = standard_setup().replace(
+        "role = \"reader\"\n",
+        "role = \"reader\"\nmax_tlp = \"green\"\n[[community.rule]]\nproducer = \"acme\"\n\
+         exclude = [\"globex\"]\ndelay = \"1h\"\n",
+    );
+    let s = TestServer::start_with(&setup, "").await;
+    let mut green = indicator(1, "2026-01-01T00:00:00.000Z");
+    green["object_marking_refs"] = serde_json::json!([BUILTIN_IDS[1]]);
+    let unmarked = indicator(2, "2026-01-01T00:00:00.000Z");
+    s.post_objects("acme-soc", &[green.clone(), unmarked.clone()])
+        .await;
+    let id = |o: &serde_json::Value| o["id"].as_str().unwrap().to_owned();
+
+    // An exclude list that is not JSON, read once the delay has passed.
+    edit_database(
+        &s,
+        "UPDATE sharing_rules SET exclude = 'globex' WHERE producer_id = 'acme'",
+    )
+    .await;
+    s.clock.advance(chrono::Duration::hours(2));
+    let path = TestServer::coll("globex", FINANCE, "objects/");
+    s.get("globex-soc", &path).await.assert_error(500);
+    let path = TestServer::coll("initech", FINANCE, "objects/");
+    s.get("initech-soc", &path).await.assert_error(500);
+    assert_eq!(
+        s.apply(&setup).await,
+        vec!["rule of acme in finance-isac: changed"]
+    );
+    assert!(seen(&s, "globex-soc").await.is_empty());
+    assert_eq!(seen(&s, "initech-soc").await, vec![id(&green)]);
+
+    // An unmarked level no parser reads: the POST that needs it and the reader it would reach.
+    let later = indicator(3, "2026-01-01T00:00:00.000Z");
+    s.post_objects("acme-soc", std::slice::from_ref(&later))
+        .await;
+    edit_database(
+        &s,
+        "UPDATE communities SET unmarked = 'nonsense' WHERE id = 'finance-isac'",
+    )
+    .await;
+    let body = serde_json::json!({ "objects": [indicator(4, "2026-01-01T00:00:00.000Z")] });
+    let path = TestServer::coll("acme", FINANCE, "objects/");
+    s.post("acme-soc", &path, body.to_string())
+        .await
+        .assert_error(500);
+    s.clock.advance(chrono::Duration::hours(2));
+    let path = TestServer::coll("initech", FINANCE, "objects/");
+    s.get("initech-soc", &path).await.assert_error(500);
+    assert_eq!(
+        s.apply(&setup).await,
+        vec!["community finance-isac: changed"]
+    );
+    assert_eq!(seen(&s, "initech-soc").await, vec![id(&green)]);
+    assert_eq!(
+        seen(&s, "acme-soc").await,
+        vec![id(&green), id(&unmarked), id(&later)]
+    );
+}

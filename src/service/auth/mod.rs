@@ -31,7 +31,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use throttle::Table;
 use tokio::sync::{OnceCell, Semaphore};
@@ -152,14 +152,14 @@ impl Authenticator {
     /// The principal of a remembered success for these credentials, while the hash is unchanged.
     fn remembered(&self, key: &[u8; 32], row: Option<&UserRow>) -> Option<Principal> {
         let row = row?;
-        let cache = self.cache.lock().expect("auth cache lock");
+        let cache = lock(&self.cache);
         let e = cache.get(key)?;
         (e.user == row.name && e.password_hash == row.password_hash && e.expires > Instant::now())
             .then(|| principal(row))
     }
 
     fn remember(&self, key: [u8; 32], row: &UserRow) {
-        let mut cache = self.cache.lock().expect("auth cache lock");
+        let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
@@ -193,7 +193,7 @@ impl Authenticator {
     /// Refuses when this name from this address, or this address, used up its failures.
     fn check_throttle(&self, keys: &(throttle::Key, throttle::Key)) -> Result<(), ServiceError> {
         let now = self.clock.now_micros();
-        let t = self.throttle.lock().expect("throttle lock");
+        let t = lock(&self.throttle);
         let refuse = |retry_after, reason| ServiceError::Throttled {
             retry_after,
             reason,
@@ -212,7 +212,7 @@ impl Authenticator {
 
     fn record(&self, keys: &(throttle::Key, throttle::Key), success: bool) {
         let now = self.clock.now_micros();
-        let mut t = self.throttle.lock().expect("throttle lock");
+        let mut t = lock(&self.throttle);
         if success {
             // The address count stays: one valid account must not reset guesses at others.
             t.by_name.clear(&keys.0);
@@ -249,11 +249,7 @@ impl Authenticator {
         let keys = self.throttle_keys(creds);
         // Nothing remembered: a throttled or unqueueable attempt is refused before it costs a
         // database read (under a flood those reads would delay valid users' logins).
-        let cached = self
-            .cache
-            .lock()
-            .expect("auth cache lock")
-            .contains_key(&key);
+        let cached = lock(&self.cache).contains_key(&key);
         if !cached {
             self.check_throttle(&keys)?;
             self.queue.check(&keys.1).map_err(busy)?;
@@ -353,7 +349,7 @@ impl Authenticator {
         address: throttle::Key,
     ) -> Result<Verdict, ServiceError> {
         let cell = {
-            let mut inflight = self.inflight.lock().expect("inflight lock");
+            let mut inflight = lock(&self.inflight);
             Arc::clone(inflight.entry(key).or_default())
         };
         let _leave = Leave {
@@ -403,13 +399,9 @@ impl Authenticator {
         place.started();
         let buffers = Arc::clone(&self.buffers);
         tokio::task::spawn_blocking(move || {
-            let mut blocks = buffers
-                .lock()
-                .expect("buffers lock")
-                .pop()
-                .unwrap_or_default();
+            let mut blocks = lock(&buffers).pop().unwrap_or_default();
             let ok = job.verify(password.as_bytes(), &mut blocks);
-            buffers.lock().expect("buffers lock").push(blocks);
+            lock(&buffers).push(blocks);
             drop(permit);
             ok
         })
@@ -420,10 +412,7 @@ impl Authenticator {
     /// The argon2 parameters an unknown name is verified with (see `dummy_params`), from the
     /// active users' hashes, re-read at most every `COSTS_TTL`.
     async fn unknown_params(&self, storage: &Storage, name: &str) -> Result<Params, ServiceError> {
-        let fresh = self
-            .costs
-            .lock()
-            .expect("costs lock")
+        let fresh = lock(&self.costs)
             .as_ref()
             .and_then(|(c, at)| (at.elapsed() < COSTS_TTL).then(|| Arc::clone(c)));
         let costs = match fresh {
@@ -431,13 +420,18 @@ impl Authenticator {
             None => {
                 let rows = storage.read(setup::load_all).await?;
                 let costs = Arc::new(costs_of(active_hashes(&rows)));
-                *self.costs.lock().expect("costs lock") =
-                    Some((Arc::clone(&costs), Instant::now()));
+                *lock(&self.costs) = Some((Arc::clone(&costs), Instant::now()));
                 costs
             }
         };
         Ok(dummy_params(&self.pick_key, name, &costs))
     }
+}
+
+/// Locks `m` also after a panic poisoned it: each section these locks guard is one map, list,
+/// counter or option update with nothing left half done, so the data stays consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A login the queue cannot take now: retry in a second.
@@ -484,7 +478,7 @@ struct Leave<'a> {
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        let mut map = self.map.lock().expect("inflight lock");
+        let mut map = lock(self.map);
         if map
             .get(&self.key)
             .is_some_and(|c| Arc::ptr_eq(c, self.cell))
@@ -551,6 +545,45 @@ mod tests {
             .hash_password(b"secret", &salt)
             .unwrap()
             .to_string()
+    }
+
+    fn poison<T>(m: &Mutex<T>) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = m.lock();
+            panic!("a panic while locked");
+        }));
+        assert!(m.is_poisoned());
+    }
+
+    /// A panic while a lock was held (poisoning it) must not make every later login panic.
+    #[test]
+    fn poisoned_locks_still_remember_and_count() {
+        let limits = Limits {
+            per_name_and_address: 1,
+            per_address: 10,
+            window: chrono::Duration::seconds(60),
+        };
+        let auth = Authenticator::new(limits, Clock::system(), b"pick");
+        poison(&auth.cache);
+        poison(&auth.throttle);
+        let row = UserRow {
+            name: "acme-soc".into(),
+            partner_id: "acme".into(),
+            password_hash: "h".into(),
+            max_tlp: "red".into(),
+            types: "[]".into(),
+            redistributes: false,
+            enabled: true,
+        };
+        auth.remember([7; 32], &row);
+        assert_eq!(auth.remembered(&[7; 32], Some(&row)), Some(principal(&row)));
+        let keys = ([1; 16], [2; 16]);
+        assert!(auth.check_throttle(&keys).is_ok());
+        auth.record(&keys, false);
+        assert!(
+            auth.check_throttle(&keys).is_err(),
+            "the failure was counted"
+        );
     }
 
     /// The probe's case: one user's imported hash is costlier than the default. An unknown

@@ -50,7 +50,11 @@ impl Queue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("queue lock")
+        // Also after a panic poisoned it: each section is a few counter and map updates that
+        // cannot panic halfway, so the counts stay consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether `address` would be admitted now: refusing before the database read spares the
@@ -143,6 +147,22 @@ mod tests {
             q.lock().per_address.is_empty(),
             "released places leave nothing behind"
         );
+    }
+
+    /// A panic while the queue was locked (poisoning it) must not make every later login panic.
+    #[test]
+    fn a_poisoned_queue_still_admits_and_releases() {
+        let q = Queue::new(2);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = q.lock();
+            panic!("a panic while the queue is locked");
+        }));
+        assert!(q.state.is_poisoned());
+        let place = q.admit(addr(1)).unwrap();
+        q.vouch(addr(1));
+        assert_eq!(q.check(&addr(1)), Ok(()));
+        drop(place);
+        assert!(q.lock().per_address.is_empty() && q.lock().waiting == 0);
     }
 
     #[test]
