@@ -145,6 +145,20 @@ fn lifetime(text: &str) -> anyhow::Result<i64> {
         .ok_or_else(|| anyhow::anyhow!("--expires: '{text}' must be a positive duration"))
 }
 
+impl Cli {
+    /// The configured log format of `serve`; text for the other commands, and when the config
+    /// cannot be read (`serve` then reports why).
+    pub fn log_format(&self) -> crate::telemetry::Format {
+        let Command::Serve { config } = &self.command else {
+            return crate::telemetry::Format::Text;
+        };
+        Config::load(config)
+            .ok()
+            .and_then(|c| c.server.log_format().ok())
+            .unwrap_or(crate::telemetry::Format::Text)
+    }
+}
+
 fn read_setup(file: &Path) -> anyhow::Result<(String, crate::setup::SetupFile)> {
     let name = file.display().to_string();
     let text =

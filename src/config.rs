@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub login_failures: u32,
     pub login_failures_per_address: u32,
     pub login_window: String,
+    /// `text` (for people) or `json` (one object per line, for log shippers).
+    pub log_format: String,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +77,7 @@ impl Default for ServerConfig {
             login_failures: 10,
             login_failures_per_address: 100,
             login_window: "15m".into(),
+            log_format: "text".into(),
         }
     }
 }
@@ -135,6 +138,16 @@ impl Default for TaxiiConfig {
 }
 
 impl ServerConfig {
+    pub fn log_format(&self) -> Result<crate::telemetry::Format, ConfigError> {
+        match self.log_format.as_str() {
+            "text" => Ok(crate::telemetry::Format::Text),
+            "json" => Ok(crate::telemetry::Format::Json),
+            other => Err(ConfigError::Invalid(format!(
+                "server.log_format: '{other}' is not text or json"
+            ))),
+        }
+    }
+
     pub fn login_window(&self) -> Result<chrono::Duration, ConfigError> {
         match parse_duration(&self.login_window) {
             Ok(d) if d > chrono::Duration::zero() => Ok(d),
@@ -267,6 +280,7 @@ impl Config {
         self.server.body_timeout()?;
         t.status_retention()?;
         self.server.login_window()?;
+        self.server.log_format()?;
         Ok(())
     }
 }

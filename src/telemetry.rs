@@ -15,13 +15,28 @@ use tracing_subscriber::Layer;
 const ACTIX_LINES_PER_MINUTE: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(60);
 
-pub fn init() {
+/// How log lines are written (`server.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    /// One JSON object per line, event fields (`error_id`, `status`...) under `fields`.
+    Json,
+}
+
+pub fn init(format: Format) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(RateLimit::new(ACTIX_LINES_PER_MINUTE, WINDOW));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        Format::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(RateLimit::new(ACTIX_LINES_PER_MINUTE, WINDOW))
+            .boxed(),
+        Format::Json => fmt
+            .json()
+            .with_filter(RateLimit::new(ACTIX_LINES_PER_MINUTE, WINDOW))
+            .boxed(),
+    };
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)

@@ -338,3 +338,45 @@ fn token_create_prints_it_once_list_hides_it_and_revoke_stops_a_running_server()
     assert_eq!(stdout(&revoke).trim(), format!("revoked {id}"));
     assert!(after.starts_with("HTTP/1.1 401"), "{after}");
 }
+
+#[test]
+fn json_logs_carry_the_error_id_a_taxii_error_shows_the_client() {
+    let dir = workdir();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve"])
+        .env("CAIRN_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("CAIRN_SERVER__LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answer = None;
+    while Instant::now() < deadline && answer.is_none() {
+        answer = http_get(port, "/taxii2/", "Basic bm9ib2R5Om5vdGhpbmc=");
+        // Polling a child process for readiness, not timing an assertion.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let answer = answer.expect("server answered");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let body = body.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c.is_whitespace());
+    let error_id = body
+        .split("\"error_id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let log = stderr(&out);
+    let logged = log.lines().any(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).expect("every line is JSON");
+        v["fields"]["error_id"] == error_id && v["level"] == "INFO"
+    });
+    assert!(logged, "{error_id} not in:\n{log}");
+}

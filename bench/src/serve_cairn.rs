@@ -25,7 +25,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // As `cairn serve` does (see there).
     cairn::startup::cap_malloc_arenas();
-    cairn::telemetry::init();
+    cairn::telemetry::init(cairn::telemetry::Format::Text);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

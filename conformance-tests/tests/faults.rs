@@ -95,10 +95,30 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     }
     // Let the load run, restart the database under it, let it run again.
     tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        s.send(reqwest::Method::GET, "/readyz", None, &[], None)
+            .await
+            .status,
+        200
+    );
     pg_ctl(&version, &name, "stop");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A load balancer sees this instance not ready, and alive.
+    let ready = s
+        .send(reqwest::Method::GET, "/readyz", None, &[], None)
+        .await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let alive = s
+        .send(reqwest::Method::GET, "/healthz", None, &[], None)
+        .await;
+    assert_eq!(alive.status, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     pg_ctl(&version, &name, "start");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = s
+        .send(reqwest::Method::GET, "/readyz", None, &[], None)
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
     stop.store(true, Ordering::Relaxed);
     let mut acknowledged = vec![];
     let mut unavailable = 0;

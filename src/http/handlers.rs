@@ -57,6 +57,30 @@ fn base_url(req: &HttpRequest, edge: &Edge, public_url: Option<&str>) -> String 
     }
 }
 
+/// `/healthz`: the process answers (for a load balancer's liveness check; no credentials).
+pub async fn healthz() -> HttpResponse {
+    plain(StatusCode::OK, "ok")
+}
+
+/// `/readyz`: the database is reachable and migrated; 503 otherwise, so a load balancer sends
+/// requests elsewhere (no credentials, and nothing of the database's contents).
+pub async fn readyz(cairn: web::Data<Cairn>) -> HttpResponse {
+    match cairn.ready().await {
+        Ok(true) => plain(StatusCode::OK, "ready"),
+        Ok(false) => plain(StatusCode::SERVICE_UNAVAILABLE, "database not migrated"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
 pub async fn discovery(
     req: HttpRequest,
     cairn: web::Data<Cairn>,

@@ -27,28 +27,33 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// The whole URL map (TAXII 2.1 sections 4 and 5). The router tries resources in order, one
 /// pattern match each: the endpoints polled most come first. Patterns with different segment
 /// counts never match the same path; "/taxii2/" must precede "/{root}/", which would match it.
+/// So must the health checks (paths are normalised to end in a slash).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use handlers::*;
-    cfg.service(
-        resource("/{root}/collections/{coll}/objects/", "GET, POST")
-            .route(web::get().to(get_objects))
-            .route(web::post().to(add_objects)),
-    )
-    .service(resource("/{root}/collections/{coll}/manifest/", "GET").route(web::get().to(manifest)))
-    .service(
-        resource("/{root}/collections/{coll}/objects/{id}/", "GET, DELETE")
-            .route(web::get().to(get_object))
-            .route(web::delete().to(delete_object)),
-    )
-    .service(
-        resource("/{root}/collections/{coll}/objects/{id}/versions/", "GET")
-            .route(web::get().to(versions)),
-    )
-    .service(resource("/{root}/status/{status}/", "GET").route(web::get().to(status)))
-    .service(resource("/taxii2/", "GET").route(web::get().to(discovery)))
-    .service(resource("/{root}/", "GET").route(web::get().to(api_root)))
-    .service(resource("/{root}/collections/", "GET").route(web::get().to(collections)))
-    .service(resource("/{root}/collections/{coll}/", "GET").route(web::get().to(collection)));
+    cfg.service(resource("/healthz/", "GET").route(web::get().to(handlers::healthz)))
+        .service(resource("/readyz/", "GET").route(web::get().to(handlers::readyz)))
+        .service(
+            resource("/{root}/collections/{coll}/objects/", "GET, POST")
+                .route(web::get().to(get_objects))
+                .route(web::post().to(add_objects)),
+        )
+        .service(
+            resource("/{root}/collections/{coll}/manifest/", "GET").route(web::get().to(manifest)),
+        )
+        .service(
+            resource("/{root}/collections/{coll}/objects/{id}/", "GET, DELETE")
+                .route(web::get().to(get_object))
+                .route(web::delete().to(delete_object)),
+        )
+        .service(
+            resource("/{root}/collections/{coll}/objects/{id}/versions/", "GET")
+                .route(web::get().to(versions)),
+        )
+        .service(resource("/{root}/status/{status}/", "GET").route(web::get().to(status)))
+        .service(resource("/taxii2/", "GET").route(web::get().to(discovery)))
+        .service(resource("/{root}/", "GET").route(web::get().to(api_root)))
+        .service(resource("/{root}/collections/", "GET").route(web::get().to(collections)))
+        .service(resource("/{root}/collections/{coll}/", "GET").route(web::get().to(collection)));
 }
 
 /// The same per-caller cache headers on every response: community data is per caller, never

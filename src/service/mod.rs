@@ -155,6 +155,11 @@ pub struct CollectionView {
 }
 
 impl Cairn {
+    /// `/readyz`: the database answers a read and has every migration this build knows.
+    pub async fn ready(&self) -> Result<bool, ServiceError> {
+        Ok(self.storage.read(crate::storage::migrated).await?)
+    }
+
     pub async fn authenticate(&self, creds: &auth::Credentials) -> Result<Principal, ServiceError> {
         self.auth.authenticate(&self.storage, creds).await
     }

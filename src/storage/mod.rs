@@ -334,6 +334,16 @@ fn target(url: &str) -> Result<Target, StorageError> {
     }
 }
 
+/// Whether every migration this build knows has been applied to the database: a newer
+/// instance may have migrated past it (fine), an older database not yet (not ready).
+pub fn migrated(conn: &mut Conn) -> Result<bool, StorageError> {
+    let pending = match conn {
+        Conn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        Conn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    Ok(!pending.map_err(|e| StorageError::Migration(e.to_string()))?)
+}
+
 impl Storage {
     /// Opens the database named by `url`, creating (for SQLite) its directory, and the schema
     /// when missing.

@@ -337,3 +337,21 @@ async fn a_full_disk_answers_507() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Load balancers' checks answer without credentials and say nothing of the contents.
+#[tokio::test]
+async fn health_and_readiness_answer_without_credentials() {
+    let s = TestServer::start().await;
+    for (path, body) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let r = s
+            .send(reqwest::Method::GET, path, None, &[("Accept", "*/*")], None)
+            .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.text(), body);
+        assert!(r.header("cache-control").unwrap().contains("no-store"));
+    }
+    let r = s
+        .send(reqwest::Method::POST, "/readyz", None, &[], None)
+        .await;
+    assert_eq!(r.status, 405);
+}
