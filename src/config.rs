@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub login_window: String,
     /// `text` (for people) or `json` (one object per line, for log shippers).
     pub log_format: String,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the TAXII address;
+    /// off when absent.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             login_failures_per_address: 100,
             login_window: "15m".into(),
             log_format: "text".into(),
+            metrics_bind: None,
         }
     }
 }
@@ -138,6 +142,19 @@ impl Default for TaxiiConfig {
 }
 
 impl ServerConfig {
+    pub fn metrics_bind(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        self.metrics_bind
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "server.metrics_bind: '{text}' is not an address:port such as 127.0.0.1:9464"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
     pub fn log_format(&self) -> Result<crate::telemetry::Format, ConfigError> {
         match self.log_format.as_str() {
             "text" => Ok(crate::telemetry::Format::Text),
@@ -281,6 +298,7 @@ impl Config {
         t.status_retention()?;
         self.server.login_window()?;
         self.server.log_format()?;
+        self.server.metrics_bind()?;
         Ok(())
     }
 }

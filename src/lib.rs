@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod policy;
 pub mod service;
 pub mod setup;

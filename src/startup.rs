@@ -46,6 +46,8 @@ pub struct Application {
     port: u16,
     server: Server,
     cairn: Cairn,
+    /// The metrics listener's port and server, when `server.metrics_bind` is set.
+    metrics: Option<(u16, Server)>,
 }
 
 /// On glibc, runs this program again with `MALLOC_ARENA_MAX=2` unless that variable is set.
@@ -82,6 +84,19 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
         .await
         .context("opening storage")??;
     Ok(storage)
+}
+
+/// `GET /metrics` on an address of its own, on one worker: a scrape is rare and small.
+fn metrics_server(addr: SocketAddr, cairn: Cairn) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("binding metrics {addr}"))?;
+    let port = listener.local_addr()?.port();
+    let data = web::Data::new(cairn);
+    let server = HttpServer::new(move || crate::http::metrics_app(data.clone()))
+        .workers(1)
+        .listen(listener)?
+        .run();
+    tracing::info!(%addr, port, "metrics listening");
+    Ok((port, server))
 }
 
 fn tls_config(tls: &crate::config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
@@ -190,13 +205,23 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
+        let metrics = match config.server.metrics_bind()? {
+            Some(addr) => Some(metrics_server(addr, cairn.clone())?),
+            None => None,
+        };
         crate::telemetry::report_dropped_lines();
         tracing::info!(%addr, port, tls = config.tls.is_some(), workers, connections, "cairn listening");
         Ok(Application {
             port,
             server,
             cairn,
+            metrics,
         })
+    }
+
+    /// The port metrics are served on, when they are.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -212,8 +237,18 @@ impl Application {
         self.server.handle()
     }
 
+    /// Runs the TAXII server, and the metrics server beside it, until the TAXII server stops
+    /// (the metrics server stops with it).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics.handle();
+        let beside = tokio::spawn(metrics);
+        let served = self.server.await;
+        metrics_handle.stop(true).await;
+        let _ = beside.await;
+        served
     }
 }
 

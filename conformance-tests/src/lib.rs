@@ -176,6 +176,8 @@ pub struct Http {
 
 pub struct TestServer {
     pub port: u16,
+    /// Where `server.metrics_bind` serves metrics, when the config sets it.
+    pub metrics_port: Option<u16>,
     pub clock: Clock,
     pub config: Config,
     pub http: Http,
@@ -225,10 +227,12 @@ impl TestServer {
             .await
             .unwrap();
         let port = app.port();
+        let metrics_port = app.metrics_port();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         TestServer {
             port,
+            metrics_port,
             clock,
             config,
             http: Http::new(port),

@@ -75,6 +75,19 @@ pub async fn readyz(cairn: web::Data<Cairn>) -> HttpResponse {
     }
 }
 
+/// `GET /metrics` on `server.metrics_bind`: counts in the Prometheus text format.
+pub async fn metrics(cairn: web::Data<Cairn>) -> HttpResponse {
+    match cairn.metrics_text().await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics could not be read");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
 fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")

@@ -124,6 +124,9 @@ where
     let method = req.method().clone();
     let path = req.path().to_owned();
     let started = std::time::Instant::now();
+    let metrics = req
+        .app_data::<web::Data<Cairn>>()
+        .map(|c| std::sync::Arc::clone(c.storage.metrics()));
     srv.call(req)
         .map(move |res| {
             let mut r = match res {
@@ -137,6 +140,9 @@ where
                 }
             };
             private(r.headers_mut());
+            if let Some(m) = &metrics {
+                count(m, &r, started.elapsed());
+            }
             tracing::info!(
                 %method,
                 %path,
@@ -147,6 +153,34 @@ where
             Ok(r.map_into_left_body())
         })
         .boxed_local()
+}
+
+/// Counts a request under its route pattern (never its path, which names ids).
+fn count<B>(m: &crate::metrics::Metrics, r: &ServiceResponse<B>, took: std::time::Duration) {
+    let endpoint = r
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = r.status().as_u16().to_string();
+    m.requests.add(&[&endpoint, &status], 1);
+    m.latency.observe(&[&endpoint], took);
+}
+
+/// The metrics endpoint's application (`server.metrics_bind`): `GET /metrics` only.
+pub fn metrics_app(
+    cairn: web::Data<Cairn>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(cairn)
+        .route("/metrics", web::get().to(handlers::metrics))
 }
 
 /// Builds the application for one worker.

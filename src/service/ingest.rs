@@ -21,11 +21,14 @@ struct Candidate {
     body: String,
 }
 
-/// Outcome of one object, in upload order.
+/// Outcome of one object, in upload order, with the reason metrics count it under.
 enum Outcome {
-    Stored(StatusDetail),
-    Refused(StatusDetail),
+    Stored(&'static str, StatusDetail),
+    Refused(&'static str, StatusDetail),
 }
+
+/// Objects of one POST by (outcome, reason), for `cairn_objects_total`.
+type Tally = std::collections::BTreeMap<(&'static str, &'static str), u64>;
 
 impl Cairn {
     /// Who may post to this collection: checked before the body is read, so that a stranger
@@ -62,7 +65,7 @@ impl Cairn {
                 .status_retention
                 .num_microseconds()
                 .unwrap_or(i64::MAX);
-        let (status, inserted) = self
+        let (status, inserted, tally) = self
             .storage
             .write(move |c| {
                 // The grant again, in the transaction that writes: `cairn apply` may have
@@ -76,14 +79,20 @@ impl Cairn {
                 outcomes.extend(
                     refused
                         .iter()
-                        .map(|(i, d)| (*i, Outcome::Refused(d.clone()))),
+                        .map(|(i, d)| (*i, Outcome::Refused(INVALID, d.clone()))),
                 );
                 outcomes.sort_by_key(|(i, _)| *i);
                 let (mut successes, mut failures) = (vec![], vec![]);
+                let mut tally = Tally::new();
+                *tally.entry(("refused", INVALID)).or_default() += unlisted;
                 for (_, o) in outcomes {
                     match o {
-                        Outcome::Stored(d) => successes.push(d),
-                        Outcome::Refused(mut d) => {
+                        Outcome::Stored(why, d) => {
+                            *tally.entry(("accepted", why)).or_default() += 1;
+                            successes.push(d)
+                        }
+                        Outcome::Refused(why, mut d) => {
+                            *tally.entry(("refused", why)).or_default() += 1;
                             // Without `modified` or `created` there is no version of the
                             // object's own: the time of this request stands in (TAXII 2.1
                             // §4.3.1 asks for a value consistent to the server).
@@ -116,10 +125,13 @@ impl Cairn {
                 };
                 statuses::insert(c, &status.id, &owner, now, &json)?;
                 statuses::purge(c, retention_start)?;
-                Ok(Ok((status, inserted)))
+                Ok(Ok((status, inserted, tally)))
             })
             .await??;
         self.storage.grew(inserted);
+        for ((outcome, why), n) in tally.into_iter().filter(|(_, n)| *n > 0) {
+            self.storage.metrics().objects.add(&[outcome, why], n);
+        }
         tracing::info!(
             status = %status.id,
             partner = %principal.partner,
@@ -132,16 +144,25 @@ impl Cairn {
     }
 }
 
-fn refusal(c: &Checked, message: String) -> Outcome {
-    Outcome::Refused(StatusDetail {
-        id: c.id.clone(),
-        version: c
-            .version
-            .as_ref()
-            .map(|(_, t)| t.clone())
-            .unwrap_or_default(),
-        message: Some(message),
-    })
+/// Refusal reasons, as metrics label them.
+const INVALID: &str = "invalid";
+const COMMUNITY_RULES: &str = "community_rules";
+const CONFLICT: &str = "conflict";
+const NOT_OWNER: &str = "not_owner";
+
+fn refusal(c: &Checked, why: &'static str, message: String) -> Outcome {
+    Outcome::Refused(
+        why,
+        StatusDetail {
+            id: c.id.clone(),
+            version: c
+                .version
+                .as_ref()
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
+            message: Some(message),
+        },
+    )
 }
 
 /// `Cairn-Recipients` checked against the community: every name a member partner, or a user of
@@ -241,18 +262,21 @@ fn store_all(
                 .map(Recipient::to_string)
                 .collect::<Vec<String>>(),
             Err(why) => {
-                outcomes.push((cand.index, refusal(ch, why)));
+                outcomes.push((cand.index, refusal(ch, COMMUNITY_RULES, why)));
                 continue;
             }
         };
         let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
         if let Some((version_text, body)) = known.get(&key) {
             let outcome = if *body == cand.body || same_json(body, &cand.body) {
-                Outcome::Stored(StatusDetail {
-                    id: ch.id.clone(),
-                    version: version_text.clone(),
-                    message: Some("this version was already stored; kept once".into()),
-                })
+                Outcome::Stored(
+                    "repeat",
+                    StatusDetail {
+                        id: ch.id.clone(),
+                        version: version_text.clone(),
+                        message: Some("this version was already stored; kept once".into()),
+                    },
+                )
             } else {
                 let why = match ch.version {
                     Some(_) => format!(
@@ -264,7 +288,7 @@ fn store_all(
                          an object without modified or created has a single version"
                     ),
                 };
-                refusal(ch, why)
+                refusal(ch, CONFLICT, why)
             };
             outcomes.push((cand.index, outcome));
             continue;
@@ -273,7 +297,7 @@ fn store_all(
             Placement::Shared => false,
             Placement::PrivateCopy => true,
             Placement::Refused(why) => {
-                outcomes.push((cand.index, refusal(ch, why)));
+                outcomes.push((cand.index, refusal(ch, NOT_OWNER, why)));
                 continue;
             }
         };
@@ -309,11 +333,14 @@ fn store_all(
         batch.push(placed);
         outcomes.push((
             cand.index,
-            Outcome::Stored(StatusDetail {
-                id: ch.id.clone(),
-                version: version_text,
-                message: None,
-            }),
+            Outcome::Stored(
+                "stored",
+                StatusDetail {
+                    id: ch.id.clone(),
+                    version: version_text,
+                    message: None,
+                },
+            ),
         ));
     }
     // The decision is taken as of the insertion time handed out: POSTs in a burst can run ahead

@@ -155,6 +155,16 @@ pub struct CollectionView {
 }
 
 impl Cairn {
+    /// The metrics in the Prometheus text format, with the gauges read now.
+    pub async fn metrics_text(&self) -> Result<String, ServiceError> {
+        let pending = self.storage.read(crate::storage::releases_pending).await?;
+        let gauges = crate::metrics::Gauges {
+            writes_queued: self.storage.writes_queued(),
+            releases_pending: pending,
+        };
+        Ok(self.storage.metrics().render(&gauges))
+    }
+
     /// `/readyz`: the database answers a read and has every migration this build knows.
     pub async fn ready(&self) -> Result<bool, ServiceError> {
         Ok(self.storage.read(crate::storage::migrated).await?)

@@ -187,6 +187,8 @@ pub struct Storage {
     growth: Option<std::sync::Arc<Growth>>,
     /// SQLite database files only: checkpoints beside the writer.
     checkpoints: Option<std::sync::Arc<Checkpoints>>,
+    /// Commit times and connection waits, with the server's other metrics.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// Copies committed pages from SQLite's WAL into the database file on a blocking task of its
@@ -334,6 +336,14 @@ fn target(url: &str) -> Result<Target, StorageError> {
     }
 }
 
+/// Versions whose delay has not been processed yet (a gauge for operators).
+pub fn releases_pending(conn: &mut Conn) -> Result<i64, StorageError> {
+    // `released = FALSE` written out so that the partial index answers it.
+    let q: stmt::Stmt<diesel::sql_types::BigInt> =
+        stmt::Stmt::new("SELECT COUNT(*) FROM objects WHERE released = FALSE");
+    Ok(q.get_result(conn)?)
+}
+
 /// Whether every migration this build knows has been applied to the database: a newer
 /// instance may have migrated past it (fine), an older database not yet (not ready).
 pub fn migrated(conn: &mut Conn) -> Result<bool, StorageError> {
@@ -440,6 +450,7 @@ impl Storage {
             readers: Drained::new(readers, 1, run_reads),
             growth: (!sqlite).then(std::sync::Arc::default),
             checkpoints,
+            metrics: std::sync::Arc::default(),
         };
         if memory {
             let mut conn = storage.conn()?;
@@ -496,11 +507,24 @@ impl Storage {
         ),
         StorageError,
     > {
+        let started = std::time::Instant::now();
         let gate = std::sync::Arc::clone(&self.gate);
         let permit = tokio::runtime::Handle::current()
             .block_on(gate.acquire_owned())
             .map_err(|e| StorageError::Task(e.to_string()))?;
-        Ok((permit, self.conn()?))
+        let conn = self.conn()?;
+        self.metrics.pool_wait.observe(&[], started.elapsed());
+        Ok((permit, conn))
+    }
+
+    /// The metrics this storage and the server around it record.
+    pub fn metrics(&self) -> &std::sync::Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// Writes waiting for the writer task(s).
+    pub fn writes_queued(&self) -> usize {
+        self.writer.lane().jobs.len()
     }
 
     /// Runs `f` in a write transaction on the blocking pool (see `Group`): on SQLite, as part of
@@ -762,7 +786,15 @@ impl Group {
             }
         };
         let conn: &mut Conn = &mut pooled.1;
-        match Self::commit(conn, &mut batch) {
+        let started = std::time::Instant::now();
+        let outcome = Self::commit(conn, &mut batch);
+        let label = if outcome.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        storage.metrics.commits.observe(&[label], started.elapsed());
+        match outcome {
             // Whatever failed (a write, or the commit: the foreign keys are checked then),
             // each write runs again alone and reports what happened to it.
             Err(_) if batch.len() > 1 => {

@@ -7,6 +7,7 @@ mod discovery;
 mod edge;
 mod hostile_input;
 mod manifest;
+mod metrics;
 mod negotiation;
 mod object;
 mod objects_get;
