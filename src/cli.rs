@@ -62,6 +62,22 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Who received or posted which versions, and when: of one object, or by one user.
+    Receipts {
+        /// The object whose receipts to list (every version, every user).
+        object_id: Option<String>,
+        /// Only this community (with OBJECT_ID).
+        #[arg(long)]
+        community: Option<String>,
+        /// What this user pulled and pushed (instead of OBJECT_ID).
+        #[arg(long, conflicts_with = "object_id")]
+        user: Option<String>,
+        /// With --user: only from this time on (RFC 3339); default: everything kept.
+        #[arg(long, requires = "user")]
+        since: Option<String>,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// API tokens for SIEMs and TIPs, each acting as one user: create, list, revoke.
     Token {
         #[command(subcommand)]
@@ -132,6 +148,33 @@ async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec
                 storage.write_now(|c| tokens::revoke(c, &id, now))??;
                 vec![format!("revoked {id}")]
             }
+        })
+    })
+    .await?
+}
+
+async fn receipts_command(
+    object: Option<String>,
+    community: Option<String>,
+    user: Option<String>,
+    since: Option<String>,
+    config: &Path,
+) -> anyhow::Result<Vec<String>> {
+    use crate::service::receipts;
+    let since = match since.as_deref() {
+        Some(t) => crate::taxii::timestamp::parse_rfc3339(t)
+            .ok_or_else(|| anyhow::anyhow!("--since: '{t}' is not an RFC 3339 timestamp"))?,
+        None => i64::MIN,
+    };
+    let config = Config::load(config)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        Ok(match (object, user) {
+            (Some(object), None) => {
+                storage.read_now(|c| receipts::for_object(c, &object, community.as_deref()))?
+            }
+            (None, Some(user)) => storage.read_now(|c| receipts::for_user(c, &user, since))?,
+            _ => anyhow::bail!("name an OBJECT_ID, or --user USER"),
         })
     })
     .await?
@@ -285,6 +328,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             for l in lines {
                 println!("{l}");
+            }
+        }
+        Command::Receipts {
+            object_id,
+            community,
+            user,
+            since,
+            config,
+        } => {
+            for line in receipts_command(object_id, community, user, since, &config).await? {
+                println!("{line}");
             }
         }
         Command::Token { action, config } => {

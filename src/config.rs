@@ -125,6 +125,8 @@ pub struct TaxiiConfig {
     /// bytes; the first object of a page is always served whole.
     pub max_page_bytes: usize,
     pub status_retention: String,
+    /// How long receipts (who was served or posted what) are kept.
+    pub receipt_retention: String,
 }
 
 impl Default for TaxiiConfig {
@@ -137,6 +139,7 @@ impl Default for TaxiiConfig {
             max_page_size: 1000,
             max_page_bytes: 4 * 1024 * 1024,
             status_retention: "24h".into(),
+            receipt_retention: "365d".into(),
         }
     }
 }
@@ -179,6 +182,10 @@ impl ServerConfig {
 impl TaxiiConfig {
     pub fn status_retention(&self) -> Result<chrono::Duration, ConfigError> {
         parse_duration(&self.status_retention).map_err(|m| invalid("taxii.status_retention", m))
+    }
+
+    pub fn receipt_retention(&self) -> Result<chrono::Duration, ConfigError> {
+        parse_duration(&self.receipt_retention).map_err(|m| invalid("taxii.receipt_retention", m))
     }
 }
 
@@ -296,6 +303,7 @@ impl Config {
         self.server.trusted_proxies()?;
         self.server.body_timeout()?;
         t.status_retention()?;
+        t.receipt_retention()?;
         self.server.login_window()?;
         self.server.log_format()?;
         self.server.metrics_bind()?;

@@ -167,6 +167,7 @@ impl Application {
             max_page_bytes: config.taxii.max_page_bytes,
             max_content_length: config.server.max_content_length,
             status_retention: config.taxii.status_retention()?,
+            receipt_retention: config.taxii.receipt_retention()?,
             public_url: config.server.public_url.clone(),
         };
         let limits = Limits {
@@ -183,6 +184,7 @@ impl Application {
             auth,
             validator: std::sync::Arc::new(crate::stix::Validator::new()?),
             checking: crate::service::per_core_gate(),
+            receipts: Default::default(),
         };
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let port = listener.local_addr()?.port();

@@ -380,3 +380,52 @@ fn json_logs_carry_the_error_id_a_taxii_error_shows_the_client() {
     });
     assert!(logged, "{error_id} not in:\n{log}");
 }
+
+#[test]
+fn receipts_name_an_object_or_a_user() {
+    let dir = workdir();
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    let neither = cairn(dir.path(), &["receipts"], &[]);
+    assert!(!neither.status.success());
+    assert!(
+        stderr(&neither).contains("name an OBJECT_ID, or --user USER"),
+        "{}",
+        stderr(&neither)
+    );
+    let bad = cairn(
+        dir.path(),
+        &["receipts", "--user", "acme-soc", "--since", "yesterday"],
+        &[],
+    );
+    assert!(
+        stderr(&bad).contains("--since: 'yesterday'"),
+        "{}",
+        stderr(&bad)
+    );
+    let none = cairn(
+        dir.path(),
+        &[
+            "receipts",
+            "--user",
+            "acme-soc",
+            "--since",
+            "2026-01-01T00:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&none), "when\tcommunity\tkind\tobject\tversion\n");
+    let object = cairn(
+        dir.path(),
+        &[
+            "receipts",
+            "indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000001",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&object), "when\tuser\tkind\tcommunity\tversion\n");
+}

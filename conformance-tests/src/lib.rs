@@ -308,6 +308,22 @@ impl TestServer {
         .unwrap();
     }
 
+    /// The lines of `cairn receipts OBJECT` (when `object` is given) or `cairn receipts --user`.
+    pub async fn receipts(&self, object: Option<&str>, user: Option<&str>) -> Vec<String> {
+        let storage = cairn::startup::open_storage(&self.config).await.unwrap();
+        let (object, user) = (object.map(str::to_owned), user.map(str::to_owned));
+        tokio::task::spawn_blocking(move || {
+            storage.read_now(|c| match (&object, &user) {
+                (Some(o), _) => cairn::service::receipts::for_object(c, o, None),
+                (None, Some(u)) => cairn::service::receipts::for_user(c, u, i64::MIN),
+                (None, None) => Ok(vec![]),
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     /// The lines of `cairn token list`.
     pub async fn token_list(&self) -> Vec<String> {
         let now = self.clock.now_micros();

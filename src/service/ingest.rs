@@ -3,7 +3,7 @@
 //! transaction, and record a status resource. One bad object never stops the others.
 
 use super::deliveries::{self, Fresh, Scope};
-use super::{Cairn, ServiceError};
+use super::{receipts, Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
 use crate::policy::ownership::{self, Placement};
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
@@ -26,6 +26,9 @@ enum Outcome {
     Stored(&'static str, StatusDetail),
     Refused(&'static str, StatusDetail),
 }
+
+/// The versions (seq) a POST stored, in order.
+type Stored = Vec<i64>;
 
 /// Objects of one POST by (outcome, reason), for `cairn_objects_total`.
 type Tally = std::collections::BTreeMap<(&'static str, &'static str), u64>;
@@ -59,6 +62,12 @@ impl Cairn {
         let now = self.clock.now_micros();
         let status_id = uuid::Uuid::new_v4().to_string();
         let (caller, user) = (principal.clone(), principal.user.clone());
+        let receipts_start = now.saturating_sub(
+            self.settings
+                .receipt_retention
+                .num_microseconds()
+                .unwrap_or(i64::MAX),
+        );
         let retention_start = now
             - self
                 .settings
@@ -74,8 +83,9 @@ impl Cairn {
                     Ok(grant) => grant,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                let (mut outcomes, inserted) =
+                let (mut outcomes, stored) =
                     store_all(c, &grant, &user, recipients.as_deref(), &candidates, now)?;
+                let inserted = stored.len() as u64;
                 outcomes.extend(
                     refused
                         .iter()
@@ -125,6 +135,9 @@ impl Cairn {
                 };
                 statuses::insert(c, &status.id, &owner, now, &json)?;
                 statuses::purge(c, retention_start)?;
+                let community = grant.community_id();
+                receipts::record_push(c, &user, community, now, stored, failure_count)?;
+                crate::storage::receipts::purge(c, receipts_start)?;
                 Ok(Ok((status, inserted, tally)))
             })
             .await??;
@@ -203,7 +216,7 @@ fn store_all(
     recipients_header: Option<&str>,
     candidates: &[Candidate],
     now: i64,
-) -> Result<(Vec<(usize, Outcome)>, u64), StorageError> {
+) -> Result<(Vec<(usize, Outcome)>, Stored), StorageError> {
     let community = grant.community_id().to_owned();
     // Releases that came due first, so "visible to the poster" below is current.
     deliveries::release_due(c, &community, now)?;
@@ -356,7 +369,7 @@ fn store_all(
             new_ids: Default::default(),
             nums,
         };
-        for (p, seq) in batch.iter().zip(seqs) {
+        for (p, seq) in batch.iter().zip(seqs.iter().copied()) {
             fresh.versions.push(p.stored(seq, producer));
             let targets = p.ref_targets();
             if !targets.is_empty() {
@@ -370,7 +383,7 @@ fn store_all(
         }
         deliveries::refresh(c, &community, Scope::Stored(fresh), settled)?;
     }
-    Ok((outcomes, batch.len() as u64))
+    Ok((outcomes, seqs))
 }
 
 /// The ownership rule for a new version of `ch` (not one the poster already knows).

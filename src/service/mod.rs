@@ -5,6 +5,7 @@ pub mod auth;
 pub mod deliveries;
 pub mod ingest;
 pub mod query;
+pub mod receipts;
 pub mod tokens;
 
 use crate::clock::Clock;
@@ -66,6 +67,8 @@ pub struct Settings {
     pub max_page_bytes: usize,
     pub max_content_length: usize,
     pub status_retention: chrono::Duration,
+    /// How long receipts are kept (`taxii.receipt_retention`).
+    pub receipt_retention: chrono::Duration,
     pub public_url: Option<String>,
 }
 
@@ -90,6 +93,8 @@ pub struct Cairn {
     /// One envelope validated per core at a time: validation is CPU work, so more at once
     /// gains nothing and holds every envelope's parsed objects in memory together.
     pub checking: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Pull receipts waiting to be written.
+    pub receipts: std::sync::Arc<receipts::Ledger>,
 }
 
 /// A gate of one permit per core, for CPU-bound work that gains nothing from running wider.

@@ -132,76 +132,86 @@ impl Cairn {
         let pairs = pairs.to_vec();
         let object = object.map(str::to_owned);
         let cursor = self.cursor.clone();
-        self.read_as_member(creds, api_root, collection, move |c, grant| {
-            let mut q = Query::parse(endpoint, &pairs, &limits)?;
-            let binding = Self::binding(&grant, endpoint, object.as_deref());
-            let mut after = None;
-            if let Some(token) = q.next.clone() {
-                let (pos, listing) = cursor
-                    .open(&binding, &token)
-                    .map_err(|_| ServiceError::BadCursor)?;
-                q = q.resume(endpoint, &listing, &limits)?;
-                after = Some(pos.date_added);
-            }
-            let listing = q.listing();
-            if let Some(id) = &object {
-                if !crate::taxii::query::is_stix_id(id) {
-                    return Err(ServiceError::NotFound);
+        let (page, served) = self
+            .read_as_member(creds, api_root, collection, move |c, grant| {
+                let mut q = Query::parse(endpoint, &pairs, &limits)?;
+                let binding = Self::binding(&grant, endpoint, object.as_deref());
+                let mut after = None;
+                if let Some(token) = q.next.clone() {
+                    let (pos, listing) = cursor
+                        .open(&binding, &token)
+                        .map_err(|_| ServiceError::BadCursor)?;
+                    q = q.resume(endpoint, &listing, &limits)?;
+                    after = Some(pos.date_added);
                 }
-                q.ids = vec![id.clone()];
-            }
-            if endpoint == Endpoint::Versions {
-                q.versions = VersionSelector::All;
-            }
-            let sel = Selection {
-                ids: &q.ids,
-                types: &q.types,
-                versions: &q.versions,
-                spec_versions: &q.spec_versions,
-                added_after: q.added_after,
-                after,
-                limit: q.limit,
-            };
-            let (items, mut dates, kept) = match endpoint {
-                Endpoint::Objects | Endpoint::Object => {
-                    let b = objects::list_bodies(c, &grant, &sel, max_bytes)?;
-                    (Items::Bodies(b.joined), b.dates, b.kept)
+                let listing = q.listing();
+                if let Some(id) = &object {
+                    if !crate::taxii::query::is_stix_id(id) {
+                        return Err(ServiceError::NotFound);
+                    }
+                    q.ids = vec![id.clone()];
                 }
-                _ => {
-                    let mut rows = objects::list(c, &grant, &sel)?;
-                    let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
-                    rows.truncate(q.limit);
-                    let kept = rows.len();
-                    (Items::Records(rows), dates, kept)
+                if endpoint == Endpoint::Versions {
+                    q.versions = VersionSelector::All;
                 }
-            };
-            // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
-            // §5.7: a deleted version MUST be a 404 when fetched again); the versions endpoint
-            // only when the reader has no version of the id at all.
-            if let (Some(id), true) = (&object, dates.is_empty()) {
-                if endpoint == Endpoint::Object || !objects::id_delivered(c, &grant, id)? {
-                    return Err(ServiceError::NotFound);
+                let sel = Selection {
+                    ids: &q.ids,
+                    types: &q.types,
+                    versions: &q.versions,
+                    spec_versions: &q.spec_versions,
+                    added_after: q.added_after,
+                    after,
+                    limit: q.limit,
+                };
+                // Who received which versions (objects and object endpoints): for the receipt.
+                let mut served = None;
+                let (items, mut dates, kept) = match endpoint {
+                    Endpoint::Objects | Endpoint::Object => {
+                        let b = objects::list_bodies(c, &grant, &sel, max_bytes)?;
+                        let reader = grant.reader().user.clone();
+                        served = Some((reader, grant.community_id().to_owned(), b.seqs));
+                        (Items::Bodies(b.joined), b.dates, b.kept)
+                    }
+                    _ => {
+                        let mut rows = objects::list(c, &grant, &sel)?;
+                        let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
+                        rows.truncate(q.limit);
+                        let kept = rows.len();
+                        (Items::Records(rows), dates, kept)
+                    }
+                };
+                // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
+                // §5.7: a deleted version MUST be a 404 when fetched again); the versions endpoint
+                // only when the reader has no version of the id at all.
+                if let (Some(id), true) = (&object, dates.is_empty()) {
+                    if endpoint == Endpoint::Object || !objects::id_delivered(c, &grant, id)? {
+                        return Err(ServiceError::NotFound);
+                    }
                 }
-            }
-            // A page ends at `limit` items, or earlier when its bytes ran out.
-            let more = dates.len() > kept;
-            dates.truncate(kept);
-            let (first, last) = (dates.first().copied(), dates.last().copied());
-            let next = match last {
-                Some(date_added) if more => {
-                    Some(cursor.mint(&binding, Position { date_added }, &listing))
-                }
-                _ => None,
-            };
-            Ok(Page {
-                items,
-                first,
-                last,
-                more,
-                next,
+                // A page ends at `limit` items, or earlier when its bytes ran out.
+                let more = dates.len() > kept;
+                dates.truncate(kept);
+                let (first, last) = (dates.first().copied(), dates.last().copied());
+                let next = match last {
+                    Some(date_added) if more => {
+                        Some(cursor.mint(&binding, Position { date_added }, &listing))
+                    }
+                    _ => None,
+                };
+                let page = Page {
+                    items,
+                    first,
+                    last,
+                    more,
+                    next,
+                };
+                Ok((page, served))
             })
-        })
-        .await
+            .await?;
+        if let Some((user, community, seqs)) = served {
+            self.record_pull(&user, &community, seqs);
+        }
+        Ok(page)
     }
 
     pub async fn delete_object(

@@ -154,6 +154,8 @@ tables! {
         (id, partner_id, created_at, body, user_name, community_id) by (id);
     api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =
         (id, user_name, secret_hash, created_at, expires_at, read_only, note, last_used_at, revoked_at) by (id);
+    receipts: (i64, String, String, String, i64, String, i64) =
+        (id, user_name, community_id, kind, at, seqs, refused) by (id);
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -195,13 +197,16 @@ pub fn migrate(from: &Storage, to: &Storage, force: bool) -> Result<Vec<TableSum
             wipe_all(t)?;
             copy_all(s, t)?;
             let sums = sum_all(s)?;
-            // PostgreSQL's serial does not move when rows carry their own seq: move it past the
-            // copied ones so new objects get fresh numbers. (SQLite's AUTOINCREMENT does.)
+            // PostgreSQL's serials do not move when rows carry their own numbers: move them past
+            // the copied ones so new objects and receipts get fresh numbers. (SQLite's AUTOINCREMENT does.)
             if let Conn::Postgres(_) = t {
-                diesel::sql_query(
-                    "SELECT setval(pg_get_serial_sequence('objects', 'seq'), COALESCE((SELECT MAX(seq) FROM objects), 0) + 1, false)",
-                )
-                .execute(t)?;
+                for (table, column) in [("objects", "seq"), ("receipts", "id")] {
+                    diesel::sql_query(format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+                         COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+                    ))
+                    .execute(t)?;
+                }
             }
             Ok::<_, StorageError>(sums)
         })

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod migrate;
 pub mod models;
 pub mod objects;
+pub mod receipts;
 pub mod schema;
 pub mod settings;
 pub mod setup;

@@ -520,6 +520,21 @@ pub(super) fn numbered(dialect: Dialect, nums: &[i64]) -> Stmt<'static, StoredSq
     q
 }
 
+/// A version's seq, with its id and version.
+pub type Named = (i64, (String, i64));
+
+/// The id and version of each of these versions still stored.
+pub fn ids_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<Named>, StorageError> {
+    if seqs.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q: Stmt<(BigInt, Text, BigInt)> =
+        Stmt::new("SELECT seq, stix_id, version FROM objects WHERE seq");
+    q.in_ints(conn.dialect(), seqs);
+    let rows: Vec<(i64, String, i64)> = q.load(conn)?;
+    Ok(rows.into_iter().map(|(s, id, v)| (s, (id, v))).collect())
+}
+
 /// The ids each of these versions references.
 pub fn refs_of(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<(i64, String)>, StorageError> {
     if seqs.is_empty() {
@@ -899,6 +914,8 @@ pub struct Bodies {
     pub kept: usize,
     /// The bodies of the first `kept` of them, in that order, comma-separated.
     pub joined: String,
+    /// The versions (seq) of those `kept`, in that order: what the reader received.
+    pub seqs: Vec<i64>,
 }
 
 /// Lists delivered bodies for the objects or object endpoint. The database joins them into one
@@ -960,6 +977,7 @@ struct Partial {
     dates: Vec<i64>,
     kept: Vec<Result<std::ops::Range<usize>, i64>>,
     joined: String,
+    seqs: Vec<i64>,
 }
 
 impl Partial {
@@ -985,6 +1003,7 @@ impl Partial {
             dates: self.dates,
             kept: self.kept.len(),
             joined: out,
+            seqs: self.seqs,
         })
     }
 }
@@ -1005,6 +1024,7 @@ impl Bodies {
                 dates: vec![],
                 kept: vec![],
                 joined,
+                seqs: vec![],
             });
         }
         let rows: Vec<PageRow> = rows.split(',').map(parse_row).collect::<Option<_>>()?;
@@ -1027,7 +1047,7 @@ impl Bodies {
         // Stable, and nearly free on the usual input, which is already in date order.
         pieces.sort_by_key(|p| p.0.date);
         let mut before = 0usize;
-        let kept = pieces
+        let kept: Vec<_> = pieces
             .iter()
             .take(limit)
             .take_while(|(row, _)| {
@@ -1039,6 +1059,7 @@ impl Bodies {
             .collect();
         Some(Partial {
             dates: pieces.iter().map(|p| p.0.date).collect(),
+            seqs: pieces.iter().take(kept.len()).map(|p| p.0.seq).collect(),
             kept,
             joined,
         })

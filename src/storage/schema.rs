@@ -145,6 +145,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    receipts (id) {
+        id -> BigInt,
+        user_name -> Text,
+        community_id -> Text,
+        kind -> Text,
+        at -> BigInt,
+        seqs -> Text,
+        refused -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> partners (partner_id));
 diesel::joinable!(memberships -> communities (community_id));
 diesel::joinable!(memberships -> partners (partner_id));
@@ -165,4 +177,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     reader_marks,
     statuses,
     api_tokens,
+    receipts,
 );

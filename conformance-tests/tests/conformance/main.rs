@@ -12,6 +12,7 @@ mod negotiation;
 mod object;
 mod objects_get;
 mod objects_post;
+mod receipts;
 mod replays;
 mod setup;
 mod status;
