@@ -62,6 +62,19 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Load bundles, envelopes or JSON lines into a community as USER, with the same checks
+    /// and policy as a POST; prints each refusal and a summary, shows progress on stderr.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        community: String,
+        /// The user the objects are posted as (a moderator or contributor of the community).
+        #[arg(long = "as")]
+        user: String,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Who received or posted which versions, and when: of one object, or by one user.
     Receipts {
         /// The object whose receipts to list (every version, every user).
@@ -151,6 +164,113 @@ async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec
         })
     })
     .await?
+}
+
+/// Prints each refusal as found (stdout) and progress at most twice a second (stderr).
+struct Console {
+    started: std::time::Instant,
+    shown: Option<std::time::Instant>,
+    terminal: bool,
+}
+
+impl crate::service::import::Report for Console {
+    fn progress(&mut self, p: &crate::service::import::Progress) {
+        let now = std::time::Instant::now();
+        if self
+            .shown
+            .is_some_and(|t| now - t < std::time::Duration::from_millis(500))
+        {
+            return;
+        }
+        self.shown = Some(now);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = p.objects as f64 / secs;
+        let left = match p.read {
+            0 => "?".to_owned(),
+            read => format!(
+                "{:.0}s",
+                secs * (p.total.saturating_sub(read)) as f64 / read as f64
+            ),
+        };
+        let line = format!(
+            "{} objects, {rate:.0}/s, {} accepted, {} refused, {left} left",
+            p.objects, p.accepted, p.refused
+        );
+        if self.terminal {
+            eprint!("\r{line}  ");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn refused(&mut self, d: &crate::taxii::resources::StatusDetail) {
+        println!(
+            "refused {} {}: {}",
+            d.id,
+            d.version,
+            d.message.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// Counts the bytes read from a file, for the time left.
+struct Counted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Imports every file; false when any object was refused.
+fn import_files(
+    storage: &Storage,
+    files: &[PathBuf],
+    community: &str,
+    user: &str,
+    keep: (chrono::Duration, chrono::Duration),
+) -> anyhow::Result<bool> {
+    use crate::service::import::Import;
+    let total = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()))
+        .sum::<std::io::Result<u64>>()
+        .context("reading the files' sizes")?;
+    let validator = crate::stix::Validator::new()?;
+    let now = || crate::clock::Clock::system().now_micros();
+    let keep = crate::service::ingest::Keep::new(now(), keep.0, keep.1);
+    let console = Console {
+        started: std::time::Instant::now(),
+        shown: None,
+        terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let mut import = Import::new(
+        storage, &validator, user, community, keep, now, total, console,
+    )?;
+    for file in files {
+        let name = file.display().to_string();
+        let inner = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
+        let read = std::sync::Arc::clone(&import.read);
+        import.file(&name, Counted { inner, read })?;
+    }
+    let p = import.progress().clone();
+    // The last figures, whenever the one before was shown.
+    import.report.shown = None;
+    crate::service::import::Report::progress(&mut import.report, &p);
+    if import.report.terminal {
+        eprintln!();
+    }
+    println!(
+        "imported {} objects into {community} as {user}: {} accepted, {} refused",
+        p.objects, p.accepted, p.refused
+    );
+    Ok(p.refused == 0)
 }
 
 async fn receipts_command(
@@ -328,6 +448,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await??;
             for l in lines {
                 println!("{l}");
+            }
+        }
+        Command::Import {
+            files,
+            community,
+            user,
+            config,
+        } => {
+            let config = Config::load(&config)?;
+            let storage = crate::startup::open_storage(&config).await?;
+            let keep = (
+                config.taxii.status_retention()?,
+                config.taxii.receipt_retention()?,
+            );
+            let ok = tokio::task::spawn_blocking(move || {
+                import_files(&storage, &files, &community, &user, keep)
+            })
+            .await??;
+            if !ok {
+                std::process::exit(1);
             }
         }
         Command::Receipts {

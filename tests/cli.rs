@@ -429,3 +429,98 @@ fn receipts_name_an_object_or_a_user() {
     );
     assert_eq!(stdout(&object), "when\tuser\tkind\tcommunity\tversion\n");
 }
+
+fn import_indicator(n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--6f3e8f40-2d8e-4b5c-9a4f-{n:012x}"),
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z",
+        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+    })
+}
+
+#[test]
+fn import_streams_bundles_and_json_lines_and_lists_each_refusal() {
+    let dir = workdir();
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    let mut objects: Vec<serde_json::Value> = (1..=2500).map(import_indicator).collect();
+    objects[10]["pattern"] = serde_json::json!("[not a pattern");
+    objects[2000]["modified"] = serde_json::json!("2025-01-01T00:00:00.000Z");
+    let bundle = serde_json::json!({
+        "type": "bundle", "id": "bundle--0a4b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "objects": objects,
+    });
+    std::fs::write(
+        dir.path().join("big.json"),
+        serde_json::to_vec_pretty(&bundle).unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<String> = (3001..=3010)
+        .map(|n| import_indicator(n).to_string())
+        .collect();
+    std::fs::write(dir.path().join("more.jsonl"), lines.join("\n") + "\n").unwrap();
+    let import = cairn(
+        dir.path(),
+        &[
+            "import",
+            "big.json",
+            "more.jsonl",
+            "--community",
+            "finance-isac",
+            "--as",
+            "cert-ops",
+        ],
+        &[],
+    );
+    let out = stdout(&import);
+    let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("refused ")).collect();
+    assert_eq!(refused.len(), 2, "{out}\n{}", stderr(&import));
+    assert!(
+        refused[0].starts_with("refused indicator--6f3e8f40-2d8e-4b5c-9a4f-00000000000b "),
+        "{out}"
+    );
+    assert!(
+        refused[1].contains("-0000000007d1 ") && refused[1].contains("modified"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "imported 2510 objects into finance-isac as cert-ops: 2508 accepted, 2 refused\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        !import.status.success(),
+        "a refusal makes the exit status 1"
+    );
+    assert!(
+        stderr(&import).contains("2510 objects"),
+        "{}",
+        stderr(&import)
+    );
+    // Stored as posts by cert-ops: one receipt line per version.
+    let receipts = cairn(dir.path(), &["receipts", "--user", "cert-ops"], &[]);
+    assert_eq!(stdout(&receipts).lines().count(), 1 + 2508);
+    // A reader cannot import.
+    let reader = cairn(
+        dir.path(),
+        &[
+            "import",
+            "more.jsonl",
+            "--community",
+            "finance-isac",
+            "--as",
+            "mssp-feed",
+        ],
+        &[],
+    );
+    assert!(!reader.status.success());
+    assert!(stderr(&reader).contains("reader"), "{}", stderr(&reader));
+}

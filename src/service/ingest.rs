@@ -15,10 +15,29 @@ use crate::taxii::timestamp::format_micros;
 use std::sync::Arc;
 
 /// One object that passed validation, with its position in the upload.
-struct Candidate {
+pub(super) struct Candidate {
     index: usize,
     checked: Checked,
     body: String,
+}
+
+impl Candidate {
+    pub(super) fn new(index: usize, checked: Checked, body: &str) -> Candidate {
+        Candidate {
+            index,
+            checked,
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// How a refusal of the validator shows in a status.
+pub(super) fn refusal_detail(r: &crate::stix::Refusal) -> StatusDetail {
+    StatusDetail {
+        id: r.id.clone(),
+        version: r.version.clone(),
+        message: Some(r.message()),
+    }
 }
 
 /// Outcome of one object, in upload order, with the reason metrics count it under.
@@ -53,93 +72,19 @@ impl Cairn {
         recipients: Option<String>,
         body: String,
     ) -> Result<Status, ServiceError> {
-        let Checks {
-            candidates,
-            refused,
-            unlisted,
-        } = self.check_upload(Arc::new(body)).await?;
-        let total = (candidates.len() + refused.len()) as u64 + unlisted;
-        let now = self.clock.now_micros();
-        let status_id = uuid::Uuid::new_v4().to_string();
-        let (caller, user) = (principal.clone(), principal.user.clone());
-        let receipts_start = now.saturating_sub(
-            self.settings
-                .receipt_retention
-                .num_microseconds()
-                .unwrap_or(i64::MAX),
-        );
-        let retention_start = now
-            - self
-                .settings
-                .status_retention
-                .num_microseconds()
-                .unwrap_or(i64::MAX);
+        let checks = self.check_upload(Arc::new(body)).await?;
+        let upload = Upload {
+            caller: principal.clone(),
+            community: grant.community_id().to_owned(),
+            recipients,
+            checks,
+            now: self.clock.now_micros(),
+            status_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let keep = self.retention(upload.now);
         let (status, inserted, tally) = self
             .storage
-            .write(move |c| {
-                // The grant again, in the transaction that writes: `cairn apply` may have
-                // removed or demoted the membership since `authorize_post`.
-                let grant = match super::write_grant_now(c, &caller, grant.community_id())? {
-                    Ok(grant) => grant,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                let (mut outcomes, stored) =
-                    store_all(c, &grant, &user, recipients.as_deref(), &candidates, now)?;
-                let inserted = stored.len() as u64;
-                outcomes.extend(
-                    refused
-                        .iter()
-                        .map(|(i, d)| (*i, Outcome::Refused(INVALID, d.clone()))),
-                );
-                outcomes.sort_by_key(|(i, _)| *i);
-                let (mut successes, mut failures) = (vec![], vec![]);
-                let mut tally = Tally::new();
-                *tally.entry(("refused", INVALID)).or_default() += unlisted;
-                for (_, o) in outcomes {
-                    match o {
-                        Outcome::Stored(why, d) => {
-                            *tally.entry(("accepted", why)).or_default() += 1;
-                            successes.push(d)
-                        }
-                        Outcome::Refused(why, mut d) => {
-                            *tally.entry(("refused", why)).or_default() += 1;
-                            // Without `modified` or `created` there is no version of the
-                            // object's own: the time of this request stands in (TAXII 2.1
-                            // §4.3.1 asks for a value consistent to the server).
-                            if d.version.is_empty() {
-                                d.version = format_micros(now);
-                            }
-                            failures.push(d)
-                        }
-                    }
-                }
-                let failure_count = failures.len() as u64 + unlisted;
-                failures.truncate(MAX_LISTED_FAILURES);
-                let status = Status {
-                    id: status_id.clone(),
-                    status: "complete".into(),
-                    request_timestamp: format_micros(now),
-                    total_count: total,
-                    success_count: successes.len() as u64,
-                    successes,
-                    failure_count,
-                    failures,
-                    pending_count: 0,
-                    pendings: vec![],
-                };
-                let json = serde_json::to_string(&status).expect("status serialises");
-                let owner = StatusOwner {
-                    partner: grant.producer().to_owned(),
-                    user: user.clone(),
-                    community_id: grant.community_id().to_owned(),
-                };
-                statuses::insert(c, &status.id, &owner, now, &json)?;
-                statuses::purge(c, retention_start)?;
-                let community = grant.community_id();
-                receipts::record_push(c, &user, community, now, stored, failure_count)?;
-                crate::storage::receipts::purge(c, receipts_start)?;
-                Ok(Ok((status, inserted, tally)))
-            })
+            .write(move |c| commit_upload(c, &upload, keep))
             .await??;
         self.storage.grew(inserted);
         for ((outcome, why), n) in tally.into_iter().filter(|(_, n)| *n > 0) {
@@ -162,6 +107,133 @@ const INVALID: &str = "invalid";
 const COMMUNITY_RULES: &str = "community_rules";
 const CONFLICT: &str = "conflict";
 const NOT_OWNER: &str = "not_owner";
+
+/// An upload, checked, on its way to the transaction that stores it.
+pub(super) struct Upload {
+    pub caller: Principal,
+    pub community: String,
+    pub recipients: Option<String>,
+    pub checks: Checks,
+    pub now: i64,
+    pub status_id: String,
+}
+
+/// Statuses and receipts from before these times are purged as uploads are stored.
+#[derive(Clone, Copy)]
+pub struct Keep {
+    statuses_from: i64,
+    receipts_from: i64,
+}
+
+impl Keep {
+    /// What to keep at `now`, given how long statuses and receipts are kept.
+    pub fn new(now: i64, statuses: chrono::Duration, receipts: chrono::Duration) -> Keep {
+        let before =
+            |d: chrono::Duration| now.saturating_sub(d.num_microseconds().unwrap_or(i64::MAX));
+        Keep {
+            statuses_from: before(statuses),
+            receipts_from: before(receipts),
+        }
+    }
+}
+
+impl Cairn {
+    pub(super) fn retention(&self, now: i64) -> Keep {
+        let s = &self.settings;
+        Keep::new(now, s.status_retention, s.receipt_retention)
+    }
+}
+
+/// What storing an upload did: its status, how many versions it stored, and its objects by
+/// (outcome, reason) for the metrics.
+pub(super) type Committed = (Status, u64, Tally);
+
+/// Stores an upload in the transaction `c`, as POST does: the write grant again (`cairn apply`
+/// may have removed or demoted the membership since it was first checked), the objects, the
+/// status and the receipt.
+pub(super) fn commit_upload(
+    c: &mut Conn,
+    up: &Upload,
+    keep: Keep,
+) -> Result<Result<Committed, ServiceError>, StorageError> {
+    let grant = match super::write_grant_now(c, &up.caller, &up.community)? {
+        Ok(grant) => grant,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let user = &up.caller.user;
+    let checks = &up.checks;
+    let (mut outcomes, stored) = store_all(
+        c,
+        &grant,
+        user,
+        up.recipients.as_deref(),
+        &checks.candidates,
+        up.now,
+    )?;
+    let inserted = stored.len() as u64;
+    outcomes.extend(
+        checks
+            .refused
+            .iter()
+            .map(|(i, d)| (*i, Outcome::Refused(INVALID, d.clone()))),
+    );
+    outcomes.sort_by_key(|(i, _)| *i);
+    let (status, tally) = status_of(up, outcomes);
+    let json = serde_json::to_string(&status).expect("status serialises");
+    let owner = StatusOwner {
+        partner: grant.producer().to_owned(),
+        user: user.clone(),
+        community_id: grant.community_id().to_owned(),
+    };
+    statuses::insert(c, &status.id, &owner, up.now, &json)?;
+    statuses::purge(c, keep.statuses_from)?;
+    let community = grant.community_id();
+    receipts::record_push(c, user, community, up.now, stored, status.failure_count)?;
+    crate::storage::receipts::purge(c, keep.receipts_from)?;
+    Ok(Ok((status, inserted, tally)))
+}
+
+/// The status resource of an upload's outcomes (in upload order), and their tally.
+fn status_of(up: &Upload, outcomes: Vec<(usize, Outcome)>) -> (Status, Tally) {
+    let unlisted = up.checks.unlisted;
+    let total = (up.checks.candidates.len() + up.checks.refused.len()) as u64 + unlisted;
+    let (mut successes, mut failures) = (vec![], vec![]);
+    let mut tally = Tally::new();
+    *tally.entry(("refused", INVALID)).or_default() += unlisted;
+    for (_, o) in outcomes {
+        match o {
+            Outcome::Stored(why, d) => {
+                *tally.entry(("accepted", why)).or_default() += 1;
+                successes.push(d)
+            }
+            Outcome::Refused(why, mut d) => {
+                *tally.entry(("refused", why)).or_default() += 1;
+                // Without `modified` or `created` there is no version of the object's own: the
+                // time of this request stands in (TAXII 2.1 §4.3.1 asks for a value
+                // consistent to the server).
+                if d.version.is_empty() {
+                    d.version = format_micros(up.now);
+                }
+                failures.push(d)
+            }
+        }
+    }
+    let failure_count = failures.len() as u64 + unlisted;
+    failures.truncate(MAX_LISTED_FAILURES);
+    let status = Status {
+        id: up.status_id.clone(),
+        status: "complete".into(),
+        request_timestamp: format_micros(up.now),
+        total_count: total,
+        success_count: successes.len() as u64,
+        successes,
+        failure_count,
+        failures,
+        pending_count: 0,
+        pendings: vec![],
+    };
+    (status, tally)
+}
 
 fn refusal(c: &Checked, why: &'static str, message: String) -> Outcome {
     Outcome::Refused(
@@ -421,10 +493,10 @@ const SLICE_OBJECTS: usize = 256;
 /// What checking an upload found: the objects to store, the refusals listed in the status, and
 /// how many more were refused.
 #[derive(Default)]
-struct Checks {
-    candidates: Vec<Candidate>,
-    refused: Vec<(usize, StatusDetail)>,
-    unlisted: u64,
+pub(super) struct Checks {
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) refused: Vec<(usize, StatusDetail)>,
+    pub(super) unlisted: u64,
 }
 
 impl Cairn {
@@ -522,14 +594,7 @@ fn check_slice(validator: &Validator, body: &str, slice: &[Span], room: usize) -
                 body: text.to_owned(),
             }),
             Err(_) if checks.refused.len() >= room => checks.unlisted += 1,
-            Err(r) => checks.refused.push((
-                span.index,
-                StatusDetail {
-                    id: r.id.clone(),
-                    version: r.version.clone(),
-                    message: Some(r.message()),
-                },
-            )),
+            Err(r) => checks.refused.push((span.index, refusal_detail(&r))),
         }
     }
     checks
