@@ -24,7 +24,8 @@ import tempfile
 import uuid
 
 import requests  # installed with taxii2-client; its HTTP errors are requests.HTTPError
-from taxii2client.v21 import ApiRoot, Server, as_pages
+from taxii2client.common import TokenAuth
+from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 MEDIA_TYPE = "application/taxii+json;version=2.1"
 PAGE_SIZE = 100
@@ -296,6 +297,28 @@ def check_delete(args, state):
     raise CheckFailed(f"object still retrievable after delete: {envelope}")
 
 
+def check_token_auth(args, state):
+    """A read-only API token, sent as taxii2-client's TokenAuth (`Authorization: Token`) and as
+    the Basic password: the same pages as the user's password; writing is refused."""
+    coll = need(state, "collection", "api_root")
+    objects, _ = need(state, "bulk", "bulk_push_curl")
+    wanted = {o["id"] for o in objects}
+    by_token = Collection(coll.url, auth=TokenAuth(args.token))
+    by_basic = Collection(coll.url, user=args.user, password=args.token)
+    for name, c in [("TokenAuth", by_token), ("Basic", by_basic)]:
+        got, _ = collect_pages(c.get_objects)
+        ours = [o["id"] for o in got if o.get("id") in wanted]
+        expect(len(ours) == len(wanted), f"{name}: {len(ours)} of {len(wanted)} objects")
+    expect(by_token.can_read is True and by_token.can_write is False,
+           f"a read-only token: can_read={by_token.can_read!r} can_write={by_token.can_write!r}")
+    # The client refuses on its own (can_write is false); the server refuses too.
+    resp = requests.post(coll.url + "objects/", data=json.dumps({"objects": [objects[0]]}),
+                         headers={"Authorization": f"Token {args.token}",
+                                  "Content-Type": MEDIA_TYPE, "Accept": MEDIA_TYPE})
+    expect(resp.status_code == 403, f"a read-only token's POST: expected 403, got "
+                                    f"{resp.status_code} {resp.text[:200]}")
+
+
 CHECKS = [
     ("discovery", check_discovery),
     ("api_root", check_api_root),
@@ -303,6 +326,7 @@ CHECKS = [
     ("get_objects_match_id", check_get_objects_match_id),
     ("bulk_push_curl", check_bulk_push_curl),
     ("bulk_read_as_pages", check_bulk_read_as_pages),
+    ("token_auth", check_token_auth),
     ("manifest", check_manifest),
     ("versions", check_versions),
     ("delete", check_delete),
@@ -317,6 +341,7 @@ def main():
     parser.add_argument("--collection-alias", required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
+    parser.add_argument("--token", required=True, help="a read-only API token of --user")
     parser.add_argument("--curl", default="curl", help="curl executable (default: from PATH)")
     parser.add_argument("--seed", default=None, help="seed for the bulk objects (default: fresh)")
     args = parser.parse_args()
