@@ -156,32 +156,11 @@ fn serve_on_the_shipped_config_creates_its_database_and_answers_discovery() {
     );
     assert!(apply.status.success(), "{}", stderr(&apply));
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["serve"])
-        .env("CAIRN_SERVER__BIND", &bind)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Readiness is the listener accepting; give it up to 30 s on a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(30);
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("acme-soc:acme pw")
     );
-    let mut answer = None;
-    while Instant::now() < deadline {
-        if let Some(a) = http_get(port, "/taxii2/", &auth) {
-            answer = Some(a);
-            break;
-        }
-        // Polling a child process for readiness, not timing an assertion.
-        #[allow(clippy::disallowed_methods)]
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, _, answer) = serve(dir.path(), &auth, &[], Stdio::null());
     let _ = child.kill();
     let _ = child.wait();
     let answer = answer.expect("server answered");
@@ -260,24 +239,34 @@ fn harmful_entries_are_refused_naming_file_entry_and_key() {
     assert_eq!(stdout(&ok), "partner cert: added\n", "{}", stderr(&ok));
 }
 
-/// Starts `cairn serve` in `dir` on a free port; returns the child and the port once it answers.
-fn serve(dir: &Path, authorization: &str) -> (std::process::Child, u16) {
+/// Starts `cairn serve` in `dir` on a free port with `env`, its stderr as `stderr`; returns the
+/// child, its port and the first answer to `GET /taxii2/` with `authorization`, once it answers.
+fn serve(
+    dir: &Path,
+    authorization: &str,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (std::process::Child, u16, Option<String>) {
     let port = free_port();
     let child = Command::new(BIN)
         .current_dir(dir)
         .args(["serve"])
         .env("CAIRN_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
+    // Readiness is the listener accepting; give it up to 30 s on a loaded machine.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && http_get(port, "/taxii2/", authorization).is_none() {
+    let mut answer = None;
+    while Instant::now() < deadline && answer.is_none() {
+        answer = http_get(port, "/taxii2/", authorization);
         // Polling a child process for readiness, not timing an assertion.
         #[allow(clippy::disallowed_methods)]
         std::thread::sleep(Duration::from_millis(20));
     }
-    (child, port)
+    (child, port, answer)
 }
 
 #[test]
@@ -328,7 +317,7 @@ fn token_create_prints_it_once_list_hides_it_and_revoke_stops_a_running_server()
     );
 
     let bearer = format!("Bearer {token}");
-    let (mut child, port) = serve(dir.path(), &bearer);
+    let (mut child, port, _) = serve(dir.path(), &bearer, &[], Stdio::null());
     let before = http_get(port, "/taxii2/", &bearer).unwrap_or_default();
     let revoke = cairn(dir.path(), &["token", "revoke", id], &[]);
     let after = http_get(port, "/taxii2/", &bearer).unwrap_or_default();
@@ -342,25 +331,9 @@ fn token_create_prints_it_once_list_hides_it_and_revoke_stops_a_running_server()
 #[test]
 fn json_logs_carry_the_error_id_a_taxii_error_shows_the_client() {
     let dir = workdir();
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["serve"])
-        .env("CAIRN_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("CAIRN_SERVER__LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut answer = None;
-    while Instant::now() < deadline && answer.is_none() {
-        answer = http_get(port, "/taxii2/", "Basic bm9ib2R5Om5vdGhpbmc=");
-        // Polling a child process for readiness, not timing an assertion.
-        #[allow(clippy::disallowed_methods)]
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let env = [("CAIRN_SERVER__LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let nobody = "Basic bm9ib2R5Om5vdGhpbmc=";
+    let (mut child, _, answer) = serve(dir.path(), nobody, &env, Stdio::piped());
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let answer = answer.expect("server answered");

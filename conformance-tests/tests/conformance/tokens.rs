@@ -20,6 +20,12 @@ async fn with(
     s.send(method, path, None, &headers, body).await
 }
 
+/// The objects of the collection, read with `token` as a bearer token.
+async fn bearer_get(s: &TestServer, token: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    with(s, Method::GET, &objects_url(""), &auth, None).await
+}
+
 fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
     let pair = format!("{user}:{password}");
@@ -127,15 +133,7 @@ async fn revoked_expired_and_unknown_tokens_are_refused_at_once() {
         .await;
     let (_, other) = s.token("globex-soc", false, None).await;
     for t in [&token, &brief] {
-        let r = with(
-            &s,
-            Method::GET,
-            &objects_url(""),
-            &format!("Bearer {t}"),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, 200);
+        assert_eq!(bearer_get(&s, t).await.status, 200);
     }
     s.revoke_token(&id).await;
     s.clock.advance(chrono::Duration::minutes(6));
@@ -148,14 +146,7 @@ async fn revoked_expired_and_unknown_tokens_are_refused_at_once() {
         "cairn_0123456789abcdef_nope",
         "nonsense",
     ] {
-        let r = with(
-            &s,
-            Method::GET,
-            &objects_url(""),
-            &format!("Bearer {t}"),
-            None,
-        )
-        .await;
+        let r = bearer_get(&s, t).await;
         r.assert_error(401);
         let challenges: Vec<&str> = r
             .headers
