@@ -44,6 +44,8 @@ pub struct SetupFile {
 pub struct PartnerEntry {
     pub id: String,
     pub title: String,
+    /// The STIX identity the partner signs with (`identity--<uuid>`); derived when absent.
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,10 +215,16 @@ pub fn plan(
         if p.title.trim().is_empty() {
             return Err(cx.err(entry, "title", "must not be empty"));
         }
+        if let Some(identity) = &p.identity {
+            if !crate::policy::identity::is_identity_id(identity) {
+                return Err(cx.err(entry, "identity", "must be identity--<UUID>, in lower case"));
+            }
+        }
         rows.partners.push(PartnerRow {
             id: p.id.clone(),
             title: p.title.clone(),
             enabled: true,
+            identity: p.identity.clone(),
         });
     }
 

@@ -2,6 +2,7 @@
 //! grant that only this module can construct, so an unchecked read or write does not compile.
 
 pub mod delivery;
+pub mod identity;
 pub mod ownership;
 
 use std::fmt;

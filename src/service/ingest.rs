@@ -107,6 +107,7 @@ const INVALID: &str = "invalid";
 const COMMUNITY_RULES: &str = "community_rules";
 const CONFLICT: &str = "conflict";
 const NOT_OWNER: &str = "not_owner";
+const SPOOFING: &str = "spoofing";
 
 /// An upload, checked, on its way to the transaction that stores it.
 pub(super) struct Upload {
@@ -297,6 +298,10 @@ fn store_all(
     let policy = deliveries::community_policy(&row)?;
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?)?;
     let recipients = parse_recipients(c, &community, recipients_header)?;
+    let identities: std::collections::HashMap<String, String> = setup::partner_identities(c)?
+        .into_iter()
+        .map(|(p, configured)| (crate::policy::identity::of(&p, configured.as_deref()), p))
+        .collect();
     // Every id posted or referenced, looked up once (see `objects::nums`).
     let named = objects::named(
         candidates
@@ -351,6 +356,12 @@ fn store_all(
                 continue;
             }
         };
+        let claimed = ch.created_by.as_deref();
+        if let Some(why) = crate::policy::identity::spoofed(grant.producer(), claimed, &identities)
+        {
+            outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
+            continue;
+        }
         let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
         if let Some((version_text, body)) = known.get(&key) {
             let outcome = if *body == cand.body || same_json(body, &cand.body) {

@@ -191,6 +191,7 @@ impl Validator {
                 .map(str::to_owned)
                 .collect(),
             refs: refs::content_refs(&value),
+            created_by: text("created_by_ref"),
         })
     }
 }
@@ -206,6 +207,8 @@ pub struct Checked {
     pub markings: Vec<String>,
     /// Ids it references that take part in the reference rule.
     pub refs: Vec<String>,
+    /// Its top-level `created_by_ref`: who it says created it.
+    pub created_by: Option<String>,
 }
 
 /// A refused object: its id (or a placeholder naming its position) and why.

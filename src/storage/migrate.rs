@@ -135,7 +135,7 @@ type ObjectRow = (
 
 tables! {
     meta: (String, String) = (key, value) by (key);
-    partners: (String, String, bool) = (id, title, enabled) by (id);
+    partners: (String, String, bool, Option<String>) = (id, title, enabled, identity) by (id);
     users: (String, String, String, String, String, bool, bool) =
         (name, partner_id, password_hash, max_tlp, types, redistributes, enabled) by (name);
     communities: (String, String, String, Option<String>, String, String, i64, bool, String, bool) =

@@ -4,11 +4,13 @@ use super::schema::*;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = partners)]
+#[diesel(table_name = partners, treat_none_as_null = true)]
 pub struct PartnerRow {
     pub id: String,
     pub title: String,
     pub enabled: bool,
+    /// `[[partner]] identity`; `None`: the one derived from the id (`policy::identity`).
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]

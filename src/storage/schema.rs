@@ -12,6 +12,7 @@ diesel::table! {
         id -> Text,
         title -> Text,
         enabled -> Bool,
+        identity -> Nullable<Text>,
     }
 }
 

@@ -20,6 +20,13 @@ pub fn active_user(conn: &mut Conn, name: &str) -> Result<Option<UserRow>, Stora
     Ok(q.get_result(conn).optional()?)
 }
 
+/// Every partner's identity (`None`: derived), enabled or not: an identity stays its partner's.
+pub fn partner_identities(conn: &mut Conn) -> Result<Vec<(String, Option<String>)>, StorageError> {
+    Ok(partners::table
+        .select((partners::id, partners::identity))
+        .load(conn)?)
+}
+
 /// True when `id` is an enabled partner.
 pub fn partner_active(conn: &mut Conn, id: &str) -> Result<bool, StorageError> {
     let n: i64 = partners::table

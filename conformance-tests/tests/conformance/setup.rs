@@ -91,6 +91,8 @@ async fn errors_name_the_file_the_entry_and_the_key() {
          "setup.toml: [[community]] 'finance-isac': collection: 'not-a-uuid' is not a UUIDv4"),
         (format!("{}\n[[partner]]\nid = \"Bad Id\"\ntitle = \"x\"\n", standard_setup()),
          "setup.toml: [[partner]] 'Bad Id': id: must be 2-63 characters of a-z, 0-9 and '-'"),
+        (standard_setup().replace("id = \"acme\"\ntitle = \"ACME Bank\"\n", "id = \"acme\"\ntitle = \"ACME Bank\"\nidentity = \"identity--NOPE\"\n"),
+         "setup.toml: [[partner]] 'acme': identity: must be identity--<UUID>, in lower case"),
         (standard_setup().replace("name = \"initech-soc\"\npartner = \"initech\"\n", "name = \"initech-soc\"\npartner = \"initech\"\nmax_tlp = \"purple\"\n"),
          "setup.toml: [[user]] 'initech-soc': max_tlp: 'purple' is not a TLP level (clear, white, green, amber, amber+strict, red)"),
     ];

@@ -3,6 +3,7 @@
 
 mod five_banks;
 mod fixture;
+mod identity;
 mod noninterference;
 mod ownership;
 mod poller;
