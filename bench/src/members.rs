@@ -249,11 +249,10 @@ fn objects_on(body: &[u8]) -> usize {
 async fn page_times(
     addr: std::net::SocketAddr,
     requests: usize,
-    deep_mark: i64,
 ) -> anyhow::Result<([PageStat; 2], [PageStat; 2])> {
-    let after = enc(&cairn::taxii::timestamp::format_micros(deep_mark));
     let mut series = vec![];
     for partner in [AMBER, GREEN] {
+        let after = enc(&deep_mark(addr, partner).await?);
         let t = target(addr, partner);
         let base = format!("{}objects/?limit={PAGE}", collection(partner));
         series.push((t.get(&base), vec![], (0, 0)));
@@ -293,30 +292,49 @@ async fn page_times(
     Ok(([stat(0), stat(2)], [stat(1), stat(3)]))
 }
 
-/// Versions in a reader's manifest (every version), following `next`.
-async fn manifest_versions(addr: std::net::SocketAddr, partner: &str) -> anyhow::Result<usize> {
+/// The `date_added` of every entry of a reader's manifest, in order, following `next`; every
+/// version when `all`, else the latest of each object (as `GET objects` serves them).
+async fn manifest_dates(
+    addr: std::net::SocketAddr,
+    partner: &str,
+    all: bool,
+) -> anyhow::Result<Vec<String>> {
     let t = target(addr, partner);
-    let first = format!(
-        "{}manifest/?limit={PAGE}&match%5Bversion%5D=all",
-        collection(partner)
-    );
+    let versions = if all { "&match%5Bversion%5D=all" } else { "" };
+    let first = format!("{}manifest/?limit={PAGE}{versions}", collection(partner));
     let mut conn = Conn::new(addr);
-    let (mut path, mut count) = (first.clone(), 0);
+    let (mut path, mut dates) = (first.clone(), vec![]);
     // Bounded: far more pages than the largest corpus needs.
     for _ in 0..10_000 {
         let r = conn.send(&t.get(&path)).await?;
         ensure!(r.status == 200, "GET manifest: {} {}", r.status, r.text());
         if r.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(count);
+            return Ok(dates);
         }
         let v: Value = serde_json::from_slice(&r.body)?;
-        count += v["objects"].as_array().map_or(0, Vec::len);
+        for e in v["objects"].as_array().map_or(&[][..], Vec::as_slice) {
+            dates.push(e["date_added"].as_str().unwrap_or_default().to_owned());
+        }
         match (v["more"].as_bool(), v["next"].as_str()) {
             (Some(true), Some(next)) => path = format!("{first}&next={}", enc(next)),
-            _ => return Ok(count),
+            _ => return Ok(dates),
         }
     }
     bail!("the manifest of {partner} has more than 10,000 pages")
+}
+
+/// Versions a reader receives (its manifest with every version).
+async fn manifest_versions(addr: std::net::SocketAddr, partner: &str) -> anyhow::Result<usize> {
+    Ok(manifest_dates(addr, partner, true).await?.len())
+}
+
+/// Where a reader's deep page starts: the `date_added` at 90% of what it sees. Each reader
+/// has its own dates, and a mark taken from the clock during a concurrent ingest would put the
+/// page at a different depth at each size.
+async fn deep_mark(addr: std::net::SocketAddr, partner: &str) -> anyhow::Result<String> {
+    let dates = manifest_dates(addr, partner, false).await?;
+    ensure!(!dates.is_empty(), "{partner} sees nothing");
+    Ok(dates[dates.len() * 9 / 10].clone())
 }
 
 /// Runs `cairn apply FILE --config CONFIG`; its wall-clock seconds, or None when it was killed
@@ -419,7 +437,7 @@ async fn measure_on(
     let before = db_bytes(server).await?;
     let cpu0 = cpu_ticks(pid)?;
     let api = producer_api(server.proc.addr);
-    let (stat, mark) = ingest(&api, &corpus.raw, row.objects, ENVELOPE, CLIENTS).await?;
+    let (stat, _) = ingest(&api, &corpus.raw, row.objects, ENVELOPE, CLIENTS).await?;
     let ticks = cpu_ticks(pid)? - cpu0;
     row.ingest_secs = stat.secs;
     row.cpu_us_per_object = ticks as f64 / clock_ticks_per_sec() * 1e6 / row.objects as f64;
@@ -430,7 +448,7 @@ async fn measure_on(
         row.cpu_us_per_object,
         row.db_bytes_per_object()
     );
-    (row.first, row.deep) = page_times(server.proc.addr, env.args.requests, mark).await?;
+    (row.first, row.deep) = page_times(server.proc.addr, env.args.requests).await?;
     eprintln!(
         "  pages p50 (ms): first {:.1}/{:.1}, deep {:.1}/{:.1}",
         row.first[0].p50_ms, row.first[1].p50_ms, row.deep[0].p50_ms, row.deep[1].p50_ms

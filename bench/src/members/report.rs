@@ -219,7 +219,7 @@ pub fn render(args: &Args, corpus: &str, tables: &[(&str, Rows)], took: Duration
     let _ = writeln!(out, "- corpus: {corpus}");
     let _ = writeln!(
         out,
-        "- each size: a fresh Cairn process (default config), one community (backlog on), one producer (contributor) and N readers with one user each: N-1 capped at AMBER, one at GREEN. The producer posts {} objects, {CLIENTS} clients, envelopes of {ENVELOPE}. Pages: limit {PAGE}, the deep one with `added_after` at 90% of the posts; {} timed requests per series after 2 untimed, the four series interleaved on one connection.",
+        "- each size: a fresh Cairn process (default config), one community (backlog on), one producer (contributor) and N readers with one user each: N-1 capped at AMBER, one at GREEN. The producer posts {} objects, {CLIENTS} clients, envelopes of {ENVELOPE}. Pages: limit {PAGE}, the deep one with `added_after` the `date_added` at 90% of the reader's own manifest; {} timed requests per series after 2 untimed, the four series interleaved on one connection.",
         args.objects, args.requests
     );
     let _ = writeln!(out, "- then `cairn apply` (the release binary, a process of its own, the server still running) adds member `newcomer` (AMBER), then raises the GREEN reader to AMBER, then runs once more with nothing to change");
