@@ -4,12 +4,14 @@
 //! cargo run --release -p cairn-bench -- validate
 //! cargo run --release -p cairn-bench -- reader-share
 //! cargo run --release -p cairn-bench -- compare
+//! cargo run --release -p cairn-bench -- members
 //! ```
 //!
 //! See bench/README.md for what each command measures and the latest figures.
 
 mod compare;
 mod corpus;
+mod members;
 mod reader_share;
 mod rng;
 mod serve_cairn;
@@ -36,6 +38,9 @@ enum Command {
     /// Cairn (SQLite, PostgreSQL when given), medallion 3.0.0 and nginx side by side, each in
     /// a process of its own: ingest, full poll, page latency under load, peak RSS; one table.
     Compare(compare::Args),
+    /// What each member of a community costs: ingest, CPU, database bytes, pages and
+    /// `cairn apply` at 2 to 1,000 readers, each size on a fresh server in a process of its own.
+    Members(members::Args),
     /// Runs Cairn for `compare` in a process of its own (internal).
     #[command(hide = true)]
     ServeCairn(serve_cairn::Args),
@@ -67,9 +72,18 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(compare::run(args)),
+        Command::Members(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(CLIENT_THREADS)
+            .enable_all()
+            .build()?
+            .block_on(members::run(args)),
         Command::ServeCairn(_) => unreachable!("handled above"),
     }
 }
+
+/// The client's threads for `members`: one, as `compare` defaults to, leaving a core to the
+/// server.
+const CLIENT_THREADS: usize = 1;
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

@@ -3,11 +3,11 @@
 //! the ceiling of this machine) side by side, each in a process of its own, driven over HTTP by
 //! the load generator in `http.rs`. One markdown table with the ratios and the targets.
 
-mod http;
+pub(crate) mod http;
 
 pub use http::enc;
 mod report;
-mod servers;
+pub(crate) mod servers;
 
 use crate::corpus::{Generator, Markings};
 use anyhow::{bail, ensure, Context};
@@ -200,7 +200,7 @@ pub struct Corpus {
     pub summary: String,
 }
 
-fn build_corpus(seed: u64, n: usize, versions: f64) -> Corpus {
+pub(crate) fn build_corpus(seed: u64, n: usize, versions: f64) -> Corpus {
     let mut g = Generator::new(seed, n, Markings::Mixed).with_versions(versions);
     let mut raw = Vec::with_capacity(n);
     let mut latest: HashMap<String, Option<String>> = HashMap::new();
@@ -285,15 +285,15 @@ fn is_tlp2(id: &str) -> bool {
 
 /// How to talk to one server under test.
 #[derive(Clone)]
-struct Api {
-    writer: Target,
-    reader: Target,
+pub(crate) struct Api {
+    pub writer: Target,
+    pub reader: Target,
     /// `/{root}/collections/{id}/` for the writer and the reader.
-    write_coll: String,
-    read_coll: String,
+    pub write_coll: String,
+    pub read_coll: String,
     /// `/{root}/` of the writer (its status resources).
-    write_root: String,
-    post_headers: Vec<(String, String)>,
+    pub write_root: String,
+    pub post_headers: Vec<(String, String)>,
 }
 
 impl Api {
@@ -334,7 +334,7 @@ impl Api {
 /// Posts the first `count` objects in envelopes of `envelope` from `clients` concurrent
 /// connections, each envelope until its status is complete. Returns the rate and the wall-clock
 /// microseconds just before the envelope at 90% was sent (for the deep page).
-async fn ingest(
+pub(crate) async fn ingest(
     api: &Api,
     raw: &Arc<Vec<String>>,
     count: usize,

@@ -238,6 +238,9 @@ max_tlp = "red"
 /// A Cairn server on a fresh store.
 pub struct CairnServer {
     pub proc: Proc,
+    /// Its storage URL and its config file (for `cairn apply --config` on the same store).
+    pub url: String,
+    pub config: PathBuf,
     /// For PostgreSQL: the admin URL and the database to drop afterwards.
     drop_db: Option<(String, String)>,
 }
@@ -270,7 +273,12 @@ impl CairnServer {
             }
         };
         match Self::launch(&url, exe, dir, tag, setup).await {
-            Ok(proc) => Ok(CairnServer { proc, drop_db }),
+            Ok(proc) => Ok(CairnServer {
+                proc,
+                config: dir.join(format!("{tag}.toml")),
+                url,
+                drop_db,
+            }),
             Err(e) => {
                 if let Some((admin, name)) = drop_db {
                     drop_postgres_database(&admin, &name).await;
