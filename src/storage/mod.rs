@@ -946,7 +946,7 @@ mod tests {
             c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
         }
         c.batch_execute(
-            "INSERT INTO partners VALUES ('p', 'P', 1);
+            "INSERT INTO partners (id, title, enabled) VALUES ('p', 'P', 1);
              INSERT INTO communities VALUES ('k', 'coll', 'K', NULL, 'allow', '[]', 0, 0, 'allow', 1);",
         )
         .unwrap();
