@@ -157,6 +157,7 @@ impl Cairn {
                 let sel = Selection {
                     ids: &q.ids,
                     types: &q.types,
+                    refs: &q.refs,
                     versions: &q.versions,
                     spec_versions: &q.spec_versions,
                     added_after: q.added_after,

@@ -721,6 +721,8 @@ pub fn withdraw_all_except(
 pub struct Selection<'a> {
     pub ids: &'a [String],
     pub types: &'a [String],
+    /// Only versions that reference one of these ids.
+    pub refs: &'a [String],
     pub versions: &'a VersionSelector,
     pub spec_versions: &'a SpecVersions,
     pub added_after: Option<i64>,
@@ -824,6 +826,12 @@ fn filtered<'a, ST>(
     }
     if !sel.types.is_empty() {
         q.sql(" AND objects.stix_type").in_texts(dialect, sel.types);
+    }
+    if !sel.refs.is_empty() {
+        // What references these ids, by their numbers (the index on what each version names).
+        q.sql(" AND deliveries.seq IN (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ");
+        nums_of(&mut q, dialect, grant.community_id(), sel.refs);
+        q.sql(")");
     }
     match spec_condition("objects", sel.spec_versions, mixed) {
         Cond::All => {}
@@ -1113,6 +1121,7 @@ pub fn delete(
     let sel = Selection {
         ids: &ids,
         types: &[],
+        refs: &[],
         versions,
         spec_versions,
         added_after: None,

@@ -19,7 +19,8 @@ impl Endpoint {
         use Endpoint::*;
         match param {
             "added_after" | "limit" | "next" => self != Delete,
-            "match[id]" | "match[type]" => matches!(self, Objects | Manifest),
+            // `match[ref]` is Cairn's: what references these ids (the thread of a threat).
+            "match[id]" | "match[type]" | "match[ref]" => matches!(self, Objects | Manifest),
             "match[version]" => self != Versions,
             "match[spec_version]" => true,
             _ => false,
@@ -75,6 +76,8 @@ pub struct Query {
     pub next: Option<String>,
     pub ids: Vec<String>,
     pub types: Vec<String>,
+    /// Only objects that reference one of these ids (`match[ref]`).
+    pub refs: Vec<String>,
     pub versions: VersionSelector,
     pub spec_versions: SpecVersions,
     /// The filters the request named (of `FILTERS`), in that order: what a `next` token carries.
@@ -82,10 +85,11 @@ pub struct Query {
 }
 
 /// The filter parameters, which a `next` token carries; `limit` and `next` are not filters.
-pub const FILTERS: [&str; 5] = [
+pub const FILTERS: [&str; 6] = [
     "added_after",
     "match[id]",
     "match[type]",
+    "match[ref]",
     "match[version]",
     "match[spec_version]",
 ];
@@ -149,6 +153,7 @@ impl Query {
             next: None,
             ids: vec![],
             types: vec![],
+            refs: vec![],
             versions: VersionSelector::last(),
             spec_versions: SpecVersions::Latest,
             given: vec![],
@@ -207,7 +212,12 @@ impl Query {
                     }
                     q.next = Some(value.clone())
                 }
-                "match[id]" => {
+                "match[id]" | "match[ref]" => {
+                    let list = if key == "match[id]" {
+                        &mut q.ids
+                    } else {
+                        &mut q.refs
+                    };
                     for id in split_list(key, value)? {
                         if !is_stix_id(id) {
                             return Err(err(
@@ -215,7 +225,7 @@ impl Query {
                                 format!("'{id}' is not a STIX identifier (type--UUID)"),
                             ));
                         }
-                        q.ids.push(id.to_owned());
+                        list.push(id.to_owned());
                     }
                 }
                 "match[type]" => {
@@ -298,6 +308,8 @@ impl Query {
         q.ids.dedup();
         q.types.sort();
         q.types.dedup();
+        q.refs.sort();
+        q.refs.dedup();
         q.given = FILTERS.into_iter().filter(|f| seen.contains(f)).collect();
         Ok(q)
     }
@@ -318,6 +330,7 @@ impl Query {
             "added_after" => self.added_after.map(format_micros).unwrap_or_default(),
             "match[id]" => self.ids.join(","),
             "match[type]" => self.types.join(","),
+            "match[ref]" => self.refs.join(","),
             "match[version]" => match &self.versions {
                 VersionSelector::All => "all".into(),
                 VersionSelector::Some { first, last, exact } => {
@@ -451,6 +464,7 @@ mod tests {
             ("added_after", "yesterday"),
             ("match[version]", "newest"),
             ("match[id]", "indicator--nope"),
+            ("match[ref]", "note"),
             ("match[type]", "Indicator"),
             ("match[spec_version]", "two"),
         ] {

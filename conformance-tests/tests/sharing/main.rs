@@ -8,3 +8,4 @@ mod noninterference;
 mod ownership;
 mod poller;
 mod rules;
+mod thread;
