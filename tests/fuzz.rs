@@ -213,7 +213,7 @@ fn query_target() -> Target {
         .to_vec(),
         dictionary: &[
             "&", "=", ",", "%", "%00", "%ZZ", "+", "match[", "]", "match[type]=", "match[id]=",
-            "match[version]=", "limit=", "added_after=", "next=", "-1", "99999999999999999999",
+            "match[version]=", "match[ref]=", "limit=", "added_after=", "next=", "-1", "99999999999999999999",
             "2026-02-30T00:00:00Z",
         ],
         run: Box::new(move |s| {

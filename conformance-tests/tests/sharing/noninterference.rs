@@ -139,6 +139,10 @@ async fn observe(
             "/pa/collections/{C1}/objects/{id}/?match[version]=all"
         ));
         paths.push(format!("/pa/collections/{C1}/objects/{id}/versions/"));
+        // The thread of each object, hidden ones included.
+        paths.push(format!(
+            "/pa/collections/{C1}/objects/?match[ref]={id}&match[version]=all"
+        ));
     }
     let mut out = vec![];
     for p in &paths {
