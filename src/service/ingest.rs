@@ -356,12 +356,6 @@ fn store_all(
                 continue;
             }
         };
-        let claimed = ch.created_by.as_deref();
-        if let Some(why) = crate::policy::identity::spoofed(grant.producer(), claimed, &identities)
-        {
-            outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
-            continue;
-        }
         let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
         if let Some((version_text, body)) = known.get(&key) {
             let outcome = if *body == cand.body || same_json(body, &cand.body) {
@@ -387,6 +381,14 @@ fn store_all(
                 refusal(ch, CONFLICT, why)
             };
             outcomes.push((cand.index, outcome));
+            continue;
+        }
+        // After the repeat check: re-posting a version already stored, signed by its producer,
+        // stores nothing and claims nothing.
+        let claimed = ch.created_by.as_deref();
+        if let Some(why) = crate::policy::identity::spoofed(grant.producer(), claimed, &identities)
+        {
+            outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
             continue;
         }
         let private_copy = match placement(grant, ch, stored.get(&ch.id)) {

@@ -45,8 +45,15 @@ async fn an_object_may_name_only_its_producers_identity() {
         let st = post(&s, "globex-soc", &[signed(n, claimed)], None).await;
         assert_eq!(st["success_count"], 1, "{st}");
     }
-    let st = post(&s, "acme-soc", &[signed(6, Some(ACME_IDENTITY))], None).await;
+    let acmes = signed(6, Some(ACME_IDENTITY));
+    let st = post(&s, "acme-soc", std::slice::from_ref(&acmes), None).await;
     assert_eq!(st["success_count"], 1, "{st}");
+    // Re-posting ACME's signed object as it is stores nothing and claims nothing.
+    let st = post(&s, "globex-soc", &[acmes], None).await;
+    assert_eq!(
+        st["successes"][0]["message"],
+        "this version was already stored; kept once"
+    );
     // Nothing of the refused ones reached anyone.
     let seen = visible(&s, "umbrella-soc").await;
     let ids: Vec<String> = [3, 4, 5, 6].map(|n| id(&signed(n, None))).to_vec();
