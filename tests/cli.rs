@@ -18,6 +18,18 @@ fn cairn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Outpu
     cmd.output().expect("cairn runs")
 }
 
+/// A working directory with the example setup applied.
+fn applied_workdir() -> tempfile::TempDir {
+    let dir = workdir();
+    let apply = cairn(
+        dir.path(),
+        &["apply", "config/example-setup.toml"],
+        &PASSWORDS,
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    dir
+}
+
 /// A copy of the shipped config directory in a fresh working directory.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -148,13 +160,7 @@ fn http_get(port: u16, path: &str, authorization: &str) -> Option<String> {
 #[test]
 fn serve_on_the_shipped_config_creates_its_database_and_answers_discovery() {
     use base64::Engine;
-    let dir = workdir();
-    let apply = cairn(
-        dir.path(),
-        &["apply", "config/example-setup.toml"],
-        &PASSWORDS,
-    );
-    assert!(apply.status.success(), "{}", stderr(&apply));
+    let dir = applied_workdir();
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     let auth = format!(
         "Basic {}",
@@ -271,13 +277,7 @@ fn serve(
 
 #[test]
 fn token_create_prints_it_once_list_hides_it_and_revoke_stops_a_running_server() {
-    let dir = workdir();
-    let apply = cairn(
-        dir.path(),
-        &["apply", "config/example-setup.toml"],
-        &PASSWORDS,
-    );
-    assert!(apply.status.success(), "{}", stderr(&apply));
+    let dir = applied_workdir();
     let create = cairn(
         dir.path(),
         &[
@@ -356,13 +356,7 @@ fn json_logs_carry_the_error_id_a_taxii_error_shows_the_client() {
 
 #[test]
 fn receipts_name_an_object_or_a_user() {
-    let dir = workdir();
-    let apply = cairn(
-        dir.path(),
-        &["apply", "config/example-setup.toml"],
-        &PASSWORDS,
-    );
-    assert!(apply.status.success(), "{}", stderr(&apply));
+    let dir = applied_workdir();
     let neither = cairn(dir.path(), &["receipts"], &[]);
     assert!(!neither.status.success());
     assert!(
@@ -416,13 +410,7 @@ fn import_indicator(n: u32) -> serde_json::Value {
 
 #[test]
 fn import_streams_bundles_and_json_lines_and_lists_each_refusal() {
-    let dir = workdir();
-    let apply = cairn(
-        dir.path(),
-        &["apply", "config/example-setup.toml"],
-        &PASSWORDS,
-    );
-    assert!(apply.status.success(), "{}", stderr(&apply));
+    let dir = applied_workdir();
     let mut objects: Vec<serde_json::Value> = (1..=2500).map(import_indicator).collect();
     objects[10]["pattern"] = serde_json::json!("[not a pattern");
     objects[2000]["modified"] = serde_json::json!("2025-01-01T00:00:00.000Z");
