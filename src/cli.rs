@@ -72,6 +72,10 @@ pub enum Command {
         /// The user the objects are posted as (a moderator or contributor of the community).
         #[arg(long = "as")]
         user: String,
+        /// Recipients of the TLP:RED objects, as the Cairn-Recipients header names them
+        /// ("acme, globex/soc-lead"); without it RED objects are refused.
+        #[arg(long)]
+        recipients: Option<String>,
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
@@ -232,8 +236,8 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
 fn import_files(
     storage: &Storage,
     files: &[PathBuf],
-    community: &str,
-    user: &str,
+    (community, user): (&str, &str),
+    recipients: Option<String>,
     keep: (chrono::Duration, chrono::Duration),
 ) -> anyhow::Result<bool> {
     use crate::service::import::Import;
@@ -253,6 +257,7 @@ fn import_files(
     let mut import = Import::new(
         storage, &validator, user, community, keep, now, total, console,
     )?;
+    import.recipients = recipients;
     for file in files {
         let name = file.display().to_string();
         let inner = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
@@ -454,6 +459,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             files,
             community,
             user,
+            recipients,
             config,
         } => {
             let config = Config::load(&config)?;
@@ -463,7 +469,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.taxii.receipt_retention()?,
             );
             let ok = tokio::task::spawn_blocking(move || {
-                import_files(&storage, &files, &community, &user, keep)
+                import_files(&storage, &files, (&community, &user), recipients, keep)
             })
             .await??;
             if !ok {

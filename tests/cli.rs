@@ -485,3 +485,37 @@ fn import_streams_bundles_and_json_lines_and_lists_each_refusal() {
     assert!(!reader.status.success());
     assert!(stderr(&reader).contains("reader"), "{}", stderr(&reader));
 }
+
+#[test]
+fn import_names_red_recipients_as_the_header_does() {
+    let dir = applied_workdir();
+    let mut red = import_indicator(1);
+    red["object_marking_refs"] =
+        serde_json::json!(["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"]);
+    std::fs::write(dir.path().join("red.jsonl"), format!("{red}\n")).unwrap();
+    let args = [
+        "import",
+        "red.jsonl",
+        "--community",
+        "finance-isac",
+        "--as",
+        "cert-ops",
+    ];
+    let without = cairn(dir.path(), &args, &[]);
+    assert!(
+        stdout(&without).contains("TLP:RED needs its recipients"),
+        "{}",
+        stdout(&without)
+    );
+    let with = cairn(
+        dir.path(),
+        &[&args[..], &["--recipients", "acme"]].concat(),
+        &[],
+    );
+    assert!(with.status.success(), "{}{}", stdout(&with), stderr(&with));
+    assert!(
+        stdout(&with).ends_with(": 1 accepted, 0 refused\n"),
+        "{}",
+        stdout(&with)
+    );
+}

@@ -58,6 +58,8 @@ pub struct Import<'a, R: Report> {
     pub keep: Keep,
     pub now: fn() -> i64,
     pub report: R,
+    /// RED recipients for the whole import, as the `Cairn-Recipients` header names them.
+    pub recipients: Option<String>,
     /// Bytes read of the files so far, counted by the caller's reader.
     pub read: Arc<AtomicU64>,
     caller: Principal,
@@ -89,6 +91,7 @@ impl<'a, R: Report> Import<'a, R> {
             keep,
             now,
             report,
+            recipients: None,
             read: Arc::default(),
             caller: Principal {
                 user: row.name,
@@ -168,7 +171,7 @@ impl<'a, R: Report> Import<'a, R> {
         let upload = Upload {
             caller: self.caller.clone(),
             community: self.community.clone(),
-            recipients: None,
+            recipients: self.recipients.clone(),
             checks,
             now: (self.now)(),
             status_id: uuid::Uuid::new_v4().to_string(),
