@@ -202,11 +202,14 @@ pub fn plan(
         if !valid_id(&p.id) {
             return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
         }
-        if p.id == "taxii2" {
+        if matches!(p.id.as_str(), "taxii2" | "healthz" | "readyz") {
             return Err(cx.err(
                 entry,
                 "id",
-                "'taxii2' is the discovery path and cannot be an API root",
+                format!(
+                    "'{}' is a path of its own (discovery, health checks) and cannot be an API root",
+                    p.id
+                ),
             ));
         }
         if !partner_ids.insert(p.id.clone()) {

@@ -519,3 +519,26 @@ fn import_names_red_recipients_as_the_header_does() {
         stdout(&with)
     );
 }
+
+#[test]
+fn import_refuses_to_skip_what_follows_a_first_document() {
+    let dir = applied_workdir();
+    let envelope = |n: u32| serde_json::json!({ "objects": [import_indicator(n)] }).to_string();
+    let text = format!("{}\n{}\n", envelope(1), envelope(2));
+    std::fs::write(dir.path().join("two.json"), text).unwrap();
+    let args = [
+        "import",
+        "two.json",
+        "--community",
+        "finance-isac",
+        "--as",
+        "cert-ops",
+    ];
+    let out = cairn(dir.path(), &args, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("more after the first JSON document"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -110,7 +110,8 @@ pub struct VersionFacts {
     pub recipients: Vec<Recipient>,
     /// When it was added (microseconds).
     pub added_at: i64,
-    /// A version of an id another partner owns, hidden from its producer (section 6).
+    /// A version of an id another partner owns, hidden from its producer (section 6); its
+    /// `recipients` name the one user who posted it.
     pub private_copy: bool,
 }
 
@@ -264,15 +265,17 @@ pub fn decide_version(
     let Some(producer) = &v.producer else {
         return Verdict::Deliver(Reason::BuiltIn);
     };
+    // A private copy goes to the user who posted it, named as its one recipient: another user
+    // of its partner may see the owner's object, which the copy must not stand in for.
+    if v.private_copy && !v.recipients.iter().any(|r| r.names(reader)) {
+        return Verdict::Withhold(Reason::PrivateCopy);
+    }
     if *producer == reader.partner {
         // Rule 2: the producer always sees its own contributions, narrowed only by user caps.
         return match user_caps(reader, level, &v.stix_type) {
             Some(why) => Verdict::Withhold(why),
             None => Verdict::Deliver(Reason::OwnContribution),
         };
-    }
-    if v.private_copy {
-        return Verdict::Withhold(Reason::PrivateCopy);
     }
     // Rule 3: the producer's sharing rule and the delays.
     if let Some(r) = rule {

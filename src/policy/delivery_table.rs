@@ -112,12 +112,22 @@ fn rows() -> Vec<Row> {
             expect: Withhold(PrivateCopy),
         },
         Row {
-            name: "a private copy goes to its producer's users",
+            name: "a private copy goes to the user who posted it",
             setup: |s| {
                 s.version.private_copy = true;
                 s.version.producer = Some("globex".into());
+                s.version.recipients = vec![named("globex/globex-soc")];
             },
             expect: Deliver(OwnContribution),
+        },
+        Row {
+            name: "a private copy is withheld from the other users of its partner",
+            setup: |s| {
+                s.version.private_copy = true;
+                s.version.producer = Some("globex".into());
+                s.version.recipients = vec![named("globex/globex-lead")];
+            },
+            expect: Withhold(PrivateCopy),
         },
         Row {
             name: "green 1.0 to a member",

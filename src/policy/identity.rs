@@ -28,15 +28,32 @@ pub fn is_identity_id(text: &str) -> bool {
         .is_some_and(|(u, p)| p.hyphenated().to_string() == u)
 }
 
+/// Each partner's identity, mapped to the partner (from `(partner, configured identity)`).
+pub fn owners(partners: Vec<(String, Option<String>)>) -> HashMap<String, String> {
+    partners
+        .into_iter()
+        .map(|(p, configured)| (of(&p, configured.as_deref()), p))
+        .collect()
+}
+
+/// Why `poster` may not post an object with this id: it is another partner's identity, which
+/// only that partner may describe. Ids compare without regard to letter case.
+pub fn taken(poster: &str, id: &str, owners: &HashMap<String, String>) -> Option<String> {
+    let owner = owners.get(&id.to_ascii_lowercase())?;
+    (owner != poster).then(|| {
+        format!("/id: {id} is another partner's identity; only that partner may describe it")
+    })
+}
+
 /// Why `created_by` may not be posted by `poster`: it is another partner's identity. `owners`
-/// maps every partner's identity to that partner.
+/// maps partners' identities to them. Ids compare without regard to letter case.
 pub fn spoofed(
     poster: &str,
     created_by: Option<&str>,
     owners: &HashMap<String, String>,
 ) -> Option<String> {
     let claimed = created_by?;
-    let owner = owners.get(claimed)?;
+    let owner = owners.get(&claimed.to_ascii_lowercase())?;
     (owner != poster).then(|| {
         let own = owners
             .iter()
@@ -93,6 +110,10 @@ mod tests {
             ),
             None
         );
+        // Letter case does not hide a claim, and an identity object is its partner's to post.
+        assert!(spoofed("globex", Some(&acme.to_ascii_uppercase()), &owners).is_some());
+        assert!(taken("globex", &acme, &owners).is_some());
+        assert_eq!(taken("acme", &acme, &owners), None);
         let why = spoofed("globex", Some(&acme), &owners).unwrap();
         assert!(
             why.contains("not globex's") && why.contains(&of("globex", None)),

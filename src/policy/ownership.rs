@@ -10,6 +10,8 @@ pub struct Stored<'a> {
     pub private_copy: bool,
     /// Delivered to the posting user.
     pub delivered: bool,
+    /// It has a version of its own (`modified` or `created`).
+    pub versioned: bool,
 }
 
 /// Where a new version (not a repeat of one the poster knows) of a posted id goes.
@@ -34,7 +36,9 @@ pub const NOT_YOURS: &str = "this object belongs to another partner of the commu
 /// (most SCOs, whose ids derive from their values) are posted by many partners alike and are
 /// always `Shared`.
 pub fn place(poster: &str, versioned: bool, stored: &[Stored<'_>]) -> Placement {
-    if !versioned {
+    // A versionless post of an id someone versions is a version of it all the same.
+    let owned = stored.iter().any(|s| s.versioned && !s.private_copy);
+    if !versioned && !owned {
         return Placement::Shared;
     }
     // Copies never make their producer the owner.
@@ -63,6 +67,7 @@ mod tests {
             producer: Some(producer),
             private_copy: false,
             delivered,
+            versioned: true,
         }
     }
 
@@ -99,6 +104,7 @@ mod tests {
             producer: Some("beta"),
             private_copy: true,
             delivered: true,
+            versioned: true,
         };
         assert_eq!(
             place("beta", true, &[by("alpha", false), mine]),
@@ -112,12 +118,14 @@ mod tests {
             producer: Some("beta"),
             private_copy: true,
             delivered: false,
+            versioned: true,
         };
         assert_eq!(place("alpha", true, &[copy]), Placement::Shared);
         let builtin = Stored {
             producer: None,
             private_copy: false,
             delivered: true,
+            versioned: true,
         };
         assert_eq!(
             place("alpha", true, &[builtin]),
@@ -126,10 +134,15 @@ mod tests {
     }
 
     #[test]
-    fn versionless_objects_keep_their_rules() {
+    fn versionless_objects_keep_their_rules_unless_someone_versions_the_id() {
+        let sco = Stored {
+            versioned: false,
+            ..by("alpha", true)
+        };
+        assert_eq!(place("beta", false, &[sco]), Placement::Shared);
         assert_eq!(
             place("beta", false, &[by("alpha", true)]),
-            Placement::Shared
+            Placement::Refused(NOT_YOURS.into())
         );
     }
 }

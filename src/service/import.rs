@@ -118,6 +118,15 @@ impl<'a, R: Report> Import<'a, R> {
                 Document(self)
                     .deserialize(&mut de)
                     .map_err(|e| bad(e.to_string()))?;
+                self.flush()?;
+                // One document a file: what follows it would otherwise go unread, unsaid.
+                de.end().map_err(|_| {
+                    bad(
+                        "more after the first JSON document; give one bundle or envelope a \
+                         file, or JSON lines of objects"
+                            .into(),
+                    )
+                })?;
             }
         }
         self.flush()

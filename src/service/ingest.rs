@@ -5,6 +5,7 @@
 use super::deliveries::{self, Fresh, Scope};
 use super::{receipts, Cairn, ServiceError};
 use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
+use crate::policy::identity;
 use crate::policy::ownership::{self, Placement};
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::stix::{self, Checked, UploadError, Validator};
@@ -298,10 +299,9 @@ fn store_all(
     let policy = deliveries::community_policy(&row)?;
     let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?)?;
     let recipients = parse_recipients(c, &community, recipients_header)?;
-    let identities: std::collections::HashMap<String, String> = setup::partner_identities(c)?
-        .into_iter()
-        .map(|(p, configured)| (crate::policy::identity::of(&p, configured.as_deref()), p))
-        .collect();
+    // The identities of the community's partners, present and former: another partner's is
+    // not this poster's to claim, and a partner outside it is not revealed by a refusal.
+    let identities = identity::owners(setup::partner_identities(c, &community)?);
     // Every id posted or referenced, looked up once (see `objects::nums`).
     let named = objects::named(
         candidates
@@ -386,8 +386,9 @@ fn store_all(
         // After the repeat check: re-posting a version already stored, signed by its producer,
         // stores nothing and claims nothing.
         let claimed = ch.created_by.as_deref();
-        if let Some(why) = crate::policy::identity::spoofed(grant.producer(), claimed, &identities)
-        {
+        let spoofed = identity::spoofed(grant.producer(), claimed, &identities)
+            .or_else(|| identity::taken(grant.producer(), &ch.id, &identities));
+        if let Some(why) = spoofed {
             outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
             continue;
         }
@@ -415,7 +416,8 @@ fn store_all(
             version: ch.version.clone(),
             spec_version: ch.spec_version.clone(),
             tlp: tlp.map(|t| t.as_str().to_owned()),
-            recipients: serde_json::to_string(&named).expect("list serialises"),
+            recipients: serde_json::to_string(&recipients_of(grant, user, named, private_copy))
+                .expect("list serialises"),
             refs: ch.refs.clone(),
             body: cand.body.clone(),
         };
@@ -471,6 +473,16 @@ fn store_all(
     Ok((outcomes, seqs))
 }
 
+/// Who a version is stored for: a private copy names its posting user as its one recipient
+/// (docs/sharing.md section 6); a RED version the recipients its POST named.
+fn recipients_of(grant: &WriteGrant, user: &str, named: Vec<String>, private: bool) -> Vec<String> {
+    if private {
+        vec![format!("{}/{user}", grant.producer())]
+    } else {
+        named
+    }
+}
+
 /// The ownership rule for a new version of `ch` (not one the poster already knows).
 fn placement(grant: &WriteGrant, ch: &Checked, stored: Option<&Vec<objects::Known>>) -> Placement {
     let stored: Vec<ownership::Stored<'_>> = stored
@@ -480,6 +492,7 @@ fn placement(grant: &WriteGrant, ch: &Checked, stored: Option<&Vec<objects::Know
             producer: k.producer.as_deref(),
             private_copy: k.private_copy,
             delivered: k.delivered,
+            versioned: k.key.1.is_some(),
         })
         .collect();
     ownership::place(grant.producer(), ch.version.is_some(), &stored)

@@ -20,9 +20,14 @@ pub fn active_user(conn: &mut Conn, name: &str) -> Result<Option<UserRow>, Stora
     Ok(q.get_result(conn).optional()?)
 }
 
-/// Every partner's identity (`None`: derived), enabled or not: an identity stays its partner's.
-pub fn partner_identities(conn: &mut Conn) -> Result<Vec<(String, Option<String>)>, StorageError> {
+/// The identity (`None`: derived) of every partner that is or was a member of `community`.
+pub fn partner_identities(
+    conn: &mut Conn,
+    community: &str,
+) -> Result<Vec<(String, Option<String>)>, StorageError> {
     Ok(partners::table
+        .inner_join(memberships::table)
+        .filter(memberships::community_id.eq(community))
         .select((partners::id, partners::identity))
         .load(conn)?)
 }

@@ -59,3 +59,25 @@ async fn an_object_may_name_only_its_producers_identity() {
     let ids: Vec<String> = [3, 4, 5, 6].map(|n| id(&signed(n, None))).to_vec();
     assert_eq!(seen, ids);
 }
+
+/// Letter case does not hide a claim, and another partner's identity object is not to be
+/// described by anyone else.
+#[tokio::test]
+async fn another_partners_identity_cannot_be_claimed_in_any_form() {
+    let s = TestServer::start_with(&setup(), "").await;
+    let upper = format!("identity--{}", ACME_IDENTITY[10..].to_ascii_uppercase());
+    let st = post(&s, "globex-soc", &[signed(1, Some(&upper))], None).await;
+    assert_eq!(st["success_count"], 0, "{st}");
+    let fake = json!({
+        "type": "identity", "spec_version": "2.1", "id": ACME_IDENTITY,
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "name": "ACME Bank (really)", "identity_class": "organization",
+        "object_marking_refs": [GREEN2],
+    });
+    let st = post(&s, "globex-soc", std::slice::from_ref(&fake), None).await;
+    let message = st["failures"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is another partner's identity"), "{st}");
+    // ACME describes its own.
+    let st = post(&s, "acme-soc", &[fake], None).await;
+    assert_eq!(st["success_count"], 1, "{st}");
+}

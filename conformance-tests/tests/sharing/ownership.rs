@@ -172,3 +172,50 @@ async fn objects_without_versions_are_posted_by_many_partners_alike() {
         assert_eq!(st["failure_count"], 0, "{user}: {st}");
     }
 }
+
+/// A private copy reaches the user who posted it and no one else, not even another user of its
+/// partner who sees the owner's object: it never stands in for that object.
+#[tokio::test]
+async fn a_private_copy_reaches_only_the_user_who_posted_it() {
+    let capped = isac_setup("").replace(
+        "name = \"acme-soc\"\npartner = \"acme\"\n",
+        "name = \"acme-soc\"\npartner = \"acme\"\nmax_tlp = \"green\"\n",
+    );
+    let s = TestServer::start_with(&capped, "").await;
+    let secret = sdo("malware", 1, Some(AMBER2));
+    post(&s, "cert-ops", std::slice::from_ref(&secret), None).await;
+    let mut mine = later(&secret);
+    mine["name"] = json!("acme-soc's view");
+    mine["object_marking_refs"] = json!([GREEN2]);
+    let st = post(&s, "acme-soc", std::slice::from_ref(&mine), None).await;
+    assert_eq!(st["successes"][0].as_object().unwrap().len(), 2, "{st}");
+    assert_eq!(
+        versions(&s, "acme-soc", &id(&secret)).await,
+        vec![original(&mine)]
+    );
+    assert_eq!(
+        versions(&s, "acme-lead", &id(&secret)).await,
+        vec![original(&secret)]
+    );
+}
+
+/// An object posted without a version of its own under an id that another partner versions is
+/// a version of it all the same.
+#[tokio::test]
+async fn a_versionless_post_of_a_versioned_id_follows_the_ownership_rule() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let widget = json!({
+        "type": "x-acme-widget", "spec_version": "2.1",
+        "id": format!("x-acme-widget--{}", uuid_for(1)),
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "object_marking_refs": [GREEN2],
+    });
+    let st = post(&s, "acme-soc", std::slice::from_ref(&widget), None).await;
+    assert_eq!(st["success_count"], 1, "{st}");
+    let bare = json!({
+        "type": "x-acme-widget", "spec_version": "2.1", "id": widget["id"],
+        "object_marking_refs": [GREEN2],
+    });
+    let (_, message) = refused(&post(&s, "umbrella-soc", &[bare], None).await);
+    assert!(message.contains("belongs to another partner"), "{message}");
+}
