@@ -1,7 +1,8 @@
 //! Receipts (`cairn receipts`): what each user was served and what it posted, for audits and
 //! recalls (TAXII 2.1 Appendix B asks servers to be able to say who received what). A page's
-//! receipt is written after the answer, with others that came meanwhile, so a poll never waits
-//! for it; a POST's receipt is written in its own transaction.
+//! receipt is written after the answer, with the others of the same moment (`GATHER`), so a poll
+//! never waits for it and a poller's pages share one commit; a POST's receipt is written in its
+//! own transaction.
 
 use super::Cairn;
 use crate::storage::receipts::{self, Kind, Receipt};
@@ -10,6 +11,11 @@ use crate::taxii::timestamp::format_micros;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long pull receipts gather before they are written together. Written one by one, each
+/// page of a poll cost its own commit (and fsync): about a third more server time per poll.
+const GATHER: Duration = Duration::from_millis(500);
 
 /// Pull receipts waiting to be written, and whether a write of them is under way.
 #[derive(Default)]
@@ -53,6 +59,7 @@ impl Cairn {
 /// Writes what is pending, batch after batch, until nothing is.
 async fn write_pending(storage: Storage, ledger: Arc<Ledger>) {
     loop {
+        tokio::time::sleep(GATHER).await;
         let batch = ledger.take();
         if batch.is_empty() {
             ledger.writing.store(false, Ordering::Release);
