@@ -10,6 +10,7 @@
 
 mod compare;
 mod corpus;
+mod corpus_file;
 mod reader_share;
 mod rng;
 mod serve_cairn;
@@ -36,6 +37,11 @@ enum Command {
     /// Cairn (SQLite, PostgreSQL when given), medallion 3.0.0 and nginx side by side, each in
     /// a process of its own: ingest, full poll, page latency under load, peak RSS; one table.
     Compare(compare::Args),
+    /// Two builds of Cairn (two cairn-bench binaries) side by side, alternated: full polls and
+    /// the first page under load, with the server's CPU time.
+    PollAb(compare::ab::Args),
+    /// Writes the bench corpus to a file (JSON lines or one bundle), for `cairn import`.
+    Corpus(corpus_file::Args),
     /// Runs Cairn for `compare` in a process of its own (internal).
     #[command(hide = true)]
     ServeCairn(serve_cairn::Args),
@@ -67,6 +73,12 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(compare::run(args)),
+        Command::PollAb(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?
+            .block_on(compare::ab::run(args)),
+        Command::Corpus(args) => corpus_file::run(args),
         Command::ServeCairn(_) => unreachable!("handled above"),
     }
 }
