@@ -15,7 +15,7 @@ use anyhow::{ensure, Context};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,9 +43,9 @@ pub struct Args {
     /// Full polls per build per round (timed one by one; CPU counted over all of them).
     #[arg(long, default_value_t = 3)]
     pub polls: usize,
-    /// Connections of the first-page load.
-    #[arg(long, default_value_t = 64)]
-    pub conns: usize,
+    /// Connections of the first-page loads, comma-separated (one load each, in this order).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub conns: Vec<usize>,
     /// Seconds of first-page load per build per round.
     #[arg(long, default_value_t = 3.0)]
     pub duration: f64,
@@ -87,11 +87,12 @@ struct Samples {
     poll_secs: Vec<f64>,
     /// Server CPU seconds per full poll (one value per round).
     poll_cpu: Vec<f64>,
-    p50_ms: Vec<f64>,
-    p99_ms: Vec<f64>,
-    rps: Vec<f64>,
-    /// Server CPU microseconds per first page under load (one value per round).
-    page_cpu_us: Vec<f64>,
+    /// Per entry of `--conns`, one value per round each.
+    p50_ms: Vec<Vec<f64>>,
+    p99_ms: Vec<Vec<f64>>,
+    rps: Vec<Vec<f64>>,
+    /// Server CPU microseconds per first page under load.
+    page_cpu_us: Vec<Vec<f64>>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -170,28 +171,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 status: 200,
                 len: probe.body.len(),
             };
-            let load = Load {
-                conns: args.conns,
-                warmup: Duration::ZERO,
-                window: Duration::from_secs_f64(args.duration),
-                rounds: 1,
-                timeout: Duration::from_secs(30),
-            };
-            let c2 = settled_cpu(pid).await?;
-            let started = Instant::now();
-            let cell = http::run_load(&api.reader, request, expect, &load).await?;
-            let wall = started.elapsed().as_secs_f64();
-            let c3 = settled_cpu(pid).await?;
-            let page_cpu_us = (c3 - c2) / cell.n.max(1) as f64 * 1e6;
             let s = &mut samples[k];
             s.poll_secs.extend(&secs);
             s.poll_cpu.push(cpu_poll);
-            s.p50_ms.push(cell.p50_ms);
-            s.p99_ms.push(cell.p99_ms);
-            s.rps.push(cell.rps);
-            s.page_cpu_us.push(page_cpu_us);
+            let mut cells = String::new();
+            for (j, &conns) in args.conns.iter().enumerate() {
+                let load = Load {
+                    conns,
+                    warmup: Duration::ZERO,
+                    window: Duration::from_secs_f64(args.duration),
+                    rounds: 1,
+                    timeout: Duration::from_secs(30),
+                };
+                let c2 = settled_cpu(pid).await?;
+                let cell = http::run_load(&api.reader, request.clone(), expect, &load).await?;
+                let c3 = settled_cpu(pid).await?;
+                let page_cpu_us = (c3 - c2) / cell.n.max(1) as f64 * 1e6;
+                for v in [&mut s.p50_ms, &mut s.p99_ms, &mut s.rps, &mut s.page_cpu_us] {
+                    v.resize(args.conns.len(), vec![]);
+                }
+                s.p50_ms[j].push(cell.p50_ms);
+                s.p99_ms[j].push(cell.p99_ms);
+                s.rps[j].push(cell.rps);
+                s.page_cpu_us[j].push(page_cpu_us);
+                write!(
+                    cells,
+                    " {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+                    cell.p50_ms, cell.p99_ms, cell.rps, page_cpu_us, cell.errors
+                )?;
+            }
             let row = format!(
-                "| {} | {label} | {} | {:.3} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+                "| {} | {label} | {} | {:.3} | {:.0} |{cells}",
                 round + 1,
                 secs.iter()
                     .map(|s| format!("{s:.3}"))
@@ -199,11 +209,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .join(", "),
                 cpu_poll,
                 args.objects as f64 / median(&secs),
-                cell.p50_ms,
-                cell.p99_ms,
-                cell.rps,
-                page_cpu_us,
-                cell.errors + usize::from(wall > 3.0 * args.duration + 10.0),
             );
             println!("{row}");
             rows.push_str(&row);
@@ -212,12 +217,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     writeln!(
         report,
-        "\nEach round: {} full polls (limit 1,000, following `next`) per build, then the first page (limit 100) at {} connections for {:.1} s. Server CPU is user + system from `/proc/PID/stat` (10 ms ticks), counted until the server has been idle for 300 ms; per first page it is divided by the answers counted in the window (answers in flight at its end are not counted, so it is slightly high for both).\n",
+        "\nEach round: {} full polls (limit 1,000, following `next`) per build, then the first page (limit 100) at {:?} connections, {:.1} s each. Server CPU is user + system from `/proc/PID/stat` (10 ms ticks), counted until the server has been idle for 300 ms; per first page it is divided by the answers counted in the window (answers in flight at its end are not counted, so it is slightly high for both).\n",
         args.polls, args.conns, args.duration
     )?;
     writeln!(
         report,
-        "| round | build | poll s (each) | server CPU s / poll | poll obj/s (median) | first page p50 ms | p99 ms | req/s | server CPU µs / page | errors |\n| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n{rows}"
+        "| round | build | poll s (each) | server CPU s / poll | poll obj/s (median) |{}\n| ---: | --- | --- | ---: | ---: |{}\n{rows}",
+        args.conns
+            .iter()
+            .map(|c| format!(" {c} conns: p50 ms | p99 ms | req/s | CPU µs / page | errors |"))
+            .collect::<String>(),
+        " ---: | ---: | ---: | ---: | ---: |".repeat(args.conns.len())
     )?;
     let (a, b) = (&samples[0], &samples[1]);
     let line = |name: &str, x: &[f64], y: &[f64], prec: usize| -> String {
@@ -243,30 +253,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &b.poll_cpu,
         3,
     ));
-    report.push_str(&line(
-        &format!("first page p50 at {} conns, ms", args.conns),
-        &a.p50_ms,
-        &b.p50_ms,
-        2,
-    ));
-    report.push_str(&line(
-        &format!("first page p99 at {} conns, ms", args.conns),
-        &a.p99_ms,
-        &b.p99_ms,
-        2,
-    ));
-    report.push_str(&line("first pages/s", &a.rps, &b.rps, 0));
-    report.push_str(&line(
-        "server CPU per first page, µs",
-        &a.page_cpu_us,
-        &b.page_cpu_us,
-        0,
-    ));
-    for (label, server, _) in &running {
+    for (j, c) in args.conns.iter().enumerate() {
+        report.push_str(&line(
+            &format!("first page p50 at {c} conns, ms"),
+            &a.p50_ms[j],
+            &b.p50_ms[j],
+            2,
+        ));
+        report.push_str(&line(
+            &format!("first page p99 at {c} conns, ms"),
+            &a.p99_ms[j],
+            &b.p99_ms[j],
+            2,
+        ));
+        report.push_str(&line(
+            &format!("first pages/s at {c} conns"),
+            &a.rps[j],
+            &b.rps[j],
+            0,
+        ));
+        report.push_str(&line(
+            &format!("server CPU per first page at {c} conns, µs"),
+            &a.page_cpu_us[j],
+            &b.page_cpu_us[j],
+            0,
+        ));
+    }
+    for (i, (label, server, _)) in running.iter().enumerate() {
+        // The SQLite files (database, WAL) after every poll and page of the run.
+        let mut bytes = 0;
+        for ext in ["db", "db-wal"] {
+            bytes +=
+                std::fs::metadata(tmp.path().join(format!("ab{i}.{ext}"))).map_or(0, |m| m.len());
+        }
         writeln!(
             report,
-            "\n{label}: peak RSS {} MB",
-            server.proc.peak_rss_kib().unwrap_or(0) / 1024
+            "\n{label}: peak RSS {} MB; database and WAL at the end {:.1} MB",
+            server.proc.peak_rss_kib().unwrap_or(0) / 1024,
+            bytes as f64 / 1e6
         )?;
     }
     println!("\n{report}");
