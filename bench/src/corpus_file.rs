@@ -131,3 +131,51 @@ fn write_setup(dir: &std::path::Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn write(format: Format, dir: &std::path::Path) -> Vec<serde_json::Value> {
+        let out = dir.join(format!("{format:?}"));
+        run(Args {
+            objects: 300,
+            format,
+            out: out.clone(),
+            seed: 1,
+            versions: 0.05,
+            setup_dir: None,
+        })
+        .expect("writes");
+        let text = std::fs::read_to_string(&out).expect("reads");
+        match format {
+            Format::Jsonl => text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON object a line"))
+                .collect(),
+            Format::Bundle => {
+                let b: serde_json::Value = serde_json::from_str(&text).expect("one document");
+                assert_eq!(b["type"], "bundle");
+                assert!(b["id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("bundle--")));
+                b["objects"].as_array().expect("objects").clone()
+            }
+        }
+    }
+
+    #[test]
+    fn both_formats_hold_the_same_objects_each_version_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lines = write(Format::Jsonl, dir.path());
+        let bundle = write(Format::Bundle, dir.path());
+        assert_eq!(lines.len(), 300);
+        assert_eq!(lines, bundle);
+        let versions: HashSet<(String, String)> = lines
+            .iter()
+            .map(|o| (o["id"].to_string(), o["modified"].to_string()))
+            .collect();
+        assert_eq!(versions.len(), 300, "an (id, modified) pair repeats");
+    }
+}
