@@ -11,6 +11,7 @@
 
 mod compare;
 mod corpus;
+mod corpus_file;
 mod members;
 mod reader_share;
 mod rng;
@@ -41,6 +42,11 @@ enum Command {
     /// What each member of a community costs: ingest, CPU, database bytes, pages and
     /// `cairn apply` at 2 to 1,000 readers, each size on a fresh server in a process of its own.
     Members(members::Args),
+    /// Two builds of Cairn (two cairn-bench binaries) side by side, alternated: full polls and
+    /// the first page under load, with the server's CPU time.
+    PollAb(compare::ab::Args),
+    /// Writes the bench corpus to a file (JSON lines or one bundle), for `cairn import`.
+    Corpus(corpus_file::Args),
     /// Runs Cairn for `compare` in a process of its own (internal).
     #[command(hide = true)]
     ServeCairn(serve_cairn::Args),
@@ -77,6 +83,12 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(members::run(args)),
+        Command::PollAb(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?
+            .block_on(compare::ab::run(args)),
+        Command::Corpus(args) => corpus_file::run(args),
         Command::ServeCairn(_) => unreachable!("handled above"),
     }
 }

@@ -3,11 +3,12 @@
 //! the ceiling of this machine) side by side, each in a process of its own, driven over HTTP by
 //! the load generator in `http.rs`. One markdown table with the ratios and the targets.
 
+pub mod ab;
 pub(crate) mod http;
 
 pub use http::enc;
 mod report;
-pub(crate) mod servers;
+pub mod servers;
 
 use crate::corpus::{Generator, Markings};
 use anyhow::{bail, ensure, Context};
