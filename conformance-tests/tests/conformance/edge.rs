@@ -30,6 +30,15 @@ fn start_trickle(port: u16, user: &str, declared: usize, sent: usize) -> TcpStre
     s
 }
 
+/// Whether the server has answered (or closed) a held request.
+fn answered(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let peeked = s.peek(&mut byte);
+    s.set_nonblocking(false).unwrap();
+    peeked.is_ok()
+}
+
 /// Everything the server sends until it closes the stream or stops sending.
 fn read_answer(mut s: TcpStream) -> String {
     let mut out = Vec::new();
@@ -94,15 +103,18 @@ async fn posts_beyond_the_per_user_limit_get_429_with_retry_after() {
     )
     .await;
     let port = s.port;
-    let held = tokio::task::spawn_blocking(move || start_trickle(port, "acme-soc", 5000, 13))
-        .await
-        .unwrap();
+    let trickle = move || start_trickle(port, "acme-soc", 5000, 13);
+    let mut held = tokio::task::spawn_blocking(trickle).await.unwrap();
     let body =
         serde_json::to_vec(&json!({ "objects": [indicator(1, "2026-01-01T00:00:00.000Z")] }))
             .unwrap();
-    // The held POST takes its place once its head is read: poll until it has.
+    // The held POST takes its place once its head is read: poll until it has. Should a probe
+    // have held the place at that moment, the held POST was refused: hold another.
     let deadline = Instant::now() + Duration::from_secs(10);
     let refused = loop {
+        if answered(&held) {
+            held = tokio::task::spawn_blocking(trickle).await.unwrap();
+        }
         let r = s.post("acme-bot", &objects_path(), body.clone()).await;
         let r2 = s.post("acme-soc", &objects_path(), body.clone()).await;
         if r2.status == 429 || Instant::now() > deadline {
