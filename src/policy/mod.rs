@@ -14,6 +14,8 @@ pub struct Principal {
     pub partner: String,
     /// Authenticated with a read-only API token: never adds nor deletes.
     pub read_only: bool,
+    /// The id of the API token it came with, if any: writes check it again as they commit.
+    pub token: Option<String>,
 }
 
 const READ_ONLY: &str =
@@ -215,6 +217,7 @@ mod tests {
             user: format!("{partner}-u"),
             partner: partner.into(),
             read_only: false,
+            token: None,
         }
     }
 

@@ -97,6 +97,7 @@ impl<'a, R: Report> Import<'a, R> {
                 user: row.name,
                 partner: row.partner_id,
                 read_only: false,
+                token: None,
             },
             batch: vec![],
             batch_bytes: 0,

@@ -126,6 +126,13 @@ fn member_now(
     if user.is_none_or(|u| u.partner_id != principal.partner) {
         return Ok(Err(ServiceError::NotFound));
     }
+    // A token revoked while the request was under way (a slow upload) stops it here.
+    if let Some(id) = &principal.token {
+        let live = crate::storage::tokens::find(c, id)?.is_some_and(|t| t.revoked_at.is_none());
+        if !live {
+            return Ok(Err(ServiceError::Unauthorized));
+        }
+    }
     match setup::membership_by_collection(c, &principal.partner, community)? {
         Some((_, row)) => Ok(Ok(membership(&row)?)),
         None => Ok(Err(ServiceError::NotFound)),
@@ -326,6 +333,7 @@ mod tests {
             user: format!("{partner}-soc"),
             partner: partner.into(),
             read_only: false,
+            token: None,
         };
         let other = if partner == "acme" { "globex" } else { "acme" };
         let kind = |e: ServiceError| match e {

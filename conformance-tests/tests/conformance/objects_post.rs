@@ -493,12 +493,16 @@ impl HeldPost {
     /// then returns once the server holds it: with `max_posts_per_user = 1`, another POST of
     /// the same user gets 429 only after this one passed `authorize_post`.
     async fn open(s: &TestServer, user: &'static str, body: Vec<u8>) -> HeldPost {
+        Self::open_as(s, user, &TestServer::auth(user), body).await
+    }
+
+    /// The same, sent with this `Authorization` value (an API token of `user`, say).
+    async fn open_as(s: &TestServer, user: &'static str, auth: &str, body: Vec<u8>) -> HeldPost {
         use std::io::Write;
         let path = TestServer::coll(user_root(user), FINANCE, "objects/");
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nAccept: {TAXII}\r\n\
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\nAccept: {TAXII}\r\n\
              Content-Type: {TAXII}\r\nContent-Length: {}\r\n\r\n",
-            TestServer::auth(user),
             body.len()
         );
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
@@ -580,4 +584,30 @@ async fn a_membership_changed_while_the_body_arrives_stores_nothing() {
         let ids = posted_ids(&s.get("acme-soc", &objects_url("")).await);
         assert!(!ids.contains(&mal(n as u32 + 1)), "{ids:?}");
     }
+}
+
+/// A token revoked while its POST's body arrives stops that POST: it is checked again in the
+/// transaction that would store the objects.
+#[tokio::test]
+async fn a_token_revoked_while_the_body_arrives_stores_nothing() {
+    let s = TestServer::start_with(
+        &standard_setup(),
+        "body_timeout = \"20s\"\nmax_posts_per_user = 1",
+    )
+    .await;
+    let (id, token) = s.token("globex-soc", false, None).await;
+    let object = malware(7);
+    let auth = format!("Bearer {token}");
+    let held = HeldPost::open_as(
+        &s,
+        "globex-soc",
+        &auth,
+        envelope(std::slice::from_ref(&object)),
+    )
+    .await;
+    s.revoke_token(&id).await;
+    let (line, body) = held.finish().await;
+    assert!(line.starts_with("HTTP/1.1 401"), "{line} {body}");
+    let ids = posted_ids(&s.get("acme-soc", &objects_url("")).await);
+    assert!(!ids.contains(&mal(7)), "{ids:?}");
 }

@@ -452,6 +452,7 @@ fn principal(row: &UserRow) -> Principal {
         user: row.name.clone(),
         partner: row.partner_id.clone(),
         read_only: false,
+        token: None,
     }
 }
 

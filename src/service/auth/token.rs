@@ -94,6 +94,7 @@ pub fn check(
         user: user.name,
         partner: user.partner_id,
         read_only: row.read_only,
+        token: Some(row.id.clone()),
     };
     Ok(Some((principal, row)))
 }
