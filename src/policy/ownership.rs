@@ -3,10 +3,10 @@
 //! was stored first. Pure: `service::ingest` gathers the stored versions and asks.
 
 /// One stored version of the posted id, oldest first, as the rule needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stored<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
     /// `None` for the built-in TLP definitions.
-    pub producer: Option<&'a str>,
+    pub producer: Option<String>,
     pub private_copy: bool,
     /// Delivered to the posting user.
     pub delivered: bool,
@@ -35,7 +35,7 @@ pub const NOT_YOURS: &str = "this object belongs to another partner of the commu
 /// Decides for a versioned object posted by `poster`; objects without a version of their own
 /// (most SCOs, whose ids derive from their values) are posted by many partners alike and are
 /// always `Shared`.
-pub fn place(poster: &str, versioned: bool, stored: &[Stored<'_>]) -> Placement {
+pub fn place(poster: &str, versioned: bool, stored: &[Stored]) -> Placement {
     // A versionless post of an id someone versions is a version of it all the same.
     let owned = stored.iter().any(|s| s.versioned && !s.private_copy);
     if !versioned && !owned {
@@ -45,12 +45,12 @@ pub fn place(poster: &str, versioned: bool, stored: &[Stored<'_>]) -> Placement 
     let Some(owner) = stored.iter().find(|s| !s.private_copy) else {
         return Placement::Shared;
     };
-    if owner.producer == Some(poster) {
+    if owner.producer.as_deref() == Some(poster) {
         return Placement::Shared;
     }
     let seen = stored
         .iter()
-        .any(|s| s.delivered && s.producer != Some(poster));
+        .any(|s| s.delivered && s.producer.as_deref() != Some(poster));
     if seen {
         Placement::Refused(NOT_YOURS.into())
     } else {
@@ -62,9 +62,9 @@ pub fn place(poster: &str, versioned: bool, stored: &[Stored<'_>]) -> Placement 
 mod tests {
     use super::*;
 
-    fn by(producer: &str, delivered: bool) -> Stored<'_> {
+    fn by(producer: &str, delivered: bool) -> Stored {
         Stored {
-            producer: Some(producer),
+            producer: Some(producer.into()),
             private_copy: false,
             delivered,
             versioned: true,
@@ -101,7 +101,7 @@ mod tests {
         );
         // The poster's own earlier copies do not count as seeing the object.
         let mine = Stored {
-            producer: Some("beta"),
+            producer: Some("beta".into()),
             private_copy: true,
             delivered: true,
             versioned: true,
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn copies_never_own_and_builtins_belong_to_the_server() {
         let copy = Stored {
-            producer: Some("beta"),
+            producer: Some("beta".into()),
             private_copy: true,
             delivered: false,
             versioned: true,

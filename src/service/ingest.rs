@@ -319,15 +319,21 @@ fn store_all(
     let mut known = std::collections::HashMap::new();
     let mut had_versions = std::collections::HashSet::new();
     // Every stored version of each posted id, oldest first, for the ownership rule.
-    let mut stored: std::collections::HashMap<String, Vec<objects::Known>> = Default::default();
+    let mut stored: std::collections::HashMap<String, Vec<ownership::Stored>> = Default::default();
     for k in objects::stored_versions(c, grant, user, &posted)? {
         had_versions.insert(k.key.0.clone());
+        stored
+            .entry(k.key.0.clone())
+            .or_default()
+            .push(ownership::Stored {
+                producer: k.producer.clone(),
+                private_copy: k.private_copy,
+                delivered: k.delivered,
+                versioned: k.key.1.is_some(),
+            });
         if grant.knows_stored(k.producer.as_deref(), k.delivered) {
-            known
-                .entry(k.key.clone())
-                .or_insert((k.version_text.clone(), k.body.clone()));
+            known.entry(k.key).or_insert((k.version_text, k.body));
         }
-        stored.entry(k.key.0.clone()).or_default().push(k);
     }
     let mut clock = objects::AddedClock::load(c)?;
     // One insertion time for the whole POST (taken when its first version is stored). A time per
@@ -392,7 +398,8 @@ fn store_all(
             outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
             continue;
         }
-        let private_copy = match placement(grant, ch, stored.get(&ch.id)) {
+        let prior = stored.get(&ch.id).map_or(&[][..], Vec::as_slice);
+        let private_copy = match ownership::place(grant.producer(), ch.version.is_some(), prior) {
             Placement::Shared => false,
             Placement::PrivateCopy => true,
             Placement::Refused(why) => {
@@ -481,21 +488,6 @@ fn recipients_of(grant: &WriteGrant, user: &str, named: Vec<String>, private: bo
     } else {
         named
     }
-}
-
-/// The ownership rule for a new version of `ch` (not one the poster already knows).
-fn placement(grant: &WriteGrant, ch: &Checked, stored: Option<&Vec<objects::Known>>) -> Placement {
-    let stored: Vec<ownership::Stored<'_>> = stored
-        .into_iter()
-        .flatten()
-        .map(|k| ownership::Stored {
-            producer: k.producer.as_deref(),
-            private_copy: k.private_copy,
-            delivered: k.delivered,
-            versioned: k.key.1.is_some(),
-        })
-        .collect();
-    ownership::place(grant.producer(), ch.version.is_some(), &stored)
 }
 
 fn same_json(a: &str, b: &str) -> bool {
