@@ -150,12 +150,21 @@ tables! {
     object_ids: (String, String, i64) = (community_id, stix_id, num) by (community_id, stix_id);
     deliveries: (String, String, i64, i64) = (user_name, community_id, seq, date_added) by (user_name, community_id, seq);
     reader_marks: (String, String, i64) = (user_name, community_id, last_date_added) by (user_name, community_id);
+    classes: (i64, String, String, i64, i64) = (id, community_id, key, last_ts, last_n) by (id);
+    class_rows: (i64, i64, i64, i64) = (class_id, n, seq, ts) by (class_id, n);
+    reader_views: (String, String, Option<i64>, i64, Option<i64>, i64) =
+        (user_name, community_id, class_id, start_n, base_ts, base_n) by (user_name, community_id);
     statuses: (String, String, i64, String, Option<String>, Option<String>) =
         (id, partner_id, created_at, body, user_name, community_id) by (id);
     api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =
         (id, user_name, secret_hash, created_at, expires_at, read_only, note, last_used_at, revoked_at) by (id);
     receipts: (i64, String, String, String, i64, String, i64) =
         (id, user_name, community_id, kind, at, seqs, refused) by (id);
+}
+
+/// The number of rows of every table Cairn keeps, in the order of `TABLES`.
+pub fn row_counts(conn: &mut Conn) -> Result<Vec<(&'static str, i64)>, StorageError> {
+    count_all(conn)
 }
 
 fn hex(bytes: &[u8]) -> String {

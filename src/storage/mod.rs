@@ -13,6 +13,7 @@ pub mod settings;
 pub mod setup;
 pub mod statuses;
 pub mod stmt;
+pub mod streams;
 pub mod tokens;
 
 use diesel::connection::SimpleConnection;
@@ -571,7 +572,7 @@ impl Storage {
         let (storage, growth) = (self.clone(), std::sync::Arc::clone(growth));
         tokio::task::spawn_blocking(move || {
             let analyzed = storage.conn().and_then(|mut c| {
-                c.batch_execute("ANALYZE objects, object_refs, deliveries")
+                c.batch_execute("ANALYZE objects, object_refs, deliveries, class_rows")
                     .map_err(StorageError::from)
             });
             if let Err(e) = analyzed {

@@ -7,6 +7,7 @@ use super::schema::deliveries::dsl as d;
 use super::schema::objects::dsl as o;
 use super::schema::reader_marks::dsl as m;
 use super::stmt::{Dialect, Stmt};
+use super::streams::{self, View};
 use super::{meta_get, meta_put, Conn, StorageError};
 use crate::policy::{DeleteGrant, ReadGrant, WriteGrant};
 use crate::taxii::query::{SpecVersions, VersionSelector};
@@ -69,9 +70,13 @@ pub fn stored_versions(
     q.in_ints(conn.dialect(), nums);
     let mut found: Vec<Found> = q.load::<Found>(conn)?;
     let seqs: Vec<i64> = found.iter().map(|f| f.0).collect();
-    let delivered: HashSet<i64> = delivery_dates(conn, user, grant.community_id(), &seqs)?
-        .into_keys()
-        .collect();
+    let community = grant.community_id();
+    let delivered: HashSet<i64> = match streams::view(conn, user, community)? {
+        Some(view) => streams::dates_among(conn, user, community, view, &seqs)?
+            .into_keys()
+            .collect(),
+        None => HashSet::new(),
+    };
     found.sort_by_key(|f| f.0);
     Ok(found
         .into_iter()
@@ -743,16 +748,100 @@ pub struct Row {
 
 type RowSql = (Text, Text, BigInt);
 
-/// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
-/// Driven from the object's own versions (index on its number and version), each checked by
-/// a primary-key probe of `deliveries`, so its cost does not grow with what the reader has been
-/// delivered.
-fn same_object_delivered(inner: &str, outer: &str) -> String {
-    format!(
-        "FROM objects {inner} WHERE {inner}.num = {outer}.num \
-         AND EXISTS (SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
-         AND d2.community_id = deliveries.community_id AND d2.seq = {inner}.seq)"
-    )
+/// Where one reader's rows come from for one listing (see `streams`): its class's stream or its
+/// own deliveries, either under the alias `deliveries`, with the bounds of `added_after` and of
+/// the page position resolved for that source.
+pub struct Source<'a> {
+    user: &'a str,
+    community: &'a str,
+    view: View,
+    /// Rows must lie after each of these: dates (own rows) or positions (a stream).
+    after: Vec<i64>,
+}
+
+impl<'a> Source<'a> {
+    /// `None` when the reader has no view yet (it receives nothing).
+    pub fn resolve(
+        conn: &mut Conn,
+        grant: &'a ReadGrant,
+        dates_after: &[i64],
+    ) -> Result<Option<Source<'a>>, StorageError> {
+        let (user, community) = (grant.reader().user.as_str(), grant.community_id());
+        let Some(view) = streams::view(conn, user, community)? else {
+            return Ok(None);
+        };
+        let after = match view {
+            View::Own => dates_after.to_vec(),
+            View::Streamed { class, .. } => dates_after
+                .iter()
+                .map(|t| Ok(view.last_dated_by(*t, streams::last_stamped_by(conn, class, *t)?)))
+                .collect::<Result<_, StorageError>>()?,
+        };
+        Ok(Some(Source {
+            user,
+            community,
+            view,
+            after,
+        }))
+    }
+
+    /// ` FROM` the reader's rows joined to their objects, ` WHERE` they are the reader's.
+    fn from<ST>(&self, q: &mut Stmt<'a, ST>) {
+        match self.view {
+            View::Own => {
+                q.sql(
+                    " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
+                     WHERE deliveries.user_name = ",
+                )
+                .text(self.user)
+                .sql(" AND deliveries.community_id = ")
+                .text(self.community);
+            }
+            View::Streamed { class, start, .. } => {
+                q.sql(
+                    " FROM class_rows deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
+                     WHERE deliveries.class_id = ",
+                )
+                .int(class)
+                .sql(" AND deliveries.n >= ")
+                .int(start);
+            }
+        }
+    }
+
+    /// The reader's date_added of a row, as SQL.
+    fn date(&self) -> String {
+        match self.view {
+            View::Own => "deliveries.date_added".into(),
+            View::Streamed { .. } => self.view.date_sql("deliveries"),
+        }
+    }
+
+    /// The column that orders the rows as their dates do, with an index behind it.
+    fn order(&self) -> &'static str {
+        match self.view {
+            View::Own => "deliveries.date_added",
+            View::Streamed { .. } => "deliveries.n",
+        }
+    }
+
+    /// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
+    /// Driven from the object's own versions (index on its number and version), each checked by
+    /// a key probe of the reader's rows, so its cost does not grow with what the reader has.
+    fn same_object(&self, inner: &str, outer: &str) -> String {
+        let held = match self.view {
+            View::Own => "SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
+                 AND d2.community_id = deliveries.community_id"
+                .to_owned(),
+            View::Streamed { class, start, .. } => format!(
+                "SELECT 1 FROM class_rows d2 WHERE d2.class_id = {class} AND d2.n >= {start}"
+            ),
+        };
+        format!(
+            "FROM objects {inner} WHERE {inner}.num = {outer}.num \
+             AND EXISTS ({held} AND d2.seq = {inner}.seq)"
+        )
+    }
 }
 
 /// The spec version every version is stored under until one with another is stored (the
@@ -771,12 +860,12 @@ enum Cond {
 
 /// Restricts `alias` rows to the requested spec versions. While every stored version has the
 /// same spec version, "latest" holds for every row and costs no subquery.
-fn spec_condition(alias: &str, spec: &SpecVersions, mixed: bool) -> Cond {
+fn spec_condition(src: &Source<'_>, alias: &str, spec: &SpecVersions, mixed: bool) -> Cond {
     match spec {
         SpecVersions::Latest if !mixed => Cond::All,
         SpecVersions::Latest => Cond::Sql(format!(
             "{alias}.spec_version = (SELECT MAX(s.spec_version) {})",
-            same_object_delivered("s", alias)
+            src.same_object("s", alias)
         )),
         SpecVersions::Only(list) => {
             let known: Vec<String> = KNOWN_SPEC_VERSIONS
@@ -804,24 +893,18 @@ fn spec_versions_mixed(conn: &mut Conn) -> Result<bool, StorageError> {
 /// position then apply. `None` when no row can match.
 fn filtered<'a, ST>(
     dialect: Dialect,
-    grant: &'a ReadGrant,
+    src: &Source<'a>,
     sel: &Selection<'a>,
     mixed: bool,
     mut q: Stmt<'a, ST>,
 ) -> Option<Stmt<'a, ST>> {
-    q.sql(
-        " FROM deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
-             WHERE deliveries.user_name = ",
-    )
-    .text(&grant.reader().user)
-    .sql(" AND deliveries.community_id = ")
-    .text(grant.community_id());
+    src.from(&mut q);
     if !sel.ids.is_empty() {
         // Driven from the ids' own versions (their numbers, then the index on number), then a
         // primary-key probe of the reader's deliveries: the cost of a by-id read does not grow
         // with the community.
         q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
-        nums_of(&mut q, dialect, grant.community_id(), sel.ids);
+        nums_of(&mut q, dialect, src.community, sel.ids);
         q.sql(")");
     }
     if !sel.types.is_empty() {
@@ -830,10 +913,10 @@ fn filtered<'a, ST>(
     if !sel.refs.is_empty() {
         // What references these ids, by their numbers (the index on what each version names).
         q.sql(" AND deliveries.seq IN (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ");
-        nums_of(&mut q, dialect, grant.community_id(), sel.refs);
+        nums_of(&mut q, dialect, src.community, sel.refs);
         q.sql(")");
     }
-    match spec_condition("objects", sel.spec_versions, mixed) {
+    match spec_condition(src, "objects", sel.spec_versions, mixed) {
         Cond::All => {}
         Cond::Nothing => return None,
         Cond::Sql(c) => {
@@ -841,7 +924,7 @@ fn filtered<'a, ST>(
         }
     }
     if let VersionSelector::Some { first, last, exact } = sel.versions {
-        let spec_inner = match spec_condition("o2", sel.spec_versions, mixed) {
+        let spec_inner = match spec_condition(src, "o2", sel.spec_versions, mixed) {
             Cond::All => String::new(),
             Cond::Nothing => return None,
             Cond::Sql(c) => format!(" AND {c}"),
@@ -854,7 +937,7 @@ fn filtered<'a, ST>(
             if wanted {
                 alternatives.push(format!(
                     "(objects.several = FALSE OR NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner}))",
-                    same_object_delivered("o2", "objects")
+                    src.same_object("o2", "objects")
                 ));
             }
         }
@@ -877,22 +960,26 @@ fn filtered<'a, ST>(
         }
         q.sql(")");
     }
-    for after in [sel.added_after, sel.after].into_iter().flatten() {
-        q.sql(" AND deliveries.date_added > ").int(after);
+    for after in &src.after {
+        q.sql(" AND ").sql(src.order()).sql(" > ").int(*after);
     }
     Some(q)
 }
 
 /// Orders a listing by the reader's date_added and fetches one row more than a page.
-fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, sel: &Selection<'_>) {
+fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, src: &Source<'_>, sel: &Selection<'_>) {
     // By id: an expression, not the column, keeps planners from walking the reader's whole
     // date_added index to avoid sorting the few versions of the requested ids.
-    q.sql(if sel.ids.is_empty() {
-        " ORDER BY deliveries.date_added LIMIT "
-    } else {
-        " ORDER BY deliveries.date_added + 0 LIMIT "
-    })
-    .int(sel.limit as i64 + 1);
+    q.sql(" ORDER BY ").sql(src.order());
+    if !sel.ids.is_empty() {
+        q.sql(" + 0");
+    }
+    q.sql(" LIMIT ").int(sel.limit as i64 + 1);
+}
+
+/// The dates a selection's rows must lie after.
+fn dates_after(sel: &Selection<'_>) -> Vec<i64> {
+    [sel.added_after, sel.after].into_iter().flatten().collect()
 }
 
 /// Lists delivered versions for the manifest or versions endpoint: id, version and date_added.
@@ -903,12 +990,18 @@ pub fn list<'a>(
     sel: &Selection<'a>,
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let select = "SELECT objects.stix_id, objects.version_text, deliveries.date_added";
-    let Some(mut q) = filtered::<RowSql>(conn.dialect(), grant, sel, mixed, Stmt::new(select))
+    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+        return Ok(vec![]);
+    };
+    let select = format!(
+        "SELECT objects.stix_id, objects.version_text, {}",
+        src.date()
+    );
+    let Some(mut q) = filtered::<RowSql>(conn.dialect(), &src, sel, mixed, Stmt::new(&select))
     else {
         return Ok(vec![]);
     };
-    order_and_limit(&mut q, sel);
+    order_and_limit(&mut q, &src, sel);
     Ok(q.load::<Row>(conn)?)
 }
 
@@ -939,22 +1032,28 @@ pub fn list_bodies<'a>(
     max_bytes: usize,
 ) -> Result<Bodies, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let select = "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
-                  || ':' || CAST(page.len AS TEXT) || ':' || CAST(page.seq AS TEXT), ',') \
-                  FROM (SELECT deliveries.date_added AS date_added, deliveries.seq AS seq, \
-                  octet_length(objects.body) AS len, \
-                  CASE WHEN octet_length(objects.body) <= ";
+    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+        return Ok(Bodies::default());
+    };
+    let select = format!(
+        "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
+         || ':' || CAST(page.len AS TEXT) || ':' || CAST(page.seq AS TEXT), ',') \
+         FROM (SELECT {} AS date_added, deliveries.seq AS seq, \
+         octet_length(objects.body) AS len, \
+         CASE WHEN octet_length(objects.body) <= ",
+        src.date()
+    );
     let share = (max_bytes / (sel.limit + 1)).max(1);
-    let mut start = Stmt::new(select);
+    let mut start = Stmt::new(&select);
     start
         .int(share as i64)
         .sql(" THEN objects.body END AS body");
     let Some(mut q) =
-        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), grant, sel, mixed, start)
+        filtered::<(Nullable<Text>, Nullable<Text>)>(conn.dialect(), &src, sel, mixed, start)
     else {
         return Ok(Bodies::default());
     };
-    order_and_limit(&mut q, sel);
+    order_and_limit(&mut q, &src, sel);
     q.sql(") page");
     let (joined, rows) = q.get_result::<(Option<String>, Option<String>)>(conn)?;
     let page = Bodies::assemble(
@@ -1086,11 +1185,12 @@ fn parse_row(item: &str) -> Option<PageRow> {
 
 /// True when some version of `id` is delivered to the granted reader.
 pub fn id_delivered(conn: &mut Conn, grant: &ReadGrant, id: &str) -> Result<bool, StorageError> {
-    let mut q: Stmt<BigInt> = Stmt::new("SELECT COUNT(*) FROM deliveries WHERE user_name = ");
-    q.text(&grant.reader().user)
-        .sql(" AND community_id = ")
-        .text(grant.community_id())
-        .sql(" AND seq IN (SELECT seq FROM objects WHERE num IN ");
+    let Some(src) = Source::resolve(conn, grant, &[])? else {
+        return Ok(false);
+    };
+    let mut q: Stmt<BigInt> = Stmt::new("SELECT COUNT(*)");
+    src.from(&mut q);
+    q.sql(" AND deliveries.seq IN (SELECT seq FROM objects WHERE num IN ");
     let id = [id];
     nums_of(&mut q, conn.dialect(), grant.community_id(), &id);
     q.sql(")");
@@ -1129,9 +1229,12 @@ pub fn delete(
         limit: 0,
     };
     let mixed = spec_versions_mixed(conn)?;
+    let Some(src) = Source::resolve(conn, grant.read(), &[])? else {
+        return Ok(DeleteOutcome::NotFound);
+    };
     let Some(q) = filtered::<(BigInt, Nullable<Text>)>(
         conn.dialect(),
-        grant.read(),
+        &src,
         &sel,
         mixed,
         Stmt::new("SELECT objects.seq, objects.producer_id"),

@@ -1,4 +1,4 @@
-// Hand-written to match migrations/*/2026-11-27-000000_init.
+// Hand-written to match migrations/*: the tables as the last migration leaves them.
 
 diesel::table! {
     meta (key) {
@@ -122,6 +122,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    classes (id) {
+        id -> BigInt,
+        community_id -> Text,
+        key -> Text,
+        last_ts -> BigInt,
+        last_n -> BigInt,
+    }
+}
+
+diesel::table! {
+    class_rows (class_id, n) {
+        class_id -> BigInt,
+        n -> BigInt,
+        seq -> BigInt,
+        ts -> BigInt,
+    }
+}
+
+diesel::table! {
+    reader_views (user_name, community_id) {
+        user_name -> Text,
+        community_id -> Text,
+        class_id -> Nullable<BigInt>,
+        start_n -> BigInt,
+        base_ts -> Nullable<BigInt>,
+        base_n -> BigInt,
+    }
+}
+
+diesel::table! {
     statuses (id) {
         id -> Text,
         partner_id -> Text,
@@ -176,6 +206,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     object_ids,
     deliveries,
     reader_marks,
+    classes,
+    class_rows,
+    reader_views,
     statuses,
     api_tokens,
     receipts,

@@ -8,4 +8,5 @@ mod noninterference;
 mod ownership;
 mod poller;
 mod rules;
+mod streams;
 mod thread;

@@ -1,0 +1,3 @@
+DROP TABLE reader_views;
+DROP TABLE class_rows;
+DROP TABLE classes;
