@@ -11,6 +11,7 @@ pub mod sco_id;
 mod strict;
 pub mod timestamp;
 pub mod tlp;
+pub mod type_name;
 
 use problem::Problem;
 use serde::Deserialize;
