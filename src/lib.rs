@@ -1,7 +1,8 @@
 //! Cairn: a STIX/TAXII 2.1 sharing server for private threat-intelligence communities.
 //!
-//! Layers, each depending only on those below it:
-//! `http` -> `service` -> (`policy`, `stix`, `storage`) -> `taxii`.
+//! Layers, lowest first; each names only those below it (`tests/layers.rs` checks it):
+//! `clock`, `metrics`, `telemetry` < `config` < `stix` < `taxii` < `policy` < `storage` (the only
+//! diesel code) < `service` < `http` (the only actix code) < `setup`, `startup` < `cli` < `main`.
 
 pub mod cli;
 pub mod clock;

@@ -6,6 +6,7 @@ use crate::policy::delivery::Unmarked;
 use crate::policy::Role;
 use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
 use crate::stix::tlp::Tlp;
+use crate::stix::type_name;
 use crate::storage::models::*;
 use crate::storage::settings;
 use crate::storage::setup::{self as store, SetupRows};
@@ -157,11 +158,9 @@ impl Ctx<'_> {
     fn types(&self, entry: &str, key: &str, v: &Option<Vec<String>>) -> Result<String, SetupError> {
         let list = v.clone().unwrap_or_default();
         for t in &list {
-            let ok = (3..=250).contains(&t.len())
-                && t.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
-                return Err(self.err(entry, key, format!("'{t}' is not a STIX type name")));
+            if let Err(why) = type_name::check(t) {
+                let message = format!("'{t}' is not a STIX type name: {why}");
+                return Err(self.err(entry, key, message));
             }
         }
         Ok(settings::encode_list(&list))
@@ -705,5 +704,33 @@ unmarked = "reject"
         let rule = &rows.rules[0];
         assert_eq!(rule_exclude(rule).unwrap(), vec!["globex"]);
         assert_eq!(rule_types(rule).unwrap(), vec!["malware"]);
+    }
+
+    /// `types` follow the rule posted objects follow, so a listed type can be one that is stored.
+    #[test]
+    fn types_are_stix_type_names() {
+        let plan_types = |types: &str| {
+            let text = format!(
+                "[[community]]\nid = \"club\"\ntitle = \"Club\"\n\
+                 collection = \"7d1f3a52-9c4e-4b8a-8f2d-3e5b6a7c8d90\"\ntypes = [{types}]\n"
+            );
+            let file = parse("setup.toml", &text).unwrap();
+            plan("setup.toml", &file, &Default::default(), &|_| None, 0).map(|_| ())
+        };
+        assert!(plan_types(r#""indicator", "x-acme-widget""#).is_ok());
+        let refused = [
+            ("1-acme", "it must begin with a letter a-z"),
+            ("-acme", "it must begin with a letter a-z"),
+            ("x--acme", "it must not contain '--'"),
+            ("Indicator", "'I' is not allowed"),
+            ("ab", "it has 2 characters"),
+        ];
+        for (name, why) in refused {
+            let e = plan_types(&format!("\"{name}\"")).unwrap_err().to_string();
+            let start = format!(
+                "setup.toml: [[community]] 'club': types: '{name}' is not a STIX type name: {why}"
+            );
+            assert!(e.starts_with(&start), "{e}");
+        }
     }
 }

@@ -9,9 +9,10 @@ pub mod rules;
 pub mod schema;
 pub mod sco_id;
 mod strict;
+pub mod timestamp;
 pub mod tlp;
+pub mod type_name;
 
-use crate::taxii::timestamp;
 use problem::Problem;
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -39,6 +39,7 @@
 
 use super::problem::{segment, Problem};
 use super::tlp;
+use super::type_name;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
@@ -401,32 +402,6 @@ fn render(t: DateTime<Utc>, millis: bool) -> String {
     }
 }
 
-/// Why `t` is not a valid object type name, if it is not.
-fn type_name_problem(t: &str) -> Option<String> {
-    if let Some(c) = t
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Some(format!("'{c}' is not allowed (only a-z, 0-9 and -)"));
-    }
-    if !t.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Some("it must begin with a letter a-z".into());
-    }
-    if t.contains("--") {
-        return Some(
-            "it must not contain '--', which separates the type from the UUID in an identifier"
-                .into(),
-        );
-    }
-    if !(3..=250).contains(&t.len()) {
-        return Some(format!(
-            "it has {} characters (3 to 250 are allowed)",
-            t.len()
-        ));
-    }
-    None
-}
-
 /// Why `u` is not an RFC 4122 UUID, if it is not.
 fn uuid_problem(u: &str) -> Option<String> {
     let b = u.as_bytes();
@@ -459,7 +434,7 @@ pub fn parse_identifier(s: &str) -> Result<(&str, &str), String> {
         return Err("an identifier is <type>--<UUID>".into());
     };
     let (t, u) = (&s[..pos], &s[pos + 2..]);
-    if let Some(why) = type_name_problem(t) {
+    if let Err(why) = type_name::check(t) {
         return Err(format!("the type '{t}' is not a type name: {why}"));
     }
     if let Some(why) = uuid_problem(u) {
@@ -567,7 +542,7 @@ impl<'a> Checker<'a> {
         if kind(t) != Kind::Custom {
             return;
         }
-        if let Some(why) = type_name_problem(t) {
+        if let Err(why) = type_name::check(t) {
             self.push(
                 "/type",
                 format!("'{t}' is neither a STIX 2.1 type nor a valid custom type name: {why}"),

@@ -5,7 +5,8 @@ pub mod cursor;
 pub mod media;
 pub mod query;
 pub mod resources;
-pub mod timestamp;
+/// Timestamps are STIX's (objects carry them); TAXII renders `date_added` and headers with them.
+pub use crate::stix::timestamp;
 
 /// The one media type every response carries.
 pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";

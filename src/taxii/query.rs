@@ -3,6 +3,7 @@
 
 use super::cursor::{digest, Listing};
 use super::timestamp::{format_micros, parse_rfc3339};
+use crate::stix::type_name;
 
 /// Which endpoint a query is for; each accepts a different set of parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,19 +115,10 @@ pub struct Limits {
     pub max_page_size: usize,
 }
 
-fn is_stix_type(t: &str) -> bool {
-    (3..=250).contains(&t.len())
-        && t.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !t.starts_with('-')
-        && !t.ends_with('-')
-        && !t.contains("--")
-}
-
 /// A STIX identifier: `type--UUID`.
 pub fn is_stix_id(id: &str) -> bool {
     match id.split_once("--") {
-        Some((t, u)) => is_stix_type(t) && uuid::Uuid::parse_str(u).is_ok() && u.len() == 36,
+        Some((t, u)) => type_name::is_valid(t) && uuid::Uuid::parse_str(u).is_ok() && u.len() == 36,
         None => false,
     }
 }
@@ -230,8 +222,8 @@ impl Query {
                 }
                 "match[type]" => {
                     for t in split_list(key, value)? {
-                        if !is_stix_type(t) {
-                            return Err(err(key, format!("'{t}' is not a STIX type name")));
+                        if let Err(why) = type_name::check(t) {
+                            return Err(err(key, format!("'{t}' is not a STIX type name: {why}")));
                         }
                         q.types.push(t.to_owned());
                     }
@@ -477,6 +469,29 @@ mod tests {
                 .param,
             "match[type]"
         );
+    }
+
+    #[test]
+    fn type_filters_follow_the_stix_type_name_rule() {
+        let q = p(
+            &[("match[type]", "indicator,x-acme-widget")],
+            Endpoint::Objects,
+        )
+        .unwrap();
+        assert_eq!(q.types, vec!["indicator", "x-acme-widget"]);
+        for (bad, why) in [
+            ("1-acme", "it must begin with a letter a-z"),
+            ("x--acme", "it must not contain '--'"),
+            ("ab", "it has 2 characters"),
+        ] {
+            let e = p(&[("match[type]", bad)], Endpoint::Manifest).unwrap_err();
+            assert_eq!(e.param, "match[type]");
+            let start = format!("'{bad}' is not a STIX type name: {why}");
+            assert!(e.problem.starts_with(&start), "{}", e.problem);
+        }
+        // An identifier's type part follows the same rule.
+        assert!(is_stix_id("x-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8"));
+        assert!(!is_stix_id("1-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8"));
     }
 
     fn listing_of(pairs: &[(&str, &str)], e: Endpoint) -> Listing {

@@ -1,4 +1,5 @@
-//! Timestamps as integer microseconds since the epoch, rendered with microsecond precision.
+//! Timestamps as integer microseconds since the epoch, rendered with microsecond precision. STIX
+//! owns them; `taxii::timestamp` re-exports this module for the protocol's `date_added`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
