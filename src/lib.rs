@@ -1,7 +1,7 @@
 //! Cairn: a STIX/TAXII 2.1 sharing server for private threat-intelligence communities.
 //!
 //! Layers, lowest first; each names only those below it (`tests/layers.rs` checks it):
-//! `clock`, `metrics`, `telemetry` < `config` < `stix` < `taxii` < `policy` < `storage` (the only
+//! `clock`, `metrics`, `telemetry` < `config` < `stix` < `taxii` < `policy`, `sharing` < `storage` (the only
 //! diesel code) < `service` < `http` (the only actix code) < `setup`, `startup` < `cli` < `main`.
 
 pub mod cli;
@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod policy;
 pub mod service;
 pub mod setup;
+pub mod sharing;
 pub mod startup;
 pub mod stix;
 pub mod storage;

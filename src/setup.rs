@@ -2,9 +2,9 @@
 //! rules. `plan` validates the whole file and computes the rows and the changes; `apply` writes
 //! them in one transaction. Entities the file no longer names are disabled, never deleted.
 
-use crate::policy::delivery::Unmarked;
 use crate::policy::Role;
 use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
+use crate::sharing::decision::Unmarked;
 use crate::stix::tlp::Tlp;
 use crate::stix::type_name;
 use crate::storage::models::*;

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],                        // the settings, read by the layers that act on them
     &["stix"],                          // the STIX model and its validation
     &["taxii"],                         // protocol types, free of actix and diesel
-    &["policy"],                        // pure decisions
+    &["policy", "sharing"],             // pure decisions: access, and the sharing engine
     &["storage"],                       // the only diesel code
     &["service"],                       // use cases
     &["http"],                          // the only actix code
@@ -346,7 +346,7 @@ mod checker {
             problems("policy/a/b.rs", "use super::super::super::http::X;").len(),
             1
         );
-        assert!(problems("policy/a/b.rs", "use super::super::delivery::X;").is_empty());
+        assert!(problems("policy/a/b.rs", "use super::super::decision::X;").is_empty());
         let in_macro = "fn f() -> String { format!(\"{}\", crate::http::NAME) }";
         assert_eq!(problems("storage/mod.rs", in_macro).len(), 1);
         let same_layer = problems("setup.rs", "use crate::startup::Application;");

@@ -1,10 +1,7 @@
 //! Pure access decisions (docs/sharing.md). Storage functions that touch community data take a
 //! grant that only this module can construct, so an unchecked read or write does not compile.
 
-pub mod classes;
-pub mod delivery;
 pub mod identity;
-pub mod ownership;
 
 use std::fmt;
 

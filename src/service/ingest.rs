@@ -4,10 +4,10 @@
 
 use super::deliveries::{self, Fresh, Scope};
 use super::{receipts, Cairn, ServiceError};
-use crate::policy::delivery::{self as decision, Recipient, VersionFacts};
 use crate::policy::identity;
-use crate::policy::ownership::{self, Placement};
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
+use crate::sharing::decision::{self as decision, Recipient, VersionFacts};
+use crate::sharing::ownership::{self, Placement};
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};

@@ -6,8 +6,8 @@
 use super::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use super::objects::StoredVersion;
 use super::StorageError;
-use crate::policy::delivery::{Recipient, Unmarked};
 use crate::policy::Role;
+use crate::sharing::decision::{Recipient, Unmarked};
 use crate::stix::tlp::Tlp;
 
 /// A TLP level as stored: exactly its lowercase name (`Tlp::as_str`).

@@ -12,70 +12,11 @@ use super::schema::reader_marks::dsl as m;
 use super::schema::reader_views::dsl as v;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
+pub use crate::sharing::plan::Class;
+pub use crate::sharing::view::View;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use std::collections::HashMap;
-
-/// One class of one community, with its counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Class {
-    pub id: i64,
-    pub key: String,
-    pub last_ts: i64,
-    pub last_n: i64,
-}
-
-/// How one reader sees one community.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// The rows of class `class` from position `start`; `base` is `(base_ts, base_n)`.
-    Streamed {
-        class: i64,
-        start: i64,
-        base: Option<(i64, i64)>,
-    },
-    /// Its own rows in `deliveries`.
-    Own,
-}
-
-impl View {
-    /// The date_added the reader sees for the stream row at position `n` stamped `ts`.
-    pub fn date(&self, n: i64, ts: i64) -> i64 {
-        match self {
-            View::Streamed {
-                base: Some((bts, bn)),
-                ..
-            } => ts.max(bts.saturating_add(n.saturating_sub(*bn))),
-            _ => ts,
-        }
-    }
-
-    /// `date` as SQL over the stream rows of `alias` (the numbers are the server's own).
-    pub fn date_sql(&self, alias: &str) -> String {
-        match self {
-            View::Streamed {
-                base: Some((bts, bn)),
-                ..
-            } => format!(
-                "CASE WHEN {alias}.ts >= {bts} + ({alias}.n - {bn}) THEN {alias}.ts \
-                 ELSE {bts} + ({alias}.n - {bn}) END"
-            ),
-            _ => format!("{alias}.ts"),
-        }
-    }
-
-    /// The last position whose date is at most `t`, given the last position stamped at most `t`
-    /// (`stamped`): dates grow with positions, so later rows are exactly those after it.
-    pub fn last_dated_by(&self, t: i64, stamped: i64) -> i64 {
-        match self {
-            View::Streamed {
-                base: Some((bts, bn)),
-                ..
-            } => stamped.min(t.saturating_sub(*bts).saturating_add(*bn)),
-            _ => stamped,
-        }
-    }
-}
 
 type ViewRow = (String, Option<i64>, i64, Option<i64>, i64);
 
@@ -152,20 +93,23 @@ pub fn delete_view(conn: &mut Conn, user: &str, community: &str) -> Result<(), S
     Ok(())
 }
 
+/// The classes of a community, with the first position each still holds.
 pub fn classes_of(conn: &mut Conn, community: &str) -> Result<Vec<Class>, StorageError> {
     let rows: Vec<(i64, String, i64, i64)> = k::classes
         .filter(k::community_id.eq(community))
         .select((k::id, k::key, k::last_ts, k::last_n))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, key, last_ts, last_n)| Class {
-            id,
-            key,
-            last_ts,
-            last_n,
+    rows.into_iter()
+        .map(|(id, key, last_ts, last_n)| {
+            Ok(Class {
+                id,
+                key,
+                last_ts,
+                last_n,
+                first_n: first_n(conn, id)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A new, empty class. Writes are serialised, so the next number is free.
@@ -176,6 +120,7 @@ pub fn create_class(conn: &mut Conn, community: &str, key: &str) -> Result<Class
         key: key.to_owned(),
         last_ts: i64::MIN,
         last_n: 0,
+        first_n: None,
     };
     diesel::insert_into(k::classes)
         .values((
@@ -352,26 +297,16 @@ pub fn raise_mark(
     Ok(())
 }
 
-/// The last date a streamed reader could have been given: that of the class's last position.
-pub fn last_date(view: View, class: &Class) -> Option<i64> {
-    match view {
-        View::Streamed { start, .. } if class.last_n >= start => {
-            Some(view.date(class.last_n, class.last_ts))
-        }
-        _ => None,
-    }
-}
-
 /// Gives a streamed reader its own rows: a copy of its view, dated as it saw them, and its mark
-/// at the last date it could have seen. From then on it is served from `deliveries`.
+/// raised to `mark`, the last date it could have been given. From then on it is served from `deliveries`.
 pub fn materialize(
     conn: &mut Conn,
     user: &str,
     community: &str,
     view: View,
-    class: &Class,
+    mark: Option<i64>,
 ) -> Result<(), StorageError> {
-    let View::Streamed { start, .. } = view else {
+    let View::Streamed { class, start, .. } = view else {
         return Ok(());
     };
     let mut q: Stmt<()> =
@@ -382,42 +317,13 @@ pub fn materialize(
         .sql(", class_rows.seq, ")
         .sql(&view.date_sql("class_rows"))
         .sql(" FROM class_rows WHERE class_rows.class_id = ")
-        .int(class.id)
+        .int(class)
         .sql(" AND class_rows.n >= ")
         .int(start);
     q.one_off();
     q.execute(conn)?;
-    if let Some(last) = last_date(view, class) {
+    if let Some(last) = mark {
         raise_mark(conn, user, community, last)?;
     }
     set_view(conn, user, community, View::Own)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::View;
-
-    #[test]
-    fn a_based_view_dates_what_came_before_as_new_and_then_follows_the_stamps() {
-        let view = View::Streamed {
-            class: 1,
-            start: 3,
-            base: Some((1_000, 3)),
-        };
-        // Joined at 1,000 with rows 3.. stamped long before: 1,000, 1,001, ...
-        assert_eq!(view.date(3, 10), 1_000);
-        assert_eq!(view.date(4, 11), 1_001);
-        // Later rows, stamped after the catch-up, keep their stamps.
-        assert_eq!(view.date(6, 5_000), 5_000);
-        // Dated at most 1,001: positions up to 4, whatever was stamped.
-        assert_eq!(view.last_dated_by(1_001, 5), 4);
-        assert_eq!(view.last_dated_by(1_001, 3), 3);
-        let plain = View::Streamed {
-            class: 1,
-            start: 1,
-            base: None,
-        };
-        assert_eq!(plain.date(4, 11), 11);
-        assert_eq!(plain.last_dated_by(11, 4), 4);
-    }
 }

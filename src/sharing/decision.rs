@@ -425,5 +425,5 @@ pub fn marking_tlp<'a>(marking_ids: impl IntoIterator<Item = &'a str>) -> Option
 }
 
 #[cfg(test)]
-#[path = "delivery_table.rs"]
-mod delivery_table;
+#[path = "decision_table.rs"]
+mod decision_table;

@@ -4,7 +4,7 @@
 //! `redistributes` flag and the producers whose rules exclude its partner: its class key. Each
 //! class is decided once, as a representative reader that no version names.
 
-use super::delivery::{ProducerRule, ReaderCaps};
+use super::decision::{ProducerRule, ReaderCaps};
 use crate::stix::tlp::Tlp;
 use std::collections::HashMap;
 
@@ -91,7 +91,7 @@ impl ClassKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::delivery::{decide_version, CommunityPolicy, Unmarked, VersionFacts};
+    use crate::sharing::decision::{decide_version, CommunityPolicy, Unmarked, VersionFacts};
 
     fn reader(partner: &str, member: Tlp, user: Tlp) -> ReaderCaps {
         ReaderCaps {
