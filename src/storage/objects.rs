@@ -755,7 +755,8 @@ pub struct Source<'a> {
     user: &'a str,
     community: &'a str,
     view: View,
-    /// Rows must lie after each of these: dates (own rows) or positions (a stream).
+    /// Rows must lie after each of these: dates (own rows), or the one position before the
+    /// first a stream shows.
     after: Vec<i64>,
 }
 
@@ -772,10 +773,16 @@ impl<'a> Source<'a> {
         };
         let after = match view {
             View::Own => dates_after.to_vec(),
-            View::Streamed { class, .. } => dates_after
-                .iter()
-                .map(|t| Ok(view.last_dated_by(*t, streams::last_stamped_by(conn, class, *t)?)))
-                .collect::<Result<_, StorageError>>()?,
+            // One lower bound on the position, the start included: given two, SQLite ranges
+            // over one and tests the other row by row.
+            View::Streamed { class, start, .. } => {
+                let mut floor = start - 1;
+                for t in dates_after {
+                    let stamped = streams::last_stamped_by(conn, class, *t)?;
+                    floor = floor.max(view.last_dated_by(*t, stamped));
+                }
+                vec![floor]
+            }
         };
         Ok(Some(Source {
             user,
@@ -785,7 +792,8 @@ impl<'a> Source<'a> {
         }))
     }
 
-    /// ` FROM` the reader's rows joined to their objects, ` WHERE` they are the reader's.
+    /// ` FROM` the reader's rows joined to their objects, ` WHERE` they are the reader's (for a
+    /// stream, also after the listing's bounds).
     fn from<ST>(&self, q: &mut Stmt<'a, ST>) {
         match self.view {
             View::Own => {
@@ -797,14 +805,14 @@ impl<'a> Source<'a> {
                 .sql(" AND deliveries.community_id = ")
                 .text(self.community);
             }
-            View::Streamed { class, start, .. } => {
+            View::Streamed { class, .. } => {
                 q.sql(
                     " FROM class_rows deliveries INNER JOIN objects ON objects.seq = deliveries.seq \
                      WHERE deliveries.class_id = ",
                 )
                 .int(class)
-                .sql(" AND deliveries.n >= ")
-                .int(start);
+                .sql(" AND deliveries.n > ")
+                .int(self.after[0]);
             }
         }
     }
@@ -960,8 +968,10 @@ fn filtered<'a, ST>(
         }
         q.sql(")");
     }
-    for after in &src.after {
-        q.sql(" AND ").sql(src.order()).sql(" > ").int(*after);
+    if src.view == View::Own {
+        for after in &src.after {
+            q.sql(" AND deliveries.date_added > ").int(*after);
+        }
     }
     Some(q)
 }
