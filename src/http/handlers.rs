@@ -397,3 +397,73 @@ async fn read_body(
     }
     Ok(body)
 }
+
+/// `GET /{root}/follows/` (Cairn's): the caller's follows.
+pub async fn list_follows(
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result {
+    let follows = cairn.follows(&caller.0, &path.into_inner()).await?;
+    Ok(json(&serde_json::json!({ "follows": follows })))
+}
+
+/// `POST /{root}/follows/` (Cairn's): `{"collection": ID, "object": STIX-ID}`, object optional.
+pub async fn add_follow(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence != "application/json" && !media::is_taxii_content_type(Some(content_type)) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::Service(crate::service::ServiceError::NotJson(
+            "the body is not UTF-8".into(),
+        ))
+    })?;
+    let follow = cairn.follow(&caller.0, &path.into_inner(), text).await?;
+    Ok(taxii(
+        StatusCode::CREATED,
+        serde_json::to_string(&follow).expect("follows serialise"),
+    ))
+}
+
+/// `DELETE /{root}/follows/{id}/` (Cairn's).
+pub async fn delete_follow(
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result {
+    let (root, id) = path.into_inner();
+    cairn.unfollow(&caller.0, &root, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /{root}/notifications/` (Cairn's): the caller's activity feed, paged like a TAXII
+/// listing (`added_after`, `limit`, `next`, `X-TAXII-Date-Added-*`).
+pub async fn notifications(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result {
+    let feed = cairn
+        .feed(&caller.0, &path.into_inner(), &query_pairs(&req))
+        .await?;
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
+    if let Some((first, last)) = feed.dates {
+        resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first)));
+        resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last)));
+    }
+    Ok(resp.body(serde_json::to_string(&feed).expect("feeds serialise")))
+}

@@ -50,6 +50,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(versions)),
         )
         .service(resource("/{root}/status/{status}/", "GET").route(web::get().to(status)))
+        .service(
+            resource("/{root}/follows/", "GET, POST")
+                .route(web::get().to(handlers::list_follows))
+                .route(web::post().to(handlers::add_follow)),
+        )
+        .service(
+            resource("/{root}/follows/{id}/", "DELETE")
+                .route(web::delete().to(handlers::delete_follow)),
+        )
+        .service(
+            resource("/{root}/notifications/", "GET").route(web::get().to(handlers::notifications)),
+        )
         .service(resource("/taxii2/", "GET").route(web::get().to(discovery)))
         .service(resource("/{root}/", "GET").route(web::get().to(api_root)))
         .service(resource("/{root}/collections/", "GET").route(web::get().to(collections)))

@@ -10,7 +10,7 @@ use crate::sharing::plan::{self, ClassRef};
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, StoredVersion};
 use crate::storage::streams::{self, View};
-use crate::storage::{settings, setup, Conn, StorageError};
+use crate::storage::{follows, settings, setup, Conn, StorageError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Which objects to reconsider.
@@ -185,12 +185,13 @@ pub fn refresh(
         .collect();
     let target_seqs: HashSet<i64> = targets.iter().map(|v| v.seq).collect();
     let facts = load_facts(conn, &row, targets, &fresh, fresh_refs, &nums, now)?;
-    let rows = load_rows(conn, community, &placement, &stored)?;
     let chosen: Vec<&Version> = facts
         .versions
         .iter()
         .filter(|v| target_seqs.contains(&v.seq))
         .collect();
+    let mut rows = load_rows(conn, community, &placement, &stored)?;
+    rows.follows = follows_on(conn, community, &facts, &chosen)?;
     let changes = plan::plan(placement, &facts, &chosen, &readers, rows, whole, now);
     write(conn, community, changes, classes, now)
 }
@@ -218,6 +219,26 @@ fn load_rows(
         }
     }
     Ok(rows)
+}
+
+/// The follows that the reconsidered versions may match: on their ids, on what they reference,
+/// and on the whole community. Nothing is read past one probe when nobody follows anything.
+fn follows_on(
+    conn: &mut Conn,
+    community: &str,
+    facts: &Facts,
+    targets: &[&Version],
+) -> Result<Vec<(String, String)>, StorageError> {
+    if targets.is_empty() || !follows::any_in(conn, community)? {
+        return Ok(vec![]);
+    }
+    let mut ids: BTreeSet<&str> = BTreeSet::from([""]);
+    for v in targets {
+        ids.insert(&v.id);
+        ids.extend(facts.refs_of(v.seq).iter().map(String::as_str));
+    }
+    let ids: Vec<&str> = ids.into_iter().collect();
+    follows::on(conn, community, &ids)
 }
 
 /// Writes a refresh's changes, in their order (see `plan::Changes`).
@@ -279,6 +300,9 @@ fn write(
     }
     for (seq, at, released) in &changes.releases {
         objects::set_release(conn, *seq, *at, *released)?;
+    }
+    for (user, items) in &changes.notify {
+        follows::notify(conn, user, community, items, now)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod deliveries;
+pub mod follows;
 pub mod import;
 pub mod ingest;
 pub mod query;

@@ -81,6 +81,11 @@ impl Facts {
         self.by_seq.get(&seq).map(|i| &self.versions[*i])
     }
 
+    /// What version `seq` references.
+    pub fn refs_of(&self, seq: i64) -> &[String] {
+        self.refs.get(&seq).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// When `v` is released to readers other than its producer, under the current rules.
     pub fn release_at(&self, v: &Version) -> i64 {
         decision::release_at(&self.community, rule_of(&self.rules, &v.facts), &v.facts)

@@ -149,6 +149,9 @@ pub struct Rows {
     pub own: HashMap<String, HashSet<i64>>,
     /// The last date given before to a new reader (one re-added).
     pub marks: HashMap<String, i64>,
+    /// (user, target) of the follows on the reconsidered versions, what they reference, or
+    /// (target '') the whole community.
+    pub follows: Vec<(String, String)>,
 }
 
 /// The changes of one refresh, in the order they are to be written.
@@ -174,6 +177,9 @@ pub struct Changes {
     pub drop: Vec<ClassRef>,
     /// Versions whose release time or state changed: (seq, release_at, released).
     pub releases: Vec<(i64, i64, bool)>,
+    /// Per follower: the versions it newly receives that its follows match, in order, each
+    /// with the target matched.
+    pub notify: Vec<(String, Vec<(i64, String)>)>,
 }
 
 /// The classes' decisions on the reconsidered versions.
@@ -224,6 +230,7 @@ pub fn plan(
         &rows,
         now,
     );
+    notify(&mut changes, &place, facts, &rows.follows);
     if whole {
         finish(&mut place, &mut changes);
     }
@@ -464,6 +471,54 @@ fn own_rows(
         seqs.sort_unstable();
         changes.own.push((user.clone(), seqs, vec![]));
     }
+}
+
+/// Matches what each follower newly receives (its own rows, or its class's appended rows)
+/// against its follows: the version's own id, an id it references, or the whole community.
+fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, follows: &[(String, String)]) {
+    let mut targets: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (user, target) in follows {
+        targets.entry(user).or_default().push(target);
+    }
+    let mut users: Vec<&str> = targets.keys().copied().collect();
+    users.sort_unstable();
+    for user in users {
+        let mut told = vec![];
+        for seq in received(changes, place, user) {
+            let Some(v) = facts.get(*seq) else { continue };
+            let refs = facts.refs_of(*seq);
+            let matched = targets[user]
+                .iter()
+                .find(|t| t.is_empty() || **t == v.id || refs.iter().any(|r| r == **t));
+            if let Some(t) = matched {
+                told.push((*seq, t.to_string()));
+            }
+        }
+        if !told.is_empty() {
+            changes.notify.push((user.to_owned(), told));
+        }
+    }
+}
+
+/// What `user` newly receives in this refresh: its own rows added, or its class's rows appended
+/// (a reader placed in this refresh is told nothing of its backlog).
+fn received<'c>(changes: &'c Changes, place: &Placement, user: &str) -> &'c [i64] {
+    let class = match place.streamed.get(user) {
+        _ if place.own.contains(user) => {
+            return changes
+                .own
+                .iter()
+                .find(|(u, _, _)| u == user)
+                .map_or(&[], |(_, _, add)| add);
+        }
+        Some(View::Streamed { class, .. }) => ClassRef::Stored(*class),
+        _ => return &[],
+    };
+    changes
+        .streams
+        .iter()
+        .find(|(c, _, _)| *c == class)
+        .map_or(&[], |(_, _, add)| add)
 }
 
 /// The reconsidered versions a streamed view shows (what a copy of it holds among them).

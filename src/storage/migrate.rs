@@ -154,6 +154,9 @@ tables! {
     class_rows: (i64, i64, i64, i64) = (class_id, n, seq, ts) by (class_id, n);
     reader_views: (String, String, Option<i64>, i64, Option<i64>, i64) =
         (user_name, community_id, class_id, start_n, base_ts, base_n) by (user_name, community_id);
+    follows: (String, String, String, String, i64) = (id, user_name, community_id, target, created_at) by (id);
+    notifications: (String, i64, String, String, i64, String) =
+        (user_name, at, id, community_id, seq, follow_target) by (user_name, at);
     statuses: (String, String, i64, String, Option<String>, Option<String>) =
         (id, partner_id, created_at, body, user_name, community_id) by (id);
     api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =

@@ -4,6 +4,7 @@
 //! `Group`).
 
 pub mod bulk;
+pub mod follows;
 pub mod migrate;
 pub mod models;
 pub mod objects;

@@ -152,6 +152,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    follows (id) {
+        id -> Text,
+        user_name -> Text,
+        community_id -> Text,
+        target -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    notifications (user_name, at) {
+        user_name -> Text,
+        at -> BigInt,
+        id -> Text,
+        community_id -> Text,
+        seq -> BigInt,
+        follow_target -> Text,
+    }
+}
+
+diesel::table! {
     statuses (id) {
         id -> Text,
         partner_id -> Text,
@@ -209,6 +230,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     classes,
     class_rows,
     reader_views,
+    follows,
+    notifications,
     statuses,
     api_tokens,
     receipts,

@@ -215,6 +215,17 @@ pub fn rules_of(conn: &mut Conn, community: &str) -> Result<Vec<RuleRow>, Storag
         .load(conn)?)
 }
 
+/// The collection id of every community, by community id.
+pub fn collection_ids(
+    conn: &mut Conn,
+) -> Result<std::collections::HashMap<String, String>, StorageError> {
+    Ok(communities::table
+        .select((communities::id, communities::collection_id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Ids of every community, enabled or not.
 pub fn community_ids(conn: &mut Conn) -> Result<Vec<String>, StorageError> {
     Ok(communities::table

@@ -3,6 +3,7 @@
 
 mod five_banks;
 mod fixture;
+mod follows;
 mod identity;
 mod noninterference;
 mod ownership;

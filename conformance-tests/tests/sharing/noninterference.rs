@@ -1,7 +1,8 @@
 //! Noninterference: objects a reader may not see never change a byte of what that reader gets.
 //! Two servers on frozen clocks run the same random history; the second also receives extra
 //! objects hidden from the reader (excluded producer, above its cap, RED for others, a community
-//! it is not in). Every endpoint's response to the reader must be identical.
+//! it is not in). Every endpoint's response to the reader must be identical, its activity feed
+//! (it follows the community) included.
 
 use cairn::clock::Clock;
 use cairn_conformance::*;
@@ -148,9 +149,13 @@ async fn observe(
     for p in &paths {
         out.push((p.clone(), s.get("pa-u", p).await.comparable()));
     }
-    // Paging: every page, every next token, every header.
-    for endpoint in ["objects", "manifest"] {
-        let first = format!("/pa/collections/{C1}/{endpoint}/?limit=3");
+    // Paging: every page, every next token, every header; the feed of pa's follow too.
+    let mut firsts: Vec<String> = ["objects", "manifest"]
+        .iter()
+        .map(|endpoint| format!("/pa/collections/{C1}/{endpoint}/?limit=3"))
+        .collect();
+    firsts.push("/pa/notifications/?limit=2".into());
+    for first in firsts {
         for (i, page) in s.all_pages("pa-u", &first).await.iter().enumerate() {
             out.push((format!("{first} page {i}"), page.comparable()));
         }
@@ -177,6 +182,21 @@ async fn run(seed: u64) {
     let pc_delay = *rng.pick(&["0s", "1h"]);
     let text = setup(cap, pc_delay);
     let (a, b) = twins(&text).await;
+    // pa follows the whole community: its feed must not move with what it cannot see either.
+    for s in [&a, &b] {
+        let body = serde_json::to_vec(&json!({ "collection": C1 })).unwrap();
+        let headers = [("Content-Type", "application/json")];
+        let r = s
+            .send(
+                reqwest::Method::POST,
+                "/pa/follows/",
+                Some("pa-u"),
+                &headers,
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
     let cap_rank = if cap == "green" { 1 } else { 2 };
     let mut base_ids: Vec<String> = vec![];
     let mut all_ids: Vec<String> = vec![];
@@ -275,6 +295,12 @@ async fn run(seed: u64) {
             assert_eq!(seen_a.len(), seen_b.len());
         }
     }
+    // The feed compared above is not empty: pa was told of what it received.
+    let feed = a.get("pa-u", "/pa/notifications/").await.json();
+    assert!(
+        !feed["notifications"].as_array().unwrap().is_empty(),
+        "seed {seed}: {feed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,269 @@
+//! Follows and the activity feed (docs/sharing.md section 8): a user follows an object or a
+//! whole community it reads, and its feed lists what became deliverable to it and matched.
+
+use super::{Cairn, ServiceError};
+use crate::policy::Principal;
+use crate::storage::follows::{self, FeedRow, FollowRow};
+use crate::taxii::cursor::Position;
+use crate::taxii::timestamp::format_micros;
+use serde::{Deserialize, Serialize};
+
+/// A follow as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Follow {
+    pub id: String,
+    pub collection: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    pub created: String,
+}
+
+/// The body of `POST .../follows/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFollow {
+    pub collection: String,
+    pub object: Option<String>,
+}
+
+/// One page of the feed: entries after the request's position, and where the next starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Feed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
+    /// First and last `date_added` of the page (for the headers).
+    #[serde(skip)]
+    pub dates: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub id: String,
+    pub date_added: String,
+    pub collection: String,
+    pub object: NotifiedObject,
+    /// What the follow matched: the object's id, an id it references, or `collection`.
+    pub because: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifiedObject {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub stix_type: String,
+    pub version: String,
+    pub producer: Option<String>,
+}
+
+/// Requests of the feed take at most this many entries.
+const MAX_FEED_PAGE: usize = 1000;
+
+impl Cairn {
+    pub async fn follows(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+    ) -> Result<Vec<Follow>, ServiceError> {
+        Self::check_api_root(principal, api_root)?;
+        let user = principal.user.clone();
+        let (rows, collections) = self
+            .storage
+            .read(move |c| {
+                let rows = follows::of_user(c, &user)?;
+                let collections = crate::storage::setup::collection_ids(c)?;
+                Ok((rows, collections))
+            })
+            .await?;
+        Ok(rows.iter().map(|r| follow_view(r, &collections)).collect())
+    }
+
+    pub async fn follow(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        body: &str,
+    ) -> Result<Follow, ServiceError> {
+        Self::check_api_root(principal, api_root)?;
+        let asked: NewFollow = serde_json::from_str(body)
+            .map_err(|e| ServiceError::Unprocessable(format!("a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}")))?;
+        if principal.read_only {
+            return Err(ServiceError::Forbidden(
+                "a read-only API token cannot add follows".into(),
+            ));
+        }
+        if let Some(id) = &asked.object {
+            crate::stix::rules::parse_identifier(id)
+                .map_err(|why| ServiceError::Unprocessable(format!("object: {why}")))?;
+        }
+        let (community, _) = self
+            .membership(principal, api_root, &asked.collection)
+            .await?;
+        let row = FollowRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_name: principal.user.clone(),
+            community_id: community.id.clone(),
+            target: asked.object.clone().unwrap_or_default(),
+            created_at: self.clock.now_micros(),
+        };
+        let kept = self
+            .storage
+            .write(move |c| follows::insert(c, &row))
+            .await?;
+        let collections = [(community.id, community.collection_id)].into();
+        Ok(follow_view(&kept, &collections))
+    }
+
+    pub async fn unfollow(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        Self::check_api_root(principal, api_root)?;
+        if principal.read_only {
+            return Err(ServiceError::Forbidden(
+                "a read-only API token cannot remove follows".into(),
+            ));
+        }
+        let (user, id) = (principal.user.clone(), id.to_owned());
+        match self
+            .storage
+            .write(move |c| follows::delete(c, &user, &id))
+            .await?
+        {
+            true => Ok(()),
+            false => Err(ServiceError::NotFound),
+        }
+    }
+
+    /// The caller's feed after `added_after` or the `next` token, at most `limit` entries.
+    pub async fn feed(
+        &self,
+        principal: &Principal,
+        api_root: &str,
+        params: &[(String, String)],
+    ) -> Result<Feed, ServiceError> {
+        Self::check_api_root(principal, api_root)?;
+        let binding = format!("feed\0{}", principal.user);
+        let (after, limit) = self.feed_query(&binding, params)?;
+        self.release_due_for(&principal.partner).await?;
+        let (user, partner) = (principal.user.clone(), principal.partner.clone());
+        let mut rows = self
+            .storage
+            .read(move |c| follows::feed(c, &user, &partner, after, limit + 1))
+            .await?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let dates = rows.first().zip(rows.last()).map(|(a, b)| (a.at, b.at));
+        let next = (more).then(|| rows.last()).flatten().map(|r| {
+            self.cursor
+                .mint(&binding, Position { date_added: r.at }, "")
+        });
+        Ok(Feed {
+            more: dates.map(|_| more),
+            next,
+            notifications: rows.into_iter().map(notification).collect(),
+            dates,
+        })
+    }
+
+    /// Processes the releases that came due in the partner's communities, as a page of one of
+    /// them would: what they deliver is in the feed from that moment.
+    async fn release_due_for(&self, partner: &str) -> Result<(), ServiceError> {
+        let now = self.clock.now_micros();
+        let partner = partner.to_owned();
+        let due: Vec<String> = self
+            .storage
+            .read(move |c| {
+                let mut due = vec![];
+                for (community, _) in crate::storage::setup::memberships_of(c, &partner)? {
+                    if crate::storage::objects::releases_due(c, &community.id, now)? {
+                        due.push(community.id);
+                    }
+                }
+                Ok(due)
+            })
+            .await?;
+        for community in due {
+            self.storage
+                .write(move |c| super::deliveries::release_due(c, &community, now))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn feed_query(
+        &self,
+        binding: &str,
+        params: &[(String, String)],
+    ) -> Result<(Option<i64>, usize), ServiceError> {
+        let bad = |name: &str, why: &str| {
+            ServiceError::BadQuery(crate::taxii::query::QueryError {
+                param: name.to_owned(),
+                problem: why.to_owned(),
+            })
+        };
+        let (mut after, mut limit) = (None, self.settings.default_page_size);
+        for (k, v) in params {
+            match k.as_str() {
+                "added_after" => {
+                    let t = crate::taxii::timestamp::parse_rfc3339(v)
+                        .ok_or_else(|| bad(k, "an RFC 3339 timestamp"))?;
+                    after = after.max(Some(t));
+                }
+                "limit" => {
+                    limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad(k, "a positive integer"))?
+                        .min(MAX_FEED_PAGE);
+                }
+                "next" => {
+                    let (pos, _) = self
+                        .cursor
+                        .open(binding, v)
+                        .map_err(|_| ServiceError::BadCursor)?;
+                    after = after.max(Some(pos.date_added));
+                }
+                _ => return Err(bad(k, "the feed takes added_after, limit and next")),
+            }
+        }
+        Ok((after, limit))
+    }
+}
+
+fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, String>) -> Follow {
+    Follow {
+        id: r.id.clone(),
+        collection: collections
+            .get(&r.community_id)
+            .cloned()
+            .unwrap_or_default(),
+        object: (!r.target.is_empty()).then(|| r.target.clone()),
+        created: format_micros(r.created_at),
+    }
+}
+
+fn notification(r: FeedRow) -> Notification {
+    Notification {
+        id: format!("notification--{}", r.id),
+        date_added: format_micros(r.at),
+        because: if r.follow_target.is_empty() {
+            "collection".into()
+        } else {
+            r.follow_target
+        },
+        collection: r.collection_id,
+        object: NotifiedObject {
+            id: r.stix_id,
+            stix_type: r.stix_type,
+            version: r.version_text,
+            producer: r.producer_id,
+        },
+    }
+}

@@ -1,0 +1,165 @@
+//! Follows and the notifications they produce (docs/sharing.md section 8).
+
+use super::schema::follows::dsl as f;
+use super::schema::notifications::dsl as n;
+use super::stmt::Stmt;
+use super::{Conn, StorageError};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::follows)]
+pub struct FollowRow {
+    pub id: String,
+    pub user_name: String,
+    pub community_id: String,
+    /// A STIX id, or '' for the whole community.
+    pub target: String,
+    pub created_at: i64,
+}
+
+/// Adds a follow unless the user already has the same one; returns the one that holds.
+pub fn insert(conn: &mut Conn, row: &FollowRow) -> Result<FollowRow, StorageError> {
+    let same = f::follows
+        .filter(f::community_id.eq(&row.community_id))
+        .filter(f::target.eq(&row.target))
+        .filter(f::user_name.eq(&row.user_name))
+        .select(FollowRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(same) = same {
+        return Ok(same);
+    }
+    diesel::insert_into(f::follows).values(row).execute(conn)?;
+    Ok(row.clone())
+}
+
+/// The user's follows, oldest first.
+pub fn of_user(conn: &mut Conn, user: &str) -> Result<Vec<FollowRow>, StorageError> {
+    Ok(f::follows
+        .filter(f::user_name.eq(user))
+        .order((f::created_at, f::id))
+        .select(FollowRow::as_select())
+        .load(conn)?)
+}
+
+/// Removes the user's follow `id`; false when it has none of that id.
+pub fn delete(conn: &mut Conn, user: &str, id: &str) -> Result<bool, StorageError> {
+    let gone = diesel::delete(
+        f::follows
+            .filter(f::id.eq(id))
+            .filter(f::user_name.eq(user)),
+    )
+    .execute(conn)?;
+    Ok(gone > 0)
+}
+
+/// True when someone follows something in `community` (a refresh looks no further otherwise).
+pub fn any_in(conn: &mut Conn, community: &str) -> Result<bool, StorageError> {
+    let one: Option<String> = f::follows
+        .filter(f::community_id.eq(community))
+        .select(f::id)
+        .first(conn)
+        .optional()?;
+    Ok(one.is_some())
+}
+
+/// (user, target) of the follows in `community` on these targets ('' is the community).
+pub fn on(
+    conn: &mut Conn,
+    community: &str,
+    targets: &[&str],
+) -> Result<Vec<(String, String)>, StorageError> {
+    let mut out = vec![];
+    for chunk in targets.chunks(500) {
+        let mut q: Stmt<(Text, Text)> =
+            Stmt::new("SELECT user_name, target FROM follows WHERE community_id = ");
+        q.text(community)
+            .sql(" AND target")
+            .in_texts(conn.dialect(), chunk);
+        out.extend(q.load::<(String, String)>(conn)?);
+    }
+    Ok(out)
+}
+
+/// Records that `user` was told of these versions (seq, matched target), in this order, each at
+/// its next feed position: later than all before it and no earlier than `now`.
+pub fn notify(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+    items: &[(i64, String)],
+    now: i64,
+) -> Result<(), StorageError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let last: Option<i64> = n::notifications
+        .filter(n::user_name.eq(user))
+        .select(diesel::dsl::max(n::at))
+        .first(conn)?;
+    let start = now.max(last.map_or(i64::MIN, |l| l.saturating_add(1)));
+    for (i, (seq, target)) in items.iter().enumerate() {
+        let at = start + i as i64;
+        diesel::insert_into(n::notifications)
+            .values((
+                n::user_name.eq(user),
+                n::at.eq(at),
+                n::id.eq(event_id(user, at)),
+                n::community_id.eq(community),
+                n::seq.eq(seq),
+                n::follow_target.eq(target),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A notification's id: the same for the same user and position, so a receiver can drop a
+/// repeat, and nothing in it but what the user already knows.
+fn event_id(user: &str, at: i64) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1f_2a7e_93d4_4b0a_8e51_0f3b_c2d9_7a64);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{user}\0{at}").as_bytes()).to_string()
+}
+
+/// One entry of a user's feed.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct FeedRow {
+    pub at: i64,
+    pub id: String,
+    pub collection_id: String,
+    pub stix_id: String,
+    pub stix_type: String,
+    pub version_text: String,
+    pub producer_id: Option<String>,
+    pub follow_target: String,
+}
+
+/// The user's notifications after position `after`, in order, at most `limit`, from the
+/// communities its partner is still an enabled member of.
+pub fn feed(
+    conn: &mut Conn,
+    user: &str,
+    partner: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> Result<Vec<FeedRow>, StorageError> {
+    type Sql = (BigInt, Text, Text, Text, Text, Text, Nullable<Text>, Text);
+    let mut q: Stmt<Sql> = Stmt::new(
+        "SELECT n.at AS at, n.id AS id, c.collection_id AS collection_id, \
+         o.stix_id AS stix_id, o.stix_type AS stix_type, o.version_text AS version_text, \
+         o.producer_id AS producer_id, n.follow_target AS follow_target \
+         FROM notifications n INNER JOIN objects o ON o.seq = n.seq \
+         INNER JOIN communities c ON c.id = n.community_id \
+         INNER JOIN memberships m ON m.community_id = n.community_id \
+         WHERE n.user_name = ",
+    );
+    q.text(user)
+        .sql(" AND m.partner_id = ")
+        .text(partner)
+        .sql(" AND m.enabled = TRUE AND c.enabled = TRUE AND n.at > ")
+        .int(after.unwrap_or(i64::MIN))
+        .sql(" ORDER BY n.at LIMIT ")
+        .int(limit as i64);
+    Ok(q.load::<FeedRow>(conn)?)
+}
