@@ -95,6 +95,13 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// The webhook delivery log, newest first: event, user, webhook, attempts, state, result.
+    Webhooks {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// API tokens for SIEMs and TIPs, each acting as one user: create, list, revoke.
     Token {
         #[command(subcommand)]
@@ -484,6 +491,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
         } => {
             for line in receipts_command(object_id, community, user, since, &config).await? {
+                println!("{line}");
+            }
+        }
+        Command::Webhooks { limit, config } => {
+            let config = Config::load(&config)?;
+            let storage = crate::startup::open_storage(&config).await?;
+            let lines = tokio::task::spawn_blocking(move || {
+                storage.read_now(|c| crate::service::webhooks::log_lines(c, limit))
+            })
+            .await??;
+            for line in lines {
                 println!("{line}");
             }
         }

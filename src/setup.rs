@@ -38,6 +38,19 @@ pub struct SetupFile {
     pub user: Vec<UserEntry>,
     #[serde(default)]
     pub community: Vec<CommunityEntry>,
+    #[serde(default)]
+    pub webhook: Vec<WebhookEntry>,
+}
+
+/// Where a user's notifications, or those of every user of a partner, are POSTed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEntry {
+    pub user: Option<String>,
+    pub partner: Option<String>,
+    pub url: String,
+    /// `env:VARIABLE`: the HMAC key the receiver checks signatures with.
+    pub secret: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -484,8 +497,60 @@ pub fn plan(
         }
     }
 
+    rows.webhooks = webhooks(&cx, setup, &rows, env)?;
     let changes = diff(current, &rows);
     Ok(Plan { changes, rows })
+}
+
+fn webhooks(
+    cx: &Ctx<'_>,
+    setup: &SetupFile,
+    rows: &SetupRows,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<WebhookRow>, SetupError> {
+    let mut out: Vec<WebhookRow> = vec![];
+    for w in &setup.webhook {
+        let entry = format!("[[webhook]] '{}'", w.url);
+        let owner = match (&w.user, &w.partner) {
+            (Some(u), None) if rows.users.iter().any(|r| &r.name == u) => format!("user:{u}"),
+            (None, Some(p)) if rows.partners.iter().any(|r| &r.id == p) => format!("partner:{p}"),
+            (Some(_), None) => return Err(cx.err(entry, "user", "names no [[user]] of this file")),
+            (None, Some(_)) => {
+                return Err(cx.err(entry, "partner", "names no [[partner]] of this file"))
+            }
+            _ => return Err(cx.err(entry, "user", "give exactly one of user and partner")),
+        };
+        let url = reqwest::Url::parse(&w.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| cx.err(&entry, "url", "must be an http:// or https:// URL"))?;
+        let var = w.secret.strip_prefix("env:").ok_or_else(|| {
+            cx.err(
+                &entry,
+                "secret",
+                "must be \"env:VARIABLE\" (secrets are not kept in setup files)",
+            )
+        })?;
+        let secret = env(var).filter(|s| s.len() >= 16).ok_or_else(|| {
+            cx.err(
+                &entry,
+                "secret",
+                format!("the environment variable {var} must hold at least 16 characters"),
+            )
+        })?;
+        let id = format!("{owner} {url}");
+        if out.iter().any(|o| o.id == id) {
+            return Err(cx.err(entry, "url", "named twice for the same owner"));
+        }
+        out.push(WebhookRow {
+            id,
+            owner,
+            url: url.to_string(),
+            secret,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
 }
 
 fn describe<K: Ord + Clone, R: PartialEq>(
@@ -558,6 +623,20 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
         |_| true,
         &mut out,
     );
+    describe(
+        "webhook",
+        &current.webhooks,
+        &rows.webhooks,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |_| true,
+        &mut out,
+    );
+    for w in &current.webhooks {
+        if !rows.webhooks.iter().any(|n| n.id == w.id) {
+            out.push(format!("webhook {}: removed", w.id));
+        }
+    }
     for r in &current.rules {
         if !rows
             .rules
@@ -600,6 +679,7 @@ pub fn apply(
         store::upsert_membership(conn, m)?;
     }
     store::replace_rules(conn, &plan.rows.rules)?;
+    store::replace_webhooks(conn, &plan.rows.webhooks)?;
     // New members, caps and rules take effect on deliveries in the same transaction.
     crate::service::deliveries::refresh_all(conn, now)?;
     Ok(plan.changes)

@@ -242,6 +242,9 @@ impl Application {
     /// Runs the TAXII server, and the metrics server beside it, until the TAXII server stops
     /// (the metrics server stops with it).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Webhooks are sent while the server runs, and stop with it.
+        let sender = tokio::spawn(self.cairn.clone().send_webhooks());
+        let _stop_sender = AbortOnDrop(sender);
         let Some((_, metrics)) = self.metrics else {
             return self.server.await;
         };
@@ -251,6 +254,15 @@ impl Application {
         metrics_handle.stop(true).await;
         let _ = beside.await;
         served
+    }
+}
+
+/// Aborts a task when dropped (when `run_until_stopped` returns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -254,13 +254,23 @@ impl TestServer {
 
     /// Runs `cairn apply` logic on this server's database.
     pub async fn apply(&self, setup: &str) -> Vec<String> {
+        self.apply_with_env(setup, &[]).await
+    }
+
+    /// The same, with these environment variables for the file's `env:` values.
+    pub async fn apply_with_env(&self, setup: &str, env: &[(&str, &str)]) -> Vec<String> {
         let parsed = cairn::setup::parse("setup.toml", setup).unwrap();
         let storage = cairn::startup::open_storage(&self.config).await.unwrap();
         let now = self.clock.now_micros();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         tokio::task::spawn_blocking(move || {
+            let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
             storage
                 .write_now(|c| {
-                    cairn::setup::apply(c, "setup.toml", &parsed, &|_| None, now)
+                    cairn::setup::apply(c, "setup.toml", &parsed, &lookup, now)
                         .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
                 })
                 .unwrap()

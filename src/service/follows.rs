@@ -249,7 +249,7 @@ fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, St
     }
 }
 
-fn notification(r: FeedRow) -> Notification {
+pub(crate) fn notification(r: FeedRow) -> Notification {
     Notification {
         id: format!("notification--{}", r.id),
         date_added: format_micros(r.at),

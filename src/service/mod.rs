@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod query;
 pub mod receipts;
 pub mod tokens;
+pub mod webhooks;
 
 use crate::clock::Clock;
 use crate::policy::{self, DeleteGrant, Denied, Membership, Principal, WriteGrant};

@@ -83,7 +83,8 @@ pub fn on(
 }
 
 /// Records that `user` was told of these versions (seq, matched target), in this order, each at
-/// its next feed position: later than all before it and no earlier than `now`.
+/// its next feed position (later than all before it and no earlier than `now`), and queues them
+/// for the user's webhooks.
 pub fn notify(
     conn: &mut Conn,
     user: &str,
@@ -99,8 +100,8 @@ pub fn notify(
         .select(diesel::dsl::max(n::at))
         .first(conn)?;
     let start = now.max(last.map_or(i64::MIN, |l| l.saturating_add(1)));
-    for (i, (seq, target)) in items.iter().enumerate() {
-        let at = start + i as i64;
+    let ats: Vec<i64> = (0..items.len() as i64).map(|i| start + i).collect();
+    for ((seq, target), &at) in items.iter().zip(&ats) {
         diesel::insert_into(n::notifications)
             .values((
                 n::user_name.eq(user),
@@ -112,7 +113,7 @@ pub fn notify(
             ))
             .execute(conn)?;
     }
-    Ok(())
+    super::webhooks::enqueue(conn, user, &ats, now)
 }
 
 /// A notification's id: the same for the same user and position, so a receiver can drop a

@@ -157,6 +157,9 @@ tables! {
     follows: (String, String, String, String, i64) = (id, user_name, community_id, target, created_at) by (id);
     notifications: (String, i64, String, String, i64, String) =
         (user_name, at, id, community_id, seq, follow_target) by (user_name, at);
+    webhooks: (String, String, String, String) = (id, owner, url, secret) by (id);
+    webhook_outbox: (String, String, i64, i64, i64, Option<i64>, String) =
+        (webhook_id, user_name, at, attempts, next_at, done_at, last_result) by (webhook_id, user_name, at);
     statuses: (String, String, i64, String, Option<String>, Option<String>) =
         (id, partner_id, created_at, body, user_name, community_id) by (id);
     api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =

@@ -16,6 +16,7 @@ pub mod statuses;
 pub mod stmt;
 pub mod streams;
 pub mod tokens;
+pub mod webhooks;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

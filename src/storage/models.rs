@@ -60,3 +60,14 @@ pub struct RuleRow {
     pub delay_secs: i64,
     pub types: String,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::webhooks)]
+pub struct WebhookRow {
+    /// `owner` and the URL: one webhook per owner and URL.
+    pub id: String,
+    /// `user:NAME` or `partner:ID`.
+    pub owner: String,
+    pub url: String,
+    pub secret: String,
+}

@@ -173,6 +173,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        owner -> Text,
+        url -> Text,
+        secret -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (webhook_id, user_name, at) {
+        webhook_id -> Text,
+        user_name -> Text,
+        at -> BigInt,
+        attempts -> BigInt,
+        next_at -> BigInt,
+        done_at -> Nullable<BigInt>,
+        last_result -> Text,
+    }
+}
+
+diesel::table! {
     statuses (id) {
         id -> Text,
         partner_id -> Text,
@@ -232,6 +253,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     reader_views,
     follows,
     notifications,
+    webhooks,
+    webhook_outbox,
     statuses,
     api_tokens,
     receipts,

@@ -101,6 +101,7 @@ pub struct SetupRows {
     pub communities: Vec<CommunityRow>,
     pub memberships: Vec<MembershipRow>,
     pub rules: Vec<RuleRow>,
+    pub webhooks: Vec<WebhookRow>,
 }
 
 pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
@@ -113,6 +114,9 @@ pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
             .load(conn)?,
         rules: sharing_rules::table
             .order((sharing_rules::community_id, sharing_rules::producer_id))
+            .load(conn)?,
+        webhooks: super::schema::webhooks::table
+            .order(super::schema::webhooks::id)
             .load(conn)?,
     })
 }
@@ -181,6 +185,18 @@ pub fn replace_rules(conn: &mut Conn, rows: &[RuleRow]) -> Result<(), StorageErr
         diesel::insert_into(sharing_rules::table)
             .values(row)
             .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Replaces every webhook with `rows`; the deliveries still owed to a removed one go too.
+pub fn replace_webhooks(conn: &mut Conn, rows: &[WebhookRow]) -> Result<(), StorageError> {
+    use super::schema::{webhook_outbox as o, webhooks as w};
+    let keep: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    diesel::delete(o::table.filter(o::webhook_id.ne_all(&keep))).execute(conn)?;
+    diesel::delete(w::table).execute(conn)?;
+    for row in rows {
+        diesel::insert_into(w::table).values(row).execute(conn)?;
     }
     Ok(())
 }

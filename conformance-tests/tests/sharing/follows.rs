@@ -6,7 +6,7 @@ use super::fixture::*;
 use cairn_conformance::*;
 use serde_json::{json, Value};
 
-fn note(n: u32, about: &Value, marking: &str) -> Value {
+pub fn note(n: u32, about: &Value, marking: &str) -> Value {
     json!({
         "type": "note", "spec_version": "2.1",
         "id": format!("note--{}", uuid_for(n)),
@@ -16,7 +16,7 @@ fn note(n: u32, about: &Value, marking: &str) -> Value {
     })
 }
 
-async fn follow(s: &TestServer, user: &str, object: Option<&Value>) -> Value {
+pub async fn follow(s: &TestServer, user: &str, object: Option<&Value>) -> Value {
     let mut body = json!({ "collection": ISAC });
     if let Some(o) = object {
         body["object"] = o["id"].clone();
@@ -35,7 +35,7 @@ async fn follow(s: &TestServer, user: &str, object: Option<&Value>) -> Value {
 }
 
 /// (object id, because) of every entry of `user`'s feed after `since`, following `next`.
-async fn told(s: &TestServer, user: &str, since: Option<&str>) -> Vec<(String, String)> {
+pub async fn told(s: &TestServer, user: &str, since: Option<&str>) -> Vec<(String, String)> {
     let mut path = format!("/{}/notifications/?limit=2", root(user));
     if let Some(t) = since {
         path += &format!("&added_after={}", enc(t));

@@ -11,3 +11,4 @@ mod poller;
 mod rules;
 mod streams;
 mod thread;
+mod webhooks;

@@ -4,6 +4,7 @@
 //! it is not in). Every endpoint's response to the reader must be identical, its activity feed
 //! (it follows the community) included.
 
+use super::webhooks::{assert_signed, next, receiver, SECRET};
 use cairn::clock::Clock;
 use cairn_conformance::*;
 use serde_json::{json, Value};
@@ -182,6 +183,15 @@ async fn run(seed: u64) {
     let pc_delay = *rng.pick(&["0s", "1h"]);
     let text = setup(cap, pc_delay);
     let (a, b) = twins(&text).await;
+    // pa's webhook must not hear of what it cannot see either.
+    let mut hooks = vec![];
+    for s in [&a, &b] {
+        let (port, rx) = receiver(vec![]).await;
+        let hook = format!("[[webhook]]\npartner = \"pa\"\nurl = \"http://127.0.0.1:{port}/\"\nsecret = \"env:SECRET\"\n");
+        s.apply_with_env(&format!("{text}\n{hook}"), &[("SECRET", SECRET)])
+            .await;
+        hooks.push(rx);
+    }
     // pa follows the whole community: its feed must not move with what it cannot see either.
     for s in [&a, &b] {
         let body = serde_json::to_vec(&json!({ "collection": C1 })).unwrap();
@@ -296,10 +306,35 @@ async fn run(seed: u64) {
         }
     }
     // The feed compared above is not empty: pa was told of what it received.
-    let feed = a.get("pa-u", "/pa/notifications/").await.json();
-    assert!(
-        !feed["notifications"].as_array().unwrap().is_empty(),
-        "seed {seed}: {feed}"
+    let told = a.all_pages("pa-u", "/pa/notifications/?limit=100").await;
+    let told: usize = told
+        .iter()
+        .map(|p| p.json()["notifications"].as_array().map_or(0, |n| n.len()))
+        .sum();
+    assert!(told > 0, "seed {seed}: an empty feed");
+    // Both webhooks received as many requests as the feed has entries, the same bodies.
+    let mut heard = vec![];
+    for rx in &mut hooks {
+        let mut got = vec![];
+        for _ in 0..told {
+            let r = next(rx).await;
+            assert_signed(&r);
+            // The body; the signature's time is when it was sent, which the clock decides.
+            got.push(String::from_utf8(r.body.clone()).unwrap());
+        }
+        got.sort();
+        heard.push(got);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    for rx in &mut hooks {
+        assert!(
+            rx.try_recv().is_err(),
+            "seed {seed}: more webhook requests than feed entries"
+        );
+    }
+    assert_eq!(
+        heard[0], heard[1],
+        "seed {seed}: the webhooks heard a difference"
     );
 }
 

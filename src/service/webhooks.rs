@@ -1,0 +1,233 @@
+//! Webhooks (docs/sharing.md section 8): each notification of a user is POSTed to the webhooks
+//! of that user and of its partner, signed, retried with backoff, and logged.
+
+use super::follows::{notification, Notification};
+use super::{Cairn, ServiceError};
+use crate::storage::webhooks::{self, Due, Outcome};
+use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use std::time::Duration;
+
+/// How often the sender looks for due deliveries (and due releases, which notify).
+const TICK: Duration = Duration::from_millis(250);
+/// Deliveries taken per look; at most `PARALLEL` of them in flight at once.
+const BATCH: i64 = 32;
+const PARALLEL: usize = 8;
+/// A receiver must answer within this time.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// A taken delivery is left to its sender this long (longer than `TIMEOUT`): another instance
+/// takes it again only if this one died meanwhile.
+const LEASE_MICROS: i64 = 60_000_000;
+/// After this many failed attempts (about 14 hours of backoff), the event is given up.
+pub const MAX_ATTEMPTS: i64 = 20;
+
+/// The body of a webhook request: the notification as the feed shows it, and whose it is.
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub user: String,
+    #[serde(flatten)]
+    pub notification: Notification,
+}
+
+/// `Cairn-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the
+/// secret>`. The time inside the signed text lets a receiver refuse a replayed old request.
+pub fn signature(secret: &str, unix_secs: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(unix_secs.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let tag = mac.finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={unix_secs},v1={hex}")
+}
+
+/// The wait after the `attempts`-th failure: 30 s, doubling, at most an hour.
+pub fn backoff_micros(attempts: i64) -> i64 {
+    let doublings = attempts.clamp(1, 8) - 1;
+    (30_000_000i64 << doublings).min(3_600_000_000)
+}
+
+impl Cairn {
+    /// Sends due webhook deliveries until the task is dropped (the server stops).
+    pub async fn send_webhooks(self) {
+        let client = match reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(client) => client,
+            Err(e) => return tracing::error!(error = %e, "webhooks: no HTTP client; none sent"),
+        };
+        loop {
+            if let Err(e) = self.webhook_round(&client).await {
+                tracing::warn!(error = %e, "webhooks: a round failed; trying again");
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
+    /// One round: due releases first (they may notify), then the due deliveries.
+    async fn webhook_round(&self, client: &reqwest::Client) -> Result<usize, ServiceError> {
+        if !self.storage.read(webhooks::any).await? {
+            return Ok(0);
+        }
+        self.release_due_everywhere().await?;
+        let now = self.clock.now_micros();
+        let due = self
+            .storage
+            .write(move |c| webhooks::claim(c, now, now + LEASE_MICROS, BATCH))
+            .await?;
+        let count = due.len();
+        let results: Vec<Result<(), ServiceError>> = futures_util::stream::iter(due)
+            .map(|d| self.deliver(client, d))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(count)
+    }
+
+    async fn release_due_everywhere(&self) -> Result<(), ServiceError> {
+        let now = self.clock.now_micros();
+        let due: Vec<String> = self
+            .storage
+            .read(move |c| {
+                let mut due = vec![];
+                for community in crate::storage::setup::community_ids(c)? {
+                    if crate::storage::objects::releases_due(c, &community, now)? {
+                        due.push(community);
+                    }
+                }
+                Ok(due)
+            })
+            .await?;
+        for community in due {
+            self.storage
+                .write(move |c| super::deliveries::release_due(c, &community, now))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One attempt at one delivery, and its record.
+    async fn deliver(&self, client: &reqwest::Client, due: Due) -> Result<(), ServiceError> {
+        let attempts = due.attempts + 1;
+        let (result, received) = match due.still_reads {
+            true => self.post(client, &due).await,
+            false => (
+                "not sent: the user no longer reads this collection".into(),
+                true,
+            ),
+        };
+        let now = self.clock.now_micros();
+        let (result, outcome) = if received {
+            (result, Outcome::Done { at: now })
+        } else if attempts >= MAX_ATTEMPTS {
+            let gave_up = format!("gave up after {attempts} attempts: {result}");
+            (gave_up, Outcome::Done { at: now })
+        } else {
+            let next_at = now + backoff_micros(attempts);
+            (result, Outcome::Retry { next_at })
+        };
+        tracing::info!(webhook = %due.key.webhook, user = %due.key.user, attempts, %result, "webhook");
+        let key = due.key;
+        self.storage
+            .write(move |c| webhooks::record(c, &key, attempts, &result, outcome.clone()))
+            .await?;
+        Ok(())
+    }
+
+    /// POSTs the event; the result in words, and whether the receiver took it (a 2xx).
+    async fn post(&self, client: &reqwest::Client, due: &Due) -> (String, bool) {
+        let event = Event {
+            user: due.key.user.clone(),
+            notification: notification(due.event.clone()),
+        };
+        let body = serde_json::to_vec(&event).unwrap_or_default();
+        let t = self.clock.now().timestamp();
+        let sent = client
+            .post(&due.url)
+            .header("Content-Type", "application/json")
+            .header("Cairn-Event-Id", &event.notification.id)
+            .header("Cairn-Signature", signature(&due.secret, t, &body))
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) => (
+                format!("HTTP {}", r.status().as_u16()),
+                r.status().is_success(),
+            ),
+            Err(e) => (failure(&e), false),
+        }
+    }
+}
+
+/// The delivery log, newest first: one line per event and webhook, with its state.
+pub fn log_lines(
+    conn: &mut crate::storage::Conn,
+    limit: i64,
+) -> Result<Vec<String>, crate::storage::StorageError> {
+    use crate::taxii::timestamp::format_micros;
+    let rows = webhooks::log(conn, limit)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let state = match r.done_at {
+                Some(at) => format!("closed {}", format_micros(at)),
+                None => format!("next {}", format_micros(r.next_at)),
+            };
+            format!(
+                "{}  notification--{}  user {}  webhook {}  attempts {}  {}  {}",
+                format_micros(r.at),
+                r.event_id,
+                r.user_name,
+                r.webhook_id,
+                r.attempts,
+                state,
+                r.last_result
+            )
+        })
+        .collect())
+}
+
+/// A failed request in words: the error and its causes (reqwest's own message names only the
+/// URL), at most 200 characters.
+fn failure(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_time_dot_body() {
+        // Computed apart with Python's hmac module.
+        let sig = signature(
+            "a webhook secret of 32 bytes!!!!",
+            1_767_225_600,
+            br#"{"id":"x"}"#,
+        );
+        assert_eq!(
+            sig,
+            "t=1767225600,v1=14c2c315be31d232122a9aa6eafd43d5ba63a3c499276d7ea4efdc2ede8efc53"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_30_seconds_to_an_hour() {
+        let secs: Vec<i64> = (1..=9).map(|n| backoff_micros(n) / 1_000_000).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+}

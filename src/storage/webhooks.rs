@@ -1,0 +1,242 @@
+//! The webhook outbox (docs/sharing.md section 8): one row per notification and webhook that
+//! must receive it, claimed by a sender with a lease so several instances never send one twice
+//! at once.
+
+use super::follows::FeedRow;
+use super::schema::webhook_outbox::dsl as o;
+use super::stmt::Stmt;
+use super::{Conn, StorageError};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+
+/// Queues the user's notifications at these feed positions for each webhook of the user or
+/// of its partner.
+pub fn enqueue(conn: &mut Conn, user: &str, ats: &[i64], now: i64) -> Result<(), StorageError> {
+    let mut q: Stmt<Text> =
+        Stmt::new("SELECT h.id AS id FROM webhooks h INNER JOIN users u ON u.name = ");
+    q.text(user).sql(
+        " WHERE h.owner = 'user:' || u.name OR h.owner = 'partner:' || u.partner_id ORDER BY h.id",
+    );
+    let hooks: Vec<String> = q.load::<String>(conn)?;
+    for hook in &hooks {
+        for at in ats {
+            diesel::insert_into(o::webhook_outbox)
+                .values((
+                    o::webhook_id.eq(hook),
+                    o::user_name.eq(user),
+                    o::at.eq(at),
+                    o::attempts.eq(0),
+                    o::next_at.eq(now),
+                    o::last_result.eq("queued"),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the setup file names at least one webhook.
+pub fn any(conn: &mut Conn) -> Result<bool, StorageError> {
+    use super::schema::webhooks::dsl as w;
+    let one: Option<String> = w::webhooks.select(w::id).first(conn).optional()?;
+    Ok(one.is_some())
+}
+
+/// Which outbox row: webhook, user and feed position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub webhook: String,
+    pub user: String,
+    pub at: i64,
+}
+
+/// A delivery that came due: where it goes, with what key, and what it tells.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub key: Key,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub url: String,
+    pub secret: String,
+    pub event: FeedRow,
+    /// False when the user may no longer read the community (removed, disabled): not sent.
+    pub still_reads: bool,
+}
+
+#[derive(Queryable)]
+struct DueRow {
+    webhook_id: String,
+    user_name: String,
+    at: i64,
+    attempts: i64,
+    next_at: i64,
+    url: String,
+    secret: String,
+    id: String,
+    collection_id: String,
+    stix_id: String,
+    stix_type: String,
+    version_text: String,
+    producer_id: Option<String>,
+    follow_target: String,
+    still_reads: bool,
+}
+
+type DueSql = (
+    Text,
+    Text,
+    BigInt,
+    BigInt,
+    BigInt,
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Nullable<Text>,
+    Text,
+    Bool,
+);
+
+const DUE_SQL: &str = "SELECT w.webhook_id AS webhook_id, w.user_name AS user_name, w.at AS at, \
+     w.attempts AS attempts, w.next_at AS next_at, h.url AS url, h.secret AS secret, \
+     n.id AS id, c.collection_id AS collection_id, ob.stix_id AS stix_id, \
+     ob.stix_type AS stix_type, ob.version_text AS version_text, ob.producer_id AS producer_id, \
+     n.follow_target AS follow_target, \
+     (c.enabled AND EXISTS (SELECT 1 FROM users u \
+        INNER JOIN partners p ON p.id = u.partner_id \
+        INNER JOIN memberships m ON m.partner_id = u.partner_id \
+        WHERE u.name = w.user_name AND u.enabled AND p.enabled \
+        AND m.community_id = n.community_id AND m.enabled)) AS still_reads \
+     FROM webhook_outbox w INNER JOIN webhooks h ON h.id = w.webhook_id \
+     INNER JOIN notifications n ON n.user_name = w.user_name AND n.at = w.at \
+     INNER JOIN objects ob ON ob.seq = n.seq \
+     INNER JOIN communities c ON c.id = n.community_id \
+     WHERE w.done_at IS NULL AND w.next_at <= ";
+
+/// Takes up to `limit` deliveries due at `now`, oldest first, each leased until `lease_until`:
+/// a row another sender took meanwhile (its `next_at` moved) is left to that sender.
+pub fn claim(
+    conn: &mut Conn,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Due>, StorageError> {
+    let mut q: Stmt<DueSql> = Stmt::new(DUE_SQL);
+    q.int(now)
+        .sql(" ORDER BY w.next_at, w.at LIMIT ")
+        .int(limit);
+    let rows: Vec<DueRow> = q.load::<DueRow>(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let taken = diesel::update(
+            o::webhook_outbox
+                .filter(o::webhook_id.eq(&r.webhook_id))
+                .filter(o::user_name.eq(&r.user_name))
+                .filter(o::at.eq(r.at))
+                .filter(o::next_at.eq(r.next_at))
+                .filter(o::done_at.is_null()),
+        )
+        .set(o::next_at.eq(lease_until))
+        .execute(conn)?;
+        if taken == 1 {
+            out.push(due(r));
+        }
+    }
+    Ok(out)
+}
+
+fn due(r: DueRow) -> Due {
+    Due {
+        key: Key {
+            webhook: r.webhook_id,
+            user: r.user_name,
+            at: r.at,
+        },
+        attempts: r.attempts,
+        url: r.url,
+        secret: r.secret,
+        still_reads: r.still_reads,
+        event: FeedRow {
+            at: r.at,
+            id: r.id,
+            collection_id: r.collection_id,
+            stix_id: r.stix_id,
+            stix_type: r.stix_type,
+            version_text: r.version_text,
+            producer_id: r.producer_id,
+            follow_target: r.follow_target,
+        },
+    }
+}
+
+/// What became of one attempt: done (received or given up), or to be tried again at `next_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done { at: i64 },
+    Retry { next_at: i64 },
+}
+
+/// Records an attempt: its count, its result in words, and what comes next.
+pub fn record(
+    conn: &mut Conn,
+    key: &Key,
+    attempts: i64,
+    result: &str,
+    outcome: Outcome,
+) -> Result<(), StorageError> {
+    let row = o::webhook_outbox
+        .filter(o::webhook_id.eq(&key.webhook))
+        .filter(o::user_name.eq(&key.user))
+        .filter(o::at.eq(key.at));
+    let (next_at, done_at) = match outcome {
+        Outcome::Done { at } => (at, Some(at)),
+        Outcome::Retry { next_at } => (next_at, None),
+    };
+    diesel::update(row)
+        .set((
+            o::attempts.eq(attempts),
+            o::last_result.eq(result),
+            o::next_at.eq(next_at),
+            o::done_at.eq(done_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LogRow {
+    pub webhook_id: String,
+    pub user_name: String,
+    pub event_id: String,
+    pub at: i64,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub done_at: Option<i64>,
+    pub last_result: String,
+}
+
+/// The latest `limit` deliveries, newest notification first.
+pub fn log(conn: &mut Conn, limit: i64) -> Result<Vec<LogRow>, StorageError> {
+    type Sql = (
+        Text,
+        Text,
+        Text,
+        BigInt,
+        BigInt,
+        BigInt,
+        Nullable<BigInt>,
+        Text,
+    );
+    let mut q: Stmt<Sql> = Stmt::new(
+        "SELECT w.webhook_id, w.user_name, n.id, w.at, w.attempts, w.next_at, w.done_at, \
+         w.last_result FROM webhook_outbox w \
+         INNER JOIN notifications n ON n.user_name = w.user_name AND n.at = w.at \
+         ORDER BY w.at DESC, w.webhook_id LIMIT ",
+    );
+    q.int(limit);
+    Ok(q.load::<LogRow>(conn)?)
+}
