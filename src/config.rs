@@ -29,6 +29,20 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub taxii: TaxiiConfig,
+    /// Where notification mail goes out (the `[[mail]]` entries of the setup file); none
+    /// without it.
+    #[serde(default)]
+    pub mail: Option<MailConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain; a local relay), `smtp://host?tls=required` (STARTTLS) or
+    /// `smtps://host` (TLS), with `user:password@` when the server asks for them.
+    pub server: String,
+    /// The sender, like `Cairn <cairn@isac.example>`.
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,6 +298,18 @@ impl Config {
                     self.storage.max_size
                 ),
             ));
+        }
+        if let Some(mail) = &self.mail {
+            if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(invalid(
+                    "mail.from",
+                    "must be an address like Cairn <cairn@isac.example>",
+                ));
+            }
+            let url = reqwest::Url::parse(&mail.server).ok();
+            if !url.is_some_and(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some()) {
+                return Err(invalid("mail.server", "must be an smtp:// or smtps:// URL"));
+            }
         }
         if let Some(secret) = &srv.secret {
             if secret.len() < MIN_SECRET_BYTES {

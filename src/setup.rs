@@ -40,6 +40,21 @@ pub struct SetupFile {
     pub community: Vec<CommunityEntry>,
     #[serde(default)]
     pub webhook: Vec<WebhookEntry>,
+    #[serde(default)]
+    pub mail: Vec<MailEntry>,
+}
+
+/// Where a user's notifications, or those of every user of a partner, are mailed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailEntry {
+    pub user: Option<String>,
+    pub partner: Option<String>,
+    pub to: String,
+    /// `immediate` or `daily` (the default).
+    pub schedule: Option<String>,
+    /// The daily digest's time, `HH:MM` UTC; `07:00` by default.
+    pub digest_at: Option<String>,
 }
 
 /// Where a user's notifications, or those of every user of a partner, are POSTed.
@@ -498,6 +513,7 @@ pub fn plan(
     }
 
     rows.webhooks = webhooks(&cx, setup, &rows, env)?;
+    rows.mailboxes = mailboxes(&cx, setup, current, &rows, now)?;
     let changes = diff(current, &rows);
     Ok(Plan { changes, rows })
 }
@@ -511,15 +527,7 @@ fn webhooks(
     let mut out: Vec<WebhookRow> = vec![];
     for w in &setup.webhook {
         let entry = format!("[[webhook]] '{}'", w.url);
-        let owner = match (&w.user, &w.partner) {
-            (Some(u), None) if rows.users.iter().any(|r| &r.name == u) => format!("user:{u}"),
-            (None, Some(p)) if rows.partners.iter().any(|r| &r.id == p) => format!("partner:{p}"),
-            (Some(_), None) => return Err(cx.err(entry, "user", "names no [[user]] of this file")),
-            (None, Some(_)) => {
-                return Err(cx.err(entry, "partner", "names no [[partner]] of this file"))
-            }
-            _ => return Err(cx.err(entry, "user", "give exactly one of user and partner")),
-        };
+        let owner = owner(cx, &entry, (&w.user, &w.partner), rows)?;
         let url = reqwest::Url::parse(&w.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -551,6 +559,77 @@ fn webhooks(
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// `user:NAME` or `partner:ID` of a webhook or mailbox: exactly one, declared in the file.
+fn owner(
+    cx: &Ctx<'_>,
+    entry: &str,
+    named: (&Option<String>, &Option<String>),
+    rows: &SetupRows,
+) -> Result<String, SetupError> {
+    match named {
+        (Some(u), None) if rows.users.iter().any(|r| &r.name == u) => Ok(format!("user:{u}")),
+        (None, Some(p)) if rows.partners.iter().any(|r| &r.id == p) => Ok(format!("partner:{p}")),
+        (Some(_), None) => Err(cx.err(entry, "user", "names no [[user]] of this file")),
+        (None, Some(_)) => Err(cx.err(entry, "partner", "names no [[partner]] of this file")),
+        _ => Err(cx.err(entry, "user", "give exactly one of user and partner")),
+    }
+}
+
+fn mailboxes(
+    cx: &Ctx<'_>,
+    setup: &SetupFile,
+    current: &SetupRows,
+    rows: &SetupRows,
+    now: i64,
+) -> Result<Vec<MailboxRow>, SetupError> {
+    let mut out: Vec<MailboxRow> = vec![];
+    for m in &setup.mail {
+        let entry = format!("[[mail]] '{}'", m.to);
+        let owner = owner(cx, &entry, (&m.user, &m.partner), rows)?;
+        let address =
+            m.to.parse::<lettre::message::Mailbox>()
+                .map_err(|e| cx.err(&entry, "to", format!("is not a mail address: {e}")))?;
+        let schedule = match m.schedule.as_deref().unwrap_or("daily") {
+            s @ ("immediate" | "daily") => s.to_owned(),
+            other => {
+                let why = format!("'{other}' is not immediate or daily");
+                return Err(cx.err(&entry, "schedule", why));
+            }
+        };
+        let digest_minute = digest_minute(m.digest_at.as_deref().unwrap_or("07:00"))
+            .ok_or_else(|| cx.err(&entry, "digest_at", "must be HH:MM (UTC), like 07:00"))?;
+        let id = format!("{owner} {}", address.email);
+        if out.iter().any(|o| o.id == id) {
+            return Err(cx.err(entry, "to", "named twice for the same owner"));
+        }
+        let created_at = current
+            .mailboxes
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(now, |c| c.created_at);
+        out.push(MailboxRow {
+            id,
+            owner,
+            address: address.to_string(),
+            schedule,
+            digest_minute,
+            created_at,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// `HH:MM` as minutes after midnight.
+fn digest_minute(text: &str) -> Option<i64> {
+    let (h, m) = text.split_once(':')?;
+    let ok = |t: &str, max: i64| {
+        let v: i64 = t.parse().ok().filter(|_| t.len() == 2)?;
+        (0..max).contains(&v).then_some(v)
+    };
+    Some(ok(h, 24)? * 60 + ok(m, 60)?)
 }
 
 fn describe<K: Ord + Clone, R: PartialEq>(
@@ -637,6 +716,20 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
             out.push(format!("webhook {}: removed", w.id));
         }
     }
+    describe(
+        "mail",
+        &current.mailboxes,
+        &rows.mailboxes,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |_| true,
+        &mut out,
+    );
+    for m in &current.mailboxes {
+        if !rows.mailboxes.iter().any(|n| n.id == m.id) {
+            out.push(format!("mail {}: removed", m.id));
+        }
+    }
     for r in &current.rules {
         if !rows
             .rules
@@ -680,6 +773,7 @@ pub fn apply(
     }
     store::replace_rules(conn, &plan.rows.rules)?;
     store::replace_webhooks(conn, &plan.rows.webhooks)?;
+    store::replace_mailboxes(conn, &plan.rows.mailboxes)?;
     // New members, caps and rules take effect on deliveries in the same transaction.
     crate::service::deliveries::refresh_all(conn, now)?;
     Ok(plan.changes)

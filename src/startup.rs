@@ -48,6 +48,8 @@ pub struct Application {
     cairn: Cairn,
     /// The metrics listener's port and server, when `server.metrics_bind` is set.
     metrics: Option<(u16, Server)>,
+    /// Notification mail, when `[mail]` is set.
+    mailer: Option<crate::service::mail::Mailer>,
 }
 
 /// On glibc, runs this program again with `MALLOC_ARENA_MAX=2` unless that variable is set.
@@ -213,11 +215,18 @@ impl Application {
         };
         crate::telemetry::report_dropped_lines();
         tracing::info!(%addr, port, tls = config.tls.is_some(), workers, connections, "cairn listening");
+        let mailer = config
+            .mail
+            .as_ref()
+            .map(crate::service::mail::Mailer::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         Ok(Application {
             port,
             server,
             cairn,
             metrics,
+            mailer,
         })
     }
 
@@ -243,7 +252,7 @@ impl Application {
     /// (the metrics server stops with it).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         // Webhooks are sent while the server runs, and stop with it.
-        let sender = tokio::spawn(self.cairn.clone().send_webhooks());
+        let sender = tokio::spawn(self.cairn.clone().send_notifications(self.mailer));
         let _stop_sender = AbortOnDrop(sender);
         let Some((_, metrics)) = self.metrics else {
             return self.server.await;

@@ -154,7 +154,7 @@ impl Cairn {
         let (user, partner) = (principal.user.clone(), principal.partner.clone());
         let mut rows = self
             .storage
-            .read(move |c| follows::feed(c, &user, &partner, after, limit + 1))
+            .read(move |c| follows::feed(c, (&user, &partner), (after, i64::MAX), limit + 1))
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);

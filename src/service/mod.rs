@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod follows;
 pub mod import;
 pub mod ingest;
+pub mod mail;
 pub mod query;
 pub mod receipts;
 pub mod tokens;

@@ -50,8 +50,9 @@ pub fn backoff_micros(attempts: i64) -> i64 {
 }
 
 impl Cairn {
-    /// Sends due webhook deliveries until the task is dropped (the server stops).
-    pub async fn send_webhooks(self) {
+    /// Sends due webhook deliveries, and mail when `mailer` is set, until the task is dropped
+    /// (the server stops).
+    pub async fn send_notifications(self, mailer: Option<super::mail::Mailer>) {
         let client = match reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -64,6 +65,11 @@ impl Cairn {
         loop {
             if let Err(e) = self.webhook_round(&client).await {
                 tracing::warn!(error = %e, "webhooks: a round failed; trying again");
+            }
+            if let Some(mailer) = &mailer {
+                if let Err(e) = self.mail_round(mailer).await {
+                    tracing::warn!(error = %e, "mail: a round failed; trying again");
+                }
             }
             tokio::time::sleep(TICK).await;
         }

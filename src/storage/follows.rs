@@ -136,13 +136,12 @@ pub struct FeedRow {
     pub follow_target: String,
 }
 
-/// The user's notifications after position `after`, in order, at most `limit`, from the
-/// communities its partner is still an enabled member of.
+/// The user's notifications after position `after` and up to `through`, in order, at most
+/// `limit`, from the communities its partner is still an enabled member of.
 pub fn feed(
     conn: &mut Conn,
-    user: &str,
-    partner: &str,
-    after: Option<i64>,
+    (user, partner): (&str, &str),
+    (after, through): (Option<i64>, i64),
     limit: usize,
 ) -> Result<Vec<FeedRow>, StorageError> {
     type Sql = (BigInt, Text, Text, Text, Text, Text, Nullable<Text>, Text);
@@ -160,6 +159,8 @@ pub fn feed(
         .text(partner)
         .sql(" AND m.enabled = TRUE AND c.enabled = TRUE AND n.at > ")
         .int(after.unwrap_or(i64::MIN))
+        .sql(" AND n.at <= ")
+        .int(through)
         .sql(" ORDER BY n.at LIMIT ")
         .int(limit as i64);
     Ok(q.load::<FeedRow>(conn)?)

@@ -160,6 +160,10 @@ tables! {
     webhooks: (String, String, String, String) = (id, owner, url, secret) by (id);
     webhook_outbox: (String, String, i64, i64, i64, Option<i64>, String) =
         (webhook_id, user_name, at, attempts, next_at, done_at, last_result) by (webhook_id, user_name, at);
+    mailboxes: (String, String, String, String, i64, i64) =
+        (id, owner, address, schedule, digest_minute, created_at) by (id);
+    mail_cursors: (String, String, i64, i64, i64, String) =
+        (mailbox_id, user_name, sent_through, next_at, attempts, last_result) by (mailbox_id, user_name);
     statuses: (String, String, i64, String, Option<String>, Option<String>) =
         (id, partner_id, created_at, body, user_name, community_id) by (id);
     api_tokens: (String, String, String, i64, Option<i64>, bool, String, Option<i64>, Option<i64>) =

@@ -5,6 +5,7 @@
 
 pub mod bulk;
 pub mod follows;
+pub mod mail;
 pub mod migrate;
 pub mod models;
 pub mod objects;

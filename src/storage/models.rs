@@ -71,3 +71,19 @@ pub struct WebhookRow {
     pub url: String,
     pub secret: String,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::mailboxes)]
+pub struct MailboxRow {
+    /// `owner` and the address: one mailbox per owner and address.
+    pub id: String,
+    /// `user:NAME` or `partner:ID`.
+    pub owner: String,
+    pub address: String,
+    /// `immediate` or `daily`.
+    pub schedule: String,
+    /// The daily digest's time, in minutes after midnight UTC.
+    pub digest_minute: i64,
+    /// When it was first set up: older notifications are not mailed.
+    pub created_at: i64,
+}

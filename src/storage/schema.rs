@@ -194,6 +194,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    mailboxes (id) {
+        id -> Text,
+        owner -> Text,
+        address -> Text,
+        schedule -> Text,
+        digest_minute -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_cursors (mailbox_id, user_name) {
+        mailbox_id -> Text,
+        user_name -> Text,
+        sent_through -> BigInt,
+        next_at -> BigInt,
+        attempts -> BigInt,
+        last_result -> Text,
+    }
+}
+
+diesel::table! {
     statuses (id) {
         id -> Text,
         partner_id -> Text,
@@ -255,6 +277,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     webhooks,
     webhook_outbox,
+    mailboxes,
+    mail_cursors,
     statuses,
     api_tokens,
     receipts,

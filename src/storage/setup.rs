@@ -102,6 +102,7 @@ pub struct SetupRows {
     pub memberships: Vec<MembershipRow>,
     pub rules: Vec<RuleRow>,
     pub webhooks: Vec<WebhookRow>,
+    pub mailboxes: Vec<MailboxRow>,
 }
 
 pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
@@ -117,6 +118,9 @@ pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
             .load(conn)?,
         webhooks: super::schema::webhooks::table
             .order(super::schema::webhooks::id)
+            .load(conn)?,
+        mailboxes: super::schema::mailboxes::table
+            .order(super::schema::mailboxes::id)
             .load(conn)?,
     })
 }
@@ -197,6 +201,18 @@ pub fn replace_webhooks(conn: &mut Conn, rows: &[WebhookRow]) -> Result<(), Stor
     diesel::delete(w::table).execute(conn)?;
     for row in rows {
         diesel::insert_into(w::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Replaces every mailbox with `rows`; the cursors of a removed one go too.
+pub fn replace_mailboxes(conn: &mut Conn, rows: &[MailboxRow]) -> Result<(), StorageError> {
+    use super::schema::{mail_cursors as c, mailboxes as m};
+    let keep: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    diesel::delete(c::table.filter(c::mailbox_id.ne_all(&keep))).execute(conn)?;
+    diesel::delete(m::table).execute(conn)?;
+    for row in rows {
+        diesel::insert_into(m::table).values(row).execute(conn)?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod five_banks;
 mod fixture;
 mod follows;
 mod identity;
+mod mail;
 mod noninterference;
 mod ownership;
 mod poller;

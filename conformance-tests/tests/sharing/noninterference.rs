@@ -4,6 +4,7 @@
 //! it is not in). Every endpoint's response to the reader must be identical, its activity feed
 //! (it follows the community) included.
 
+use super::mail::{mail_config, next_mail, smtp_sink};
 use super::webhooks::{assert_signed, next, receiver, SECRET};
 use cairn::clock::Clock;
 use cairn_conformance::*;
@@ -166,14 +167,18 @@ async fn observe(
 
 /// Two servers on the same setup, clock frozen at the same instant, with the same token key and
 /// public URL, so that equal histories give byte-identical answers.
-async fn twins(text: &str) -> (TestServer, TestServer) {
+/// `mail` is each server's extra config (its `[mail]` section, or nothing).
+async fn twins(text: &str, mail: [&str; 2]) -> (TestServer, TestServer) {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
         .unwrap()
         .to_utc();
     let extra = "secret = \"shared-next-token-key-of-32-bytes+\"\npublic_url = \"https://taxii.example.org\"";
+    let [mail_a, mail_b] = mail;
     (
-        TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
-        TestServer::start_with_clock(text, extra, Clock::frozen(start)).await,
+        TestServer::start_with_clock(text, &format!("{extra}\n{mail_a}"), Clock::frozen(start))
+            .await,
+        TestServer::start_with_clock(text, &format!("{extra}\n{mail_b}"), Clock::frozen(start))
+            .await,
     )
 }
 
@@ -181,8 +186,12 @@ async fn run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let cap = *rng.pick(&["green", "amber"]);
     let pc_delay = *rng.pick(&["0s", "1h"]);
-    let text = setup(cap, pc_delay);
-    let (a, b) = twins(&text).await;
+    // pa's mail must not tell of what it cannot see either.
+    let text = setup(cap, pc_delay)
+        + "[[mail]]\npartner = \"pa\"\nto = \"soc@pa.example\"\nschedule = \"immediate\"\n";
+    let (port_a, mut mail_a) = smtp_sink(0).await;
+    let (port_b, mut mail_b) = smtp_sink(0).await;
+    let (a, b) = twins(&text, [&mail_config(port_a), &mail_config(port_b)]).await;
     // pa's webhook must not hear of what it cannot see either.
     let mut hooks = vec![];
     for s in [&a, &b] {
@@ -336,6 +345,27 @@ async fn run(seed: u64) {
         heard[0], heard[1],
         "seed {seed}: the webhooks heard a difference"
     );
+    // A minute on, every entry has been mailed: the same entries, however the mails grouped them.
+    a.clock.advance(chrono::Duration::seconds(61));
+    b.clock.advance(chrono::Duration::seconds(61));
+    let mut mailed = vec![];
+    for rx in [&mut mail_a, &mut mail_b] {
+        let mut entries = vec![];
+        while entries.len() < told {
+            entries.extend(next_mail(rx).await.entries());
+        }
+        entries.sort();
+        mailed.push(entries);
+    }
+    assert_eq!(
+        mailed[0].len(),
+        told,
+        "seed {seed}: more mailed than the feed has"
+    );
+    assert_eq!(
+        mailed[0], mailed[1],
+        "seed {seed}: the mail told a difference"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +381,7 @@ async fn objects_a_reader_cannot_see_never_change_a_byte_it_gets() {
 #[tokio::test]
 async fn hidden_objects_in_the_same_post_change_no_byte() {
     let text = setup("green", "0s");
-    let (a, b) = twins(&text).await;
+    let (a, b) = twins(&text, ["", ""]).await;
     let (green, strict) = (MARKS[1].1, MARKS[3].1);
     let sco = |n: u32| {
         json!({

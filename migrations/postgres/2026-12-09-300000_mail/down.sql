@@ -1,0 +1,2 @@
+DROP TABLE mail_cursors;
+DROP TABLE mailboxes;
