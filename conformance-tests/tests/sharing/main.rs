@@ -13,3 +13,4 @@ mod rules;
 mod streams;
 mod thread;
 mod webhooks;
+mod review;

@@ -1,0 +1,333 @@
+//! Hostile review of follows, the feed, webhooks and class streams (docs/sharing.md sections 7
+//! and 8). Each test states what the documentation promises; a failure is a finding.
+
+use super::fixture::*;
+use super::follows::{follow, told};
+use super::webhooks::{next, receiver, SECRET};
+use cairn_conformance::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn initech_member() -> &'static str {
+    "[[community.member]]\npartner = \"initech\"\nrole = \"contributor\"\nmax_tlp = \"green\"\n\n"
+}
+
+/// The feed of `user` as raw JSON (first page, up to 1000).
+async fn feed(s: &TestServer, user: &str) -> Value {
+    let r = s
+        .get(user, &format!("/{}/notifications/?limit=1000", root(user)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn entries(feed: &Value) -> Vec<Value> {
+    feed["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// POSTs and returns the status code (no assertion).
+async fn post_status(s: &TestServer, user: &str, objects: &[Value]) -> (u16, String) {
+    let path = TestServer::coll(root(user), ISAC, "objects/");
+    let body = serde_json::to_vec(&json!({ "objects": objects })).unwrap();
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(user),
+            &[("Content-Type", TAXII)],
+            Some(body),
+        )
+        .await;
+    (r.status, r.text())
+}
+
+async fn log_lines(s: &TestServer) -> Vec<String> {
+    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        storage.read_now(|c| cairn::service::webhooks::log_lines(c, 50))
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// Section 8: "Each entry's date_added is the user's own feed position (strictly increasing, so
+/// a poller neither misses nor repeats an entry), and its id is the same whenever it is served,
+/// so a receiver can drop a repeat." The next position is max(at)+1 over the user's
+/// notifications, and a deleted object cascades its notification away: the position (and the
+/// event id derived from it) of the deleted last entry is handed out again. Here with a frozen
+/// clock; in production the same happens whenever `now` is not past the deleted entry (a batch
+/// of notifications spreads over several microseconds, or instances' clocks differ).
+#[tokio::test]
+async fn review_a_deleted_last_entry_gives_its_position_and_event_id_to_the_next() {
+    let clock = cairn::clock::Clock::frozen(chrono::Utc::now());
+    let s = TestServer::start_with_clock(&isac_setup(""), "", clock).await;
+    follow(&s, "initech-soc", None).await;
+    let (a, b) = (
+        sdo("indicator", 1, Some(GREEN2)),
+        sdo("indicator", 2, Some(GREEN2)),
+    );
+    post(&s, "cert-ops", &[a.clone(), b.clone()], None).await;
+    let seen = feed(&s, "initech-soc").await;
+    let seen = entries(&seen);
+    assert_eq!(seen.len(), 2);
+    let (b_at, b_event) = (
+        seen[1]["date_added"].as_str().unwrap().to_owned(),
+        seen[1]["id"].as_str().unwrap().to_owned(),
+    );
+    // The poller has read up to B. The producer withdraws B, then posts C.
+    let del = s
+        .delete(
+            "cert-ops",
+            &TestServer::coll("cert", ISAC, &format!("objects/{}/", id(&b))),
+        )
+        .await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let c = sdo("indicator", 3, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&c), None).await;
+    let all = entries(&feed(&s, "initech-soc").await);
+    let c_entry = all
+        .iter()
+        .find(|e| e["object"]["id"] == c["id"])
+        .expect("C is in the feed");
+    assert_ne!(
+        c_entry["id"].as_str().unwrap(),
+        b_event,
+        "C's notification reuses B's event id (a receiver drops it as a repeat)"
+    );
+    assert_eq!(
+        told(&s, "initech-soc", Some(&b_at)).await,
+        vec![(id(&c), "collection".to_owned())],
+        "a poller past B misses C"
+    );
+}
+
+/// The same reuse with a webhook: the outbox row of B's position is still there (it is not
+/// cascaded), so queueing C's notification hits the outbox's primary key and the producer's POST
+/// fails.
+#[tokio::test]
+async fn review_a_reused_feed_position_makes_the_producers_post_fail_with_a_webhook() {
+    let (port, mut rx) = receiver(vec![]).await;
+    let clock = cairn::clock::Clock::frozen(chrono::Utc::now());
+    let s = TestServer::start_with_clock(&isac_setup(""), "", clock).await;
+    let setup = format!(
+        "{}\n[[webhook]]\nuser = \"initech-soc\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"env:HOOK_SECRET\"\n",
+        isac_setup("")
+    );
+    s.apply_with_env(&setup, &[("HOOK_SECRET", SECRET)]).await;
+    follow(&s, "initech-soc", None).await;
+    let (a, b) = (
+        sdo("indicator", 1, Some(GREEN2)),
+        sdo("indicator", 2, Some(GREEN2)),
+    );
+    post(&s, "cert-ops", &[a, b.clone()], None).await;
+    // Insertion stamps run a few microseconds ahead of a frozen clock: bring the clock to the
+    // first entry's position (no further), so the sender finds both deliveries due.
+    let first = entries(&feed(&s, "initech-soc").await)[0]["date_added"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = chrono::DateTime::parse_from_rfc3339(&first)
+        .unwrap()
+        .timestamp_micros();
+    s.clock.advance(chrono::Duration::microseconds(
+        (first - s.clock.now_micros()).max(0),
+    ));
+    next(&mut rx).await;
+    next(&mut rx).await;
+    assert_eq!(log_lines(&s).await.len(), 2);
+    let del = s
+        .delete(
+            "cert-ops",
+            &TestServer::coll("cert", ISAC, &format!("objects/{}/", id(&b))),
+        )
+        .await;
+    assert_eq!(del.status, 200, "{}", del.text());
+    let c = sdo("indicator", 3, Some(GREEN2));
+    let (status, text) = post_status(&s, "cert-ops", std::slice::from_ref(&c)).await;
+    assert_eq!(status, 202, "POST after a deletion: {text}");
+}
+
+/// Section 8: "A member placed by `cairn apply` is not told of the backlog it receives", and a
+/// follower is told of a version "once". A member removed and named again is placed anew; when
+/// its view differs from its class's (here: its own AMBER contribution, above its GREEN cap) it
+/// gets own rows, and every own row added counts as news: the whole backlog is told again.
+#[tokio::test]
+async fn review_a_member_named_again_on_own_rows_is_told_its_backlog_again() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    follow(&s, "initech-soc", None).await;
+    let mine = sdo("indicator", 1, Some(AMBER2));
+    post(&s, "initech-soc", std::slice::from_ref(&mine), None).await;
+    let shared = sdo("indicator", 2, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&shared), None).await;
+    let before = told(&s, "initech-soc", None).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let without = isac_setup("").replace(initech_member(), "");
+    assert_ne!(without, isac_setup(""));
+    s.apply(&without).await;
+    s.apply(&isac_setup("")).await;
+    let after = told(&s, "initech-soc", None).await;
+    assert_eq!(after, before, "the backlog was told a second time");
+}
+
+/// Control for the test above: the same with the member placed on a stream (nothing of its own
+/// in the community) tells nothing again.
+#[tokio::test]
+async fn review_control_a_member_named_again_on_a_stream_is_not_told_again() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    follow(&s, "initech-soc", None).await;
+    let shared = sdo("indicator", 2, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&shared), None).await;
+    let before = told(&s, "initech-soc", None).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let without = isac_setup("").replace(initech_member(), "");
+    s.apply(&without).await;
+    s.apply(&isac_setup("")).await;
+    assert_eq!(told(&s, "initech-soc", None).await, before);
+}
+
+/// A user moved to another partner by `cairn apply` keeps its follows and its feed: entries told
+/// while it was a user of ACME (a RED object naming ACME only) are served to a Globex credential.
+#[tokio::test]
+async fn review_a_user_moved_to_another_partner_keeps_the_old_partners_feed() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let secret = sdo("indicator", 1, Some(RED2));
+    follow(&s, "acme-lead", Some(&secret)).await;
+    post(
+        &s,
+        "umbrella-soc",
+        std::slice::from_ref(&secret),
+        Some("acme"),
+    )
+    .await;
+    assert_eq!(told(&s, "acme-lead", None).await.len(), 1);
+    // The operator gives the name acme-lead to a Globex analyst.
+    let moved = isac_setup("").replace(
+        "name = \"acme-lead\"\npartner = \"acme\"",
+        "name = \"acme-lead\"\npartner = \"globex\"",
+    );
+    assert_ne!(moved, isac_setup(""));
+    s.apply(&moved).await;
+    // Globex is not named: the object is not delivered to it.
+    let objs = s
+        .get(
+            "acme-lead",
+            &TestServer::coll("globex", ISAC, &format!("objects/{}/", id(&secret))),
+        )
+        .await;
+    assert_eq!(objs.status, 404, "{}", objs.text());
+    let r = s.get("acme-lead", "/globex/notifications/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        !r.text().contains(&id(&secret)),
+        "a Globex credential is told of a RED object named to ACME only: {}",
+        r.text()
+    );
+    let f = s.get("acme-lead", "/globex/follows/").await;
+    assert!(
+        !f.text().contains(&id(&secret)),
+        "follows made as ACME listed to Globex: {}",
+        f.text()
+    );
+}
+
+/// Unbounded cost: a member may store any number of follows, and `GET /{root}/follows/` returns
+/// them all in one unpaged response.
+#[tokio::test]
+async fn review_follows_have_no_limit_per_user() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    const N: u32 = 1500;
+    let mut accepted = 0;
+    for n in 0..N {
+        let body = json!({ "collection": ISAC, "object": format!("indicator--{}", uuid_for(100_000 + n)) });
+        let r = s
+            .send(
+                reqwest::Method::POST,
+                "/initech/follows/",
+                Some("initech-soc"),
+                &[("Content-Type", "application/json")],
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        if r.status == 201 {
+            accepted += 1;
+        }
+    }
+    let listed = s.get("initech-soc", "/initech/follows/").await.json();
+    let listed = listed["follows"].as_array().unwrap().len();
+    assert!(
+        accepted < N && listed <= 1000,
+        "{accepted} of {N} follows accepted, {listed} listed in one unpaged response"
+    );
+}
+
+/// A receiver that accepts connections and never answers (a firewall that drops, a hung
+/// service): every request to it waits the full 10 s timeout.
+async fn black_hole() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+/// One slow receiver must not stall everyone's deliveries. The sender takes 32 due deliveries
+/// (oldest first), sends 8 at a time and waits for the whole batch: 40 queued events for a hung
+/// receiver hold back another partner's event for about 40 s.
+#[tokio::test]
+async fn review_one_hung_receiver_stalls_other_partners_webhooks() {
+    let slow = black_hole().await;
+    let (fast, mut fast_rx) = receiver(vec![]).await;
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let setup = format!(
+        "{}\n[[webhook]]\nuser = \"initech-soc\"\nurl = \"http://127.0.0.1:{slow}/slow\"\nsecret = \"env:HOOK_SECRET\"\n\n\
+         [[webhook]]\nuser = \"umbrella-soc\"\nurl = \"http://127.0.0.1:{fast}/fast\"\nsecret = \"env:HOOK_SECRET\"\n",
+        isac_setup("")
+    );
+    s.apply_with_env(&setup, &[("HOOK_SECRET", SECRET)]).await;
+    follow(&s, "initech-soc", None).await;
+    let many: Vec<Value> = (0..40)
+        .map(|n| sdo("indicator", 1000 + n, Some(GREEN2)))
+        .collect();
+    post(&s, "cert-ops", &many, None).await;
+    // Let the sender take the hung receiver's events.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    follow(&s, "umbrella-soc", None).await;
+    let one = sdo("indicator", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&one), None).await;
+    let started = std::time::Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(70), fast_rx.recv()).await;
+    let waited = started.elapsed();
+    assert!(got.is_ok(), "umbrella's receiver got nothing within 70 s");
+    assert!(
+        waited < Duration::from_secs(8),
+        "umbrella's healthy receiver waited {waited:?} for its event: the hung receiver of initech stalls the sender"
+    );
+}
+
+/// `cairn apply`/`check` print each webhook's id, which is its owner and full URL, and the
+/// delivery log and the sender's log lines carry it too: a password in the URL's userinfo (or a
+/// token in its path or query, as many receivers use) is printed.
+#[tokio::test]
+async fn review_a_webhook_url_credential_is_printed_by_apply() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let setup = format!(
+        "{}\n[[webhook]]\nuser = \"initech-soc\"\nurl = \"https://cairn:hunter2-password@hooks.example/in?token=t0k3n\"\nsecret = \"env:HOOK_SECRET\"\n",
+        isac_setup("")
+    );
+    let lines = s
+        .apply_with_env(&setup, &[("HOOK_SECRET", SECRET)])
+        .await;
+    assert!(
+        !lines.iter().any(|l| l.contains("hunter2-password")),
+        "apply prints the URL's password: {lines:?}"
+    );
+}
