@@ -546,7 +546,7 @@ fn webhooks(
                 format!("the environment variable {var} must hold at least 16 characters"),
             )
         })?;
-        let id = format!("{owner} {url}");
+        let id = format!("{owner} {}", shown_url(&url));
         if out.iter().any(|o| o.id == id) {
             return Err(cx.err(entry, "url", "named twice for the same owner"));
         }
@@ -559,6 +559,17 @@ fn webhooks(
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// A webhook URL as it may be printed: scheme, host and port, and a digest of the whole, since
+/// receivers often carry a credential in the user part, the path or the query.
+fn shown_url(url: &reqwest::Url) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(url.as_str().as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let host = url.host_str().unwrap_or("");
+    format!("{}://{host}{port}/... ({tag})", url.scheme())
 }
 
 /// `user:NAME` or `partner:ID` of a webhook or mailbox: exactly one, declared in the file.
@@ -763,6 +774,15 @@ pub fn apply(
         store::upsert_partner(conn, p)?;
     }
     for u in &plan.rows.users {
+        // A name given to another partner's user starts anew: what it followed and was told
+        // as the old partner's user is not the new one's to see.
+        let moved = current
+            .users
+            .iter()
+            .any(|c| c.name == u.name && c.partner_id != u.partner_id);
+        if moved {
+            store::forget_activity(conn, &u.name)?;
+        }
         store::upsert_user(conn, u)?;
     }
     for c in &plan.rows.communities {

@@ -59,6 +59,9 @@ pub struct NotifiedObject {
     pub producer: Option<String>,
 }
 
+/// Follows per user: what a follow listing returns at once, and what a refresh matches.
+pub const MAX_FOLLOWS: i64 = 1000;
+
 /// Requests of the feed take at most this many entries.
 const MAX_FEED_PAGE: usize = 1000;
 
@@ -111,8 +114,14 @@ impl Cairn {
         };
         let kept = self
             .storage
-            .write(move |c| follows::insert(c, &row))
-            .await?;
+            .write(move |c| follows::insert(c, &row, MAX_FOLLOWS))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Unprocessable(format!(
+                    "a user has at most {MAX_FOLLOWS} follows: remove some first \
+                     (DELETE .../follows/<id>/), or follow the whole collection"
+                ))
+            })?;
         let collections = [(community.id, community.collection_id)].into();
         Ok(follow_view(&kept, &collections))
     }

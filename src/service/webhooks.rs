@@ -4,16 +4,16 @@
 use super::follows::{notification, Notification};
 use super::{Cairn, ServiceError};
 use crate::storage::webhooks::{self, Due, Outcome};
-use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How often the sender looks for due deliveries (and due releases, which notify).
 const TICK: Duration = Duration::from_millis(250);
-/// Deliveries taken per look; at most `PARALLEL` of them in flight at once.
-const BATCH: i64 = 32;
-const PARALLEL: usize = 8;
+/// Deliveries in flight at once, in all and per webhook.
+const PARALLEL: usize = 16;
+const PER_HOOK: usize = 4;
 /// A receiver must answer within this time.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A taken delivery is left to its sender this long (longer than `TIMEOUT`): another instance
@@ -21,6 +21,58 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE_MICROS: i64 = 60_000_000;
 /// After this many failed attempts (about 14 hours of backoff), the event is given up.
 pub const MAX_ATTEMPTS: i64 = 20;
+
+/// The deliveries being sent, each on a task, and how many per webhook: a receiver that hangs
+/// holds at most `PER_HOOK` places, and the others go on.
+#[derive(Default)]
+struct InFlight {
+    tasks: tokio::task::JoinSet<()>,
+    hook_of: HashMap<tokio::task::Id, String>,
+    per_hook: HashMap<String, usize>,
+}
+
+impl InFlight {
+    fn spawn(
+        &mut self,
+        hook: String,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let id = self.tasks.spawn(task).id();
+        *self.per_hook.entry(hook.clone()).or_default() += 1;
+        self.hook_of.insert(id, hook);
+    }
+
+    /// Forgets the tasks that ended (a panic included).
+    fn reap(&mut self) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            let id = match ended {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            let Some(hook) = self.hook_of.remove(&id) else {
+                continue;
+            };
+            if let Some(n) = self.per_hook.get_mut(&hook) {
+                *n -= 1;
+            }
+        }
+    }
+
+    /// How many more deliveries each webhook may start now, within the free places.
+    fn wanted(&self, hooks: Vec<String>) -> Vec<(String, i64)> {
+        let mut free = PARALLEL.saturating_sub(self.tasks.len());
+        let mut out = vec![];
+        for hook in hooks {
+            let busy = self.per_hook.get(&hook).copied().unwrap_or(0);
+            let n = PER_HOOK.saturating_sub(busy).min(free);
+            if n > 0 {
+                free -= n;
+                out.push((hook, n as i64));
+            }
+        }
+        out
+    }
+}
 
 /// The body of a webhook request: the notification as the feed shows it, and whose it is.
 #[derive(Debug, Serialize)]
@@ -62,8 +114,10 @@ impl Cairn {
             Ok(client) => client,
             Err(e) => return tracing::error!(error = %e, "webhooks: no HTTP client; none sent"),
         };
+        let mut sending = InFlight::default();
         loop {
-            if let Err(e) = self.webhook_round(&client).await {
+            sending.reap();
+            if let Err(e) = self.webhook_round(&client, &mut sending).await {
                 tracing::warn!(error = %e, "webhooks: a round failed; trying again");
             }
             if let Some(mailer) = &mailer {
@@ -75,25 +129,43 @@ impl Cairn {
         }
     }
 
-    /// One round: due releases first (they may notify), then the due deliveries.
-    async fn webhook_round(&self, client: &reqwest::Client) -> Result<usize, ServiceError> {
+    /// One round: due releases first (they may notify), then as many due deliveries as there
+    /// are free places, each webhook's earliest first, each sent on a task of its own.
+    async fn webhook_round(
+        &self,
+        client: &reqwest::Client,
+        sending: &mut InFlight,
+    ) -> Result<(), ServiceError> {
         if !self.storage.read(webhooks::any).await? {
-            return Ok(0);
+            return Ok(());
         }
         self.release_due_everywhere().await?;
+        let hooks = self.storage.read(webhooks::ids).await?;
+        let wanted = sending.wanted(hooks);
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let now = self.clock.now_micros();
         let due = self
             .storage
-            .write(move |c| webhooks::claim(c, now, now + LEASE_MICROS, BATCH))
+            .read(move |c| webhooks::due(c, now, &wanted))
             .await?;
-        let count = due.len();
-        let results: Vec<Result<(), ServiceError>> = futures_util::stream::iter(due)
-            .map(|d| self.deliver(client, d))
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(count)
+        if due.is_empty() {
+            return Ok(());
+        }
+        let taken = self
+            .storage
+            .write(move |c| webhooks::take(c, due.clone(), now + LEASE_MICROS))
+            .await?;
+        for d in taken {
+            let (cairn, client) = (self.clone(), client.clone());
+            sending.spawn(d.key.webhook.clone(), async move {
+                if let Err(e) = cairn.deliver(&client, d).await {
+                    tracing::warn!(error = %e, "webhooks: an attempt was not recorded");
+                }
+            });
+        }
+        Ok(())
     }
 
     async fn release_due_everywhere(&self) -> Result<(), ServiceError> {

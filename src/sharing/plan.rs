@@ -503,6 +503,9 @@ fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, follows: &[(S
 /// What `user` newly receives in this refresh: its own rows added, or its class's rows appended
 /// (a reader placed in this refresh is told nothing of its backlog).
 fn received<'c>(changes: &'c Changes, place: &Placement, user: &str) -> &'c [i64] {
+    if changes.own_from_now.iter().any(|u| u == user) {
+        return &[];
+    }
     let class = match place.streamed.get(user) {
         _ if place.own.contains(user) => {
             return changes

@@ -18,8 +18,13 @@ pub struct FollowRow {
     pub created_at: i64,
 }
 
-/// Adds a follow unless the user already has the same one; returns the one that holds.
-pub fn insert(conn: &mut Conn, row: &FollowRow) -> Result<FollowRow, StorageError> {
+/// Adds a follow unless the user already has the same one; returns the one that holds, or
+/// None when the user has `max` follows already.
+pub fn insert(
+    conn: &mut Conn,
+    row: &FollowRow,
+    max: i64,
+) -> Result<Option<FollowRow>, StorageError> {
     let same = f::follows
         .filter(f::community_id.eq(&row.community_id))
         .filter(f::target.eq(&row.target))
@@ -28,10 +33,17 @@ pub fn insert(conn: &mut Conn, row: &FollowRow) -> Result<FollowRow, StorageErro
         .first(conn)
         .optional()?;
     if let Some(same) = same {
-        return Ok(same);
+        return Ok(Some(same));
+    }
+    let held: i64 = f::follows
+        .filter(f::user_name.eq(&row.user_name))
+        .count()
+        .get_result(conn)?;
+    if held >= max {
+        return Ok(None);
     }
     diesel::insert_into(f::follows).values(row).execute(conn)?;
-    Ok(row.clone())
+    Ok(Some(row.clone()))
 }
 
 /// The user's follows, oldest first.
@@ -95,12 +107,20 @@ pub fn notify(
     if items.is_empty() {
         return Ok(());
     }
-    let last: Option<i64> = n::notifications
-        .filter(n::user_name.eq(user))
-        .select(diesel::dsl::max(n::at))
-        .first(conn)?;
+    use super::schema::feed_marks::dsl as m;
+    let last: Option<i64> = m::feed_marks
+        .filter(m::user_name.eq(user))
+        .select(m::last_at)
+        .first(conn)
+        .optional()?;
     let start = now.max(last.map_or(i64::MIN, |l| l.saturating_add(1)));
     let ats: Vec<i64> = (0..items.len() as i64).map(|i| start + i).collect();
+    let mut mark: Stmt<()> = Stmt::new("INSERT INTO feed_marks (user_name, last_at) VALUES (");
+    mark.text(user)
+        .sql(", ")
+        .int(start + items.len() as i64 - 1)
+        .sql(") ON CONFLICT (user_name) DO UPDATE SET last_at = excluded.last_at");
+    mark.execute(conn)?;
     for ((seq, target), &at) in items.iter().zip(&ats) {
         diesel::insert_into(n::notifications)
             .values((

@@ -194,6 +194,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    feed_marks (user_name) {
+        user_name -> Text,
+        last_at -> BigInt,
+    }
+}
+
+diesel::table! {
     mailboxes (id) {
         id -> Text,
         owner -> Text,
@@ -277,6 +284,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     webhooks,
     webhook_outbox,
+    feed_marks,
     mailboxes,
     mail_cursors,
     statuses,

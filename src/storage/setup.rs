@@ -205,6 +205,17 @@ pub fn replace_webhooks(conn: &mut Conn, rows: &[WebhookRow]) -> Result<(), Stor
     Ok(())
 }
 
+/// Removes what a user followed and was told (its feed mark stays: positions are never given
+/// twice), and where its mail stood.
+pub fn forget_activity(conn: &mut Conn, user: &str) -> Result<(), StorageError> {
+    diesel::delete(follows::table.filter(follows::user_name.eq(user))).execute(conn)?;
+    diesel::delete(webhook_outbox::table.filter(webhook_outbox::user_name.eq(user)))
+        .execute(conn)?;
+    diesel::delete(notifications::table.filter(notifications::user_name.eq(user))).execute(conn)?;
+    diesel::delete(mail_cursors::table.filter(mail_cursors::user_name.eq(user))).execute(conn)?;
+    Ok(())
+}
+
 /// Replaces every mailbox with `rows`; the cursors of a removed one go too.
 pub fn replace_mailboxes(conn: &mut Conn, rows: &[MailboxRow]) -> Result<(), StorageError> {
     use super::schema::{mail_cursors as c, mailboxes as m};

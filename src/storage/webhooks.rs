@@ -56,6 +56,8 @@ pub struct Due {
     pub key: Key,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// When it came due (to lease it only if no other sender did).
+    pub next_at: i64,
     pub url: String,
     pub secret: String,
     pub event: FeedRow,
@@ -116,39 +118,50 @@ const DUE_SQL: &str = "SELECT w.webhook_id AS webhook_id, w.user_name AS user_na
      INNER JOIN communities c ON c.id = n.community_id \
      WHERE w.done_at IS NULL AND w.next_at <= ";
 
-/// Takes up to `limit` deliveries due at `now`, oldest first, each leased until `lease_until`:
-/// a row another sender took meanwhile (its `next_at` moved) is left to that sender.
-pub fn claim(
-    conn: &mut Conn,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
-) -> Result<Vec<Due>, StorageError> {
-    let mut q: Stmt<DueSql> = Stmt::new(DUE_SQL);
-    q.int(now)
-        .sql(" ORDER BY w.next_at, w.at LIMIT ")
-        .int(limit);
-    let rows: Vec<DueRow> = q.load::<DueRow>(conn)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+/// The earliest deliveries due at `now` of each webhook named, at most its count of them.
+pub fn due(conn: &mut Conn, now: i64, wanted: &[(String, i64)]) -> Result<Vec<Due>, StorageError> {
+    let mut out = vec![];
+    for (hook, count) in wanted {
+        let mut q: Stmt<DueSql> = Stmt::new(DUE_SQL);
+        q.int(now)
+            .sql(" AND w.webhook_id = ")
+            .text(hook)
+            .sql(" ORDER BY w.next_at, w.at LIMIT ")
+            .int(*count);
+        out.extend(q.load::<DueRow>(conn)?.into_iter().map(due_of));
+    }
+    Ok(out)
+}
+
+/// Leases these deliveries until `lease_until`; returns those taken (a row another sender took
+/// meanwhile has a `next_at` of its own and is left to it).
+pub fn take(conn: &mut Conn, due: Vec<Due>, lease_until: i64) -> Result<Vec<Due>, StorageError> {
+    let mut out = Vec::with_capacity(due.len());
+    for d in due {
         let taken = diesel::update(
             o::webhook_outbox
-                .filter(o::webhook_id.eq(&r.webhook_id))
-                .filter(o::user_name.eq(&r.user_name))
-                .filter(o::at.eq(r.at))
-                .filter(o::next_at.eq(r.next_at))
+                .filter(o::webhook_id.eq(&d.key.webhook))
+                .filter(o::user_name.eq(&d.key.user))
+                .filter(o::at.eq(d.key.at))
+                .filter(o::next_at.eq(d.next_at))
                 .filter(o::done_at.is_null()),
         )
         .set(o::next_at.eq(lease_until))
         .execute(conn)?;
         if taken == 1 {
-            out.push(due(r));
+            out.push(d);
         }
     }
     Ok(out)
 }
 
-fn due(r: DueRow) -> Due {
+/// The webhooks' ids.
+pub fn ids(conn: &mut Conn) -> Result<Vec<String>, StorageError> {
+    use super::schema::webhooks::dsl as w;
+    Ok(w::webhooks.select(w::id).order(w::id).load(conn)?)
+}
+
+fn due_of(r: DueRow) -> Due {
     Due {
         key: Key {
             webhook: r.webhook_id,
@@ -156,6 +169,7 @@ fn due(r: DueRow) -> Due {
             at: r.at,
         },
         attempts: r.attempts,
+        next_at: r.next_at,
         url: r.url,
         secret: r.secret,
         still_reads: r.still_reads,

@@ -4,6 +4,7 @@
 mod five_banks;
 mod fixture;
 mod follows;
+mod hostile_follows;
 mod identity;
 mod mail;
 mod noninterference;
@@ -13,4 +14,3 @@ mod rules;
 mod streams;
 mod thread;
 mod webhooks;
-mod review;

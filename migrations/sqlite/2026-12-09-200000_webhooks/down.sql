@@ -1,2 +1,3 @@
+DROP TABLE feed_marks;
 DROP TABLE webhook_outbox;
 DROP TABLE webhooks;

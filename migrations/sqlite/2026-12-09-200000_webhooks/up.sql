@@ -18,6 +18,19 @@ CREATE TABLE webhook_outbox (
     next_at BIGINT NOT NULL,
     done_at BIGINT,
     last_result TEXT NOT NULL,
-    PRIMARY KEY (webhook_id, user_name, at)
+    PRIMARY KEY (webhook_id, user_name, at),
+    -- An object deleted takes its notifications with it, and their deliveries still owed.
+    FOREIGN KEY (user_name, at) REFERENCES notifications (user_name, at)
+        ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 );
-CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE done_at IS NULL;
+-- A sender takes each webhook's earliest due deliveries.
+CREATE INDEX webhook_outbox_due ON webhook_outbox (webhook_id, next_at) WHERE done_at IS NULL;
+
+-- Each user's last feed position given: positions (and the event ids made from them) are never
+-- given twice, even when the entry that held the last one is deleted with its object.
+CREATE TABLE feed_marks (
+    user_name TEXT PRIMARY KEY NOT NULL,
+    last_at BIGINT NOT NULL
+);
+INSERT INTO feed_marks (user_name, last_at)
+    SELECT user_name, MAX(at) FROM notifications GROUP BY user_name;
