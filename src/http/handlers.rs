@@ -188,6 +188,7 @@ fn page_response(
     let size = match &page.items {
         Items::Bodies(b) => b.len(),
         Items::Records(rows) => rows.len() * 160,
+        Items::Feedback(items) => items.len() * 120,
     };
     let mut out = String::with_capacity(size + 256);
     out.push_str("{\"more\":");
@@ -209,6 +210,10 @@ fn page_response(
                 record(row, &mut out);
             }
         }
+        Items::Feedback(items) => {
+            let text = serde_json::to_string(items).expect("feedback serialises");
+            out.push_str(&text[1..text.len() - 1]);
+        }
     }
     out.push_str("]}");
     resp.body(out)
@@ -217,6 +222,28 @@ fn page_response(
 /// Objects and object pages carry the stored bodies (`Items::Bodies`), never records.
 fn envelope(page: &Page) -> HttpResponse {
     page_response(page, "objects", |_, _| {})
+}
+
+/// `GET /{root}/collections/{coll}/feedback/` (Cairn's): per object of the caller's partner,
+/// how many notes, opinions and sightings of the page reference it, paged like a manifest.
+pub async fn feedback(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    basic: Basic,
+    path: web::Path<(String, String)>,
+) -> Result {
+    let (root, coll) = path.into_inner();
+    let page = cairn
+        .page(
+            &basic.0,
+            &root,
+            &coll,
+            Endpoint::Feedback,
+            None,
+            &query_pairs(&req),
+        )
+        .await?;
+    Ok(page_response(&page, "objects", |_, _| {}))
 }
 
 pub async fn get_objects(

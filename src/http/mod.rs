@@ -41,6 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/{root}/collections/{coll}/manifest/", "GET").route(web::get().to(manifest)),
         )
         .service(
+            resource("/{root}/collections/{coll}/feedback/", "GET")
+                .route(web::get().to(handlers::feedback)),
+        )
+        .service(
             resource("/{root}/collections/{coll}/objects/{id}/", "GET, DELETE")
                 .route(web::get().to(get_object))
                 .route(web::delete().to(delete_object)),

@@ -26,6 +26,39 @@ pub enum Items {
     Records(Vec<Row>),
     /// The stored bodies, comma-separated (objects, object).
     Bodies(String),
+    /// Per object of the caller's partner, how many of the page's versions of each type
+    /// reference it (feedback).
+    Feedback(Vec<Feedback>),
+}
+
+/// What the community posted about one object of the caller's partner, by type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Feedback {
+    pub id: String,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// What `feedback/` counts unless `match[type]` says otherwise.
+const REACTIONS: [&str; 3] = ["note", "opinion", "sighting"];
+
+/// Counts the listed versions per object of `partner` they reference, by type.
+fn feedback(
+    c: &mut Conn,
+    rows: &[objects::Reaction],
+    partner: &str,
+) -> Result<Vec<Feedback>, ServiceError> {
+    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let types: std::collections::HashMap<i64, &str> =
+        rows.iter().map(|r| (r.0, r.1.as_str())).collect();
+    let mut by_id: std::collections::BTreeMap<String, Feedback> = Default::default();
+    for (seq, id) in objects::refs_to_partner(c, &seqs, partner)? {
+        let entry = by_id.entry(id.clone()).or_insert_with(|| Feedback {
+            id,
+            counts: Default::default(),
+        });
+        *entry.counts.entry(types[&seq].to_owned()).or_default() += 1;
+    }
+    Ok(by_id.into_values().collect())
 }
 
 /// What one read as a member came to.
@@ -154,10 +187,14 @@ impl Cairn {
                 if endpoint == Endpoint::Versions {
                     q.versions = VersionSelector::All;
                 }
+                if endpoint == Endpoint::Feedback && q.types.is_empty() {
+                    q.types = REACTIONS.iter().map(|t| t.to_string()).collect();
+                }
                 let sel = Selection {
                     ids: &q.ids,
                     types: &q.types,
                     refs: &q.refs,
+                    about: q.about_mine.then_some(grant.reader().partner.as_str()),
                     versions: &q.versions,
                     spec_versions: &q.spec_versions,
                     added_after: q.added_after,
@@ -172,6 +209,14 @@ impl Cairn {
                         let reader = grant.reader().user.clone();
                         served = Some((reader, grant.community_id().to_owned(), b.seqs));
                         (Items::Bodies(b.joined), b.dates, b.kept)
+                    }
+                    Endpoint::Feedback => {
+                        let mut rows = objects::list_reactions(c, &grant, &sel)?;
+                        let dates: Vec<i64> = rows.iter().map(|r| r.2).collect();
+                        rows.truncate(q.limit);
+                        let kept = rows.len();
+                        let partner = &grant.reader().partner;
+                        (Items::Feedback(feedback(c, &rows, partner)?), dates, kept)
                     }
                     _ => {
                         let mut rows = objects::list(c, &grant, &sel)?;

@@ -728,6 +728,8 @@ pub struct Selection<'a> {
     pub types: &'a [String],
     /// Only versions that reference one of these ids.
     pub refs: &'a [String],
+    /// Only versions that reference an object this partner produced (`match[about]=mine`).
+    pub about: Option<&'a str>,
     pub versions: &'a VersionSelector,
     pub spec_versions: &'a SpecVersions,
     pub added_after: Option<i64>,
@@ -924,6 +926,17 @@ fn filtered<'a, ST>(
         nums_of(&mut q, dialect, src.community, sel.refs);
         q.sql(")");
     }
+    if let Some(partner) = sel.about {
+        // Probed per row listed (its refs by key, their versions by number): no scan of
+        // everything that references the partner.
+        q.sql(
+            " AND EXISTS (SELECT 1 FROM object_refs about INNER JOIN objects mine \
+               ON mine.num = about.target_num WHERE about.seq = deliveries.seq \
+               AND mine.private_copy = FALSE AND mine.producer_id = ",
+        )
+        .text(partner)
+        .sql(")");
+    }
     match spec_condition(src, "objects", sel.spec_versions, mixed) {
         Cond::All => {}
         Cond::Nothing => return None,
@@ -1013,6 +1026,50 @@ pub fn list<'a>(
     };
     order_and_limit(&mut q, &src, sel);
     Ok(q.load::<Row>(conn)?)
+}
+
+/// One listed version for the feedback endpoint: its row, type and the reader's date_added.
+pub type Reaction = (i64, String, i64);
+
+/// Lists delivered versions with their types (at most `limit + 1`), for the feedback endpoint.
+pub fn list_reactions<'a>(
+    conn: &mut Conn,
+    grant: &'a ReadGrant,
+    sel: &Selection<'a>,
+) -> Result<Vec<Reaction>, StorageError> {
+    let mixed = spec_versions_mixed(conn)?;
+    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+        return Ok(vec![]);
+    };
+    let select = format!("SELECT objects.seq, objects.stix_type, {}", src.date());
+    type Sql = (BigInt, Text, BigInt);
+    let Some(mut q) = filtered::<Sql>(conn.dialect(), &src, sel, mixed, Stmt::new(&select)) else {
+        return Ok(vec![]);
+    };
+    order_and_limit(&mut q, &src, sel);
+    Ok(q.load::<Reaction>(conn)?)
+}
+
+/// (seq, id) of what these versions reference that `partner` produced.
+pub fn refs_to_partner(
+    conn: &mut Conn,
+    seqs: &[i64],
+    partner: &str,
+) -> Result<Vec<(i64, String)>, StorageError> {
+    let mut out = vec![];
+    for chunk in seqs.chunks(500) {
+        let mut q: Stmt<(BigInt, Text)> = Stmt::new(
+            "SELECT DISTINCT about.seq, about.ref_id FROM object_refs about \
+             INNER JOIN objects mine ON mine.num = about.target_num \
+             WHERE mine.private_copy = FALSE AND mine.producer_id = ",
+        );
+        q.text(partner)
+            .sql(" AND about.seq")
+            .in_ints(conn.dialect(), chunk)
+            .sql(" ORDER BY about.seq, about.ref_id");
+        out.extend(q.load::<(i64, String)>(conn)?);
+    }
+    Ok(out)
 }
 
 /// A page of stored bodies (objects, object endpoints).
@@ -1232,6 +1289,7 @@ pub fn delete(
         ids: &ids,
         types: &[],
         refs: &[],
+        about: None,
         versions,
         spec_versions,
         added_after: None,

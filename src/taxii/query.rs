@@ -13,6 +13,8 @@ pub enum Endpoint {
     Object,
     Versions,
     Delete,
+    /// Cairn's `feedback/`: counts of what references the caller's partner's objects.
+    Feedback,
 }
 
 impl Endpoint {
@@ -20,10 +22,12 @@ impl Endpoint {
         use Endpoint::*;
         match param {
             "added_after" | "limit" | "next" => self != Delete,
-            // `match[ref]` is Cairn's: what references these ids (the thread of a threat).
-            "match[id]" | "match[type]" | "match[ref]" => matches!(self, Objects | Manifest),
-            "match[version]" => self != Versions,
-            "match[spec_version]" => true,
+            "match[type]" => matches!(self, Objects | Manifest | Feedback),
+            // `match[ref]` and `match[about]` are Cairn's: what references these ids (the
+            // thread of a threat), or the caller's partner's objects.
+            "match[id]" | "match[ref]" | "match[about]" => matches!(self, Objects | Manifest),
+            "match[version]" => !matches!(self, Versions | Feedback),
+            "match[spec_version]" => self != Feedback,
             _ => false,
         }
     }
@@ -35,6 +39,7 @@ impl Endpoint {
             Endpoint::Object => "object",
             Endpoint::Versions => "versions",
             Endpoint::Delete => "delete",
+            Endpoint::Feedback => "feedback",
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct Query {
     pub types: Vec<String>,
     /// Only objects that reference one of these ids (`match[ref]`).
     pub refs: Vec<String>,
+    /// Only objects that reference an object of the caller's partner (`match[about]=mine`).
+    pub about_mine: bool,
     pub versions: VersionSelector,
     pub spec_versions: SpecVersions,
     /// The filters the request named (of `FILTERS`), in that order: what a `next` token carries.
@@ -86,11 +93,12 @@ pub struct Query {
 }
 
 /// The filter parameters, which a `next` token carries; `limit` and `next` are not filters.
-pub const FILTERS: [&str; 6] = [
+pub const FILTERS: [&str; 7] = [
     "added_after",
     "match[id]",
     "match[type]",
     "match[ref]",
+    "match[about]",
     "match[version]",
     "match[spec_version]",
 ];
@@ -146,6 +154,7 @@ impl Query {
             ids: vec![],
             types: vec![],
             refs: vec![],
+            about_mine: endpoint == Endpoint::Feedback,
             versions: VersionSelector::last(),
             spec_versions: SpecVersions::Latest,
             given: vec![],
@@ -219,6 +228,15 @@ impl Query {
                         }
                         list.push(id.to_owned());
                     }
+                }
+                "match[about]" => {
+                    if value != "mine" {
+                        return Err(err(
+                            key,
+                            "the only value is 'mine' (your partner's objects)",
+                        ));
+                    }
+                    q.about_mine = true;
                 }
                 "match[type]" => {
                     for t in split_list(key, value)? {
@@ -323,6 +341,7 @@ impl Query {
             "match[id]" => self.ids.join(","),
             "match[type]" => self.types.join(","),
             "match[ref]" => self.refs.join(","),
+            "match[about]" => "mine".into(),
             "match[version]" => match &self.versions {
                 VersionSelector::All => "all".into(),
                 VersionSelector::Some { first, last, exact } => {

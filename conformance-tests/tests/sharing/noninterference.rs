@@ -136,6 +136,9 @@ async fn observe(
         format!("/pa/collections/{C1}/objects/?match[type]=malware,relationship"),
         format!("/pa/collections/{C1}/objects/?match[version]=first"),
         format!("/pa/collections/{C1}/manifest/?match[version]=all"),
+        // What the community said about pa's own objects, and its counts.
+        format!("/pa/collections/{C1}/objects/?match[about]=mine&match[version]=all"),
+        format!("/pa/collections/{C1}/feedback/?match[type]=relationship,note"),
     ];
     for id in ids {
         paths.push(format!(
