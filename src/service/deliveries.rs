@@ -191,7 +191,7 @@ pub fn refresh(
         .filter(|v| target_seqs.contains(&v.seq))
         .collect();
     let mut rows = load_rows(conn, community, &placement, &stored)?;
-    rows.follows = follows_on(conn, community, &facts, &chosen)?;
+    (rows.follows, rows.held) = follows_on(conn, community, &facts, &chosen)?;
     let changes = plan::plan(placement, &facts, &chosen, &readers, rows, whole, now);
     write(conn, community, changes, classes, now)
 }
@@ -221,16 +221,20 @@ fn load_rows(
     Ok(rows)
 }
 
+/// (user, target) of the follows, and (user, container, held) of what followed containers hold.
+type Following = (Vec<(String, String)>, Vec<(String, String, String)>);
+
 /// The follows that the reconsidered versions may match: on their ids, on what they reference,
-/// and on the whole community. Nothing is read past one probe when nobody follows anything.
+/// and on the whole community, and the followed containers that hold them. Nothing is read past
+/// one probe when nobody follows anything.
 fn follows_on(
     conn: &mut Conn,
     community: &str,
     facts: &Facts,
     targets: &[&Version],
-) -> Result<Vec<(String, String)>, StorageError> {
+) -> Result<Following, StorageError> {
     if targets.is_empty() || !follows::any_in(conn, community)? {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let mut ids: BTreeSet<&str> = BTreeSet::from([""]);
     for v in targets {
@@ -238,7 +242,9 @@ fn follows_on(
         ids.extend(facts.refs_of(v.seq).iter().map(String::as_str));
     }
     let ids: Vec<&str> = ids.into_iter().collect();
-    follows::on(conn, community, &ids)
+    let named: Vec<&str> = ids.iter().copied().filter(|i| !i.is_empty()).collect();
+    let held = follows::holds_on(conn, community, &named)?;
+    Ok((follows::on(conn, community, &ids)?, held))
 }
 
 /// Writes a refresh's changes, in their order (see `plan::Changes`).
@@ -300,6 +306,10 @@ fn write(
     }
     for (seq, at, released) in &changes.releases {
         objects::set_release(conn, *seq, *at, *released)?;
+    }
+    for (user, container, seq) in &changes.holds {
+        let held = objects::held_by(conn, *seq)?;
+        follows::set_holds(conn, (user, community, container), &held)?;
     }
     for (user, items) in &changes.notify {
         follows::notify(conn, user, community, items, now)?;

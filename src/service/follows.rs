@@ -3,6 +3,7 @@
 
 use super::{Cairn, ServiceError};
 use crate::policy::Principal;
+use crate::sharing::plan::holds_objects;
 use crate::storage::follows::{self, FeedRow, FollowRow};
 use crate::taxii::cursor::Position;
 use crate::taxii::timestamp::format_micros;
@@ -102,9 +103,10 @@ impl Cairn {
             crate::stix::rules::parse_identifier(id)
                 .map_err(|why| ServiceError::Unprocessable(format!("object: {why}")))?;
         }
-        let (community, _) = self
+        let (community, membership) = self
             .membership(principal, api_root, &asked.collection)
             .await?;
+        let grant = crate::policy::grant_read(principal, &membership)?;
         let row = FollowRow {
             id: uuid::Uuid::new_v4().to_string(),
             user_name: principal.user.clone(),
@@ -114,7 +116,19 @@ impl Cairn {
         };
         let kept = self
             .storage
-            .write(move |c| follows::insert(c, &row, MAX_FOLLOWS))
+            .write(move |c| {
+                let kept = follows::insert(c, &row, MAX_FOLLOWS)?;
+                if kept.is_some() && holds_objects(&row.target) {
+                    let held = held_now(c, &grant, &row.target)?;
+                    let key = (
+                        row.user_name.as_str(),
+                        row.community_id.as_str(),
+                        row.target.as_str(),
+                    );
+                    follows::set_holds(c, key, &held)?;
+                }
+                Ok(kept)
+            })
             .await?
             .ok_or_else(|| {
                 ServiceError::Unprocessable(format!(
@@ -244,6 +258,35 @@ impl Cairn {
         }
         Ok((after, limit))
     }
+}
+
+/// What `container` holds in the latest version of it delivered to the grant's reader (nothing
+/// when none is): a follow of it also matches these.
+fn held_now(
+    c: &mut crate::storage::Conn,
+    grant: &crate::policy::ReadGrant,
+    container: &str,
+) -> Result<Vec<String>, crate::storage::StorageError> {
+    use crate::taxii::query::{SpecVersions, VersionSelector};
+    let ids = [container.to_owned()];
+    let sel = crate::storage::objects::Selection {
+        ids: &ids,
+        types: &[],
+        refs: &[],
+        about: None,
+        versions: &VersionSelector::last(),
+        spec_versions: &SpecVersions::Latest,
+        added_after: None,
+        after: None,
+        limit: 1,
+    };
+    let Some((seq, _, _)) = crate::storage::objects::list_typed(c, grant, &sel)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(vec![]);
+    };
+    crate::storage::objects::held_by(c, seq)
 }
 
 fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, String>) -> Follow {

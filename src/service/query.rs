@@ -211,7 +211,7 @@ impl Cairn {
                         (Items::Bodies(b.joined), b.dates, b.kept)
                     }
                     Endpoint::Feedback => {
-                        let mut rows = objects::list_reactions(c, &grant, &sel)?;
+                        let mut rows = objects::list_typed(c, &grant, &sel)?;
                         let dates: Vec<i64> = rows.iter().map(|r| r.2).collect();
                         rows.truncate(q.limit);
                         let kept = rows.len();

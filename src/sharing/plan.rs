@@ -7,7 +7,7 @@ use super::classes::ClassKey;
 use super::decision::ReaderCaps;
 use super::facts::{Facts, Rules, Version};
 use super::view::View;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A class as stored: its key, its counters and its first position still held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +152,9 @@ pub struct Rows {
     /// (user, target) of the follows on the reconsidered versions, what they reference, or
     /// (target '') the whole community.
     pub follows: Vec<(String, String)>,
+    /// (user, container, held) of the followed reports and groupings that hold the reconsidered
+    /// versions' ids or what they reference.
+    pub held: Vec<(String, String, String)>,
 }
 
 /// The changes of one refresh, in the order they are to be written.
@@ -177,6 +180,9 @@ pub struct Changes {
     pub drop: Vec<ClassRef>,
     /// Versions whose release time or state changed: (seq, release_at, released).
     pub releases: Vec<(i64, i64, bool)>,
+    /// (user, container, seq): a followed report or grouping holds what this version of it
+    /// names in `object_refs` from now on (for later refreshes).
+    pub holds: Vec<(String, String, i64)>,
     /// Per follower: the versions it newly receives that its follows match, in order, each
     /// with the target matched.
     pub notify: Vec<(String, Vec<(i64, String)>)>,
@@ -230,7 +236,7 @@ pub fn plan(
         &rows,
         now,
     );
-    notify(&mut changes, &place, facts, &rows.follows);
+    notify(&mut changes, &place, facts, &rows);
     if whole {
         finish(&mut place, &mut changes);
     }
@@ -473,31 +479,66 @@ fn own_rows(
     }
 }
 
+/// True for the types a follow of which also covers what they hold (their `object_refs`).
+pub fn holds_objects(id: &str) -> bool {
+    id.starts_with("report--") || id.starts_with("grouping--")
+}
+
+/// One follower's follows: its targets, and what its followed containers hold.
+#[derive(Default)]
+struct Following<'a> {
+    targets: Vec<&'a str>,
+    /// (container, held id).
+    held: Vec<(&'a str, &'a str)>,
+}
+
 /// Matches what each follower newly receives (its own rows, or its class's appended rows)
-/// against its follows: the version's own id, an id it references, or the whole community.
-fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, follows: &[(String, String)]) {
-    let mut targets: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (user, target) in follows {
-        targets.entry(user).or_default().push(target);
+/// against its follows: the version's own id, an id it references, the whole community, or
+/// (for a followed report or grouping) an id the container holds or that a version references.
+/// A followed container's version that the follower receives sets what it holds for later
+/// refreshes.
+fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, rows: &Rows) {
+    let mut by_user: BTreeMap<&str, Following> = BTreeMap::new();
+    for (user, target) in &rows.follows {
+        by_user.entry(user).or_default().targets.push(target);
     }
-    let mut users: Vec<&str> = targets.keys().copied().collect();
-    users.sort_unstable();
-    for user in users {
-        let mut told = vec![];
-        for seq in received(changes, place, user) {
-            let Some(v) = facts.get(*seq) else { continue };
-            let refs = facts.refs_of(*seq);
-            let matched = targets[user]
-                .iter()
-                .find(|t| t.is_empty() || **t == v.id || refs.iter().any(|r| r == **t));
-            if let Some(t) = matched {
-                told.push((*seq, t.to_string()));
+    for (user, container, held) in &rows.held {
+        by_user
+            .entry(user)
+            .or_default()
+            .held
+            .push((container, held));
+    }
+    for (user, follows) in by_user {
+        let received = received(changes, place, user).to_vec();
+        for v in received.iter().filter_map(|seq| facts.get(*seq)) {
+            if holds_objects(&v.id) && follows.targets.contains(&v.id.as_str()) {
+                changes.holds.push((user.to_owned(), v.id.clone(), v.seq));
             }
         }
+        let told: Vec<(i64, String)> = received
+            .iter()
+            .filter_map(|seq| {
+                Some((
+                    *seq,
+                    matched(&follows, facts.get(*seq)?, facts.refs_of(*seq))?,
+                ))
+            })
+            .collect();
         if !told.is_empty() {
             changes.notify.push((user.to_owned(), told));
         }
     }
+}
+
+/// What a version matched of a user's follows, if anything.
+fn matched(follows: &Following, v: &Version, refs: &[String]) -> Option<String> {
+    let named = |id: &str| id == v.id || refs.iter().any(|r| r == id);
+    if let Some(t) = follows.targets.iter().find(|t| t.is_empty() || named(t)) {
+        return Some(t.to_string());
+    }
+    let (container, _) = follows.held.iter().find(|(_, held)| named(held))?;
+    Some(container.to_string())
 }
 
 /// What `user` newly receives in this refresh: its own rows added, or its class's rows appended

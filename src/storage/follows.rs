@@ -55,8 +55,18 @@ pub fn of_user(conn: &mut Conn, user: &str) -> Result<Vec<FollowRow>, StorageErr
         .load(conn)?)
 }
 
-/// Removes the user's follow `id`; false when it has none of that id.
+/// Removes the user's follow `id`, and what its container held; false when it has none of that
+/// id.
 pub fn delete(conn: &mut Conn, user: &str, id: &str) -> Result<bool, StorageError> {
+    let row: Option<FollowRow> = f::follows
+        .filter(f::id.eq(id))
+        .filter(f::user_name.eq(user))
+        .select(FollowRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(r) = &row {
+        set_holds(conn, (user, &r.community_id, &r.target), &[])?;
+    }
     let gone = diesel::delete(
         f::follows
             .filter(f::id.eq(id))
@@ -184,4 +194,52 @@ pub fn feed(
         .sql(" ORDER BY n.at LIMIT ")
         .int(limit as i64);
     Ok(q.load::<FeedRow>(conn)?)
+}
+
+/// Replaces what the user's followed `container` holds (the refs of the version it received).
+pub fn set_holds(
+    conn: &mut Conn,
+    (user, community, container): (&str, &str, &str),
+    held: &[String],
+) -> Result<(), StorageError> {
+    use super::schema::follow_holds::dsl as h;
+    diesel::delete(
+        h::follow_holds
+            .filter(h::user_name.eq(user))
+            .filter(h::community_id.eq(community))
+            .filter(h::container.eq(container)),
+    )
+    .execute(conn)?;
+    let mut held: Vec<&String> = held.iter().collect();
+    held.sort();
+    held.dedup();
+    for id in held {
+        diesel::insert_into(h::follow_holds)
+            .values((
+                h::user_name.eq(user),
+                h::community_id.eq(community),
+                h::container.eq(container),
+                h::held.eq(id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// (user, container, held) of the followed containers in `community` that hold these ids.
+pub fn holds_on(
+    conn: &mut Conn,
+    community: &str,
+    ids: &[&str],
+) -> Result<Vec<(String, String, String)>, StorageError> {
+    let mut out = vec![];
+    for chunk in ids.chunks(500) {
+        let mut q: Stmt<(Text, Text, Text)> =
+            Stmt::new("SELECT user_name, container, held FROM follow_holds WHERE community_id = ");
+        q.text(community)
+            .sql(" AND held")
+            .in_texts(conn.dialect(), chunk);
+        out.extend(q.load::<(String, String, String)>(conn)?);
+    }
+    Ok(out)
 }

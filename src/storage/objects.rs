@@ -1032,7 +1032,7 @@ pub fn list<'a>(
 pub type Reaction = (i64, String, i64);
 
 /// Lists delivered versions with their types (at most `limit + 1`), for the feedback endpoint.
-pub fn list_reactions<'a>(
+pub fn list_typed<'a>(
     conn: &mut Conn,
     grant: &'a ReadGrant,
     sel: &Selection<'a>,
@@ -1048,6 +1048,26 @@ pub fn list_reactions<'a>(
     };
     order_and_limit(&mut q, &src, sel);
     Ok(q.load::<Reaction>(conn)?)
+}
+
+/// The ids a stored version names in `object_refs` (what a report or grouping holds; its
+/// markings and creator are not among them).
+pub fn held_by(conn: &mut Conn, seq: i64) -> Result<Vec<String>, StorageError> {
+    let body: Option<String> = o::objects
+        .filter(o::seq.eq(seq))
+        .select(o::body)
+        .first(conn)
+        .optional()?;
+    let parsed: Option<serde_json::Value> = body.and_then(|b| serde_json::from_str(&b).ok());
+    let refs = parsed
+        .as_ref()
+        .and_then(|v| v.get("object_refs"))
+        .and_then(|v| v.as_array());
+    Ok(refs
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect())
 }
 
 /// (seq, id) of what these versions reference that `partner` produced.

@@ -194,6 +194,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    follow_holds (user_name, community_id, container, held) {
+        user_name -> Text,
+        community_id -> Text,
+        container -> Text,
+        held -> Text,
+    }
+}
+
+diesel::table! {
     feed_marks (user_name) {
         user_name -> Text,
         last_at -> BigInt,
@@ -284,6 +293,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     webhooks,
     webhook_outbox,
+    follow_holds,
     feed_marks,
     mailboxes,
     mail_cursors,

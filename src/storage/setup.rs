@@ -209,6 +209,7 @@ pub fn replace_webhooks(conn: &mut Conn, rows: &[WebhookRow]) -> Result<(), Stor
 /// twice), and where its mail stood.
 pub fn forget_activity(conn: &mut Conn, user: &str) -> Result<(), StorageError> {
     diesel::delete(follows::table.filter(follows::user_name.eq(user))).execute(conn)?;
+    diesel::delete(follow_holds::table.filter(follow_holds::user_name.eq(user))).execute(conn)?;
     diesel::delete(webhook_outbox::table.filter(webhook_outbox::user_name.eq(user)))
         .execute(conn)?;
     diesel::delete(notifications::table.filter(notifications::user_name.eq(user))).execute(conn)?;

@@ -189,3 +189,57 @@ async fn follows_are_listed_removed_and_private() {
         422
     );
 }
+
+fn report(n: u32, modified: &str, holds: &[&Value]) -> Value {
+    json!({
+        "type": "report", "spec_version": "2.1",
+        "id": format!("report--{}", uuid_for(n)),
+        "created": "2026-01-01T00:00:00.000Z", "modified": modified,
+        "name": "Spear phish wave", "published": "2026-01-01T00:00:00.000Z",
+        "object_refs": holds.iter().map(|o| o["id"].clone()).collect::<Vec<_>>(),
+        "object_marking_refs": [GREEN2],
+    })
+}
+
+#[tokio::test]
+async fn a_report_follow_tells_of_what_the_report_holds_as_the_follower_received_it() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let (i1, i2, i3) = (
+        sdo("indicator", 1, Some(GREEN2)),
+        sdo("indicator", 2, Some(GREEN2)),
+        sdo("indicator", 3, Some(GREEN2)),
+    );
+    let r1 = report(9, "2026-01-01T00:00:00.000Z", &[&i1, &i2]);
+    post(
+        &s,
+        "cert-ops",
+        &[i1.clone(), i2.clone(), i3.clone(), r1.clone()],
+        None,
+    )
+    .await;
+    follow(&s, "initech-soc", Some(&r1)).await;
+    let because = id(&r1);
+
+    // A note on what the report holds tells; one on something else, or above initech's cap
+    // (GREEN), does not; nor does an object that merely shares the report's marking.
+    let (on_i1, on_i3) = (note(20, &i1, GREEN2), note(21, &i3, GREEN2));
+    let amber = note(22, &i1, AMBER2);
+    let other = sdo("malware", 23, Some(GREEN2));
+    post(&s, "acme-soc", &[on_i1.clone(), on_i3, amber, other], None).await;
+    // A new version of a held indicator tells too.
+    let mut i2v2 = i2.clone();
+    i2v2["modified"] = json!("2026-02-01T00:00:00.000Z");
+    post(&s, "cert-ops", std::slice::from_ref(&i2v2), None).await;
+    assert_eq!(
+        told(&s, "initech-soc", None).await,
+        vec![pair(&on_i1, &because), pair(&i2v2, &because)]
+    );
+
+    // The report grows to hold i3: its new version tells, and from then on what is said of i3.
+    let r2 = report(9, "2026-03-01T00:00:00.000Z", &[&i1, &i2, &i3]);
+    post(&s, "cert-ops", std::slice::from_ref(&r2), None).await;
+    let later = note(24, &i3, GREEN2);
+    post(&s, "umbrella-soc", std::slice::from_ref(&later), None).await;
+    let all = told(&s, "initech-soc", None).await;
+    assert_eq!(&all[2..], &[pair(&r2, &because), pair(&later, &because)]);
+}
