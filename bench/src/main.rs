@@ -5,6 +5,7 @@
 //! cargo run --release -p cairn-bench -- reader-share
 //! cargo run --release -p cairn-bench -- compare
 //! cargo run --release -p cairn-bench -- members
+//! cargo run --release -p cairn-bench -- followers
 //! ```
 //!
 //! See bench/README.md for what each command measures and the latest figures.
@@ -12,6 +13,7 @@
 mod compare;
 mod corpus;
 mod corpus_file;
+mod followers;
 mod members;
 mod reader_share;
 mod rng;
@@ -42,6 +44,9 @@ enum Command {
     /// What each member of a community costs: ingest, CPU, database bytes, pages and
     /// `cairn apply` at 2 to 1,000 readers, each size on a fresh server in a process of its own.
     Members(members::Args),
+    /// What follows cost during ingest: one community of readers without follows, with follows
+    /// on 1% of the ingested ids and variants, side by side on fresh servers.
+    Followers(followers::Args),
     /// Two builds of Cairn (two cairn-bench binaries) side by side, alternated: full polls and
     /// the first page under load, with the server's CPU time.
     PollAb(compare::ab::Args),
@@ -83,6 +88,11 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(members::run(args)),
+        Command::Followers(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(CLIENT_THREADS)
+            .enable_all()
+            .build()?
+            .block_on(followers::run(args)),
         Command::PollAb(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -93,8 +103,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The client's threads for `members`: one, as `compare` defaults to, leaving a core to the
-/// server.
+/// The client's threads for `members` and `followers`: one, as `compare` defaults to, leaving
+/// a core to the server.
 const CLIENT_THREADS: usize = 1;
 
 fn cpu_model() -> String {

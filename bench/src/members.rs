@@ -183,7 +183,7 @@ fn producer_api(addr: std::net::SocketAddr) -> Api {
 }
 
 /// utime + stime of a process (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): state is 0, utime 11, stime 12.
     let rest: Vec<&str> = stat
@@ -195,7 +195,7 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(rest[11].parse::<u64>()? + rest[12].parse::<u64>()?)
 }
 
-fn clock_ticks_per_sec() -> f64 {
+pub(crate) fn clock_ticks_per_sec() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -204,7 +204,7 @@ fn clock_ticks_per_sec() -> f64 {
         .unwrap_or(100.0)
 }
 
-async fn run_tool(program: &str, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) async fn run_tool(program: &str, args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -221,7 +221,7 @@ async fn run_tool(program: &str, args: &[&str]) -> anyhow::Result<String> {
 
 /// The store's size in bytes: for SQLite the file and its WAL after a checkpoint (so that
 /// pages are counted once), for PostgreSQL `pg_database_size`.
-async fn db_bytes(server: &CairnServer) -> anyhow::Result<u64> {
+pub(crate) async fn db_bytes(server: &CairnServer) -> anyhow::Result<u64> {
     if let Some(path) = server.url.strip_prefix("sqlite://") {
         run_tool("sqlite3", &[path, "PRAGMA wal_checkpoint(TRUNCATE);"]).await?;
         let size = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len());
