@@ -311,8 +311,9 @@ fn write(
         let held = objects::held_by(conn, *seq)?;
         follows::set_holds(conn, (user, community, container), &held)?;
     }
+    let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;
     for (user, items) in &changes.notify {
-        follows::notify(conn, user, community, items, now)?;
+        follows::notify(conn, (user, community), items, now, hooks)?;
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Follows and the notifications they produce (docs/sharing.md section 8).
 
 use super::schema::follows::dsl as f;
-use super::schema::notifications::dsl as n;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
 use diesel::prelude::*;
@@ -104,15 +103,19 @@ pub fn on(
     Ok(out)
 }
 
+/// Rows one INSERT writes: one statement per row was most of what notifying cost (a round trip
+/// each on PostgreSQL).
+const ROWS_PER_INSERT: usize = 100;
+
 /// Records that `user` was told of these versions (seq, matched target), in this order, each at
 /// its next feed position (later than all before it and no earlier than `now`), and queues them
-/// for the user's webhooks.
+/// for the user's webhooks when the setup has any (`hooks`).
 pub fn notify(
     conn: &mut Conn,
-    user: &str,
-    community: &str,
+    (user, community): (&str, &str),
     items: &[(i64, String)],
     now: i64,
+    hooks: bool,
 ) -> Result<(), StorageError> {
     if items.is_empty() {
         return Ok(());
@@ -131,19 +134,26 @@ pub fn notify(
         .int(start + items.len() as i64 - 1)
         .sql(") ON CONFLICT (user_name) DO UPDATE SET last_at = excluded.last_at");
     mark.execute(conn)?;
-    for ((seq, target), &at) in items.iter().zip(&ats) {
-        diesel::insert_into(n::notifications)
-            .values((
-                n::user_name.eq(user),
-                n::at.eq(at),
-                n::id.eq(event_id(user, at)),
-                n::community_id.eq(community),
-                n::seq.eq(seq),
-                n::follow_target.eq(target),
-            ))
-            .execute(conn)?;
+    for (chunk, ats) in items.chunks(ROWS_PER_INSERT).zip(ats.chunks(ROWS_PER_INSERT)) {
+        let ids: Vec<String> = ats.iter().map(|at| event_id(user, *at)).collect();
+        let mut q: Stmt<()> = Stmt::new(
+            "INSERT INTO notifications (user_name, at, id, community_id, seq, follow_target) VALUES ",
+        );
+        for (i, (((seq, target), at), id)) in chunk.iter().zip(ats).zip(&ids).enumerate() {
+            q.sql(if i == 0 { "(" } else { ", (" });
+            q.text(user).sql(", ").int(*at).sql(", ").text(id);
+            q.sql(", ").text(community).sql(", ").int(*seq);
+            q.sql(", ").text(target).sql(")");
+        }
+        if chunk.len() < ROWS_PER_INSERT {
+            q.one_off();
+        }
+        q.execute(conn)?;
     }
-    super::webhooks::enqueue(conn, user, &ats, now)
+    if hooks {
+        super::webhooks::enqueue(conn, user, &ats, now)?;
+    }
+    Ok(())
 }
 
 /// A notification's id: the same for the same user and position, so a receiver can drop a

@@ -19,17 +19,20 @@ pub fn enqueue(conn: &mut Conn, user: &str, ats: &[i64], now: i64) -> Result<(),
     );
     let hooks: Vec<String> = q.load::<String>(conn)?;
     for hook in &hooks {
-        for at in ats {
-            diesel::insert_into(o::webhook_outbox)
-                .values((
-                    o::webhook_id.eq(hook),
-                    o::user_name.eq(user),
-                    o::at.eq(at),
-                    o::attempts.eq(0),
-                    o::next_at.eq(now),
-                    o::last_result.eq("queued"),
-                ))
-                .execute(conn)?;
+        for chunk in ats.chunks(100) {
+            let mut q: Stmt<()> = Stmt::new(
+                "INSERT INTO webhook_outbox (webhook_id, user_name, at, attempts, next_at, \
+                 last_result) VALUES ",
+            );
+            for (i, at) in chunk.iter().enumerate() {
+                q.sql(if i == 0 { "(" } else { ", (" });
+                q.text(hook).sql(", ").text(user).sql(", ").int(*at);
+                q.sql(", 0, ").int(now).sql(", 'queued')");
+            }
+            if chunk.len() < 100 {
+                q.one_off();
+            }
+            q.execute(conn)?;
         }
     }
     Ok(())
