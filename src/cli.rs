@@ -1,4 +1,5 @@
-//! The command line: serve, apply, check.
+//! The command line: serve, apply, check, validate, explain, import, receipts, webhooks, token,
+//! migrate-storage.
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::startup::Application;

@@ -666,6 +666,31 @@ fn describe<K: Ord + Clone, R: PartialEq>(
     }
 }
 
+/// The changes of entries replaced as a whole on apply (webhooks, mail): added, changed,
+/// removed, by id.
+fn replaced<R: PartialEq>(
+    kind: &str,
+    old: &[R],
+    new: &[R],
+    id: impl Fn(&R) -> &String,
+    out: &mut Vec<String>,
+) {
+    describe(
+        kind,
+        old,
+        new,
+        |r| id(r).clone(),
+        |k| k.clone(),
+        |_| true,
+        out,
+    );
+    for r in old {
+        if !new.iter().any(|n| id(n) == id(r)) {
+            out.push(format!("{kind} {}: removed", id(r)));
+        }
+    }
+}
+
 fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
     let mut out = vec![];
     describe(
@@ -713,34 +738,20 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
         |_| true,
         &mut out,
     );
-    describe(
+    replaced(
         "webhook",
         &current.webhooks,
         &rows.webhooks,
-        |r| r.id.clone(),
-        |k| k.clone(),
-        |_| true,
+        |r| &r.id,
         &mut out,
     );
-    for w in &current.webhooks {
-        if !rows.webhooks.iter().any(|n| n.id == w.id) {
-            out.push(format!("webhook {}: removed", w.id));
-        }
-    }
-    describe(
+    replaced(
         "mail",
         &current.mailboxes,
         &rows.mailboxes,
-        |r| r.id.clone(),
-        |k| k.clone(),
-        |_| true,
+        |r| &r.id,
         &mut out,
     );
-    for m in &current.mailboxes {
-        if !rows.mailboxes.iter().any(|n| n.id == m.id) {
-            out.push(format!("mail {}: removed", m.id));
-        }
-    }
     for r in &current.rules {
         if !rows
             .rules

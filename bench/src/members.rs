@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod report;
+pub(crate) mod report;
 
 const COLLECTION: &str = "5e1d7a40-2c9b-4f6e-8a3d-9b0c1e2f3a4b";
 const PASSWORD: &str = "members bench";

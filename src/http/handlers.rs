@@ -224,6 +224,36 @@ fn envelope(page: &Page) -> HttpResponse {
     page_response(page, "objects", |_, _| {})
 }
 
+/// The collection, and object when there is one, that a listing's path names.
+struct Listed(String, String, Option<String>);
+
+impl From<(String, String)> for Listed {
+    fn from((root, coll): (String, String)) -> Self {
+        Listed(root, coll, None)
+    }
+}
+
+impl From<(String, String, String)> for Listed {
+    fn from((root, coll, id): (String, String, String)) -> Self {
+        Listed(root, coll, Some(id))
+    }
+}
+
+/// One page of `endpoint` for what the path names, with the request's query.
+async fn page_of(
+    req: &HttpRequest,
+    cairn: &Cairn,
+    basic: &Basic,
+    path: impl Into<Listed>,
+    endpoint: Endpoint,
+) -> std::result::Result<Page, crate::service::ServiceError> {
+    let Listed(root, coll, object) = path.into();
+    let pairs = query_pairs(req);
+    cairn
+        .page(&basic.0, &root, &coll, endpoint, object.as_deref(), &pairs)
+        .await
+}
+
 /// `GET /{root}/collections/{coll}/feedback/` (Cairn's): per object of the caller's partner,
 /// how many notes, opinions and sightings of the page reference it, paged like a manifest.
 pub async fn feedback(
@@ -232,17 +262,7 @@ pub async fn feedback(
     basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
-    let (root, coll) = path.into_inner();
-    let page = cairn
-        .page(
-            &basic.0,
-            &root,
-            &coll,
-            Endpoint::Feedback,
-            None,
-            &query_pairs(&req),
-        )
-        .await?;
+    let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Feedback).await?;
     Ok(page_response(&page, "objects", |_, _| {}))
 }
 
@@ -252,17 +272,7 @@ pub async fn get_objects(
     basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
-    let (root, coll) = path.into_inner();
-    let page = cairn
-        .page(
-            &basic.0,
-            &root,
-            &coll,
-            Endpoint::Objects,
-            None,
-            &query_pairs(&req),
-        )
-        .await?;
+    let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Objects).await?;
     Ok(envelope(&page))
 }
 
@@ -272,17 +282,7 @@ pub async fn manifest(
     basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
-    let (root, coll) = path.into_inner();
-    let page = cairn
-        .page(
-            &basic.0,
-            &root,
-            &coll,
-            Endpoint::Manifest,
-            None,
-            &query_pairs(&req),
-        )
-        .await?;
+    let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Manifest).await?;
     Ok(page_response(&page, "objects", |row, out| {
         let record = ManifestRecord {
             id: row.stix_id.clone(),
@@ -300,17 +300,7 @@ pub async fn get_object(
     basic: Basic,
     path: web::Path<(String, String, String)>,
 ) -> Result {
-    let (root, coll, id) = path.into_inner();
-    let page = cairn
-        .page(
-            &basic.0,
-            &root,
-            &coll,
-            Endpoint::Object,
-            Some(&id),
-            &query_pairs(&req),
-        )
-        .await?;
+    let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Object).await?;
     Ok(envelope(&page))
 }
 
@@ -320,17 +310,7 @@ pub async fn versions(
     basic: Basic,
     path: web::Path<(String, String, String)>,
 ) -> Result {
-    let (root, coll, id) = path.into_inner();
-    let page = cairn
-        .page(
-            &basic.0,
-            &root,
-            &coll,
-            Endpoint::Versions,
-            Some(&id),
-            &query_pairs(&req),
-        )
-        .await?;
+    let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Versions).await?;
     Ok(page_response(&page, "versions", |row, out| {
         out.push_str(&serde_json::to_string(&row.version_text).expect("string serialises"));
     }))

@@ -197,15 +197,32 @@ impl Cairn {
     /// Processes the releases that came due in the partner's communities, as a page of one of
     /// them would: what they deliver is in the feed from that moment.
     async fn release_due_for(&self, partner: &str) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
         let partner = partner.to_owned();
+        self.release_due_in(move |c| {
+            let rows = crate::storage::setup::memberships_of(c, &partner)?;
+            Ok(rows
+                .into_iter()
+                .map(|(community, _)| community.id)
+                .collect())
+        })
+        .await
+    }
+
+    /// Processes the releases that came due in the communities `which` names.
+    pub(crate) async fn release_due_in(
+        &self,
+        which: impl FnOnce(&mut crate::storage::Conn) -> Result<Vec<String>, crate::storage::StorageError>
+            + Send
+            + 'static,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now_micros();
         let due: Vec<String> = self
             .storage
             .read(move |c| {
                 let mut due = vec![];
-                for (community, _) in crate::storage::setup::memberships_of(c, &partner)? {
-                    if crate::storage::objects::releases_due(c, &community.id, now)? {
-                        due.push(community.id);
+                for community in which(c)? {
+                    if crate::storage::objects::releases_due(c, &community, now)? {
+                        due.push(community);
                     }
                 }
                 Ok(due)

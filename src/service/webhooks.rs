@@ -117,29 +117,47 @@ impl Cairn {
         let mut sending = InFlight::default();
         loop {
             sending.reap();
-            if let Err(e) = self.webhook_round(&client, &mut sending).await {
-                tracing::warn!(error = %e, "webhooks: a round failed; trying again");
-            }
-            if let Some(mailer) = &mailer {
-                if let Err(e) = self.mail_round(mailer).await {
-                    tracing::warn!(error = %e, "mail: a round failed; trying again");
-                }
+            let round = self.notification_round(&client, &mut sending, mailer.as_ref());
+            if let Err(e) = round.await {
+                tracing::warn!(error = %e, "notifications: a round failed; trying again");
             }
             tokio::time::sleep(TICK).await;
         }
     }
 
-    /// One round: due releases first (they may notify), then as many due deliveries as there
-    /// are free places, each webhook's earliest first, each sent on a task of its own.
+    /// One round, when the setup names webhooks or (with `[mail]`) mailboxes: the delays that
+    /// came due first (they may notify, with nobody reading), then webhooks, then mail.
+    async fn notification_round(
+        &self,
+        client: &reqwest::Client,
+        sending: &mut InFlight,
+        mailer: Option<&super::mail::Mailer>,
+    ) -> Result<(), ServiceError> {
+        let hooks = self.storage.read(webhooks::any).await?;
+        let mailer = match mailer {
+            Some(m) if self.storage.read(crate::storage::mail::any).await? => Some(m),
+            _ => None,
+        };
+        if !hooks && mailer.is_none() {
+            return Ok(());
+        }
+        self.release_due_everywhere().await?;
+        if hooks {
+            self.webhook_round(client, sending).await?;
+        }
+        if let Some(mailer) = mailer {
+            self.mail_round(mailer).await?;
+        }
+        Ok(())
+    }
+
+    /// As many due deliveries as there are free places, each webhook's earliest first, each
+    /// sent on a task of its own.
     async fn webhook_round(
         &self,
         client: &reqwest::Client,
         sending: &mut InFlight,
     ) -> Result<(), ServiceError> {
-        if !self.storage.read(webhooks::any).await? {
-            return Ok(());
-        }
-        self.release_due_everywhere().await?;
         let hooks = self.storage.read(webhooks::ids).await?;
         let wanted = sending.wanted(hooks);
         if wanted.is_empty() {
@@ -169,25 +187,8 @@ impl Cairn {
     }
 
     async fn release_due_everywhere(&self) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
-        let due: Vec<String> = self
-            .storage
-            .read(move |c| {
-                let mut due = vec![];
-                for community in crate::storage::setup::community_ids(c)? {
-                    if crate::storage::objects::releases_due(c, &community, now)? {
-                        due.push(community);
-                    }
-                }
-                Ok(due)
-            })
-            .await?;
-        for community in due {
-            self.storage
-                .write(move |c| super::deliveries::release_due(c, &community, now))
-                .await?;
-        }
-        Ok(())
+        self.release_due_in(crate::storage::setup::community_ids)
+            .await
     }
 
     /// One attempt at one delivery, and its record.

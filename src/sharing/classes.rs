@@ -1,4 +1,4 @@
-//! Readers that see the same thing share one stream (docs/sharing.md section 8). Apart from
+//! Readers that see the same thing share one stream (docs/sharing.md section 7). Apart from
 //! what names it (its own partner's contributions, RED naming it, its private copies) and when
 //! it joined, a reader's view of a community depends only on its effective cap, its types, its
 //! `redistributes` flag and the producers whose rules exclude its partner: its class key. Each

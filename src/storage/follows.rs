@@ -134,7 +134,10 @@ pub fn notify(
         .int(start + items.len() as i64 - 1)
         .sql(") ON CONFLICT (user_name) DO UPDATE SET last_at = excluded.last_at");
     mark.execute(conn)?;
-    for (chunk, ats) in items.chunks(ROWS_PER_INSERT).zip(ats.chunks(ROWS_PER_INSERT)) {
+    for (chunk, ats) in items
+        .chunks(ROWS_PER_INSERT)
+        .zip(ats.chunks(ROWS_PER_INSERT))
+    {
         let ids: Vec<String> = ats.iter().map(|at| event_id(user, *at)).collect();
         let mut q: Stmt<()> = Stmt::new(
             "INSERT INTO notifications (user_name, at, id, community_id, seq, follow_target) VALUES ",

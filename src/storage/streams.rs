@@ -1,4 +1,4 @@
-//! Class streams and reader views (docs/sharing.md section 8). A class's stream holds one row per
+//! Class streams and reader views (docs/sharing.md section 7). A class's stream holds one row per
 //! version its readers receive, each with a position `n` and a stamp `ts` (`max(now, last + 1)`,
 //! the rule every reader's date_added follows). A streamed reader sees the rows from its start,
 //! each dated `max(ts, base_ts + n - base_n)`: the base lets a reader that joined late receive

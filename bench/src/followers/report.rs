@@ -141,40 +141,9 @@ fn table(out: &mut String, args: &Args, label: &str, runs: &Runs) {
     }
 }
 
-fn git(args: &[&str]) -> String {
-    std::process::Command::new("git")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 pub fn render(args: &Args, facts: &Facts, tables: &[(&str, Runs)]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# cairn-bench followers: what follows cost during ingest\n"
-    );
-    let command: Vec<String> = std::env::args().collect();
-    let _ = writeln!(out, "- command: `{}`", command.join(" "));
-    let _ = writeln!(
-        out,
-        "- commit: {}",
-        git(&["describe", "--always", "--dirty", "--abbrev=12"])
-    );
-    let _ = writeln!(
-        out,
-        "- date: {}",
-        cairn::taxii::timestamp::format_micros(cairn::clock::Clock::system().now_micros())
-    );
-    let _ = writeln!(
-        out,
-        "- machine: {} cores shared with other work; the client runs on it too",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    let mut out =
+        crate::members::report::header("cairn-bench followers: what follows cost during ingest");
     let _ = writeln!(out, "- corpus: {}", facts.corpus);
     let _ = writeln!(
         out,

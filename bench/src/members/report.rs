@@ -193,12 +193,10 @@ fn git(args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn render(args: &Args, corpus: &str, tables: &[(&str, Rows)], took: Duration) -> String {
+/// A report's title and the lines every report starts with: command, commit, date, machine.
+pub(crate) fn header(title: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# cairn-bench members: what each member of a community costs\n"
-    );
+    let _ = writeln!(out, "# {title}\n");
     let command: Vec<String> = std::env::args().collect();
     let _ = writeln!(out, "- command: `{}`", command.join(" "));
     let _ = writeln!(
@@ -216,6 +214,11 @@ pub fn render(args: &Args, corpus: &str, tables: &[(&str, Rows)], took: Duration
         "- machine: {} cores shared with other work; the client runs on it too",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    out
+}
+
+pub fn render(args: &Args, corpus: &str, tables: &[(&str, Rows)], took: Duration) -> String {
+    let mut out = header("cairn-bench members: what each member of a community costs");
     let _ = writeln!(out, "- corpus: {corpus}");
     let _ = writeln!(
         out,

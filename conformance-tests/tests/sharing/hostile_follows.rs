@@ -4,7 +4,7 @@
 
 use super::fixture::*;
 use super::follows::{follow, told};
-use super::webhooks::{next, receiver, SECRET};
+use super::webhooks::{log, next, receiver, SECRET};
 use cairn_conformance::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -29,6 +29,13 @@ fn entries(feed: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The CERT deletes its object `o` (every version).
+async fn withdraw(s: &TestServer, o: &Value) {
+    let path = TestServer::coll("cert", ISAC, &format!("objects/{}/", id(o)));
+    let del = s.delete("cert-ops", &path).await;
+    assert_eq!(del.status, 200, "{}", del.text());
+}
+
 /// POSTs and returns the status code (no assertion).
 async fn post_status(s: &TestServer, user: &str, objects: &[Value]) -> (u16, String) {
     let path = TestServer::coll(root(user), ISAC, "objects/");
@@ -43,16 +50,6 @@ async fn post_status(s: &TestServer, user: &str, objects: &[Value]) -> (u16, Str
         )
         .await;
     (r.status, r.text())
-}
-
-async fn log_lines(s: &TestServer) -> Vec<String> {
-    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
-    tokio::task::spawn_blocking(move || {
-        storage.read_now(|c| cairn::service::webhooks::log_lines(c, 50))
-    })
-    .await
-    .unwrap()
-    .unwrap()
 }
 
 /// A feed position, and the event id made from it, is never given twice: not even when the
@@ -76,13 +73,7 @@ async fn a_deleted_last_entry_keeps_its_position_and_event_id_to_itself() {
         seen[1]["id"].as_str().unwrap().to_owned(),
     );
     // The poller has read up to B. The producer withdraws B, then posts C.
-    let del = s
-        .delete(
-            "cert-ops",
-            &TestServer::coll("cert", ISAC, &format!("objects/{}/", id(&b))),
-        )
-        .await;
-    assert_eq!(del.status, 200, "{}", del.text());
+    withdraw(&s, &b).await;
     let c = sdo("indicator", 3, Some(GREEN2));
     post(&s, "cert-ops", std::slice::from_ref(&c), None).await;
     let all = entries(&feed(&s, "initech-soc").await);
@@ -134,14 +125,8 @@ async fn a_post_after_a_deleted_entry_queues_its_webhook_delivery() {
     ));
     next(&mut rx).await;
     next(&mut rx).await;
-    assert_eq!(log_lines(&s).await.len(), 2);
-    let del = s
-        .delete(
-            "cert-ops",
-            &TestServer::coll("cert", ISAC, &format!("objects/{}/", id(&b))),
-        )
-        .await;
-    assert_eq!(del.status, 200, "{}", del.text());
+    assert_eq!(log(&s).await.len(), 2);
+    withdraw(&s, &b).await;
     let c = sdo("indicator", 3, Some(GREEN2));
     let (status, text) = post_status(&s, "cert-ops", std::slice::from_ref(&c)).await;
     assert_eq!(status, 202, "POST after a deletion: {text}");

@@ -212,3 +212,22 @@ async fn a_daily_digest_goes_at_its_time_to_every_user_of_a_partner() {
     s.clock.advance(chrono::Duration::days(1));
     no_mail(&mut rx).await;
 }
+
+#[tokio::test]
+async fn an_embargoed_note_is_mailed_when_its_delay_ends_with_nobody_reading() {
+    let (port, mut rx) = smtp_sink(0).await;
+    let mail = "[[mail]]\nuser = \"initech-soc\"\nto = \"soc@initech.example\"\nschedule = \"immediate\"\n";
+    let setup = format!("{}\n{mail}", isac_setup(ACME_RULE));
+    let s = TestServer::start_with(&setup, &mail_config(port)).await;
+    let threat = sdo("indicator", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&threat), None).await;
+    let later = note(2, &threat, GREEN2);
+    follow(&s, "initech-soc", Some(&threat)).await;
+    post(&s, "acme-soc", std::slice::from_ref(&later), None).await;
+    no_mail(&mut rx).await;
+    // No webhook is set up and no request reads the collection: the sender releases it.
+    s.clock.advance(chrono::Duration::hours(25));
+    let mail = next_mail(&mut rx).await;
+    assert_eq!(mail.entries().len(), 1, "{}", mail.text);
+    assert!(mail.entries()[0].contains(&id(&later)), "{}", mail.text);
+}

@@ -146,7 +146,7 @@ struct Hooks {
 }
 
 /// The delivery log as `cairn webhooks` prints it.
-async fn log(s: &TestServer) -> Vec<String> {
+pub async fn log(s: &TestServer) -> Vec<String> {
     let storage = cairn::startup::open_storage(&s.config).await.unwrap();
     tokio::task::spawn_blocking(move || {
         storage.read_now(|c| cairn::service::webhooks::log_lines(c, 50))
