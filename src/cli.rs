@@ -347,13 +347,12 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn print_changes(changes: &[String], verb: &str) {
+/// What apply changed (or check would), one line each, or `no changes`.
+fn change_lines(changes: &[String], verb: &str) -> Vec<String> {
     if changes.is_empty() {
-        println!("no changes");
+        return vec!["no changes".into()];
     }
-    for c in changes {
-        println!("{verb}{c}");
-    }
+    changes.iter().map(|c| format!("{verb}{c}")).collect()
 }
 
 /// Validates each file; prints one line per problem and a summary. Returns whether all were valid.
@@ -398,140 +397,165 @@ pub fn validate(
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::MigrateStorage { from, to, force } => {
-            let sums = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let source = Storage::open(&from, 2)?;
-                let target = Storage::open(&to, 2)?;
-                Ok(crate::storage::migrate::migrate(&source, &target, force)?)
-            })
-            .await??;
-            for s in sums {
-                println!(
-                    "{:<14} {:>9} rows  sha256 {}  verified",
-                    s.table, s.rows, s.sha256
-                );
-            }
-        }
-        Command::Validate { files } => {
-            let ok = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
-                let validator = crate::stix::Validator::new()?;
-                validate(&validator, &files, &mut std::io::stdout().lock())
-            })
-            .await??;
-            if !ok {
-                std::process::exit(1);
-            }
-        }
-        Command::Serve { config } => {
-            let config = Config::load(&config)?;
-            let app = Application::build(config).await?;
-            app.run_until_stopped().await?;
-        }
-        Command::Apply { file, config } => {
-            let config = Config::load(&config)?;
-            let (name, setup) = read_setup(&file)?;
-            let storage = crate::startup::open_storage(&config).await?;
-            let now = crate::clock::Clock::system().now_micros();
-            let changes = tokio::task::spawn_blocking(move || {
-                storage.write_now(|c| {
-                    crate::setup::apply(c, &name, &setup, &env_lookup, now)
-                        .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
-                })
-            })
-            .await??;
-            print_changes(&changes, "");
-        }
+    let lines = match cli.command {
+        Command::MigrateStorage { from, to, force } => migrate_storage(from, to, force).await?,
+        Command::Validate { files } => return validate_command(files).await,
+        Command::Serve { config } => return serve(&config).await,
+        Command::Apply { file, config } => apply(&file, &config).await?,
         Command::Explain {
             user,
             community,
             object_id,
             config,
-        } => {
-            let config = Config::load(&config)?;
-            let storage = crate::startup::open_storage(&config).await?;
-            let now = crate::clock::Clock::system().now_micros();
-            let lines = tokio::task::spawn_blocking(move || {
-                storage.write_now(|c| {
-                    // Releases that came due are processed first, as a request would.
-                    crate::service::deliveries::release_due(c, &community, now)?;
-                    crate::service::deliveries::explain(c, &user, &community, &object_id, now)
-                })
-            })
-            .await??;
-            for l in lines {
-                println!("{l}");
-            }
-        }
+        } => explain(user, community, object_id, &config).await?,
         Command::Import {
             files,
             community,
             user,
             recipients,
             config,
-        } => {
-            let config = Config::load(&config)?;
-            let storage = crate::startup::open_storage(&config).await?;
-            let keep = (
-                config.taxii.status_retention()?,
-                config.taxii.receipt_retention()?,
-            );
-            let ok = tokio::task::spawn_blocking(move || {
-                import_files(&storage, &files, (&community, &user), recipients, keep)
-            })
-            .await??;
-            if !ok {
-                std::process::exit(1);
-            }
-        }
+        } => return import_command(files, (community, user), recipients, &config).await,
         Command::Receipts {
             object_id,
             community,
             user,
             since,
             config,
-        } => {
-            for line in receipts_command(object_id, community, user, since, &config).await? {
-                println!("{line}");
-            }
-        }
-        Command::Webhooks { limit, config } => {
-            let config = Config::load(&config)?;
-            let storage = crate::startup::open_storage(&config).await?;
-            let lines = tokio::task::spawn_blocking(move || {
-                storage.read_now(|c| crate::service::webhooks::log_lines(c, limit))
-            })
-            .await??;
-            for line in lines {
-                println!("{line}");
-            }
-        }
-        Command::Token { action, config } => {
-            for line in token_command(action, &config).await? {
-                println!("{line}");
-            }
-        }
-        Command::Check { file, config } => {
-            let (name, setup) = read_setup(&file)?;
-            let config = Config::load(&config)?;
-            // Compare against the configured database when it exists; never create one.
-            let url = match config.storage.url.strip_prefix("sqlite://") {
-                Some(path) if !Path::new(path).exists() => "sqlite::memory:".to_owned(),
-                _ => config.storage.url.clone(),
-            };
-            let now = crate::clock::Clock::system().now_micros();
-            let changes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-                let storage = Storage::open(&url, 1)?;
-                storage
-                    .read_now(|c| {
-                        crate::setup::check(c, &name, &setup, &env_lookup, now)
-                            .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
-                    })
-                    .map_err(Into::into)
-            })
-            .await??;
-            print_changes(&changes, "would apply: ");
-        }
+        } => receipts_command(object_id, community, user, since, &config).await?,
+        Command::Webhooks { limit, config } => webhook_log(limit, &config).await?,
+        Command::Token { action, config } => token_command(action, &config).await?,
+        Command::Check { file, config } => check(&file, &config).await?,
+    };
+    for line in lines {
+        println!("{line}");
     }
     Ok(())
+}
+
+async fn migrate_storage(from: String, to: String, force: bool) -> anyhow::Result<Vec<String>> {
+    let sums = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let source = Storage::open(&from, 2)?;
+        let target = Storage::open(&to, 2)?;
+        Ok(crate::storage::migrate::migrate(&source, &target, force)?)
+    })
+    .await??;
+    Ok(sums
+        .into_iter()
+        .map(|s| {
+            format!(
+                "{:<14} {:>9} rows  sha256 {}  verified",
+                s.table, s.rows, s.sha256
+            )
+        })
+        .collect())
+}
+
+/// Exits with status 1 when anything is invalid.
+async fn validate_command(files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let ok = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        let validator = crate::stix::Validator::new()?;
+        validate(&validator, &files, &mut std::io::stdout().lock())
+    })
+    .await??;
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn serve(config: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn apply(file: &Path, config: &Path) -> anyhow::Result<Vec<String>> {
+    let config = Config::load(config)?;
+    let (name, setup) = read_setup(file)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    let now = crate::clock::Clock::system().now_micros();
+    let changes = tokio::task::spawn_blocking(move || {
+        storage.write_now(|c| {
+            crate::setup::apply(c, &name, &setup, &env_lookup, now)
+                .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
+        })
+    })
+    .await??;
+    Ok(change_lines(&changes, ""))
+}
+
+async fn explain(
+    user: String,
+    community: String,
+    object_id: String,
+    config: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let config = Config::load(config)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    let now = crate::clock::Clock::system().now_micros();
+    let lines = tokio::task::spawn_blocking(move || {
+        storage.write_now(|c| {
+            // Releases that came due are processed first, as a request would.
+            crate::service::deliveries::release_due(c, &community, now)?;
+            crate::service::deliveries::explain(c, &user, &community, &object_id, now)
+        })
+    })
+    .await??;
+    Ok(lines)
+}
+
+/// Exits with status 1 when anything was refused.
+async fn import_command(
+    files: Vec<PathBuf>,
+    (community, user): (String, String),
+    recipients: Option<String>,
+    config: &Path,
+) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    let keep = (
+        config.taxii.status_retention()?,
+        config.taxii.receipt_retention()?,
+    );
+    let ok = tokio::task::spawn_blocking(move || {
+        import_files(&storage, &files, (&community, &user), recipients, keep)
+    })
+    .await??;
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn webhook_log(limit: i64, config: &Path) -> anyhow::Result<Vec<String>> {
+    let config = Config::load(config)?;
+    let storage = crate::startup::open_storage(&config).await?;
+    let lines = tokio::task::spawn_blocking(move || {
+        storage.read_now(|c| crate::service::webhooks::log_lines(c, limit))
+    })
+    .await??;
+    Ok(lines)
+}
+
+async fn check(file: &Path, config: &Path) -> anyhow::Result<Vec<String>> {
+    let (name, setup) = read_setup(file)?;
+    let config = Config::load(config)?;
+    // Compare against the configured database when it exists; never create one.
+    let url = match config.storage.url.strip_prefix("sqlite://") {
+        Some(path) if !Path::new(path).exists() => "sqlite::memory:".to_owned(),
+        _ => config.storage.url.clone(),
+    };
+    let now = crate::clock::Clock::system().now_micros();
+    let changes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let storage = Storage::open(&url, 1)?;
+        storage
+            .read_now(|c| {
+                crate::setup::check(c, &name, &setup, &env_lookup, now)
+                    .map_err(|e| crate::storage::StorageError::Task(e.to_string()))
+            })
+            .map_err(Into::into)
+    })
+    .await??;
+    Ok(change_lines(&changes, "would apply: "))
 }

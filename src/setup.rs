@@ -221,8 +221,21 @@ pub fn plan(
     now: i64,
 ) -> Result<Plan, SetupError> {
     let cx = Ctx { file };
-    let mut rows = SetupRows::default();
+    let mut rows = SetupRows {
+        partners: partners(&cx, setup)?,
+        ..SetupRows::default()
+    };
+    rows.users = users(&cx, setup, current, &rows, env)?;
+    communities(&cx, setup, current, &mut rows, now)?;
+    disable_the_rest(current, &mut rows);
+    rows.webhooks = webhooks(&cx, setup, &rows, env)?;
+    rows.mailboxes = mailboxes(&cx, setup, current, &rows, now)?;
+    let changes = diff(current, &rows);
+    Ok(Plan { changes, rows })
+}
 
+fn partners(cx: &Ctx<'_>, setup: &SetupFile) -> Result<Vec<PartnerRow>, SetupError> {
+    let mut rows: Vec<PartnerRow> = vec![];
     let mut partner_ids = BTreeSet::new();
     for p in &setup.partner {
         let entry = format!("[[partner]] '{}'", p.id);
@@ -250,14 +263,30 @@ pub fn plan(
                 return Err(cx.err(entry, "identity", "must be identity--<UUID>, in lower case"));
             }
         }
-        rows.partners.push(PartnerRow {
+        rows.push(PartnerRow {
             id: p.id.clone(),
             title: p.title.clone(),
             enabled: true,
             identity: p.identity.clone(),
         });
     }
+    Ok(rows)
+}
 
+/// The ids of the partners the file declares.
+fn declared(rows: &SetupRows) -> BTreeSet<String> {
+    rows.partners.iter().map(|p| p.id.clone()).collect()
+}
+
+fn users(
+    cx: &Ctx<'_>,
+    setup: &SetupFile,
+    current: &SetupRows,
+    rows: &SetupRows,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<UserRow>, SetupError> {
+    let partner_ids = declared(rows);
+    let mut out: Vec<UserRow> = vec![];
     let mut user_names = BTreeSet::new();
     for u in &setup.user {
         let entry = format!("[[user]] '{}'", u.name);
@@ -275,52 +304,8 @@ pub fn plan(
             return Err(cx.err(entry, "partner", format!("unknown partner '{}'", u.partner)));
         }
         let existing = current.users.iter().find(|r| r.name == u.name);
-        let password_hash = match (&u.password, &u.password_hash) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(cx.err(
-                    entry,
-                    "password",
-                    "give exactly one of password and password_hash",
-                ))
-            }
-            (Some(pw), None) => {
-                let var = pw.strip_prefix("env:").ok_or_else(|| {
-                    cx.err(&entry, "password", "must be \"env:VARIABLE\" (plain passwords are not kept in setup files); or use password_hash")
-                })?;
-                let secret = env(var).ok_or_else(|| {
-                    cx.err(
-                        &entry,
-                        "password",
-                        format!("environment variable {var} is not set"),
-                    )
-                })?;
-                if secret.is_empty() {
-                    return Err(cx.err(
-                        &entry,
-                        "password",
-                        format!("environment variable {var} is empty"),
-                    ));
-                }
-                match existing {
-                    // Same password: keep the stored hash so that apply stays idempotent.
-                    Some(r) if verify_password(&r.password_hash, &secret) => {
-                        r.password_hash.clone()
-                    }
-                    _ => hash_password(&secret).map_err(|m| cx.err(&entry, "password", m))?,
-                }
-            }
-            (None, Some(h)) => {
-                if let Some(why) = argon2id_hash_problem(h) {
-                    return Err(cx.err(
-                        entry,
-                        "password_hash",
-                        format!("must be an argon2id PHC string ($argon2id$v=19$...): it {why}"),
-                    ));
-                }
-                h.clone()
-            }
-        };
-        rows.users.push(UserRow {
+        let password_hash = password_hash(cx, &entry, u, existing, env)?;
+        out.push(UserRow {
             name: u.name.clone(),
             partner_id: u.partner.clone(),
             password_hash,
@@ -330,7 +315,71 @@ pub fn plan(
             enabled: true,
         });
     }
+    Ok(out)
+}
 
+/// A user's stored hash: of `password` (from the environment; the stored hash is kept when it
+/// still matches, so that apply stays idempotent), or `password_hash` as given.
+fn password_hash(
+    cx: &Ctx<'_>,
+    entry: &str,
+    u: &UserEntry,
+    existing: Option<&UserRow>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, SetupError> {
+    Ok(match (&u.password, &u.password_hash) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(cx.err(
+                entry,
+                "password",
+                "give exactly one of password and password_hash",
+            ))
+        }
+        (Some(pw), None) => {
+            let var = pw.strip_prefix("env:").ok_or_else(|| {
+                cx.err(entry, "password", "must be \"env:VARIABLE\" (plain passwords are not kept in setup files); or use password_hash")
+            })?;
+            let secret = env(var).ok_or_else(|| {
+                cx.err(
+                    entry,
+                    "password",
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            if secret.is_empty() {
+                return Err(cx.err(
+                    entry,
+                    "password",
+                    format!("environment variable {var} is empty"),
+                ));
+            }
+            match existing {
+                // Same password: keep the stored hash so that apply stays idempotent.
+                Some(r) if verify_password(&r.password_hash, &secret) => r.password_hash.clone(),
+                _ => hash_password(&secret).map_err(|m| cx.err(entry, "password", m))?,
+            }
+        }
+        (None, Some(h)) => {
+            if let Some(why) = argon2id_hash_problem(h) {
+                return Err(cx.err(
+                    entry,
+                    "password_hash",
+                    format!("must be an argon2id PHC string ($argon2id$v=19$...): it {why}"),
+                ));
+            }
+            h.clone()
+        }
+    })
+}
+
+fn communities(
+    cx: &Ctx<'_>,
+    setup: &SetupFile,
+    current: &SetupRows,
+    rows: &mut SetupRows,
+    now: i64,
+) -> Result<(), SetupError> {
+    let partner_ids = declared(rows);
     let mut community_ids = BTreeSet::new();
     let mut collection_ids = BTreeSet::new();
     for c in &setup.community {
@@ -350,131 +399,182 @@ pub fn plan(
                 "must not have the form of a UUID (collection ids have it)",
             ));
         }
-        let uuid = uuid::Uuid::parse_str(&c.collection)
-            .ok()
-            .filter(|u| u.get_version_num() == 4 && c.collection.len() == 36)
-            .ok_or_else(|| {
-                cx.err(
-                    &entry,
-                    "collection",
-                    format!("'{}' is not a UUIDv4", c.collection),
-                )
-            })?;
-        let collection = uuid.hyphenated().to_string();
+        let collection = collection_of(cx, c, &entry, current)?;
         if !collection_ids.insert(collection.clone()) {
             return Err(cx.err(entry, "collection", "used by another community"));
         }
-        if let Some(other) = current
-            .communities
-            .iter()
-            .find(|r| r.id == c.id && r.collection_id != collection)
-        {
-            return Err(cx.err(
+        rows.communities
+            .push(community_row(cx, c, &entry, collection)?);
+        let members = members(cx, (c, &entry), &partner_ids, current, rows, now)?;
+        community_rules(cx, (c, &entry), &partner_ids, &members, rows)?;
+    }
+    Ok(())
+}
+
+/// The community's collection id, a UUIDv4, stable and not another community's.
+fn collection_of(
+    cx: &Ctx<'_>,
+    c: &CommunityEntry,
+    entry: &str,
+    current: &SetupRows,
+) -> Result<String, SetupError> {
+    let uuid = uuid::Uuid::parse_str(&c.collection)
+        .ok()
+        .filter(|u| u.get_version_num() == 4 && c.collection.len() == 36)
+        .ok_or_else(|| {
+            cx.err(
                 entry,
                 "collection",
-                format!(
-                    "the collection id of a community is stable; it is {}",
-                    other.collection_id
-                ),
-            ));
-        }
-        if current
-            .communities
-            .iter()
-            .any(|r| r.collection_id == collection && r.id != c.id)
-        {
+                format!("'{}' is not a UUIDv4", c.collection),
+            )
+        })?;
+    let collection = uuid.hyphenated().to_string();
+    if let Some(other) = current
+        .communities
+        .iter()
+        .find(|r| r.id == c.id && r.collection_id != collection)
+    {
+        return Err(cx.err(
+            entry,
+            "collection",
+            format!(
+                "the collection id of a community is stable; it is {}",
+                other.collection_id
+            ),
+        ));
+    }
+    if current
+        .communities
+        .iter()
+        .any(|r| r.collection_id == collection && r.id != c.id)
+    {
+        return Err(cx.err(
+            entry,
+            "collection",
+            "belongs to another community (possibly disabled)",
+        ));
+    }
+    Ok(collection)
+}
+
+fn community_row(
+    cx: &Ctx<'_>,
+    c: &CommunityEntry,
+    entry: &str,
+    collection: String,
+) -> Result<CommunityRow, SetupError> {
+    if c.title.trim().is_empty() {
+        return Err(cx.err(entry, "title", "must not be empty"));
+    }
+    let unmarked = match c.unmarked.as_deref() {
+        Some("reject") => settings::encode_unmarked(Unmarked::Reject),
+        other => cx.tlp(entry, "unmarked", other, "amber")?,
+    };
+    let dangling = c.dangling_refs.as_deref().unwrap_or("hide");
+    let Some(dangling) = settings::parse_dangling_allowed(dangling) else {
+        return Err(cx.err(entry, "dangling_refs", "must be \"hide\" or \"allow\""));
+    };
+    Ok(CommunityRow {
+        id: c.id.clone(),
+        collection_id: collection,
+        title: c.title.clone(),
+        description: c.description.clone(),
+        unmarked,
+        types: cx.types(entry, "types", &c.types)?,
+        delay_secs: cx.delay(entry, "delay", &c.delay)?,
+        backlog: c.backlog.unwrap_or(true),
+        dangling_refs: settings::encode_dangling_allowed(dangling),
+        enabled: true,
+    })
+}
+
+/// The members of community `c`; returns their partner ids.
+fn members(
+    cx: &Ctx<'_>,
+    (c, entry): (&CommunityEntry, &str),
+    partner_ids: &BTreeSet<String>,
+    current: &SetupRows,
+    rows: &mut SetupRows,
+    now: i64,
+) -> Result<BTreeSet<String>, SetupError> {
+    let mut members = BTreeSet::new();
+    for m in &c.member {
+        let mentry = format!("{entry} [[community.member]] '{}'", m.partner);
+        if !partner_ids.contains(&m.partner) {
             return Err(cx.err(
-                entry,
-                "collection",
-                "belongs to another community (possibly disabled)",
+                mentry,
+                "partner",
+                format!("unknown partner '{}'", m.partner),
             ));
         }
-        if c.title.trim().is_empty() {
-            return Err(cx.err(entry, "title", "must not be empty"));
+        if !members.insert(m.partner.clone()) {
+            return Err(cx.err(mentry, "partner", "named twice in this community"));
         }
-        let unmarked = match c.unmarked.as_deref() {
-            Some("reject") => settings::encode_unmarked(Unmarked::Reject),
-            other => cx.tlp(&entry, "unmarked", other, "amber")?,
-        };
-        let dangling = c.dangling_refs.as_deref().unwrap_or("hide");
-        let Some(dangling) = settings::parse_dangling_allowed(dangling) else {
-            return Err(cx.err(entry, "dangling_refs", "must be \"hide\" or \"allow\""));
-        };
-        rows.communities.push(CommunityRow {
-            id: c.id.clone(),
-            collection_id: collection,
-            title: c.title.clone(),
-            description: c.description.clone(),
-            unmarked,
-            types: cx.types(&entry, "types", &c.types)?,
-            delay_secs: cx.delay(&entry, "delay", &c.delay)?,
-            backlog: c.backlog.unwrap_or(true),
-            dangling_refs: settings::encode_dangling_allowed(dangling),
+        let role = Role::parse(&m.role).ok_or_else(|| {
+            cx.err(
+                &mentry,
+                "role",
+                format!("'{}' is not moderator, contributor or reader", m.role),
+            )
+        })?;
+        let previous = current
+            .memberships
+            .iter()
+            .find(|r| r.community_id == c.id && r.partner_id == m.partner && r.enabled);
+        rows.memberships.push(MembershipRow {
+            community_id: c.id.clone(),
+            partner_id: m.partner.clone(),
+            role: role.as_str().into(),
+            max_tlp: cx.tlp(&mentry, "max_tlp", m.max_tlp.as_deref(), "amber+strict")?,
+            joined_at: previous.map(|p| p.joined_at).unwrap_or(now),
             enabled: true,
         });
-        let mut members = BTreeSet::new();
-        for m in &c.member {
-            let mentry = format!("{entry} [[community.member]] '{}'", m.partner);
-            if !partner_ids.contains(&m.partner) {
-                return Err(cx.err(
-                    mentry,
-                    "partner",
-                    format!("unknown partner '{}'", m.partner),
-                ));
-            }
-            if !members.insert(m.partner.clone()) {
-                return Err(cx.err(mentry, "partner", "named twice in this community"));
-            }
-            let role = Role::parse(&m.role).ok_or_else(|| {
-                cx.err(
-                    &mentry,
-                    "role",
-                    format!("'{}' is not moderator, contributor or reader", m.role),
-                )
-            })?;
-            let previous = current
-                .memberships
-                .iter()
-                .find(|r| r.community_id == c.id && r.partner_id == m.partner && r.enabled);
-            rows.memberships.push(MembershipRow {
-                community_id: c.id.clone(),
-                partner_id: m.partner.clone(),
-                role: role.as_str().into(),
-                max_tlp: cx.tlp(&mentry, "max_tlp", m.max_tlp.as_deref(), "amber+strict")?,
-                joined_at: previous.map(|p| p.joined_at).unwrap_or(now),
-                enabled: true,
-            });
-        }
-        let mut producers = BTreeSet::new();
-        for r in &c.rule {
-            let rentry = format!("{entry} [[community.rule]] '{}'", r.producer);
-            if !members.contains(&r.producer) {
-                return Err(cx.err(
-                    rentry,
-                    "producer",
-                    format!("'{}' is not a member of this community", r.producer),
-                ));
-            }
-            if !producers.insert(r.producer.clone()) {
-                return Err(cx.err(rentry, "producer", "has two rules in this community"));
-            }
-            let exclude = r.exclude.clone().unwrap_or_default();
-            for x in &exclude {
-                if !partner_ids.contains(x) {
-                    return Err(cx.err(&rentry, "exclude", format!("unknown partner '{x}'")));
-                }
-            }
-            rows.rules.push(RuleRow {
-                community_id: c.id.clone(),
-                producer_id: r.producer.clone(),
-                exclude: settings::encode_list(&exclude),
-                delay_secs: cx.delay(&rentry, "delay", &r.delay)?,
-                types: cx.types(&rentry, "types", &r.types)?,
-            });
-        }
     }
+    Ok(members)
+}
 
-    // What the file no longer names stays stored but disabled.
+fn community_rules(
+    cx: &Ctx<'_>,
+    (c, entry): (&CommunityEntry, &str),
+    partner_ids: &BTreeSet<String>,
+    members: &BTreeSet<String>,
+    rows: &mut SetupRows,
+) -> Result<(), SetupError> {
+    let mut producers = BTreeSet::new();
+    for r in &c.rule {
+        let rentry = format!("{entry} [[community.rule]] '{}'", r.producer);
+        if !members.contains(&r.producer) {
+            return Err(cx.err(
+                rentry,
+                "producer",
+                format!("'{}' is not a member of this community", r.producer),
+            ));
+        }
+        if !producers.insert(r.producer.clone()) {
+            return Err(cx.err(rentry, "producer", "has two rules in this community"));
+        }
+        let exclude = r.exclude.clone().unwrap_or_default();
+        for x in &exclude {
+            if !partner_ids.contains(x) {
+                return Err(cx.err(&rentry, "exclude", format!("unknown partner '{x}'")));
+            }
+        }
+        rows.rules.push(RuleRow {
+            community_id: c.id.clone(),
+            producer_id: r.producer.clone(),
+            exclude: settings::encode_list(&exclude),
+            delay_secs: cx.delay(&rentry, "delay", &r.delay)?,
+            types: cx.types(&rentry, "types", &r.types)?,
+        });
+    }
+    Ok(())
+}
+
+/// What the file no longer names stays stored but disabled.
+fn disable_the_rest(current: &SetupRows, rows: &mut SetupRows) {
+    let partner_ids = declared(rows);
+    let user_names: BTreeSet<String> = rows.users.iter().map(|u| u.name.clone()).collect();
+    let community_ids: BTreeSet<String> = rows.communities.iter().map(|c| c.id.clone()).collect();
     for p in &current.partners {
         if !partner_ids.contains(&p.id) {
             rows.partners.push(PartnerRow {
@@ -511,11 +611,6 @@ pub fn plan(
             });
         }
     }
-
-    rows.webhooks = webhooks(&cx, setup, &rows, env)?;
-    rows.mailboxes = mailboxes(&cx, setup, current, &rows, now)?;
-    let changes = diff(current, &rows);
-    Ok(Plan { changes, rows })
 }
 
 fn webhooks(

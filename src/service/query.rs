@@ -44,6 +44,7 @@ const REACTIONS: [&str; 3] = ["note", "opinion", "sighting"];
 /// Counts the listed versions per object of `partner` they reference, by type.
 fn feedback(
     c: &mut Conn,
+    grant: &ReadGrant,
     rows: &[objects::Reaction],
     partner: &str,
 ) -> Result<Vec<Feedback>, ServiceError> {
@@ -51,7 +52,7 @@ fn feedback(
     let types: std::collections::HashMap<i64, &str> =
         rows.iter().map(|r| (r.0, r.1.as_str())).collect();
     let mut by_id: std::collections::BTreeMap<String, Feedback> = Default::default();
-    for (seq, id) in objects::refs_to_partner(c, &seqs, partner)? {
+    for (seq, id) in objects::refs_to_partner(c, grant, &seqs, partner)? {
         let entry = by_id.entry(id.clone()).or_insert_with(|| Feedback {
             id,
             counts: Default::default(),
@@ -216,7 +217,7 @@ impl Cairn {
                         rows.truncate(q.limit);
                         let kept = rows.len();
                         let partner = &grant.reader().partner;
-                        (Items::Feedback(feedback(c, &rows, partner)?), dates, kept)
+                        (Items::Feedback(feedback(c, &grant, &rows, partner)?), dates, kept)
                     }
                     _ => {
                         let mut rows = objects::list(c, &grant, &sel)?;

@@ -838,6 +838,25 @@ impl<'a> Source<'a> {
     /// The versions of `outer`'s object delivered to the same reader, as SQL over alias `inner`.
     /// Driven from the object's own versions (index on its number and version), each checked by
     /// a key probe of the reader's rows, so its cost does not grow with what the reader has.
+    /// ` AND EXISTS (...)`: the version `{inner}.seq` is delivered to this reader.
+    fn push_delivered<ST>(&self, q: &mut Stmt<'a, ST>, inner: &str) {
+        match self.view {
+            View::Own => {
+                q.sql(" AND EXISTS (SELECT 1 FROM deliveries d3 WHERE d3.user_name = ")
+                    .text(self.user)
+                    .sql(" AND d3.community_id = ")
+                    .text(self.community);
+            }
+            View::Streamed { class, start, .. } => {
+                q.sql(" AND EXISTS (SELECT 1 FROM class_rows d3 WHERE d3.class_id = ")
+                    .int(class)
+                    .sql(" AND d3.n >= ")
+                    .int(start);
+            }
+        }
+        q.sql(" AND d3.seq = ").sql(inner).sql(".seq)");
+    }
+
     fn same_object(&self, inner: &str, outer: &str) -> String {
         let held = match self.view {
             View::Own => "SELECT 1 FROM deliveries d2 WHERE d2.user_name = deliveries.user_name \
@@ -928,14 +947,16 @@ fn filtered<'a, ST>(
     }
     if let Some(partner) = sel.about {
         // Probed per row listed (its refs by key, their versions by number): no scan of
-        // everything that references the partner.
+        // everything that references the partner. Only the partner's versions this reader
+        // received count: another user of the partner may see more.
         q.sql(
             " AND EXISTS (SELECT 1 FROM object_refs about INNER JOIN objects mine \
                ON mine.num = about.target_num WHERE about.seq = deliveries.seq \
                AND mine.private_copy = FALSE AND mine.producer_id = ",
         )
-        .text(partner)
-        .sql(")");
+        .text(partner);
+        src.push_delivered(&mut q, "mine");
+        q.sql(")");
     }
     match spec_condition(src, "objects", sel.spec_versions, mixed) {
         Cond::All => {}
@@ -1070,12 +1091,17 @@ pub fn held_by(conn: &mut Conn, seq: i64) -> Result<Vec<String>, StorageError> {
         .collect())
 }
 
-/// (seq, id) of what these versions reference that `partner` produced.
+/// (seq, id) of what these versions reference that `partner` produced, among the versions
+/// delivered to the grant's reader.
 pub fn refs_to_partner(
     conn: &mut Conn,
+    grant: &ReadGrant,
     seqs: &[i64],
     partner: &str,
 ) -> Result<Vec<(i64, String)>, StorageError> {
+    let Some(src) = Source::resolve(conn, grant, &[])? else {
+        return Ok(vec![]);
+    };
     let mut out = vec![];
     for chunk in seqs.chunks(500) {
         let mut q: Stmt<(BigInt, Text)> = Stmt::new(
@@ -1083,8 +1109,9 @@ pub fn refs_to_partner(
              INNER JOIN objects mine ON mine.num = about.target_num \
              WHERE mine.private_copy = FALSE AND mine.producer_id = ",
         );
-        q.text(partner)
-            .sql(" AND about.seq")
+        q.text(partner);
+        src.push_delivered(&mut q, "mine");
+        q.sql(" AND about.seq")
             .in_ints(conn.dialect(), chunk)
             .sql(" ORDER BY about.seq, about.ref_id");
         out.extend(q.load::<(i64, String)>(conn)?);
