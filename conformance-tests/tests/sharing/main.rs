@@ -11,6 +11,7 @@ mod mail;
 mod noninterference;
 mod ownership;
 mod poller;
+mod review2;
 mod rules;
 mod streams;
 mod thread;
