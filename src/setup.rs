@@ -707,8 +707,28 @@ fn mailboxes(
         let digest_minute = digest_minute(m.digest_at.as_deref().unwrap_or("07:00"))
             .ok_or_else(|| cx.err(&entry, "digest_at", "must be HH:MM (UTC), like 07:00"))?;
         let id = format!("{owner} {}", address.email);
-        if out.iter().any(|o| o.id == id) {
-            return Err(cx.err(entry, "to", "named twice for the same owner"));
+        let partner_of = |owner: &str| match owner.split_once(':') {
+            Some(("user", name)) => rows
+                .users
+                .iter()
+                .find(|u| u.name == name)
+                .map(|u| u.partner_id.clone()),
+            Some((_, partner)) => Some(partner.to_owned()),
+            None => None,
+        };
+        // One address hears of each user's entry once: not as the user's and as its partner's.
+        let overlaps = out.iter().any(|o| {
+            o.id.ends_with(&format!(" {}", address.email))
+                && (o.owner == owner
+                    || (o.owner.starts_with("partner:") != owner.starts_with("partner:")
+                        && partner_of(&o.owner) == partner_of(&owner)))
+        });
+        if overlaps {
+            return Err(cx.err(
+                entry,
+                "to",
+                "already receives these users' mail (named for the same user, or for the user and its partner)",
+            ));
         }
         let created_at = current
             .mailboxes

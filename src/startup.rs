@@ -253,7 +253,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         // Webhooks are sent while the server runs, and stop with it.
         let sender = tokio::spawn(self.cairn.clone().send_notifications(self.mailer));
-        let _stop_sender = AbortOnDrop(sender);
+        let _stop_sender = crate::service::webhooks::AbortOnDrop(sender);
         let Some((_, metrics)) = self.metrics else {
             return self.server.await;
         };
@@ -263,15 +263,6 @@ impl Application {
         metrics_handle.stop(true).await;
         let _ = beside.await;
         served
-    }
-}
-
-/// Aborts a task when dropped (when `run_until_stopped` returns).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

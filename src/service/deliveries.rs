@@ -307,9 +307,10 @@ fn write(
     for (seq, at, released) in &changes.releases {
         objects::set_release(conn, *seq, *at, *released)?;
     }
-    for (user, container, seq) in &changes.holds {
+    for (user, container, seq, version) in &changes.holds {
         let held = objects::held_by(conn, *seq)?;
-        follows::set_holds(conn, (user, community, container), &held)?;
+        let holds = follows::Holds::Version(&held, *version);
+        follows::set_holds(conn, (user, community, container), holds)?;
     }
     let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;
     for (user, items) in &changes.notify {

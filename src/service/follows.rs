@@ -119,13 +119,13 @@ impl Cairn {
             .write(move |c| {
                 let kept = follows::insert(c, &row, MAX_FOLLOWS)?;
                 if kept.is_some() && holds_objects(&row.target) {
-                    let held = held_now(c, &grant, &row.target)?;
+                    let (held, version) = held_now(c, &grant, &row.target)?;
                     let key = (
                         row.user_name.as_str(),
                         row.community_id.as_str(),
                         row.target.as_str(),
                     );
-                    follows::set_holds(c, key, &held)?;
+                    follows::set_holds(c, key, follows::Holds::Version(&held, version))?;
                 }
                 Ok(kept)
             })
@@ -277,13 +277,13 @@ impl Cairn {
     }
 }
 
-/// What `container` holds in the latest version of it delivered to the grant's reader (nothing
-/// when none is): a follow of it also matches these.
+/// What `container` holds in the newest version of it delivered to the grant's reader, and
+/// that version (nothing and 0 when none is): a follow of it also matches these.
 fn held_now(
     c: &mut crate::storage::Conn,
     grant: &crate::policy::ReadGrant,
     container: &str,
-) -> Result<Vec<String>, crate::storage::StorageError> {
+) -> Result<(Vec<String>, i64), crate::storage::StorageError> {
     use crate::taxii::query::{SpecVersions, VersionSelector};
     let ids = [container.to_owned()];
     let sel = crate::storage::objects::Selection {
@@ -297,13 +297,53 @@ fn held_now(
         after: None,
         limit: 1,
     };
-    let Some((seq, _, _)) = crate::storage::objects::list_typed(c, grant, &sel)?
-        .into_iter()
-        .next()
-    else {
-        return Ok(vec![]);
+    let newest = crate::storage::objects::list_typed(c, grant, &sel)?;
+    let Some((seq, _, _)) = newest.into_iter().next() else {
+        return Ok((vec![], 0));
     };
-    crate::storage::objects::held_by(c, seq)
+    let version = crate::storage::objects::version_of(c, seq)?.unwrap_or(0);
+    Ok((crate::storage::objects::held_by(c, seq)?, version))
+}
+
+/// After versions of a followed container were deleted: what it holds again for each of its
+/// followers, from the newest version of it each still receives.
+pub(crate) fn holds_again(
+    c: &mut crate::storage::Conn,
+    community: &str,
+    container: &str,
+) -> Result<(), crate::storage::StorageError> {
+    for (user, _) in follows::on(c, community, &[container])? {
+        let (held, version) = match reader_grant(c, &user, community)? {
+            Some(grant) => held_now(c, &grant, container)?,
+            None => (vec![], 0),
+        };
+        let key = (user.as_str(), community, container);
+        follows::set_holds(c, key, follows::Holds::Again(&held, version))?;
+    }
+    Ok(())
+}
+
+/// What `user` may read of `community` now, as a request of its would be granted.
+fn reader_grant(
+    c: &mut crate::storage::Conn,
+    user: &str,
+    community: &str,
+) -> Result<Option<crate::policy::ReadGrant>, crate::storage::StorageError> {
+    use crate::storage::setup;
+    let Some(u) = setup::active_user(c, user)? else {
+        return Ok(None);
+    };
+    let Some((_, row)) = setup::membership_by_collection(c, &u.partner_id, community)? else {
+        return Ok(None);
+    };
+    let principal = Principal {
+        user: u.name,
+        partner: u.partner_id,
+        read_only: true,
+        token: None,
+    };
+    let membership = super::membership(&row)?;
+    Ok(crate::policy::grant_read(&principal, &membership).ok())
 }
 
 fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, String>) -> Follow {

@@ -16,6 +16,8 @@ const MAX_ENTRIES: usize = 200;
 /// for the next one.
 const IMMEDIATE_GAP_MICROS: i64 = 60_000_000;
 const LEASE_MICROS: i64 = 120_000_000;
+/// A mail must be taken within this time (less than the lease).
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The SMTP transport and the sender's address, from `[mail]` of the config.
@@ -117,12 +119,14 @@ impl Cairn {
             .header(ContentType::TEXT_PLAIN)
             .body(body(&due.user, &due.partner, entries))
             .map_err(|e| format!("composing: {e}"))?;
-        mailer
-            .transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string().chars().take(200).collect())
+        // lettre's own timeout covers the connection only; a server that then says nothing
+        // would hold this mailbox forever.
+        match tokio::time::timeout(SEND_TIMEOUT, mailer.transport.send(message)).await {
+            Ok(sent) => sent
+                .map(|_| ())
+                .map_err(|e| e.to_string().chars().take(200).collect()),
+            Err(_) => Err(format!("no answer within {} s", SEND_TIMEOUT.as_secs())),
+        }
     }
 }
 

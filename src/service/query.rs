@@ -217,7 +217,11 @@ impl Cairn {
                         rows.truncate(q.limit);
                         let kept = rows.len();
                         let partner = &grant.reader().partner;
-                        (Items::Feedback(feedback(c, &grant, &rows, partner)?), dates, kept)
+                        (
+                            Items::Feedback(feedback(c, &grant, &rows, partner)?),
+                            dates,
+                            kept,
+                        )
                     }
                     _ => {
                         let mut rows = objects::list(c, &grant, &sel)?;
@@ -305,6 +309,9 @@ impl Cairn {
                         super::deliveries::Scope::Ids(vec![id.clone()]),
                         now,
                     )?;
+                    if crate::sharing::plan::holds_objects(&id) {
+                        super::follows::holds_again(c, &community, &id)?;
+                    }
                 }
                 Ok(Ok(outcome))
             })

@@ -22,6 +22,15 @@ const LEASE_MICROS: i64 = 60_000_000;
 /// After this many failed attempts (about 14 hours of backoff), the event is given up.
 pub const MAX_ATTEMPTS: i64 = 20;
 
+/// Aborts a task when dropped: what the sender started stops with it.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The deliveries being sent, each on a task, and how many per webhook: a receiver that hangs
 /// holds at most `PER_HOOK` places, and the others go on.
 #[derive(Default)]
@@ -114,41 +123,49 @@ impl Cairn {
             Ok(client) => client,
             Err(e) => return tracing::error!(error = %e, "webhooks: no HTTP client; none sent"),
         };
+        // Mail goes on a task of its own: a mail server that hangs holds back no webhook.
+        let _mail = mailer.map(|m| AbortOnDrop(tokio::spawn(self.clone().send_mail_loop(m))));
         let mut sending = InFlight::default();
         loop {
             sending.reap();
-            let round = self.notification_round(&client, &mut sending, mailer.as_ref());
-            if let Err(e) = round.await {
-                tracing::warn!(error = %e, "notifications: a round failed; trying again");
+            if let Err(e) = self.webhook_tick(&client, &mut sending).await {
+                tracing::warn!(error = %e, "webhooks: a round failed; trying again");
             }
             tokio::time::sleep(TICK).await;
         }
     }
 
-    /// One round, when the setup names webhooks or (with `[mail]`) mailboxes: the delays that
-    /// came due first (they may notify, with nobody reading), then webhooks, then mail.
-    async fn notification_round(
+    /// Mails due entries until the task is dropped.
+    async fn send_mail_loop(self, mailer: super::mail::Mailer) {
+        loop {
+            if let Err(e) = self.mail_tick(&mailer).await {
+                tracing::warn!(error = %e, "mail: a round failed; trying again");
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+
+    /// When the setup names a webhook: the delays that came due first (they may notify, with
+    /// nobody reading), then the due deliveries.
+    async fn webhook_tick(
         &self,
         client: &reqwest::Client,
         sending: &mut InFlight,
-        mailer: Option<&super::mail::Mailer>,
     ) -> Result<(), ServiceError> {
-        let hooks = self.storage.read(webhooks::any).await?;
-        let mailer = match mailer {
-            Some(m) if self.storage.read(crate::storage::mail::any).await? => Some(m),
-            _ => None,
-        };
-        if !hooks && mailer.is_none() {
+        if !self.storage.read(webhooks::any).await? {
             return Ok(());
         }
         self.release_due_everywhere().await?;
-        if hooks {
-            self.webhook_round(client, sending).await?;
+        self.webhook_round(client, sending).await
+    }
+
+    /// The same for mail, when the setup names a mailbox.
+    async fn mail_tick(&self, mailer: &super::mail::Mailer) -> Result<(), ServiceError> {
+        if !self.storage.read(crate::storage::mail::any).await? {
+            return Ok(());
         }
-        if let Some(mailer) = mailer {
-            self.mail_round(mailer).await?;
-        }
-        Ok(())
+        self.release_due_everywhere().await?;
+        self.mail_round(mailer).await
     }
 
     /// As many due deliveries as there are free places, each webhook's earliest first, each

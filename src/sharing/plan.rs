@@ -180,9 +180,10 @@ pub struct Changes {
     pub drop: Vec<ClassRef>,
     /// Versions whose release time or state changed: (seq, release_at, released).
     pub releases: Vec<(i64, i64, bool)>,
-    /// (user, container, seq): a followed report or grouping holds what this version of it
-    /// names in `object_refs` from now on (for later refreshes).
-    pub holds: Vec<(String, String, i64)>,
+    /// (user, container, seq, version): a followed report or grouping holds what this version
+    /// of it names in `object_refs` from now on (for later refreshes), unless a newer one of it
+    /// reached the follower.
+    pub holds: Vec<(String, String, i64, i64)>,
     /// Per follower: the versions it newly receives that its follows match, in order, each
     /// with the target matched.
     pub notify: Vec<(String, Vec<(i64, String)>)>,
@@ -511,10 +512,19 @@ fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, rows: &Rows) 
     }
     for (user, follows) in by_user {
         let received = received(changes, place, user).to_vec();
+        let mut newest: BTreeMap<&str, &Version> = BTreeMap::new();
         for v in received.iter().filter_map(|seq| facts.get(*seq)) {
             if holds_objects(&v.id) && follows.targets.contains(&v.id.as_str()) {
-                changes.holds.push((user.to_owned(), v.id.clone(), v.seq));
+                let kept = newest.entry(&v.id).or_insert(v);
+                if v.version > kept.version {
+                    *kept = v;
+                }
             }
+        }
+        for (id, v) in newest {
+            changes
+                .holds
+                .push((user.to_owned(), id.to_owned(), v.seq, v.version));
         }
         let told: Vec<(i64, String)> = received
             .iter()

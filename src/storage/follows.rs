@@ -64,7 +64,11 @@ pub fn delete(conn: &mut Conn, user: &str, id: &str) -> Result<bool, StorageErro
         .first(conn)
         .optional()?;
     if let Some(r) = &row {
-        set_holds(conn, (user, &r.community_id, &r.target), &[])?;
+        set_holds(
+            conn,
+            (user, &r.community_id, &r.target),
+            Holds::Again(&[], 0),
+        )?;
     }
     let gone = diesel::delete(
         f::follows
@@ -209,20 +213,37 @@ pub fn feed(
     Ok(q.load::<FeedRow>(conn)?)
 }
 
-/// Replaces what the user's followed `container` holds (the refs of the version it received).
+/// What a followed container holds, from which of its versions.
+#[derive(Debug, Clone, Copy)]
+pub enum Holds<'a> {
+    /// From this version, unless what is stored came from a newer one.
+    Version(&'a [String], i64),
+    /// From this version (or nothing), whatever is stored: the newest was deleted.
+    Again(&'a [String], i64),
+}
+
+/// Sets what the user's followed `container` holds (the object_refs of a version of it).
 pub fn set_holds(
     conn: &mut Conn,
     (user, community, container): (&str, &str, &str),
-    held: &[String],
+    holds: Holds<'_>,
 ) -> Result<(), StorageError> {
     use super::schema::follow_holds::dsl as h;
-    diesel::delete(
-        h::follow_holds
-            .filter(h::user_name.eq(user))
-            .filter(h::community_id.eq(community))
-            .filter(h::container.eq(container)),
-    )
-    .execute(conn)?;
+    let mine = h::follow_holds
+        .filter(h::user_name.eq(user))
+        .filter(h::community_id.eq(community))
+        .filter(h::container.eq(container));
+    let (held, version) = match holds {
+        Holds::Version(held, version) => {
+            let stored: Option<i64> = mine.select(diesel::dsl::max(h::version)).first(conn)?;
+            if stored.is_some_and(|s| s > version) {
+                return Ok(());
+            }
+            (held, version)
+        }
+        Holds::Again(held, version) => (held, version),
+    };
+    diesel::delete(mine).execute(conn)?;
     let mut held: Vec<&String> = held.iter().collect();
     held.sort();
     held.dedup();
@@ -233,6 +254,7 @@ pub fn set_holds(
                 h::community_id.eq(community),
                 h::container.eq(container),
                 h::held.eq(id),
+                h::version.eq(version),
             ))
             .execute(conn)?;
     }

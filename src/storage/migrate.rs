@@ -160,8 +160,8 @@ tables! {
     webhooks: (String, String, String, String) = (id, owner, url, secret) by (id);
     webhook_outbox: (String, String, i64, i64, i64, Option<i64>, String) =
         (webhook_id, user_name, at, attempts, next_at, done_at, last_result) by (webhook_id, user_name, at);
-    follow_holds: (String, String, String, String) =
-        (user_name, community_id, container, held) by (user_name, community_id, container, held);
+    follow_holds: (String, String, String, String, i64) =
+        (user_name, community_id, container, held, version) by (user_name, community_id, container, held);
     feed_marks: (String, i64) = (user_name, last_at) by (user_name);
     mailboxes: (String, String, String, String, i64, i64) =
         (id, owner, address, schedule, digest_minute, created_at) by (id);

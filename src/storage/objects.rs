@@ -1091,6 +1091,15 @@ pub fn held_by(conn: &mut Conn, seq: i64) -> Result<Vec<String>, StorageError> {
         .collect())
 }
 
+/// A stored version's version (modified, or its date_added for the versionless).
+pub fn version_of(conn: &mut Conn, seq: i64) -> Result<Option<i64>, StorageError> {
+    Ok(o::objects
+        .filter(o::seq.eq(seq))
+        .select(o::version)
+        .first(conn)
+        .optional()?)
+}
+
 /// (seq, id) of what these versions reference that `partner` produced, among the versions
 /// delivered to the grant's reader.
 pub fn refs_to_partner(

@@ -199,6 +199,7 @@ diesel::table! {
         community_id -> Text,
         container -> Text,
         held -> Text,
+        version -> BigInt,
     }
 }
 

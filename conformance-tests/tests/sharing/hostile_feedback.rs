@@ -1,14 +1,13 @@
-//! Review 2: failing tests for match[about]=mine / feedback, report follows, and mail.
-//! Each test states the rule of docs/sharing.md it checks.
+//! match[about]=mine and feedback/, report follows and mail under hostile use: versions of
+//! the caller's partner it may not see, containers versioned out of order or deleted, one
+//! address named twice, a mail server that hangs, hostile parameters.
 
 use super::fixture::*;
 use super::follows::{follow, note, told};
-use super::mail::{mail_config, next_mail, smtp_sink, Mail};
-use cairn::clock::Clock;
+use super::mail::{mail_config, smtp_sink};
 use cairn_conformance::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// isac_setup with acme-lead capped at GREEN (a user cap: acme-soc's AMBER is hidden from it),
 /// and acme-soc receiving no ipv4-addr (so it does not know cert's, and may post its own).
@@ -56,7 +55,7 @@ fn succeeded(status: &Value) -> u64 {
 /// may not see (above its user cap) must not change acme-lead's answers. The about clause
 /// counts any non-private version whose producer is the caller's partner, delivered or not.
 #[tokio::test]
-async fn review2_about_mine_and_feedback_count_an_own_partner_version_hidden_from_the_caller() {
+async fn about_mine_and_feedback_count_an_own_partner_version_hidden_from_the_caller() {
     let s = TestServer::start_with(&capped_lead_setup(), "").await;
     let cert_ip = ipv4(GREEN2);
     let st = post(&s, "cert-ops", std::slice::from_ref(&cert_ip), None).await;
@@ -94,7 +93,7 @@ async fn review2_about_mine_and_feedback_count_an_own_partner_version_hidden_fro
 /// The same with a versioned object, in a community with `dangling_refs = "allow"`: acme-soc's
 /// AMBER indicator, hidden from acme-lead, turns umbrella's note into acme-lead's "feedback".
 #[tokio::test]
-async fn review2_about_mine_reveals_a_hidden_own_partner_object_with_dangling_refs_allowed() {
+async fn about_mine_reveals_a_hidden_own_partner_object_with_dangling_refs_allowed() {
     let setup = isac_setup("")
         .replace(
             "title = \"Finance ISAC\"\n",
@@ -131,7 +130,7 @@ async fn review2_about_mine_reveals_a_hidden_own_partner_object_with_dangling_re
 /// follower. Receiving an older version later (posted after a newer one) must not replace
 /// what the latest holds.
 #[tokio::test]
-async fn review2_report_follow_uses_the_latest_version_not_the_last_received() {
+async fn report_follow_uses_the_latest_version_not_the_last_received() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let (i1, i2) = (
         sdo("indicator", 1, Some(GREEN2)),
@@ -173,7 +172,7 @@ async fn review2_report_follow_uses_the_latest_version_not_the_last_received() {
 /// §8: after the newest version of a followed report is deleted, the latest version delivered
 /// is the older one again: what it holds must be matched (and not what the deleted one held).
 #[tokio::test]
-async fn review2_report_follow_after_the_newest_version_is_deleted() {
+async fn report_follow_after_the_newest_version_is_deleted() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let (i1, i2) = (
         sdo("indicator", 1, Some(GREEN2)),
@@ -207,46 +206,33 @@ async fn review2_report_follow_after_the_newest_version_is_deleted() {
     let (on_i1, on_i2) = (note(20, &i1, GREEN2), note(21, &i2, GREEN2));
     post(&s, "acme-soc", &[on_i1.clone(), on_i2.clone()], None).await;
     let because = id(&v1);
+    // v2's own entry went with it; what v1 holds is matched again, not what v2 held.
     let all = told(&s, "initech-soc", None).await;
     assert_eq!(
-        &all[1..],
-        &[(id(&on_i1), because.clone())],
+        all,
+        vec![(id(&on_i1), because.clone())],
         "what the deleted version held is still matched, what the latest holds is not"
     );
 }
 
-async fn mail_server(mail: &str) -> (TestServer, mpsc::UnboundedReceiver<Mail>) {
-    let (port, rx) = smtp_sink(0).await;
-    let noon = chrono::DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
-        .unwrap()
-        .to_utc();
-    let setup = format!("{}\n{mail}", isac_setup(""));
-    let s = TestServer::start_with_clock(&setup, &mail_config(port), Clock::frozen(noon)).await;
-    (s, rx)
-}
-
-/// §8 mail: "at most one mail a minute per address and user". A user's mailbox and its
-/// partner's mailbox at the same address mail each entry twice, at once.
+/// §8 mail: one address hears of each user's entry once. A user's entry and its partner's
+/// entry at the same address (with any display name) are refused by apply, as are two entries
+/// for the same user.
 #[tokio::test]
-async fn review2_one_address_for_user_and_partner_gets_each_entry_twice() {
+async fn one_address_for_a_user_and_its_partner_is_refused() {
     let entries = "[[mail]]\nuser = \"initech-soc\"\nto = \"soc@initech.example\"\nschedule = \"immediate\"\n\n\
                    [[mail]]\npartner = \"initech\"\nto = \"SOC desk <soc@initech.example>\"\nschedule = \"immediate\"\n";
-    let (s, mut rx) = mail_server(entries).await;
-    let threat = sdo("indicator", 1, Some(GREEN2));
-    post(&s, "cert-ops", std::slice::from_ref(&threat), None).await;
-    follow(&s, "initech-soc", Some(&threat)).await;
-    post(&s, "acme-soc", &[note(2, &threat, GREEN2)], None).await;
-    let first = next_mail(&mut rx).await;
-    assert_eq!(first.to, "soc@initech.example");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    if let Ok(again) = rx.try_recv() {
-        panic!(
-            "the same entry mailed twice to {} within the minute:\n{}\n---\n{}",
-            again.to,
-            first.entries().join("\n"),
-            again.entries().join("\n")
-        );
-    }
+    let setup = format!("{}\n{entries}", isac_setup(""));
+    let parsed = cairn::setup::parse("setup.toml", &setup).unwrap();
+    let err = cairn::setup::plan("setup.toml", &parsed, &Default::default(), &|_| None, 0)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("already receives these users' mail"), "{err}");
+    // Another partner's user at the same address is another user: accepted.
+    let other = entries.replace("partner = \"initech\"", "partner = \"umbrella\"");
+    let setup = format!("{}\n{other}", isac_setup(""));
+    let parsed = cairn::setup::parse("setup.toml", &setup).unwrap();
+    assert!(cairn::setup::plan("setup.toml", &parsed, &Default::default(), &|_| None, 0).is_ok());
 }
 
 /// An SMTP server that accepts connections and never answers.
@@ -265,13 +251,13 @@ async fn silent_smtp() -> u16 {
 /// §8 webhooks: "a receiver that hangs holds its 4 places, not the others'". A mail server
 /// that hangs must not hold every webhook back either: mail runs inline in the sender's round.
 #[tokio::test]
-async fn review2_a_hanging_mail_server_holds_back_every_webhook() {
+async fn a_hanging_mail_server_holds_back_every_webhook() {
     webhook_beside_mail(silent_smtp().await).await;
 }
 
-/// The control: with a mail server that answers, the same webhook comes at once (passes).
+/// The same with a mail server that answers.
 #[tokio::test]
-async fn review2_control_a_webhook_beside_a_working_mail_server() {
+async fn control_a_webhook_beside_a_working_mail_server() {
     let (port, _rx) = smtp_sink(0).await;
     webhook_beside_mail(port).await;
 }
@@ -306,7 +292,7 @@ async fn webhook_beside_mail(smtp: u16) {
 
 /// (d) Hostile parameters on the new endpoints: never a 500.
 #[tokio::test]
-async fn review2_hostile_about_and_feedback_parameters_never_500() {
+async fn hostile_about_and_feedback_parameters_never_500() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let threat = sdo("indicator", 1, Some(GREEN2));
     post(&s, "cert-ops", std::slice::from_ref(&threat), None).await;
