@@ -139,6 +139,117 @@ fn split_list<'a>(param: &str, value: &'a str) -> Result<Vec<&'a str>, QueryErro
     Ok(items)
 }
 
+/// Whether the endpoint reads `key`: a filter it does not take is refused, an unrelated
+/// parameter (a cache buster) ignored, a single-valued one given twice refused.
+fn admitted(endpoint: Endpoint, key: &str, seen: &[&str]) -> Result<bool, QueryError> {
+    let single = matches!(key, "added_after" | "limit" | "next");
+    if !endpoint.allows(key) {
+        if single || key.starts_with("match[") {
+            let why = format!("not supported on the {} endpoint", endpoint.name());
+            return Err(err(key, why));
+        }
+        return Ok(false);
+    }
+    if single && seen.contains(&key) {
+        return Err(err(key, "given more than once"));
+    }
+    Ok(true)
+}
+
+/// A positive integer; one too large for usize is still a (large) limit, capped by the caller.
+fn page_size(key: &str, value: &str) -> Result<usize, QueryError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    value
+        .parse()
+        .ok()
+        .or_else(|| (digits && value.bytes().any(|b| b != b'0')).then_some(usize::MAX))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| err(key, format!("'{value}' is not a positive integer")))
+}
+
+fn stix_ids(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
+    let check = |id: &str| match is_stix_id(id) {
+        true => Ok(id.to_owned()),
+        false => Err(err(
+            key,
+            format!("'{id}' is not a STIX identifier (type--UUID)"),
+        )),
+    };
+    split_list(key, value)?.into_iter().map(check).collect()
+}
+
+fn type_names(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
+    let check = |t: &str| match type_name::check(t) {
+        Ok(()) => Ok(t.to_owned()),
+        Err(why) => Err(err(key, format!("'{t}' is not a STIX type name: {why}"))),
+    };
+    split_list(key, value)?.into_iter().map(check).collect()
+}
+
+fn spec_versions(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
+    let check = |v: &str| {
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        match v.split_once('.') {
+            Some((a, b)) if digits(a) && digits(b) => Ok(v.to_owned()),
+            _ => Err(err(key, format!("'{v}' is not a spec version such as 2.1"))),
+        }
+    };
+    split_list(key, value)?.into_iter().map(check).collect()
+}
+
+/// The `match[version]` values of a request, gathered over its repeats.
+#[derive(Default)]
+struct Versions {
+    given: bool,
+    first: bool,
+    last: bool,
+    all: bool,
+    exact: Vec<i64>,
+}
+
+impl Versions {
+    fn add(&mut self, key: &str, value: &str) -> Result<(), QueryError> {
+        self.given = true;
+        for v in split_list(key, value)? {
+            let once = |set: &mut bool| match std::mem::replace(set, true) {
+                true => Err(err(key, format!("'{v}' may occur only once"))),
+                false => Ok(()),
+            };
+            match v {
+                "first" => once(&mut self.first)?,
+                "last" => once(&mut self.last)?,
+                "all" => once(&mut self.all)?,
+                ts => self.exact.push(parse_rfc3339(ts).ok_or_else(|| {
+                    err(
+                        key,
+                        format!("'{ts}' is not first, last, all or an RFC 3339 timestamp"),
+                    )
+                })?),
+            }
+        }
+        Ok(())
+    }
+
+    /// The selector they make, when any was given.
+    fn selector(mut self) -> Result<Option<VersionSelector>, QueryError> {
+        if self.all && (self.first || self.last || !self.exact.is_empty()) {
+            // TAXII 2.1 §3.4.1: `all` MUST NOT be used with any other version parameter.
+            let why = "'all' already names every version: use it alone";
+            return Err(err("match[version]", why));
+        }
+        if !self.given {
+            return Ok(None);
+        }
+        if self.all {
+            return Ok(Some(VersionSelector::All));
+        }
+        self.exact.sort_unstable();
+        self.exact.dedup();
+        let (first, last, exact) = (self.first, self.last, self.exact);
+        Ok(Some(VersionSelector::Some { first, last, exact }))
+    }
+}
+
 impl Query {
     /// Parses decoded query pairs for `endpoint`. Repeated list filters are merged; repeated
     /// single-valued ones are refused.
@@ -147,7 +258,38 @@ impl Query {
         pairs: &[(String, String)],
         limits: &Limits,
     ) -> Result<Query, QueryError> {
-        let mut q = Query {
+        let mut q = Query::defaults(endpoint, limits);
+        let mut seen: Vec<&str> = vec![];
+        let mut versions = Versions::default();
+        let mut spec: Vec<String> = vec![];
+        for (key, value) in pairs {
+            let key = key.as_str();
+            if !admitted(endpoint, key, &seen)? {
+                continue;
+            }
+            seen.push(key);
+            match key {
+                "match[version]" => versions.add(key, value)?,
+                "match[spec_version]" => spec.extend(spec_versions(key, value)?),
+                _ => q.take(key, value, limits)?,
+            }
+        }
+        if let Some(selected) = versions.selector()? {
+            q.versions = selected;
+        }
+        if !spec.is_empty() {
+            spec.sort();
+            spec.dedup();
+            q.spec_versions = SpecVersions::Only(spec);
+        }
+        q.normalise();
+        q.given = FILTERS.into_iter().filter(|f| seen.contains(f)).collect();
+        Ok(q)
+    }
+
+    /// What a request without parameters asks of `endpoint`.
+    fn defaults(endpoint: Endpoint, limits: &Limits) -> Query {
+        Query {
             added_after: None,
             limit: limits.default_page_size,
             next: None,
@@ -155,173 +297,49 @@ impl Query {
             types: vec![],
             refs: vec![],
             about_mine: endpoint == Endpoint::Feedback,
-            versions: VersionSelector::last(),
+            // Section 5.7: without match[version], DELETE removes every version.
+            versions: match endpoint {
+                Endpoint::Delete => VersionSelector::All,
+                _ => VersionSelector::last(),
+            },
             spec_versions: SpecVersions::Latest,
             given: vec![],
-        };
-        if endpoint == Endpoint::Delete {
-            // Section 5.7: without match[version], DELETE removes every version.
-            q.versions = VersionSelector::All;
         }
-        let mut seen: Vec<&str> = vec![];
-        let (mut first, mut last, mut all, mut exact, mut any_version) =
-            (false, false, false, vec![], false);
-        let mut spec: Vec<String> = vec![];
-        for (key, value) in pairs {
-            let key = key.as_str();
-            if !endpoint.allows(key) {
-                if key.starts_with("match[") || matches!(key, "added_after" | "limit" | "next") {
-                    return Err(err(
-                        key,
-                        format!("not supported on the {} endpoint", endpoint.name()),
-                    ));
-                }
-                continue; // unrelated parameters (cache busters and the like) are ignored
+    }
+
+    /// Reads one parameter other than the version filters.
+    fn take(&mut self, key: &str, value: &str, limits: &Limits) -> Result<(), QueryError> {
+        match key {
+            "added_after" => {
+                self.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
+                    let why = "is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z";
+                    err(key, format!("'{value}' {why}"))
+                })?)
             }
-            let single = matches!(key, "added_after" | "limit" | "next");
-            if single && seen.contains(&key) {
-                return Err(err(key, "given more than once"));
+            "limit" => self.limit = page_size(key, value)?.min(limits.max_page_size),
+            "next" if value.is_empty() => return Err(err(key, "empty")),
+            "next" => self.next = Some(value.to_owned()),
+            "match[id]" => self.ids.extend(stix_ids(key, value)?),
+            "match[ref]" => self.refs.extend(stix_ids(key, value)?),
+            "match[about]" if value != "mine" => {
+                return Err(err(
+                    key,
+                    "the only value is 'mine' (your partner's objects)",
+                ))
             }
-            seen.push(key);
-            match key {
-                "added_after" => {
-                    q.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
-                        err(
-                            key,
-                            format!(
-                            "'{value}' is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
-                        ),
-                        )
-                    })?)
-                }
-                "limit" => {
-                    // A positive integer too large for usize is still a (large) limit: capped below.
-                    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-                    let n: usize = value
-                        .parse()
-                        .ok()
-                        .or_else(|| {
-                            (digits && value.bytes().any(|b| b != b'0')).then_some(usize::MAX)
-                        })
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| err(key, format!("'{value}' is not a positive integer")))?;
-                    q.limit = n.min(limits.max_page_size);
-                }
-                "next" => {
-                    if value.is_empty() {
-                        return Err(err(key, "empty"));
-                    }
-                    q.next = Some(value.clone())
-                }
-                "match[id]" | "match[ref]" => {
-                    let list = if key == "match[id]" {
-                        &mut q.ids
-                    } else {
-                        &mut q.refs
-                    };
-                    for id in split_list(key, value)? {
-                        if !is_stix_id(id) {
-                            return Err(err(
-                                key,
-                                format!("'{id}' is not a STIX identifier (type--UUID)"),
-                            ));
-                        }
-                        list.push(id.to_owned());
-                    }
-                }
-                "match[about]" => {
-                    if value != "mine" {
-                        return Err(err(
-                            key,
-                            "the only value is 'mine' (your partner's objects)",
-                        ));
-                    }
-                    q.about_mine = true;
-                }
-                "match[type]" => {
-                    for t in split_list(key, value)? {
-                        if let Err(why) = type_name::check(t) {
-                            return Err(err(key, format!("'{t}' is not a STIX type name: {why}")));
-                        }
-                        q.types.push(t.to_owned());
-                    }
-                }
-                "match[version]" => {
-                    any_version = true;
-                    for v in split_list(key, value)? {
-                        let again = |set: bool| {
-                            if set {
-                                Err(err(key, format!("'{v}' may occur only once")))
-                            } else {
-                                Ok(true)
-                            }
-                        };
-                        match v {
-                            "first" => first = again(first)?,
-                            "last" => last = again(last)?,
-                            "all" => all = again(all)?,
-                            ts => exact.push(parse_rfc3339(ts).ok_or_else(|| {
-                                err(
-                                    key,
-                                    format!(
-                                        "'{ts}' is not first, last, all or an RFC 3339 timestamp"
-                                    ),
-                                )
-                            })?),
-                        }
-                    }
-                }
-                "match[spec_version]" => {
-                    for v in split_list(key, value)? {
-                        let ok = v
-                            .split_once('.')
-                            .map(|(a, b)| {
-                                !a.is_empty()
-                                    && !b.is_empty()
-                                    && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
-                            })
-                            .unwrap_or(false);
-                        if !ok {
-                            return Err(err(
-                                key,
-                                format!("'{v}' is not a spec version such as 2.1"),
-                            ));
-                        }
-                        spec.push(v.to_owned());
-                    }
-                }
-                _ => unreachable!("allows() covers every key"),
-            }
+            "match[about]" => self.about_mine = true,
+            "match[type]" => self.types.extend(type_names(key, value)?),
+            _ => unreachable!("allows() covers every key"),
         }
-        if all && (first || last || !exact.is_empty()) {
-            // TAXII 2.1 §3.4.1: `all` MUST NOT be used with any other version parameter.
-            return Err(err(
-                "match[version]",
-                "'all' already names every version: use it alone",
-            ));
+        Ok(())
+    }
+
+    /// Lists in a canonical order, each item once.
+    fn normalise(&mut self) {
+        for list in [&mut self.ids, &mut self.types, &mut self.refs] {
+            list.sort();
+            list.dedup();
         }
-        if any_version {
-            q.versions = if all {
-                VersionSelector::All
-            } else {
-                exact.sort_unstable();
-                exact.dedup();
-                VersionSelector::Some { first, last, exact }
-            };
-        }
-        if !spec.is_empty() {
-            spec.sort();
-            spec.dedup();
-            q.spec_versions = SpecVersions::Only(spec);
-        }
-        q.ids.sort();
-        q.ids.dedup();
-        q.types.sort();
-        q.types.dedup();
-        q.refs.sort();
-        q.refs.dedup();
-        q.given = FILTERS.into_iter().filter(|f| seen.contains(f)).collect();
-        Ok(q)
     }
 
     /// The filters the request named, in a canonical form `parse` reads back: JSON pairs of
