@@ -38,6 +38,116 @@ pub struct Feedback {
     pub counts: std::collections::BTreeMap<String, u64>,
 }
 
+/// The query of a listing request: its filters (restored from a `next` token), the position
+/// after which the page starts, and the filters a next token carries.
+fn request(
+    (endpoint, object): (Endpoint, Option<&str>),
+    pairs: &[(String, String)],
+    limits: &crate::taxii::query::Limits,
+    cursor: &crate::taxii::cursor::CursorKey,
+    binding: &str,
+) -> Result<(Query, Option<i64>, String), ServiceError> {
+    let mut q = Query::parse(endpoint, pairs, limits)?;
+    let mut after = None;
+    if let Some(token) = q.next.clone() {
+        let (pos, listing) = cursor
+            .open(binding, &token)
+            .map_err(|_| ServiceError::BadCursor)?;
+        q = q.resume(endpoint, &listing, limits)?;
+        after = Some(pos.date_added);
+    }
+    let listing = q.listing();
+    if let Some(id) = object {
+        if !crate::taxii::query::is_stix_id(id) {
+            return Err(ServiceError::NotFound);
+        }
+        q.ids = vec![id.to_owned()];
+    }
+    if endpoint == Endpoint::Versions {
+        q.versions = VersionSelector::All;
+    }
+    if endpoint == Endpoint::Feedback && q.types.is_empty() {
+        q.types = REACTIONS.iter().map(|t| t.to_string()).collect();
+    }
+    Ok((q, after, listing))
+}
+
+/// One listing's rows: what the page serves, the dates fetched (one more than a page when
+/// there are more), how many the page keeps, and who received which versions (for receipts).
+struct Fetched {
+    items: Items,
+    dates: Vec<i64>,
+    kept: usize,
+    served: Option<(String, String, Vec<i64>)>,
+}
+
+impl Fetched {
+    /// The page, with a next token minted by `next` when there are more.
+    fn page(mut self, next: impl Fn(i64) -> String) -> (Page, Option<(String, String, Vec<i64>)>) {
+        // A page ends at `limit` items, or earlier when its bytes ran out.
+        let more = self.dates.len() > self.kept;
+        self.dates.truncate(self.kept);
+        let (first, last) = (self.dates.first().copied(), self.dates.last().copied());
+        let next = last.filter(|_| more).map(next);
+        let page = Page {
+            items: self.items,
+            first,
+            last,
+            more,
+            next,
+        };
+        (page, self.served)
+    }
+}
+
+fn fetch(
+    c: &mut Conn,
+    grant: &ReadGrant,
+    endpoint: Endpoint,
+    sel: &Selection<'_>,
+    max_bytes: usize,
+) -> Result<Fetched, ServiceError> {
+    let limit = sel.limit;
+    Ok(match endpoint {
+        Endpoint::Objects | Endpoint::Object => {
+            let b = objects::list_bodies(c, grant, sel, max_bytes)?;
+            let reader = grant.reader().user.clone();
+            let served = Some((reader, grant.community_id().to_owned(), b.seqs));
+            Fetched {
+                items: Items::Bodies(b.joined),
+                dates: b.dates,
+                kept: b.kept,
+                served,
+            }
+        }
+        Endpoint::Feedback => {
+            let mut rows = objects::list_typed(c, grant, sel)?;
+            let dates: Vec<i64> = rows.iter().map(|r| r.2).collect();
+            rows.truncate(limit);
+            let partner = &grant.reader().partner;
+            let items = Items::Feedback(feedback(c, grant, &rows, partner)?);
+            Fetched {
+                items,
+                dates,
+                kept: rows.len(),
+                served: None,
+            }
+        }
+        _ => {
+            let mut rows = objects::list(c, grant, sel)?;
+            let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
+            rows.truncate(limit);
+            let kept = rows.len();
+            Fetched {
+                items: Items::Records(rows),
+                dates,
+                kept,
+                served: None,
+            }
+        }
+    })
+}
+
 /// What `feedback/` counts unless `match[type]` says otherwise.
 const REACTIONS: [&str; 3] = ["note", "opinion", "sighting"];
 
@@ -168,29 +278,9 @@ impl Cairn {
         let cursor = self.cursor.clone();
         let (page, served) = self
             .read_as_member(creds, api_root, collection, move |c, grant| {
-                let mut q = Query::parse(endpoint, &pairs, &limits)?;
                 let binding = Self::binding(&grant, endpoint, object.as_deref());
-                let mut after = None;
-                if let Some(token) = q.next.clone() {
-                    let (pos, listing) = cursor
-                        .open(&binding, &token)
-                        .map_err(|_| ServiceError::BadCursor)?;
-                    q = q.resume(endpoint, &listing, &limits)?;
-                    after = Some(pos.date_added);
-                }
-                let listing = q.listing();
-                if let Some(id) = &object {
-                    if !crate::taxii::query::is_stix_id(id) {
-                        return Err(ServiceError::NotFound);
-                    }
-                    q.ids = vec![id.clone()];
-                }
-                if endpoint == Endpoint::Versions {
-                    q.versions = VersionSelector::All;
-                }
-                if endpoint == Endpoint::Feedback && q.types.is_empty() {
-                    q.types = REACTIONS.iter().map(|t| t.to_string()).collect();
-                }
+                let asked = (endpoint, object.as_deref());
+                let (q, after, listing) = request(asked, &pairs, &limits, &cursor, &binding)?;
                 let sel = Selection {
                     ids: &q.ids,
                     types: &q.types,
@@ -202,61 +292,17 @@ impl Cairn {
                     after,
                     limit: q.limit,
                 };
-                // Who received which versions (objects and object endpoints): for the receipt.
-                let mut served = None;
-                let (items, mut dates, kept) = match endpoint {
-                    Endpoint::Objects | Endpoint::Object => {
-                        let b = objects::list_bodies(c, &grant, &sel, max_bytes)?;
-                        let reader = grant.reader().user.clone();
-                        served = Some((reader, grant.community_id().to_owned(), b.seqs));
-                        (Items::Bodies(b.joined), b.dates, b.kept)
-                    }
-                    Endpoint::Feedback => {
-                        let mut rows = objects::list_typed(c, &grant, &sel)?;
-                        let dates: Vec<i64> = rows.iter().map(|r| r.2).collect();
-                        rows.truncate(q.limit);
-                        let kept = rows.len();
-                        let partner = &grant.reader().partner;
-                        (
-                            Items::Feedback(feedback(c, &grant, &rows, partner)?),
-                            dates,
-                            kept,
-                        )
-                    }
-                    _ => {
-                        let mut rows = objects::list(c, &grant, &sel)?;
-                        let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
-                        rows.truncate(q.limit);
-                        let kept = rows.len();
-                        (Items::Records(rows), dates, kept)
-                    }
-                };
+                let fetched = fetch(c, &grant, endpoint, &sel, max_bytes)?;
                 // The object endpoint answers 404 when no version of the id matches (TAXII 2.1
                 // §5.7: a deleted version MUST be a 404 when fetched again); the versions endpoint
                 // only when the reader has no version of the id at all.
-                if let (Some(id), true) = (&object, dates.is_empty()) {
+                if let (Some(id), true) = (&object, fetched.dates.is_empty()) {
                     if endpoint == Endpoint::Object || !objects::id_delivered(c, &grant, id)? {
                         return Err(ServiceError::NotFound);
                     }
                 }
-                // A page ends at `limit` items, or earlier when its bytes ran out.
-                let more = dates.len() > kept;
-                dates.truncate(kept);
-                let (first, last) = (dates.first().copied(), dates.last().copied());
-                let next = match last {
-                    Some(date_added) if more => {
-                        Some(cursor.mint(&binding, Position { date_added }, &listing))
-                    }
-                    _ => None,
-                };
-                let page = Page {
-                    items,
-                    first,
-                    last,
-                    more,
-                    next,
-                };
-                Ok((page, served))
+                let next = |date_added| cursor.mint(&binding, Position { date_added }, &listing);
+                Ok(fetched.page(next))
             })
             .await?;
         if let Some((user, community, seqs)) = served {
