@@ -707,23 +707,7 @@ fn mailboxes(
         let digest_minute = digest_minute(m.digest_at.as_deref().unwrap_or("07:00"))
             .ok_or_else(|| cx.err(&entry, "digest_at", "must be HH:MM (UTC), like 07:00"))?;
         let id = format!("{owner} {}", address.email);
-        let partner_of = |owner: &str| match owner.split_once(':') {
-            Some(("user", name)) => rows
-                .users
-                .iter()
-                .find(|u| u.name == name)
-                .map(|u| u.partner_id.clone()),
-            Some((_, partner)) => Some(partner.to_owned()),
-            None => None,
-        };
-        // One address hears of each user's entry once: not as the user's and as its partner's.
-        let overlaps = out.iter().any(|o| {
-            o.id.ends_with(&format!(" {}", address.email))
-                && (o.owner == owner
-                    || (o.owner.starts_with("partner:") != owner.starts_with("partner:")
-                        && partner_of(&o.owner) == partner_of(&owner)))
-        });
-        if overlaps {
+        if overlaps(&out, (&owner, address.email.as_ref()), rows) {
             return Err(cx.err(
                 entry,
                 "to",
@@ -746,6 +730,27 @@ fn mailboxes(
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Whether a mailbox of `out` already receives the mail of `owner`'s users at `email`: one
+/// address hears of each user's entry once, not as the user's and again as its partner's.
+fn overlaps(out: &[MailboxRow], (owner, email): (&str, &str), rows: &SetupRows) -> bool {
+    let partner_of = |owner: &str| match owner.split_once(':') {
+        Some(("user", name)) => rows
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.partner_id.clone()),
+        Some((_, partner)) => Some(partner.to_owned()),
+        None => None,
+    };
+    let is_partner = |o: &str| o.starts_with("partner:");
+    out.iter().any(|o| {
+        o.id.ends_with(&format!(" {email}"))
+            && (o.owner == owner
+                || (is_partner(&o.owner) != is_partner(owner)
+                    && partner_of(&o.owner) == partner_of(owner)))
+    })
 }
 
 /// `HH:MM` as minutes after midnight.
