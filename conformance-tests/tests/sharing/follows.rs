@@ -190,7 +190,7 @@ async fn follows_are_listed_removed_and_private() {
     );
 }
 
-fn report(n: u32, modified: &str, holds: &[&Value]) -> Value {
+pub fn report(n: u32, modified: &str, holds: &[&Value]) -> Value {
     json!({
         "type": "report", "spec_version": "2.1",
         "id": format!("report--{}", uuid_for(n)),

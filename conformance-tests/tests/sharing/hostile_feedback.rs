@@ -3,7 +3,7 @@
 //! address named twice, a mail server that hangs, hostile parameters.
 
 use super::fixture::*;
-use super::follows::{follow, note, told};
+use super::follows::{follow, note, report, told};
 use super::mail::{mail_config, smtp_sink};
 use cairn_conformance::*;
 use serde_json::{json, Value};
@@ -33,17 +33,6 @@ fn ipv4(marking: &str) -> Value {
         "id": "ipv4-addr--12592121-be4c-5a93-a813-5a5af16e50db",
         "value": "198.51.100.7",
         "object_marking_refs": [marking],
-    })
-}
-
-fn report(n: u32, modified: &str, holds: &[&Value]) -> Value {
-    json!({
-        "type": "report", "spec_version": "2.1",
-        "id": format!("report--{}", uuid_for(n)),
-        "created": "2026-01-01T00:00:00.000Z", "modified": modified,
-        "name": "Spear phish wave", "published": "2026-01-01T00:00:00.000Z",
-        "object_refs": holds.iter().map(|o| o["id"].clone()).collect::<Vec<_>>(),
-        "object_marking_refs": [GREEN2],
     })
 }
 
@@ -235,24 +224,11 @@ async fn one_address_for_a_user_and_its_partner_is_refused() {
     assert!(cairn::setup::plan("setup.toml", &parsed, &Default::default(), &|_| None, 0).is_ok());
 }
 
-/// An SMTP server that accepts connections and never answers.
-async fn silent_smtp() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = vec![];
-        while let Ok((conn, _)) = listener.accept().await {
-            held.push(conn);
-        }
-    });
-    port
-}
-
 /// §8 webhooks: "a receiver that hangs holds its 4 places, not the others'". A mail server
 /// that hangs must not hold every webhook back either: mail runs inline in the sender's round.
 #[tokio::test]
 async fn a_hanging_mail_server_holds_back_every_webhook() {
-    webhook_beside_mail(silent_smtp().await).await;
+    webhook_beside_mail(super::hostile_follows::black_hole().await).await;
 }
 
 /// The same with a mail server that answers.

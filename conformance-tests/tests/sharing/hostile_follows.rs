@@ -245,7 +245,7 @@ async fn follows_are_limited_per_user() {
 
 /// A receiver that accepts connections and never answers (a firewall that drops, a hung
 /// service): every request to it waits the full 10 s timeout.
-async fn black_hole() -> u16 {
+pub async fn black_hole() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
