@@ -43,72 +43,9 @@ struct Parts {
 
 impl ApiError {
     fn parts(&self) -> Parts {
-        use ServiceError as S;
-        let p = |status, title, description: String| Parts {
-            status,
-            title,
-            description,
-        };
+        let p = parts;
         match self {
-            ApiError::Service(S::Unauthorized) => p(
-                StatusCode::UNAUTHORIZED,
-                "Authentication required",
-                "Send valid HTTP Basic credentials of a Cairn user.".into(),
-            ),
-            ApiError::Service(S::NotFound) => p(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No such resource for this user. Check the API root, collection id and object id.".into(),
-            ),
-            ApiError::Service(S::Forbidden(why)) => p(StatusCode::FORBIDDEN, "Forbidden", format!("{why}.")),
-            ApiError::Service(S::BadQuery(e)) => p(
-                StatusCode::BAD_REQUEST,
-                "Invalid query parameter",
-                format!("{}: {}. Correct the parameter or leave it out.", e.param, e.problem),
-            ),
-            ApiError::Service(S::BadCursor) => p(
-                StatusCode::BAD_REQUEST,
-                "Invalid next token",
-                "The next parameter was not issued by this server for this user, endpoint and collection. \
-                 Use the next value of the previous page unchanged; its listing's filters travel with it."
-                    .into(),
-            ),
-            ApiError::Service(S::NotJson(m)) => p(
-                StatusCode::BAD_REQUEST,
-                "Body is not JSON",
-                format!("The request body could not be parsed as JSON ({m}). Send a TAXII envelope or a STIX bundle."),
-            ),
-            ApiError::Service(S::TooManyObjects(m)) => {
-                p(StatusCode::PAYLOAD_TOO_LARGE, "Too many objects", format!("{m}."))
-            }
-            ApiError::Service(S::Unprocessable(m)) => {
-                p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
-            }
-            ApiError::Service(S::Storage(e)) if e.is_disk_full() => p(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "Insufficient storage",
-                "The server's storage is full, so nothing of this request was stored. Tell the operator; \
-                 retry once space has been freed."
-                    .into(),
-            ),
-            ApiError::Service(S::Throttled { retry_after, reason }) => p(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many login attempts",
-                format!(
-                    "{reason}. Retry after {retry_after} second{} (Retry-After), with valid credentials.",
-                    if *retry_after == 1 { "" } else { "s" }
-                ),
-            ),
-            ApiError::Service(S::Storage(e)) if e.is_transient() => p(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "The database is busy or unreachable. Retry the request shortly.".into(),
-            ),
-            ApiError::Service(S::Storage(_)) | ApiError::Service(S::Internal(_)) => p(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                "The server failed to handle the request. Report the error_id to the operator.".into(),
-            ),
+            ApiError::Service(e) => service_parts(e),
             ApiError::NotAcceptable => p(
                 StatusCode::NOT_ACCEPTABLE,
                 "Not acceptable",
@@ -173,6 +110,81 @@ impl ApiError {
                 format!("The request could not be handled: {message}. Check the URL and its parameters."),
             ),
         }
+    }
+}
+
+fn parts(status: StatusCode, title: &'static str, description: String) -> Parts {
+    Parts {
+        status,
+        title,
+        description,
+    }
+}
+
+/// The answer to each error of the use cases.
+fn service_parts(e: &ServiceError) -> Parts {
+    use ServiceError as S;
+    let p = parts;
+    match e {
+        S::Unauthorized => p(
+            StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            "Send valid HTTP Basic credentials of a Cairn user.".into(),
+        ),
+        S::NotFound => p(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such resource for this user. Check the API root, collection id and object id.".into(),
+        ),
+        S::Forbidden(why) => p(StatusCode::FORBIDDEN, "Forbidden", format!("{why}.")),
+        S::BadQuery(e) => p(
+            StatusCode::BAD_REQUEST,
+            "Invalid query parameter",
+            format!("{}: {}. Correct the parameter or leave it out.", e.param, e.problem),
+        ),
+        S::BadCursor => p(
+            StatusCode::BAD_REQUEST,
+            "Invalid next token",
+            "The next parameter was not issued by this server for this user, endpoint and collection. \
+             Use the next value of the previous page unchanged; its listing's filters travel with it."
+                .into(),
+        ),
+        S::NotJson(m) => p(
+            StatusCode::BAD_REQUEST,
+            "Body is not JSON",
+            format!("The request body could not be parsed as JSON ({m}). Send a TAXII envelope or a STIX bundle."),
+        ),
+        S::TooManyObjects(m) => {
+            p(StatusCode::PAYLOAD_TOO_LARGE, "Too many objects", format!("{m}."))
+        }
+        S::Unprocessable(m) => {
+            p(StatusCode::UNPROCESSABLE_ENTITY, "Neither an envelope nor a bundle", format!("{m}."))
+        }
+        S::Storage(e) if e.is_disk_full() => p(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "Insufficient storage",
+            "The server's storage is full, so nothing of this request was stored. Tell the operator; \
+             retry once space has been freed."
+                .into(),
+        ),
+        S::Throttled { retry_after, reason } => p(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many login attempts",
+            format!(
+                "{reason}. Retry after {retry_after} second{} (Retry-After), with valid credentials.",
+                if *retry_after == 1 { "" } else { "s" }
+            ),
+        ),
+        S::Storage(e) if e.is_transient() => p(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "The database is busy or unreachable. Retry the request shortly.".into(),
+        ),
+        S::Storage(_) | S::Internal(_) => p(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "The server failed to handle the request. Report the error_id to the operator.".into(),
+        ),
     }
 }
 
