@@ -124,6 +124,63 @@ fn tls_config(tls: &crate::config::TlsConfig) -> anyhow::Result<rustls::ServerCo
     Ok(cfg)
 }
 
+/// The key of `next` tokens and credential caches: `server.secret`, or a random one kept in
+/// the database (the same for every instance sharing it).
+async fn secret(config: &Config, storage: &Storage) -> anyhow::Result<String> {
+    if let Some(s) = &config.server.secret {
+        return Ok(s.clone());
+    }
+    let s = storage.clone();
+    let key = tokio::task::spawn_blocking(move || {
+        s.write_now(|c| {
+            meta_get_or_init(c, "next_token_key", || {
+                let mut k = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut k);
+                k.iter().map(|b| format!("{b:02x}")).collect()
+            })
+        })
+    })
+    .await??;
+    Ok(key)
+}
+
+fn settings(config: &Config) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        title: config.taxii.title.clone(),
+        description: config.taxii.description.clone(),
+        contact: config.taxii.contact.clone(),
+        default_page_size: config.taxii.default_page_size,
+        max_page_size: config.taxii.max_page_size,
+        max_page_bytes: config.taxii.max_page_bytes,
+        max_content_length: config.server.max_content_length,
+        status_retention: config.taxii.status_retention()?,
+        receipt_retention: config.taxii.receipt_retention()?,
+        public_url: config.server.public_url.clone(),
+    })
+}
+
+/// The state every request shares: storage, clock, settings, keys, the validator.
+async fn state(config: &Config, clock: Clock) -> anyhow::Result<Cairn> {
+    let storage = open_storage(config).await?;
+    let secret = secret(config, &storage).await?;
+    let limits = Limits {
+        per_name_and_address: config.server.login_failures,
+        per_address: config.server.login_failures_per_address,
+        window: config.server.login_window()?,
+    };
+    let auth = Authenticator::new(limits, clock.clone(), secret.as_bytes());
+    Ok(Cairn {
+        storage,
+        clock,
+        settings: settings(config)?,
+        cursor: CursorKey::new(secret.as_bytes()),
+        auth,
+        validator: std::sync::Arc::new(crate::stix::Validator::new()?),
+        checking: crate::service::per_core_gate(),
+        receipts: Default::default(),
+    })
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         Self::build_with_clock(config, Clock::system()).await
@@ -143,51 +200,7 @@ impl Application {
             );
         }
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
-        let storage = open_storage(&config).await?;
-        let secret = match &config.server.secret {
-            Some(s) => s.clone(),
-            None => {
-                let s = storage.clone();
-                tokio::task::spawn_blocking(move || {
-                    s.write_now(|c| {
-                        meta_get_or_init(c, "next_token_key", || {
-                            let mut k = [0u8; 32];
-                            rand::thread_rng().fill_bytes(&mut k);
-                            k.iter().map(|b| format!("{b:02x}")).collect()
-                        })
-                    })
-                })
-                .await??
-            }
-        };
-        let settings = Settings {
-            title: config.taxii.title.clone(),
-            description: config.taxii.description.clone(),
-            contact: config.taxii.contact.clone(),
-            default_page_size: config.taxii.default_page_size,
-            max_page_size: config.taxii.max_page_size,
-            max_page_bytes: config.taxii.max_page_bytes,
-            max_content_length: config.server.max_content_length,
-            status_retention: config.taxii.status_retention()?,
-            receipt_retention: config.taxii.receipt_retention()?,
-            public_url: config.server.public_url.clone(),
-        };
-        let limits = Limits {
-            per_name_and_address: config.server.login_failures,
-            per_address: config.server.login_failures_per_address,
-            window: config.server.login_window()?,
-        };
-        let auth = Authenticator::new(limits, clock.clone(), secret.as_bytes());
-        let cairn = Cairn {
-            storage,
-            clock,
-            settings,
-            cursor: CursorKey::new(secret.as_bytes()),
-            auth,
-            validator: std::sync::Arc::new(crate::stix::Validator::new()?),
-            checking: crate::service::per_core_gate(),
-            receipts: Default::default(),
-        };
+        let cairn = state(&config, clock).await?;
         let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(cairn.clone());
