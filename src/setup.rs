@@ -661,7 +661,7 @@ fn webhooks(
 fn shown_url(url: &reqwest::Url) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(url.as_str().as_bytes());
-    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let tag = crate::service::auth::token::hex(&digest[..4]);
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let host = url.host_str().unwrap_or("");
     format!("{}://{host}{port}/... ({tag})", url.scheme())

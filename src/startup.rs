@@ -136,7 +136,7 @@ async fn secret(config: &Config, storage: &Storage) -> anyhow::Result<String> {
             meta_get_or_init(c, "next_token_key", || {
                 let mut k = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut k);
-                k.iter().map(|b| format!("{b:02x}")).collect()
+                crate::service::auth::token::hex(&k)
             })
         })
     })

@@ -307,9 +307,13 @@ fn write(
     for (seq, at, released) in &changes.releases {
         objects::set_release(conn, *seq, *at, *released)?;
     }
+    // Every follower of a container holds what the same version names: read it once.
+    let mut held: HashMap<i64, Vec<String>> = HashMap::new();
     for (user, container, seq, version) in &changes.holds {
-        let held = objects::held_by(conn, *seq)?;
-        let holds = follows::Holds::Version(&held, *version);
+        if !held.contains_key(seq) {
+            held.insert(*seq, objects::held_by(conn, *seq)?.0);
+        }
+        let holds = follows::Holds::Version(&held[seq], *version);
         follows::set_holds(conn, (user, community, container), holds)?;
     }
     let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;

@@ -301,8 +301,7 @@ fn held_now(
     let Some((seq, _, _)) = newest.into_iter().next() else {
         return Ok((vec![], 0));
     };
-    let version = crate::storage::objects::version_of(c, seq)?.unwrap_or(0);
-    Ok((crate::storage::objects::held_by(c, seq)?, version))
+    crate::storage::objects::held_by(c, seq)
 }
 
 /// After versions of a followed container were deleted: what it holds again for each of its
@@ -313,7 +312,7 @@ pub(crate) fn holds_again(
     container: &str,
 ) -> Result<(), crate::storage::StorageError> {
     for (user, _) in follows::on(c, community, &[container])? {
-        let (held, version) = match reader_grant(c, &user, community)? {
+        let (held, version) = match super::reader_grant(c, &user, community)? {
             Some(grant) => held_now(c, &grant, container)?,
             None => (vec![], 0),
         };
@@ -321,29 +320,6 @@ pub(crate) fn holds_again(
         follows::set_holds(c, key, follows::Holds::Again(&held, version))?;
     }
     Ok(())
-}
-
-/// What `user` may read of `community` now, as a request of its would be granted.
-fn reader_grant(
-    c: &mut crate::storage::Conn,
-    user: &str,
-    community: &str,
-) -> Result<Option<crate::policy::ReadGrant>, crate::storage::StorageError> {
-    use crate::storage::setup;
-    let Some(u) = setup::active_user(c, user)? else {
-        return Ok(None);
-    };
-    let Some((_, row)) = setup::membership_by_collection(c, &u.partner_id, community)? else {
-        return Ok(None);
-    };
-    let principal = Principal {
-        user: u.name,
-        partner: u.partner_id,
-        read_only: true,
-        token: None,
-    };
-    let membership = super::membership(&row)?;
-    Ok(crate::policy::grant_read(&principal, &membership).ok())
 }
 
 fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, String>) -> Follow {

@@ -42,24 +42,28 @@ impl Cairn {
     pub(crate) async fn mail_round(&self, mailer: &Mailer) -> Result<(), ServiceError> {
         let now = self.clock.now_micros();
         let day_start = now - now.rem_euclid(DAY_MICROS);
+        // Read first: a round with nothing to mail takes no write.
         let due = self
             .storage
-            .write(move |c| mail::claim(c, now, day_start, now + LEASE_MICROS))
+            .read(move |c| mail::due(c, now, day_start))
             .await?;
-        for (due, bound) in due {
-            self.mail_one(mailer, due, bound).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let taken = self
+            .storage
+            .write(move |c| mail::take(c, due.clone(), now + LEASE_MICROS))
+            .await?;
+        for due in taken {
+            self.mail_one(mailer, due).await?;
         }
         Ok(())
     }
 
     /// Mails the user's entries after what was mailed, up to `bound`, and records how it went.
-    async fn mail_one(
-        &self,
-        mailer: &Mailer,
-        due: DueMail,
-        bound: i64,
-    ) -> Result<(), ServiceError> {
+    async fn mail_one(&self, mailer: &Mailer, due: DueMail) -> Result<(), ServiceError> {
         let (user, partner, after) = (due.user.clone(), due.partner.clone(), due.sent_through);
+        let bound = due.bound;
         let (mut entries, skipped_to) = self
             .storage
             .read(move |c| {

@@ -116,6 +116,28 @@ fn membership(row: &MembershipRow) -> Result<Membership, StorageError> {
     })
 }
 
+/// What `user` may read of `community` (its id or collection id) now, granted as a request
+/// of that user's would be: what a notification sent in the background checks before it goes.
+pub(crate) fn reader_grant(
+    c: &mut Conn,
+    user: &str,
+    community: &str,
+) -> Result<Option<policy::ReadGrant>, StorageError> {
+    let Some(u) = setup::active_user(c, user)? else {
+        return Ok(None);
+    };
+    let Some((_, row)) = setup::membership_by_collection(c, &u.partner_id, community)? else {
+        return Ok(None);
+    };
+    let principal = Principal {
+        user: u.name,
+        partner: u.partner_id,
+        read_only: true,
+        token: None,
+    };
+    Ok(policy::grant_read(&principal, &membership(&row)?).ok())
+}
+
 /// The caller's membership of `community`, read again inside the transaction that writes: a
 /// change `cairn apply` made since the early check (on any instance) is seen. A disabled user,
 /// partner, community or membership answers 404, as a missing membership does early on;

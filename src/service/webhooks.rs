@@ -99,8 +99,7 @@ pub fn signature(secret: &str, unix_secs: i64, body: &[u8]) -> String {
     mac.update(unix_secs.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = super::auth::token::hex(&mac.finalize().into_bytes());
     format!("t={unix_secs},v1={hex}")
 }
 
@@ -211,7 +210,12 @@ impl Cairn {
     /// One attempt at one delivery, and its record.
     async fn deliver(&self, client: &reqwest::Client, due: Due) -> Result<(), ServiceError> {
         let attempts = due.attempts + 1;
-        let (result, received) = match due.still_reads {
+        let (user, collection) = (due.key.user.clone(), due.event.collection_id.clone());
+        let reads = self
+            .storage
+            .read(move |c| Ok(super::reader_grant(c, &user, &collection)?.is_some()))
+            .await?;
+        let (result, received) = match reads {
             true => self.post(client, &due).await,
             false => (
                 "not sent: the user no longer reads this collection".into(),

@@ -1,5 +1,6 @@
 //! Follows and the notifications they produce (docs/sharing.md section 8).
 
+use super::bulk::{self, Column, Value};
 use super::schema::follows::dsl as f;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
@@ -107,10 +108,6 @@ pub fn on(
     Ok(out)
 }
 
-/// Rows one INSERT writes: one statement per row was most of what notifying cost (a round trip
-/// each on PostgreSQL).
-const ROWS_PER_INSERT: usize = 100;
-
 /// Records that `user` was told of these versions (seq, matched target), in this order, each at
 /// its next feed position (later than all before it and no earlier than `now`), and queues them
 /// for the user's webhooks when the setup has any (`hooks`).
@@ -138,25 +135,23 @@ pub fn notify(
         .int(start + items.len() as i64 - 1)
         .sql(") ON CONFLICT (user_name) DO UPDATE SET last_at = excluded.last_at");
     mark.execute(conn)?;
-    for (chunk, ats) in items
-        .chunks(ROWS_PER_INSERT)
-        .zip(ats.chunks(ROWS_PER_INSERT))
-    {
-        let ids: Vec<String> = ats.iter().map(|at| event_id(user, *at)).collect();
-        let mut q: Stmt<()> = Stmt::new(
-            "INSERT INTO notifications (user_name, at, id, community_id, seq, follow_target) VALUES ",
-        );
-        for (i, (((seq, target), at), id)) in chunk.iter().zip(ats).zip(&ids).enumerate() {
-            q.sql(if i == 0 { "(" } else { ", (" });
-            q.text(user).sql(", ").int(*at).sql(", ").text(id);
-            q.sql(", ").text(community).sql(", ").int(*seq);
-            q.sql(", ").text(target).sql(")");
-        }
-        if chunk.len() < ROWS_PER_INSERT {
-            q.one_off();
-        }
-        q.execute(conn)?;
-    }
+    // One statement for all of them: one per row was most of what notifying cost.
+    let ids: Vec<String> = ats.iter().map(|at| event_id(user, *at)).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let seqs: Vec<i64> = items.iter().map(|(seq, _)| *seq).collect();
+    let targets: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+    bulk::insert_lists(
+        conn,
+        "notifications",
+        &[
+            ("user_name", Column::Same(Value::Text(user))),
+            ("at", Column::Counted(start)),
+            ("id", Column::Texts(&ids)),
+            ("community_id", Column::Same(Value::Text(community))),
+            ("seq", Column::Ints(&seqs)),
+            ("follow_target", Column::Texts(&targets)),
+        ],
+    )?;
     if hooks {
         super::webhooks::enqueue(conn, user, &ats, now)?;
     }
@@ -244,21 +239,20 @@ pub fn set_holds(
         Holds::Again(held, version) => (held, version),
     };
     diesel::delete(mine).execute(conn)?;
-    let mut held: Vec<&String> = held.iter().collect();
-    held.sort();
+    let mut held: Vec<&str> = held.iter().map(String::as_str).collect();
+    held.sort_unstable();
     held.dedup();
-    for id in held {
-        diesel::insert_into(h::follow_holds)
-            .values((
-                h::user_name.eq(user),
-                h::community_id.eq(community),
-                h::container.eq(container),
-                h::held.eq(id),
-                h::version.eq(version),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+    bulk::insert_lists(
+        conn,
+        "follow_holds",
+        &[
+            ("user_name", Column::Same(Value::Text(user))),
+            ("community_id", Column::Same(Value::Text(community))),
+            ("container", Column::Same(Value::Text(container))),
+            ("held", Column::Texts(&held)),
+            ("version", Column::Same(Value::Int(version))),
+        ],
+    )
 }
 
 /// (user, container, held) of the followed containers in `community` that hold these ids.

@@ -13,13 +13,17 @@ pub struct DueMail {
     pub mailbox: String,
     pub address: String,
     pub schedule: String,
-    pub digest_minute: i64,
     pub user: String,
     pub partner: String,
     /// The feed position mailed through: the next mail starts after it.
     pub sent_through: i64,
     /// Failed attempts since the last mail that went.
     pub attempts: i64,
+    /// When its cursor came due (none before its first mail): to lease it only if no other
+    /// sender did.
+    pub next_at: Option<i64>,
+    /// The last feed position this mail may cover (see `BOUND_SQL`).
+    pub bound: i64,
 }
 
 type DueSql = (
@@ -60,15 +64,11 @@ const DUE_SQL: &str = "SELECT mb.id, mb.address, mb.schedule, mb.digest_minute, 
 /// (entries after it wait for the next one).
 const BOUND_SQL: &str = "(CASE WHEN mb.schedule = 'immediate' THEN ";
 
-/// Takes the mailboxes and users with something to mail at `now` (an entry after what was
-/// mailed, up to the mailbox's bound), each leased until `lease_until`. A user seen for the
-/// first time starts with what came from the moment the mailbox was set up. `day_start` is midnight UTC before `now`.
-pub fn claim(
-    conn: &mut Conn,
-    now: i64,
-    day_start: i64,
-    lease_until: i64,
-) -> Result<Vec<(DueMail, i64)>, StorageError> {
+/// The mailboxes and users with something to mail at `now`: an entry after what was mailed,
+/// up to the mailbox's bound. A user seen for the first time starts with what came from the
+/// moment the mailbox was set up. `day_start` is midnight UTC before `now`. Read only: the
+/// sender takes what it will send with `take`.
+pub fn due(conn: &mut Conn, now: i64, day_start: i64) -> Result<Vec<DueMail>, StorageError> {
     let mut q: Stmt<DueSql> = Stmt::new(DUE_SQL);
     q.int(now)
         .sql(
@@ -81,35 +81,43 @@ pub fn claim(
     bound_of_daily(&mut q, now, day_start);
     q.sql(" END)) ORDER BY mb.id, u.name");
     let rows: Vec<DueRow> = q.load::<DueRow>(conn)?;
-    let mut out = vec![];
-    for (mailbox, address, schedule, minute, created, user, partner, sent, next, tries) in rows {
-        let taken = match (sent, next, tries) {
-            (Some(sent), Some(next), Some(tries)) => {
-                take(conn, (&mailbox, &user), next, lease_until)?.then_some((sent, tries))
-            }
-            _ => {
-                let before = created - 1;
-                start(conn, (&mailbox, &user), before, lease_until)?.then_some((before, 0))
-            }
-        };
-        let Some((sent_through, attempts)) = taken else {
-            continue;
-        };
+    let due = |(mailbox, address, schedule, minute, created, user, partner, sent, next, tries): DueRow| {
         let bound = match schedule.as_str() {
             "immediate" => i64::MAX,
             _ => last_digest(now, day_start, minute),
         };
-        let due = DueMail {
+        DueMail {
             mailbox,
             address,
             schedule,
-            digest_minute: minute,
             user,
             partner,
-            sent_through,
-            attempts,
+            sent_through: sent.unwrap_or(created - 1),
+            attempts: tries.unwrap_or(0),
+            next_at: next,
+            bound,
+        }
+    };
+    Ok(rows.into_iter().map(due).collect())
+}
+
+/// Leases these until `lease_until`; returns those taken (another sender may have taken one
+/// meanwhile).
+pub fn take(
+    conn: &mut Conn,
+    due: Vec<DueMail>,
+    lease_until: i64,
+) -> Result<Vec<DueMail>, StorageError> {
+    let mut out = vec![];
+    for d in due {
+        let key = (d.mailbox.as_str(), d.user.as_str());
+        let taken = match d.next_at {
+            Some(next) => lease(conn, key, next, lease_until)?,
+            None => start(conn, key, d.sent_through, lease_until)?,
         };
-        out.push((due, bound));
+        if taken {
+            out.push(d);
+        }
     }
     Ok(out)
 }
@@ -149,7 +157,7 @@ pub fn last_at(conn: &mut Conn, user: &str, bound: i64) -> Result<Option<i64>, S
 }
 
 /// Leases a cursor unless another sender moved it meanwhile.
-fn take(
+fn lease(
     conn: &mut Conn,
     (mailbox, user): (&str, &str),
     next_at: i64,

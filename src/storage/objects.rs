@@ -1072,32 +1072,27 @@ pub fn list_typed<'a>(
 }
 
 /// The ids a stored version names in `object_refs` (what a report or grouping holds; its
-/// markings and creator are not among them).
-pub fn held_by(conn: &mut Conn, seq: i64) -> Result<Vec<String>, StorageError> {
-    let body: Option<String> = o::objects
+/// markings and creator are not among them), and its version.
+pub fn held_by(conn: &mut Conn, seq: i64) -> Result<(Vec<String>, i64), StorageError> {
+    let row: Option<(String, i64)> = o::objects
         .filter(o::seq.eq(seq))
-        .select(o::body)
+        .select((o::body, o::version))
         .first(conn)
         .optional()?;
-    let parsed: Option<serde_json::Value> = body.and_then(|b| serde_json::from_str(&b).ok());
+    let Some((body, version)) = row else {
+        return Ok((vec![], 0));
+    };
+    let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
     let refs = parsed
         .as_ref()
         .and_then(|v| v.get("object_refs"))
         .and_then(|v| v.as_array());
-    Ok(refs
+    let held = refs
         .into_iter()
         .flatten()
         .filter_map(|r| r.as_str().map(str::to_owned))
-        .collect())
-}
-
-/// A stored version's version (modified, or its date_added for the versionless).
-pub fn version_of(conn: &mut Conn, seq: i64) -> Result<Option<i64>, StorageError> {
-    Ok(o::objects
-        .filter(o::seq.eq(seq))
-        .select(o::version)
-        .first(conn)
-        .optional()?)
+        .collect();
+    Ok((held, version))
 }
 
 /// (seq, id) of what these versions reference that `partner` produced, among the versions

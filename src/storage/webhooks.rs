@@ -2,12 +2,13 @@
 //! must receive it, claimed by a sender with a lease so several instances never send one twice
 //! at once.
 
+use super::bulk::{self, Column, Value};
 use super::follows::FeedRow;
 use super::schema::webhook_outbox::dsl as o;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 /// Queues the user's notifications at these feed positions for each webhook of the user or
 /// of its partner.
@@ -19,21 +20,18 @@ pub fn enqueue(conn: &mut Conn, user: &str, ats: &[i64], now: i64) -> Result<(),
     );
     let hooks: Vec<String> = q.load::<String>(conn)?;
     for hook in &hooks {
-        for chunk in ats.chunks(100) {
-            let mut q: Stmt<()> = Stmt::new(
-                "INSERT INTO webhook_outbox (webhook_id, user_name, at, attempts, next_at, \
-                 last_result) VALUES ",
-            );
-            for (i, at) in chunk.iter().enumerate() {
-                q.sql(if i == 0 { "(" } else { ", (" });
-                q.text(hook).sql(", ").text(user).sql(", ").int(*at);
-                q.sql(", 0, ").int(now).sql(", 'queued')");
-            }
-            if chunk.len() < 100 {
-                q.one_off();
-            }
-            q.execute(conn)?;
-        }
+        bulk::insert_lists(
+            conn,
+            "webhook_outbox",
+            &[
+                ("webhook_id", Column::Same(Value::Text(hook))),
+                ("user_name", Column::Same(Value::Text(user))),
+                ("at", Column::Ints(ats)),
+                ("attempts", Column::Same(Value::Int(0))),
+                ("next_at", Column::Same(Value::Int(now))),
+                ("last_result", Column::Same(Value::Text("queued"))),
+            ],
+        )?;
     }
     Ok(())
 }
@@ -64,8 +62,6 @@ pub struct Due {
     pub url: String,
     pub secret: String,
     pub event: FeedRow,
-    /// False when the user may no longer read the community (removed, disabled): not sent.
-    pub still_reads: bool,
 }
 
 #[derive(Queryable)]
@@ -84,7 +80,6 @@ struct DueRow {
     version_text: String,
     producer_id: Option<String>,
     follow_target: String,
-    still_reads: bool,
 }
 
 type DueSql = (
@@ -102,19 +97,13 @@ type DueSql = (
     Text,
     Nullable<Text>,
     Text,
-    Bool,
 );
 
 const DUE_SQL: &str = "SELECT w.webhook_id AS webhook_id, w.user_name AS user_name, w.at AS at, \
      w.attempts AS attempts, w.next_at AS next_at, h.url AS url, h.secret AS secret, \
      n.id AS id, c.collection_id AS collection_id, ob.stix_id AS stix_id, \
      ob.stix_type AS stix_type, ob.version_text AS version_text, ob.producer_id AS producer_id, \
-     n.follow_target AS follow_target, \
-     (c.enabled AND EXISTS (SELECT 1 FROM users u \
-        INNER JOIN partners p ON p.id = u.partner_id \
-        INNER JOIN memberships m ON m.partner_id = u.partner_id \
-        WHERE u.name = w.user_name AND u.enabled AND p.enabled \
-        AND m.community_id = n.community_id AND m.enabled)) AS still_reads \
+     n.follow_target AS follow_target \
      FROM webhook_outbox w INNER JOIN webhooks h ON h.id = w.webhook_id \
      INNER JOIN notifications n ON n.user_name = w.user_name AND n.at = w.at \
      INNER JOIN objects ob ON ob.seq = n.seq \
@@ -175,7 +164,6 @@ fn due_of(r: DueRow) -> Due {
         next_at: r.next_at,
         url: r.url,
         secret: r.secret,
-        still_reads: r.still_reads,
         event: FeedRow {
             at: r.at,
             id: r.id,
