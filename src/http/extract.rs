@@ -36,16 +36,21 @@ impl FromRequest for Basic {
 /// address): the peer, or behind a configured proxy what it forwarded (`Edge::client_ip`).
 fn credentials(req: &HttpRequest) -> Option<Credentials> {
     let (user, password, scheme) = sent_credentials(req)?;
-    let client = match req.app_data::<web::Data<super::edge::Edge>>() {
-        Some(edge) => edge.client_ip(req),
-        None => req.peer_addr().map(|a| a.ip()),
-    };
+    let client = client_ip(req);
     Some(Credentials {
         user,
         password,
         client,
         scheme,
     })
+}
+
+/// The client's address: the peer, or behind a configured proxy what it forwarded.
+pub(super) fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    match req.app_data::<web::Data<super::edge::Edge>>() {
+        Some(edge) => edge.client_ip(req),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
 }
 
 /// `Basic` user and password, or an API token as `Bearer` (RFC 6750) or `Token` (what

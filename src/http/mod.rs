@@ -5,6 +5,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 mod handlers;
+mod pages;
 
 use crate::service::Cairn;
 use crate::taxii::media;
@@ -30,6 +31,7 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// So must the health checks (paths are normalised to end in a slash).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use handlers::*;
+    cfg.configure(pages::routes);
     cfg.service(resource("/healthz/", "GET").route(web::get().to(handlers::healthz)))
         .service(resource("/readyz/", "GET").route(web::get().to(handlers::readyz)))
         .service(
@@ -134,7 +136,9 @@ where
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok().map(str::to_owned));
     let bad_header = req.headers().get(header::ACCEPT).is_some() && accept.is_none();
-    if bad_header || !media::accepts_taxii(accept.as_deref()) {
+    // The web pages answer HTML to browsers; everything else is TAXII.
+    let page = pages::is_web(req.path());
+    if !page && (bad_header || !media::accepts_taxii(accept.as_deref())) {
         return refuse(req, ApiError::NotAcceptable);
     }
     let method = req.method().clone();
@@ -146,6 +150,7 @@ where
     srv.call(req)
         .map(move |res| {
             let mut r = match res {
+                Ok(r) if page => r,
                 Ok(r) => as_taxii_error(r),
                 // The router and handlers answer errors as responses; should an error still come
                 // up here, actix renders it through ApiError (the request is gone by now).
@@ -215,6 +220,8 @@ pub fn app(
     App::new()
         .app_data(cairn)
         .app_data(edge)
+        // A comment of the web pages' longest, every character escaped.
+        .app_data(web::FormConfig::default().limit(256 * 1024))
         .configure(routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NoRoute)

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod query;
 pub mod receipts;
 pub mod tokens;
+pub mod web;
 pub mod webhooks;
 
 use crate::clock::Clock;

@@ -55,6 +55,23 @@ pub fn revoke(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StorageError>
     Ok(n > 0)
 }
 
+/// Deletes `user`'s tokens with this note that expired before `now` (ended web sessions).
+pub fn purge_expired(
+    conn: &mut Conn,
+    user: &str,
+    note: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    diesel::delete(
+        t::api_tokens
+            .filter(t::user_name.eq(user))
+            .filter(t::note.eq(note))
+            .filter(t::expires_at.lt(now)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Records that these tokens were used at `now` (never moving a later mark back).
 pub fn touch(conn: &mut Conn, ids: &[String], now: i64) -> Result<(), StorageError> {
     diesel::update(

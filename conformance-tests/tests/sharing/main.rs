@@ -15,4 +15,5 @@ mod poller;
 mod rules;
 mod streams;
 mod thread;
+mod web;
 mod webhooks;

@@ -5,6 +5,7 @@
 //! (it follows the community) included.
 
 use super::mail::{mail_config, next_mail, smtp_sink};
+use super::web::{keyless, Browser};
 use super::webhooks::{assert_signed, next, receiver, SECRET};
 use cairn::clock::Clock;
 use cairn_conformance::*;
@@ -153,6 +154,23 @@ async fn observe(
     let mut out = vec![];
     for p in &paths {
         out.push((p.clone(), s.get("pa-u", p).await.comparable()));
+    }
+    // The web pages: the communities, the objects (by type too), each object's page.
+    let mut pages: Vec<String> = vec![
+        "/web/".into(),
+        format!("/web/c/{C1}/"),
+        format!("/web/c/{C2}/"),
+        format!("/web/c/{C1}/?type=malware"),
+    ];
+    pages.extend(ids.iter().map(|id| format!("/web/c/{C1}/o/{id}/")));
+    let mut browser = Browser::sign_in(s, "pa-u").await;
+    for p in &pages {
+        let (status, body) = keyless(&browser.get(p).await);
+        assert!(
+            status == 200 || p.contains("/o/") || p.contains(C2),
+            "{p}: {status} {body}"
+        );
+        out.push((p.clone(), (status, vec![], body)));
     }
     // Paging: every page, every next token, every header; the feed of pa's follow too.
     let mut firsts: Vec<String> = ["objects", "manifest"]

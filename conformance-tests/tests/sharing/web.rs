@@ -1,0 +1,323 @@
+//! The web interface over real HTTP: sessions, form keys, and pages that show a member only
+//! what the delivery decision gives it (a hidden object's page is a missing one's, byte for
+//! byte).
+
+use super::fixture::*;
+use cairn_conformance::*;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A browser without JavaScript: keeps cookies, follows no redirect.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> Option<&str> {
+        self.headers.get("location").map(|v| v.to_str().unwrap())
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        let all = self.headers.get_all("set-cookie").iter();
+        all.map(|v| v.to_str().unwrap().to_owned()).collect()
+    }
+
+    /// The form key of the page's forms.
+    fn form_key(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"form_key\" value=\"")
+            .expect("a form")
+            + 23;
+        self.body[start..start + 32].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(s: &TestServer) -> Browser {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            base: s.base.clone(),
+            client,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let pairs = self.cookies.iter().map(|(k, v)| format!("{k}={v}"));
+        pairs.collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let resp = req
+            .header("Cookie", self.cookie_header())
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        let page = Page {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        };
+        for c in page.set_cookies() {
+            let (pair, attrs) = c.split_once(';').unwrap_or((&c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            match attrs.contains("Max-Age=0") {
+                true => self.cookies.remove(k),
+                false => self.cookies.insert(k.to_owned(), v.to_owned()),
+            };
+        }
+        page
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    async fn try_sign_in(&mut self, user: &str, password: &str) -> Page {
+        let key = self.get("/web/sign-in/").await.form_key();
+        let form = [("form_key", &*key), ("user", user), ("password", password)];
+        self.post("/web/sign-in/", &form).await
+    }
+
+    pub async fn sign_in(s: &TestServer, user: &str) -> Browser {
+        let mut b = Browser::new(s);
+        let r = b.try_sign_in(user, PASSWORD).await;
+        assert_eq!((r.status, r.location()), (303, Some("/web/")), "{}", r.body);
+        b
+    }
+}
+
+fn object_path(o: &str) -> String {
+    format!("/web/c/finance-isac/o/{o}/")
+}
+
+/// The page with its form keys blanked, to compare two answers.
+pub fn keyless(p: &Page) -> (u16, String) {
+    let mut body = p.body.clone();
+    while let Some(i) = body.find("name=\"form_key\" value=\"") {
+        body.replace_range(i..i + 23 + 32, "KEY");
+    }
+    (p.status, body)
+}
+
+#[tokio::test]
+async fn signing_in_opens_a_strict_cookie_session_and_signing_out_ends_it() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let mut b = Browser::new(&s);
+    let r = b.get("/web/").await;
+    assert_eq!((r.status, r.location()), (303, Some("/web/sign-in/")));
+    // An unknown name and a wrong password get the same page.
+    let wrong = b.try_sign_in("acme-soc", "not the password").await;
+    let unknown = b.try_sign_in("nobody", "not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Unknown user name or wrong password."));
+    assert_eq!(keyless(&wrong), keyless(&unknown));
+    // A form without its sign-in cookie is refused.
+    let mut other = Browser::new(&s);
+    let key = b.get("/web/sign-in/").await.form_key();
+    let form = [
+        ("form_key", &*key),
+        ("user", "acme-soc"),
+        ("password", PASSWORD),
+    ];
+    assert_eq!(other.post("/web/sign-in/", &form).await.status, 403);
+
+    let r = b.try_sign_in("acme-soc", PASSWORD).await;
+    assert_eq!((r.status, r.location()), (303, Some("/web/")));
+    let session = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("cairn_session="))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/web/"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    let home = b.get("/web/").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("acme-soc (acme)") && home.body.contains("Finance ISAC"));
+    let policy = home.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert_eq!(home.headers["cache-control"], "private, no-store");
+
+    // Signing out needs the page's key; afterwards the old cookie opens nothing.
+    let stolen = b.cookies.clone();
+    let key = home.form_key();
+    assert_eq!(
+        b.post("/web/sign-out/", &[("form_key", "0".repeat(32).as_str())])
+            .await
+            .status,
+        403
+    );
+    let r = b.post("/web/sign-out/", &[("form_key", &key)]).await;
+    assert_eq!((r.status, r.location()), (303, Some("/web/sign-in/")));
+    assert!(!b.cookies.contains_key("cairn_session"));
+    b.cookies = stolen;
+    assert_eq!(b.get("/web/").await.location(), Some("/web/sign-in/"));
+}
+
+#[tokio::test]
+async fn a_session_ends_when_apply_disables_its_user_and_tokens_are_not_passwords() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let mut b = Browser::sign_in(&s, "initech-soc").await;
+    assert_eq!(b.get("/web/").await.status, 200);
+    let renamed = isac_setup("").replace("name = \"initech-soc\"", "name = \"initech-ops\"");
+    s.apply(&renamed).await;
+    assert_eq!(b.get("/web/").await.location(), Some("/web/sign-in/"));
+    // An API token signs nothing in: a session from it could outlive it.
+    let (_, token) = s.token("acme-soc", false, None).await;
+    let r = Browser::new(&s).try_sign_in("acme-soc", &token).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn pages_show_a_member_only_what_it_may_read() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let mut green = sdo("indicator", 1, Some(GREEN2));
+    green["created_by_ref"] = cairn::policy::identity::of("cert", None).into();
+    let amber = sdo("malware", 2, Some(AMBER2));
+    post(&s, "cert-ops", &[green.clone(), amber.clone()], None).await;
+    let missing = "malware--00000000-0000-4000-8000-000000000000";
+
+    let mut initech = Browser::sign_in(&s, "initech-soc").await;
+    let feed = initech.get("/web/c/finance-isac/").await;
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    assert!(feed.body.contains(&id(&green)) && feed.body.contains("TLP:GREEN"));
+    assert!(!feed.body.contains(&id(&amber)) && !feed.body.contains("malware 2"));
+    let page = initech.get(&object_path(&id(&green))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("indicator 1") && page.body.contains("198.51.100.7"));
+    assert!(page.body.contains("Producer: cert "), "{}", page.body);
+    let hidden = initech.get(&object_path(&id(&amber))).await;
+    let absent = initech.get(&object_path(missing)).await;
+    assert_eq!(hidden.status, 404);
+    assert_eq!(keyless(&hidden), keyless(&absent));
+    // Forms about it answer like forms about nothing.
+    let key = page.form_key();
+    for action in ["comment/", "follow/"] {
+        let form = [
+            ("form_key", &*key),
+            ("text", "x"),
+            ("tlp", "green"),
+            ("action", "follow"),
+        ];
+        let on_hidden = initech
+            .post(&format!("{}{action}", object_path(&id(&amber))), &form)
+            .await;
+        let on_absent = initech
+            .post(&format!("{}{action}", object_path(missing)), &form)
+            .await;
+        assert_eq!(on_hidden.status, 404, "{action}");
+        assert_eq!(keyless(&on_hidden), keyless(&on_absent), "{action}");
+    }
+    // A type filter, and a community the partner is not in.
+    let only = initech.get("/web/c/finance-isac/?type=malware").await;
+    assert!(!only.body.contains(&id(&green)));
+    assert_eq!(initech.get("/web/c/elsewhere/").await.status, 404);
+
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    let feed = acme.get("/web/c/finance-isac/").await;
+    assert!(feed.body.contains(&id(&green)) && feed.body.contains(&id(&amber)));
+    assert!(feed.body.contains("TLP:AMBER"));
+}
+
+#[tokio::test]
+async fn members_comment_and_follow_from_the_object_page() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let indicator = sdo("indicator", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&indicator), None).await;
+    let path = object_path(&id(&indicator));
+
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    let key = acme.get(&path).await.form_key();
+    let text = "Seen in our mail gateway <script>alert(1)</script>";
+    let forged = [
+        ("form_key", "f".repeat(32)),
+        ("text", text.into()),
+        ("tlp", "green".into()),
+    ];
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        acme.post(&format!("{path}comment/"), &forged).await.status,
+        403
+    );
+    let form = [("form_key", &*key), ("text", text), ("tlp", "green")];
+    let r = acme.post(&format!("{path}comment/"), &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location(), Some(format!("{path}?done=comment").as_str()));
+    let page = acme.get(&format!("{path}?done=comment")).await;
+    assert!(page.body.contains("Your comment was posted."));
+    assert!(
+        page.body
+            .contains("Seen in our mail gateway &#60;script&#62;")
+            || page.body.contains("&lt;script&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>"));
+
+    // The note is the partner's, in the thread of every member who may read it.
+    let notes = visible(&s, "initech-soc").await;
+    let note: Vec<&String> = notes.iter().filter(|i| i.starts_with("note--")).collect();
+    assert_eq!(note.len(), 1, "{notes:?}");
+    let api = s
+        .get(
+            "initech-soc",
+            &TestServer::coll("initech", ISAC, &format!("objects/{}/", note[0])),
+        )
+        .await
+        .json();
+    let stored: &Value = &api["objects"][0];
+    assert_eq!(stored["object_refs"][0], id(&indicator).as_str());
+    assert_eq!(stored["object_marking_refs"][0], GREEN2);
+    let mut initech = Browser::sign_in(&s, "initech-soc").await;
+    let theirs = initech.get(&path).await;
+    assert!(
+        theirs.body.contains("Seen in our mail gateway"),
+        "{}",
+        theirs.body
+    );
+    assert!(theirs.body.contains("note by acme"), "{}", theirs.body);
+
+    // Follow, then stop following: the API sees the same follows.
+    let follows = |s: &TestServer| {
+        let s = s.http.clone();
+        async move { s.get("acme-soc", "/acme/follows/").await.json()["follows"].clone() }
+    };
+    let r = acme
+        .post(
+            &format!("{path}follow/"),
+            &[("form_key", &*key), ("action", "follow")],
+        )
+        .await;
+    assert_eq!(r.location(), Some(format!("{path}?done=follow").as_str()));
+    let listed = follows(&s).await;
+    assert_eq!(listed[0]["object"], id(&indicator).as_str(), "{listed}");
+    assert!(acme.get(&path).await.body.contains("Stop following"));
+    let r = acme
+        .post(
+            &format!("{path}follow/"),
+            &[("form_key", &*key), ("action", "unfollow")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(follows(&s).await.as_array().map(Vec::len), Some(0));
+}

@@ -1,0 +1,803 @@
+//! The web interface under `/web/`: server-rendered pages for analysts and moderators. Every
+//! page reads through the same use cases as the API (`Cairn::page`, `collections`, `follows`),
+//! so what a page shows is what the delivery decision gives its user. A session is a cookie
+//! (HttpOnly, SameSite=Strict, Secure under TLS); every form carries the session's form key.
+
+use super::extract::{client_ip, query_pairs};
+use crate::policy::Principal;
+use crate::service::query::Items;
+use crate::service::web::{self as uc, Comment};
+use crate::service::{Cairn, ServiceError};
+use crate::stix::tlp::{self, Tlp};
+use crate::taxii::query::Endpoint;
+use actix_web::cookie::{time::Duration, Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde_json::Value;
+use std::collections::HashMap;
+
+const SESSION_COOKIE: &str = "cairn_session";
+const SIGN_IN_COOKIE: &str = "cairn_sign_in";
+const FEED_PAGE: &str = "50";
+const THREAD_PAGE: &str = "200";
+/// Pages and the resources they may load: nothing from elsewhere, no script at all.
+const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                      frame-ancestors 'none'; base-uri 'none'";
+
+/// The `/web/` routes; they must precede the API's `/{root}/...` patterns.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/web/", web::get().to(home))
+        .route("/web/sign-in/", web::get().to(sign_in_form))
+        .route("/web/sign-in/", web::post().to(sign_in))
+        .route("/web/sign-out/", web::post().to(sign_out))
+        .route("/web/c/{coll}/", web::get().to(feed))
+        .route("/web/c/{coll}/o/{id}/", web::get().to(object))
+        .route("/web/c/{coll}/o/{id}/comment/", web::post().to(comment))
+        .route("/web/c/{coll}/o/{id}/follow/", web::post().to(follow));
+}
+
+/// True for the paths of the web interface, which answer HTML rather than TAXII.
+pub fn is_web(path: &str) -> bool {
+    path == "/web" || path.starts_with("/web/")
+}
+
+/// What every page's frame shows: who is signed in, and the form key of sign-out.
+struct Frame {
+    signed_in_as: String,
+    form_key: String,
+}
+
+/// A signed-in request: the session and who it acts as.
+struct Signed {
+    token: String,
+    principal: Principal,
+}
+
+impl Signed {
+    fn frame(&self) -> Frame {
+        Frame {
+            signed_in_as: format!("{} ({})", self.principal.user, self.principal.partner),
+            form_key: uc::form_key(&self.token),
+        }
+    }
+
+    fn root(&self) -> &str {
+        &self.principal.partner
+    }
+
+    /// Whether a form came from one of this session's pages.
+    fn sent(&self, form_key: &str) -> bool {
+        same(form_key, &uc::form_key(&self.token))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/sign_in.html")]
+struct SignInPage {
+    signed_in_as: String,
+    form_key: String,
+    problem: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/message.html")]
+struct MessagePage {
+    signed_in_as: String,
+    form_key: String,
+    heading: String,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/home.html")]
+struct HomePage {
+    signed_in_as: String,
+    form_key: String,
+    partner: String,
+    communities: Vec<CommunityLine>,
+}
+
+struct CommunityLine {
+    id: String,
+    title: String,
+    collection: String,
+    role: &'static str,
+    can_read: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/feed.html")]
+struct FeedPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    title: String,
+    type_filter: String,
+    items: Vec<Item>,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/object.html")]
+struct ObjectPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    community_title: String,
+    o: Item,
+    versions: Vec<String>,
+    refs: Vec<String>,
+    thread: Vec<Entry>,
+    following: bool,
+    levels: Vec<(&'static str, &'static str)>,
+    notice: String,
+    problem: String,
+}
+
+/// One object as a line of a page.
+struct Item {
+    id: String,
+    stix_type: String,
+    name: String,
+    tlp: &'static str,
+    tlp_class: &'static str,
+    producer: String,
+    when: String,
+    text: String,
+}
+
+/// One entry of a thread; a reply is about another entry.
+struct Entry {
+    item: Item,
+    reply: bool,
+}
+
+fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Content-Security-Policy", POLICY))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .insert_header(("Referrer-Policy", "same-origin"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "a web page did not render");
+            HttpResponse::InternalServerError().body("internal error")
+        }
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+fn message(frame: Frame, status: StatusCode, heading: &str, text: String) -> HttpResponse {
+    html(
+        status,
+        &MessagePage {
+            signed_in_as: frame.signed_in_as,
+            form_key: frame.form_key,
+            heading: heading.into(),
+            text,
+        },
+    )
+}
+
+fn no_frame() -> Frame {
+    Frame {
+        signed_in_as: String::new(),
+        form_key: String::new(),
+    }
+}
+
+/// The page of a use case's error. Hidden and missing answer the same page.
+fn failure(frame: Frame, e: ServiceError) -> HttpResponse {
+    use ServiceError as E;
+    let (status, heading, text) = match e {
+        E::Unauthorized => return see_other("/web/sign-in/"),
+        E::NotFound => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such page here.".to_owned(),
+        ),
+        E::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", why),
+        E::BadQuery(q) => (StatusCode::BAD_REQUEST, "Bad request", q.to_string()),
+        E::BadCursor => (
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "This page link is no longer valid; start from the first page.".into(),
+        ),
+        E::Unprocessable(why) | E::NotJson(why) | E::TooManyObjects(why) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "Not accepted", why)
+        }
+        E::Throttled {
+            retry_after,
+            reason,
+        } => {
+            let mut r = message(
+                frame,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!("{reason}; try again in {retry_after} s."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            return r;
+        }
+        E::Storage(_) | E::Internal(_) => {
+            tracing::error!(error = %e, "a web page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not answer; try again.".into(),
+            )
+        }
+    };
+    message(frame, status, heading, text)
+}
+
+/// The signed-in user of a request, or the response to send instead (to sign in).
+async fn signed(req: &HttpRequest, cairn: &Cairn) -> Result<Signed, HttpResponse> {
+    let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+        return Err(see_other("/web/sign-in/"));
+    };
+    let creds = uc::session_credentials(&token, client_ip(req));
+    match cairn.authenticate(&creds).await {
+        Ok(principal) => Ok(Signed { token, principal }),
+        Err(e) => Err(failure(no_frame(), e)),
+    }
+}
+
+fn cookie(req: &HttpRequest, name: &str, value: String, path: &str) -> Cookie<'static> {
+    let mut c = Cookie::build(name.to_owned(), value)
+        .path(path.to_owned())
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    c.set_secure(req.connection_info().scheme() == "https");
+    c
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+#[derive(serde::Deserialize)]
+struct SignInForm {
+    form_key: String,
+    user: String,
+    password: String,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyForm {
+    form_key: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CommentForm {
+    form_key: String,
+    text: String,
+    tlp: String,
+}
+
+#[derive(serde::Deserialize)]
+struct FollowForm {
+    form_key: String,
+    action: String,
+}
+
+fn sign_in_page(key: String, problem: &str, status: StatusCode) -> HttpResponse {
+    html(
+        status,
+        &SignInPage {
+            signed_in_as: String::new(),
+            form_key: key,
+            problem: problem.into(),
+        },
+    )
+}
+
+/// The sign-in form. Its key is also a cookie, so a page of another site cannot sign a
+/// browser in as someone else.
+async fn sign_in_form(req: HttpRequest) -> HttpResponse {
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let mut resp = sign_in_page(key.clone(), "", StatusCode::OK);
+    let c = cookie(&req, SIGN_IN_COOKIE, key, "/web/sign-in/");
+    resp.add_cookie(&c).ok();
+    resp
+}
+
+async fn sign_in(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    form: web::Form<SignInForm>,
+) -> HttpResponse {
+    let sent = req.cookie(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
+    if !sent.is_some_and(|k| same(&k, &form.form_key)) {
+        let text = "The sign-in form has expired; open it again.".into();
+        return message(no_frame(), StatusCode::FORBIDDEN, "Not allowed", text);
+    }
+    let creds = crate::service::auth::Credentials {
+        user: form.user.clone(),
+        password: form.password.clone(),
+        client: client_ip(&req),
+        scheme: crate::service::auth::Scheme::Basic,
+    };
+    match cairn.sign_in(&creds).await {
+        Ok(session) => {
+            let mut resp = see_other("/web/");
+            let mut c = cookie(&req, SESSION_COOKIE, session.token, "/web/");
+            c.set_max_age(Duration::microseconds(uc::SESSION_MICROS));
+            resp.add_cookie(&c).ok();
+            resp
+        }
+        // The same answer for an unknown name and a wrong password, as the API gives.
+        Err(ServiceError::Unauthorized) => sign_in_page(
+            form.form_key.clone(),
+            "Unknown user name or wrong password.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(e) => failure(no_frame(), e),
+    }
+}
+
+async fn sign_out(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    form: web::Form<KeyForm>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    if let Err(e) = cairn.sign_out(&s.token).await {
+        return failure(s.frame(), e);
+    }
+    let mut resp = see_other("/web/sign-in/");
+    resp.add_removal_cookie(&cookie(&req, SESSION_COOKIE, String::new(), "/web/"))
+        .ok();
+    resp
+}
+
+fn forged(frame: Frame) -> HttpResponse {
+    let text = "This form did not come from one of your pages; open the page again.".into();
+    message(frame, StatusCode::FORBIDDEN, "Not allowed", text)
+}
+
+/// The communities of the user's partner.
+async fn home(req: HttpRequest, cairn: web::Data<Cairn>) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let views = match cairn.collections(&s.principal, s.root()).await {
+        Ok(v) => v,
+        Err(e) => return failure(s.frame(), e),
+    };
+    let communities = views
+        .into_iter()
+        .map(|v| CommunityLine {
+            id: v.community.id,
+            title: v.community.title,
+            collection: v.community.collection_id,
+            role: match (v.can_read, v.can_write) {
+                (true, true) => "reads and contributes",
+                (true, false) => "reads",
+                (false, true) => "contributes",
+                (false, false) => "none",
+            },
+            can_read: v.can_read,
+        })
+        .collect();
+    let f = s.frame();
+    html(
+        StatusCode::OK,
+        &HomePage {
+            signed_in_as: f.signed_in_as,
+            form_key: f.form_key,
+            partner: s.principal.partner.clone(),
+            communities,
+        },
+    )
+}
+
+/// The objects of a page, parsed from the stored bodies it carries.
+fn bodies(items: &Items) -> Vec<Value> {
+    let Items::Bodies(joined) = items else {
+        return vec![];
+    };
+    serde_json::from_str::<Vec<Value>>(&format!("[{joined}]")).unwrap_or_default()
+}
+
+/// One page of `endpoint` of the collection, as the API would answer the session's user.
+async fn listing(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    endpoint: Endpoint,
+    object: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<crate::service::query::Page, ServiceError> {
+    let creds = uc::session_credentials(&s.token, None);
+    cairn
+        .page(&creds, s.root(), coll, endpoint, object, pairs)
+        .await
+}
+
+fn pair(k: &str, v: &str) -> (String, String) {
+    (k.to_owned(), v.to_owned())
+}
+
+/// A community's objects, filtered by type, paged like the objects endpoint.
+async fn feed(req: HttpRequest, cairn: web::Data<Cairn>, path: web::Path<String>) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let coll = path.into_inner();
+    match feed_page(&req, &cairn, &s, &coll).await {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+async fn feed_page(
+    req: &HttpRequest,
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+) -> Result<FeedPage, ServiceError> {
+    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let asked = query_pairs(req);
+    let type_filter = asked
+        .iter()
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let next_token = asked.iter().find(|(k, _)| k == "next").map(|(_, v)| v);
+    let mut pairs = vec![pair("limit", FEED_PAGE)];
+    if !type_filter.is_empty() {
+        pairs.push(pair("match[type]", &type_filter));
+    }
+    if let Some(n) = next_token {
+        pairs.push(pair("next", n));
+    }
+    let page = listing(cairn, s, coll, Endpoint::Objects, None, &pairs).await?;
+    let signers = cairn.signers(&view.community.id).await?;
+    let community = view.community.id;
+    let next = match &page.next {
+        Some(n) => {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            if !type_filter.is_empty() {
+                q.append_pair("type", &type_filter);
+            }
+            q.append_pair("next", n);
+            format!("/web/c/{community}/?{}", q.finish())
+        }
+        None => String::new(),
+    };
+    let f = s.frame();
+    Ok(FeedPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        title: view.community.title,
+        items: bodies(&page.items)
+            .iter()
+            .map(|o| item(o, &signers))
+            .collect(),
+        community,
+        type_filter,
+        next,
+    })
+}
+
+/// An object: its latest version, its versions, what it references and its thread.
+async fn object(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (coll, id) = path.into_inner();
+    let notice = match query_pairs(&req).iter().find(|(k, _)| k == "done") {
+        Some((_, v)) if v == "comment" => "Your comment was posted.",
+        Some((_, v)) if v == "follow" => "You follow this object.",
+        Some((_, v)) if v == "unfollow" => "You no longer follow this object.",
+        _ => "",
+    };
+    match object_page(&cairn, &s, &coll, &id).await {
+        Ok(mut page) => {
+            page.notice = notice.into();
+            html(StatusCode::OK, &page)
+        }
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+/// Every version of `id` delivered to the session's user, oldest first; none: not found.
+async fn versions_of(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    id: &str,
+) -> Result<Vec<Value>, ServiceError> {
+    let pairs = [pair("match[version]", "all"), pair("limit", THREAD_PAGE)];
+    let page = listing(cairn, s, coll, Endpoint::Object, Some(id), &pairs).await?;
+    let found = bodies(&page.items);
+    match found.is_empty() {
+        true => Err(ServiceError::NotFound),
+        false => Ok(found),
+    }
+}
+
+async fn object_page(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    id: &str,
+) -> Result<ObjectPage, ServiceError> {
+    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let mut versions = versions_of(cairn, s, coll, id).await?;
+    versions.sort_by(|a, b| version_of(a).cmp(version_of(b)));
+    let latest = versions.last().cloned().unwrap_or_default();
+    let signers = cairn.signers(&view.community.id).await?;
+    let thread = thread_of(cairn, s, coll, id, &signers).await?;
+    let following = cairn
+        .follows(&s.principal, s.root())
+        .await?
+        .iter()
+        .any(|f| f.object.as_deref() == Some(id) && f.collection == view.community.collection_id);
+    let f = s.frame();
+    Ok(ObjectPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        community: view.community.id,
+        community_title: view.community.title,
+        o: item(&latest, &signers),
+        versions: versions.iter().map(|v| version_of(v).to_owned()).collect(),
+        refs: references(&latest),
+        thread,
+        following,
+        levels: Tlp::ALL.iter().map(|l| (l.as_str(), l.label())).collect(),
+        notice: String::new(),
+        problem: String::new(),
+    })
+}
+
+/// What references `id` (notes, opinions, sightings, relationships), each followed by the
+/// replies to it: what references the entries in turn, one level deep.
+async fn thread_of(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    id: &str,
+    signers: &HashMap<String, String>,
+) -> Result<Vec<Entry>, ServiceError> {
+    let about = |ids: String| vec![pair("match[ref]", &ids), pair("limit", THREAD_PAGE)];
+    let page = listing(cairn, s, coll, Endpoint::Objects, None, &about(id.into())).await?;
+    let first = bodies(&page.items);
+    let ids: Vec<&str> = first.iter().filter_map(|o| o["id"].as_str()).collect();
+    let replies = match ids.is_empty() {
+        true => vec![],
+        false => {
+            let pairs = about(ids.join(","));
+            let page = listing(cairn, s, coll, Endpoint::Objects, None, &pairs).await?;
+            bodies(&page.items)
+        }
+    };
+    let mut out = vec![];
+    for o in &first {
+        out.push(Entry {
+            item: item(o, signers),
+            reply: false,
+        });
+        let this = o["id"].as_str().unwrap_or_default();
+        for r in replies
+            .iter()
+            .filter(|r| references(r).iter().any(|x| x == this))
+        {
+            out.push(Entry {
+                item: item(r, signers),
+                reply: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Comments on an object: a STIX note of the user's partner, posted as a POST would be.
+async fn comment(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CommentForm>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    let (coll, id) = path.into_inner();
+    let Some(tlp) = Tlp::parse(&form.tlp) else {
+        let text = format!("'{}' is not a TLP level", form.tlp);
+        return failure(s.frame(), ServiceError::Unprocessable(text));
+    };
+    // Only about what the user sees: a hidden object answers like a missing one.
+    if let Err(e) = versions_of(&cairn, &s, &coll, &id).await {
+        return failure(s.frame(), e);
+    }
+    let asked = Comment {
+        collection: coll.clone(),
+        about: id.clone(),
+        text: form.text.clone(),
+        tlp,
+    };
+    match cairn.comment(&s.principal, asked).await {
+        Ok(st) if st.failure_count == 0 => {
+            see_other(&format!("/web/c/{coll}/o/{id}/?done=comment"))
+        }
+        Ok(st) => {
+            let why = st.failures.first().and_then(|f| f.message.clone());
+            let text = why.unwrap_or_else(|| "The community did not accept it.".into());
+            message(
+                s.frame(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Comment not posted",
+                text,
+            )
+        }
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+/// Follows an object, or stops following it.
+async fn follow(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    path: web::Path<(String, String)>,
+    form: web::Form<FollowForm>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    let (coll, id) = path.into_inner();
+    let done = match form.action.as_str() {
+        "follow" => start_following(&cairn, &s, &coll, &id).await,
+        "unfollow" => stop_following(&cairn, &s, &coll, &id).await,
+        other => Err(ServiceError::Unprocessable(format!(
+            "'{other}' is neither follow nor unfollow"
+        ))),
+    };
+    match done {
+        Ok(()) => see_other(&format!("/web/c/{coll}/o/{id}/?done={}", form.action)),
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+async fn start_following(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    id: &str,
+) -> Result<(), ServiceError> {
+    versions_of(cairn, s, coll, id).await?;
+    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let body = serde_json::json!({ "collection": view.community.collection_id, "object": id });
+    cairn
+        .follow(&s.principal, s.root(), &body.to_string())
+        .await?;
+    Ok(())
+}
+
+async fn stop_following(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    id: &str,
+) -> Result<(), ServiceError> {
+    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let follows = cairn.follows(&s.principal, s.root()).await?;
+    let found = follows.iter().filter(|f| {
+        f.object.as_deref() == Some(id) && f.collection == view.community.collection_id
+    });
+    for f in found {
+        cairn.unfollow(&s.principal, s.root(), &f.id).await?;
+    }
+    Ok(())
+}
+
+fn version_of(o: &Value) -> &str {
+    o["modified"]
+        .as_str()
+        .or_else(|| o["created"].as_str())
+        .unwrap_or("")
+}
+
+/// The ids an object names in its top-level `*_ref` and `*_refs` properties.
+fn references(o: &Value) -> Vec<String> {
+    let Some(map) = o.as_object() else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for (k, v) in map {
+        if k == "object_marking_refs" || k == "created_by_ref" {
+            continue;
+        }
+        if k.ends_with("_ref") {
+            out.extend(v.as_str().map(str::to_owned));
+        } else if k.ends_with("_refs") {
+            let list = v.as_array().into_iter().flatten();
+            out.extend(list.filter_map(|x| x.as_str().map(str::to_owned)));
+        }
+    }
+    out
+}
+
+/// The TLP badge of an object: its label and CSS class.
+fn badge(o: &Value) -> (&'static str, &'static str) {
+    let marks = o["object_marking_refs"].as_array().into_iter().flatten();
+    let level = marks
+        .filter_map(|m| m.as_str().and_then(tlp::tlp_of_marking_id))
+        .max();
+    match level {
+        Some(Tlp::AmberStrict) => (Tlp::AmberStrict.label(), "amber-strict"),
+        Some(l) => (l.label(), l.as_str()),
+        None => ("no TLP", "none"),
+    }
+}
+
+/// The text a page shows of an object: what analysts read in it.
+fn text_of(o: &Value) -> String {
+    let parts = [
+        "description",
+        "pattern",
+        "content",
+        "opinion",
+        "explanation",
+    ];
+    let mut out: Vec<&str> = parts.iter().filter_map(|k| o[*k].as_str()).collect();
+    let count = o["count"].as_i64().map(|n| format!("seen {n} times"));
+    out.extend(count.as_deref());
+    out.join("\n")
+}
+
+fn item(o: &Value, signers: &HashMap<String, String>) -> Item {
+    let id = o["id"].as_str().unwrap_or_default().to_owned();
+    let name = ["name", "abstract", "value"]
+        .iter()
+        .find_map(|k| o[*k].as_str())
+        .map(|n| n.chars().take(120).collect())
+        .unwrap_or_else(|| id.clone());
+    let producer = match o["created_by_ref"].as_str() {
+        Some(r) => signers.get(r).cloned().unwrap_or_else(|| r.to_owned()),
+        None => "not stated".into(),
+    };
+    let (tlp, tlp_class) = badge(o);
+    Item {
+        stix_type: o["type"].as_str().unwrap_or_default().to_owned(),
+        name,
+        tlp,
+        tlp_class,
+        producer,
+        when: version_of(o).get(..16).unwrap_or("").replace('T', " "),
+        text: text_of(o),
+        id,
+    }
+}
