@@ -242,12 +242,12 @@ fn partners(cx: &Ctx<'_>, setup: &SetupFile) -> Result<Vec<PartnerRow>, SetupErr
         if !valid_id(&p.id) {
             return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
         }
-        if matches!(p.id.as_str(), "taxii2" | "healthz" | "readyz") {
+        if matches!(p.id.as_str(), "taxii2" | "healthz" | "readyz" | "web") {
             return Err(cx.err(
                 entry,
                 "id",
                 format!(
-                    "'{}' is a path of its own (discovery, health checks) and cannot be an API root",
+                    "'{}' is a path of its own (discovery, health checks, web pages) and cannot be an API root",
                     p.id
                 ),
             ));
@@ -1029,6 +1029,22 @@ unmarked = "reject"
         let rule = &rows.rules[0];
         assert_eq!(rule_exclude(rule).unwrap(), vec!["globex"]);
         assert_eq!(rule_types(rule).unwrap(), vec!["malware"]);
+    }
+
+    /// A partner id is its API root: paths the server answers itself cannot be one.
+    #[test]
+    fn partner_ids_that_are_paths_of_their_own_are_refused() {
+        for id in ["taxii2", "healthz", "readyz", "web"] {
+            let text = format!("[[partner]]\nid = \"{id}\"\ntitle = \"T\"\n");
+            let file = crate::setup::parse("setup.toml", &text).unwrap();
+            let planned =
+                crate::setup::plan("setup.toml", &file, &Default::default(), &|_| None, 0);
+            let Err(err) = planned else {
+                panic!("{id} was taken")
+            };
+            let err = err.to_string();
+            assert!(err.contains("path of its own"), "{id}: {err}");
+        }
     }
 
     /// `types` follow the rule posted objects follow, so a listed type can be one that is stored.

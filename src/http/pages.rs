@@ -52,6 +52,7 @@ struct Frame {
 struct Signed {
     token: String,
     principal: Principal,
+    client: Option<std::net::IpAddr>,
 }
 
 impl Signed {
@@ -244,11 +245,30 @@ async fn signed(req: &HttpRequest, cairn: &Cairn) -> Result<Signed, HttpResponse
     let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
         return Err(see_other("/web/sign-in/"));
     };
-    let creds = uc::session_credentials(&token, client_ip(req));
-    match cairn.authenticate(&creds).await {
-        Ok(principal) => Ok(Signed { token, principal }),
+    let client = client_ip(req);
+    match cairn.session(&token, client).await {
+        Ok(principal) => Ok(Signed {
+            token,
+            principal,
+            client,
+        }),
+        // A session that ended: its cookie goes too.
+        Err(ServiceError::Unauthorized) => {
+            let mut resp = see_other("/web/sign-in/");
+            let gone = cookie(req, SESSION_COOKIE, String::new(), "/web/");
+            resp.add_removal_cookie(&gone).ok();
+            Err(resp)
+        }
         Err(e) => Err(failure(no_frame(), e)),
     }
+}
+
+/// Whether the browser reached the server over TLS: on this listener, or as a trusted proxy
+/// says (a forwarded scheme from anyone else is not believed).
+fn over_tls(req: &HttpRequest) -> bool {
+    let edge = req.app_data::<web::Data<super::edge::Edge>>();
+    let trusted = edge.is_some_and(|e| e.trusts_forwarding(req));
+    req.app_config().secure() || (trusted && req.connection_info().scheme() == "https")
 }
 
 fn cookie(req: &HttpRequest, name: &str, value: String, path: &str) -> Cookie<'static> {
@@ -257,7 +277,7 @@ fn cookie(req: &HttpRequest, name: &str, value: String, path: &str) -> Cookie<'s
         .http_only(true)
         .same_site(SameSite::Strict)
         .finish();
-    c.set_secure(req.connection_info().scheme() == "https");
+    c.set_secure(over_tls(req));
     c
 }
 
@@ -318,7 +338,7 @@ async fn sign_in(
     form: web::Form<SignInForm>,
 ) -> HttpResponse {
     let sent = req.cookie(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
-    if !sent.is_some_and(|k| same(&k, &form.form_key)) {
+    if !sent.is_some_and(|k| k.len() == 32 && same(&k, &form.form_key)) {
         let text = "The sign-in form has expired; open it again.".into();
         return message(no_frame(), StatusCode::FORBIDDEN, "Not allowed", text);
     }
@@ -334,6 +354,8 @@ async fn sign_in(
             let mut c = cookie(&req, SESSION_COOKIE, session.token, "/web/");
             c.set_max_age(Duration::microseconds(uc::SESSION_MICROS));
             resp.add_cookie(&c).ok();
+            let used = cookie(&req, SIGN_IN_COOKIE, String::new(), "/web/sign-in/");
+            resp.add_removal_cookie(&used).ok();
             resp
         }
         // The same answer for an unknown name and a wrong password, as the API gives.
@@ -426,7 +448,7 @@ async fn listing(
     object: Option<&str>,
     pairs: &[(String, String)],
 ) -> Result<crate::service::query::Page, ServiceError> {
-    let creds = uc::session_credentials(&s.token, None);
+    let creds = uc::session_credentials(&s.token, s.client);
     cairn
         .page(&creds, s.root(), coll, endpoint, object, pairs)
         .await
@@ -620,6 +642,7 @@ async fn thread_of(
 async fn comment(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    edge: web::Data<super::edge::Edge>,
     path: web::Path<(String, String)>,
     form: web::Form<CommentForm>,
 ) -> HttpResponse {
@@ -639,6 +662,11 @@ async fn comment(
     if let Err(e) = versions_of(&cairn, &s, &coll, &id).await {
         return failure(s.frame(), e);
     }
+    // A comment is a POST: it takes one of the user's places, as the API's do.
+    let Ok(_slot) = edge.start_post(&s.principal.user) else {
+        let text = "Too many of your posts are under way; try again in a moment.".into();
+        return message(s.frame(), StatusCode::TOO_MANY_REQUESTS, "Busy", text);
+    };
     let asked = Comment {
         collection: coll.clone(),
         about: id.clone(),
@@ -678,6 +706,9 @@ async fn follow(
         return forged(s.frame());
     }
     let (coll, id) = path.into_inner();
+    if !crate::taxii::query::is_stix_id(&id) {
+        return failure(s.frame(), ServiceError::NotFound);
+    }
     let done = match form.action.as_str() {
         "follow" => start_following(&cairn, &s, &coll, &id).await,
         "unfollow" => stop_following(&cairn, &s, &coll, &id).await,

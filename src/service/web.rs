@@ -83,10 +83,26 @@ impl Cairn {
         })
     }
 
-    /// Ends the session of `session_token`, if it is live.
-    pub async fn sign_out(&self, session_token: &str) -> Result<(), ServiceError> {
-        self.authenticate(&session_credentials(session_token, None))
+    /// Who a session cookie acts as: a live web session's user. Other API tokens, which may
+    /// be read-only or never expire, open no session.
+    pub async fn session(
+        &self,
+        session_token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, ServiceError> {
+        let principal = self
+            .authenticate(&session_credentials(session_token, client))
             .await?;
+        let id = principal.token.clone().unwrap_or_default();
+        let row = self.storage.read(move |c| tokens::find(c, &id)).await?;
+        match row {
+            Some(r) if r.note == SESSION_NOTE && !r.read_only => Ok(principal),
+            _ => Err(ServiceError::Unauthorized),
+        }
+    }
+
+    /// Ends a session that `session` admitted.
+    pub async fn sign_out(&self, session_token: &str) -> Result<(), ServiceError> {
         let Some((id, _)) = token::split(session_token) else {
             return Ok(());
         };

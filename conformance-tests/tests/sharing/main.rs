@@ -1,6 +1,7 @@
 //! The sharing policy of docs/sharing.md over real HTTP: TLP 1.0 and 2.0, caps, sharing rules,
 //! RED recipients, delays, references, and the per-reader date_added that keeps pollers exact.
 
+mod browser;
 mod feedback;
 mod five_banks;
 mod fixture;

@@ -186,6 +186,18 @@ async fn a_session_ends_when_apply_disables_its_user_and_tokens_are_not_password
     let (_, token) = s.token("acme-soc", false, None).await;
     let r = Browser::new(&s).try_sign_in("acme-soc", &token).await;
     assert_eq!(r.status, 401);
+    // Nor is an API token a session cookie, read-only or not.
+    let (_, read_only) = s.token("acme-soc", true, None).await;
+    for t in [token, read_only] {
+        let mut b = Browser::new(&s);
+        b.cookies.insert("cairn_session".into(), t);
+        let r = b.get("/web/").await;
+        assert_eq!(r.location(), Some("/web/sign-in/"));
+        assert!(
+            !b.cookies.contains_key("cairn_session"),
+            "the dead cookie is removed"
+        );
+    }
 }
 
 #[tokio::test]
