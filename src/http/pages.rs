@@ -485,14 +485,18 @@ async fn feed_page(
         .map(|(_, v)| v.trim().to_owned())
         .unwrap_or_default();
     let next_token = asked.iter().find(|(k, _)| k == "next").map(|(_, v)| v);
-    let mut pairs = vec![pair("limit", FEED_PAGE)];
+    let limit = asked
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .map(|(_, v)| v.as_str());
+    let mut pairs = vec![pair("limit", limit.unwrap_or(FEED_PAGE))];
     if !type_filter.is_empty() {
         pairs.push(pair("match[type]", &type_filter));
     }
     if let Some(n) = next_token {
         pairs.push(pair("next", n));
     }
-    let page = listing(cairn, s, coll, Endpoint::Objects, None, &pairs).await?;
+    let page = listing(cairn, s, coll, Endpoint::Recent, None, &pairs).await?;
     let signers = cairn.signers(&view.community.id).await?;
     let community = view.community.id;
     let next = match &page.next {
@@ -500,6 +504,9 @@ async fn feed_page(
             let mut q = form_urlencoded::Serializer::new(String::new());
             if !type_filter.is_empty() {
                 q.append_pair("type", &type_filter);
+            }
+            if let Some(l) = limit {
+                q.append_pair("limit", l);
             }
             q.append_pair("next", n);
             format!("/web/c/{community}/?{}", q.finish())

@@ -295,6 +295,8 @@ fn held_now(
         spec_versions: &SpecVersions::Latest,
         added_after: None,
         after: None,
+        before: None,
+        newest_first: false,
         limit: 1,
     };
     let newest = crate::storage::objects::list_typed(c, grant, &sel)?;

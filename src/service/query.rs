@@ -109,7 +109,7 @@ fn fetch(
 ) -> Result<Fetched, ServiceError> {
     let limit = sel.limit;
     Ok(match endpoint {
-        Endpoint::Objects | Endpoint::Object => {
+        Endpoint::Objects | Endpoint::Object | Endpoint::Recent => {
             let b = objects::list_bodies(c, grant, sel, max_bytes)?;
             let reader = grant.reader().user.clone();
             let served = Some((reader, grant.community_id().to_owned(), b.seqs));
@@ -289,7 +289,10 @@ impl Cairn {
                     versions: &q.versions,
                     spec_versions: &q.spec_versions,
                     added_after: q.added_after,
-                    after,
+                    // A newest-first listing's next token marks where it goes on, downwards.
+                    after: after.filter(|_| endpoint != Endpoint::Recent),
+                    before: after.filter(|_| endpoint == Endpoint::Recent),
+                    newest_first: endpoint == Endpoint::Recent,
                     limit: q.limit,
                 };
                 let fetched = fetch(c, &grant, endpoint, &sel, max_bytes)?;

@@ -735,6 +735,10 @@ pub struct Selection<'a> {
     pub added_after: Option<i64>,
     /// Strictly after this reader date_added (from a `next` token).
     pub after: Option<i64>,
+    /// Strictly before this reader date_added (a newest-first listing's `next` token).
+    pub before: Option<i64>,
+    /// Newest first: the page holds the latest rows, before `before`.
+    pub newest_first: bool,
     /// Rows to return; one more is fetched to know whether there are more.
     pub limit: usize,
 }
@@ -760,6 +764,8 @@ pub struct Source<'a> {
     /// Rows must lie after each of these: dates (own rows), or the one position before the
     /// first a stream shows.
     after: Vec<i64>,
+    /// Rows must lie before this date (own rows), or at most at this position (a stream).
+    before: Option<i64>,
 }
 
 impl<'a> Source<'a> {
@@ -791,7 +797,29 @@ impl<'a> Source<'a> {
             community,
             view,
             after,
+            before: None,
         }))
+    }
+
+    /// The source of a selection: its dates, and its upper bound when it has one.
+    fn of(
+        conn: &mut Conn,
+        grant: &'a ReadGrant,
+        sel: &Selection<'_>,
+    ) -> Result<Option<Source<'a>>, StorageError> {
+        let Some(mut src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+            return Ok(None);
+        };
+        src.before = match (sel.before, src.view) {
+            (None, _) => None,
+            (Some(t), View::Own) => Some(t),
+            // Dates grow with positions: the last one dated before `t` bounds the stream.
+            (Some(t), View::Streamed { class, .. }) => {
+                let stamped = streams::last_stamped_by(conn, class, t - 1)?;
+                Some(src.view.last_dated_by(t - 1, stamped))
+            }
+        };
+        Ok(Some(src))
     }
 
     /// ` FROM` the reader's rows joined to their objects, ` WHERE` they are the reader's (for a
@@ -815,6 +843,9 @@ impl<'a> Source<'a> {
                 .int(class)
                 .sql(" AND deliveries.n > ")
                 .int(self.after[0]);
+                if let Some(last) = self.before {
+                    q.sql(" AND deliveries.n <= ").int(last);
+                }
             }
         }
     }
@@ -1006,6 +1037,9 @@ fn filtered<'a, ST>(
         for after in &src.after {
             q.sql(" AND deliveries.date_added > ").int(*after);
         }
+        if let Some(before) = src.before {
+            q.sql(" AND deliveries.date_added < ").int(before);
+        }
     }
     Some(q)
 }
@@ -1017,6 +1051,9 @@ fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, src: &Source<'_>, sel: &Selection<'
     q.sql(" ORDER BY ").sql(src.order());
     if !sel.ids.is_empty() {
         q.sql(" + 0");
+    }
+    if sel.newest_first {
+        q.sql(" DESC");
     }
     q.sql(" LIMIT ").int(sel.limit as i64 + 1);
 }
@@ -1034,7 +1071,7 @@ pub fn list<'a>(
     sel: &Selection<'a>,
 ) -> Result<Vec<Row>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+    let Some(src) = Source::of(conn, grant, sel)? else {
         return Ok(vec![]);
     };
     let select = format!(
@@ -1059,7 +1096,7 @@ pub fn list_typed<'a>(
     sel: &Selection<'a>,
 ) -> Result<Vec<Reaction>, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+    let Some(src) = Source::of(conn, grant, sel)? else {
         return Ok(vec![]);
     };
     let select = format!("SELECT objects.seq, objects.stix_type, {}", src.date());
@@ -1150,7 +1187,7 @@ pub fn list_bodies<'a>(
     max_bytes: usize,
 ) -> Result<Bodies, StorageError> {
     let mixed = spec_versions_mixed(conn)?;
-    let Some(src) = Source::resolve(conn, grant, &dates_after(sel))? else {
+    let Some(src) = Source::of(conn, grant, sel)? else {
         return Ok(Bodies::default());
     };
     let select = format!(
@@ -1177,7 +1214,7 @@ pub fn list_bodies<'a>(
     let page = Bodies::assemble(
         joined.unwrap_or_default(),
         rows.as_deref().unwrap_or(""),
-        sel.limit,
+        (sel.limit, sel.newest_first),
         max_bytes,
         share,
     )
@@ -1240,7 +1277,7 @@ impl Bodies {
     fn assemble(
         joined: String,
         rows: &str,
-        limit: usize,
+        (limit, newest_first): (usize, bool),
         max_bytes: usize,
         share: usize,
     ) -> Option<Partial> {
@@ -1271,6 +1308,9 @@ impl Bodies {
         (at == joined.len()).then_some(())?;
         // Stable, and nearly free on the usual input, which is already in date order.
         pieces.sort_by_key(|p| p.0.date);
+        if newest_first {
+            pieces.reverse();
+        }
         let mut before = 0usize;
         let kept: Vec<_> = pieces
             .iter()
@@ -1343,6 +1383,8 @@ pub fn delete(
         about: None,
         versions,
         spec_versions,
+        before: None,
+        newest_first: false,
         added_after: None,
         after: None,
         limit: 0,
@@ -1389,7 +1431,7 @@ mod tests {
         max: usize,
         share: usize,
     ) -> Option<Partial> {
-        Bodies::assemble(joined.to_owned(), rows, limit, max, share)
+        Bodies::assemble(joined.to_owned(), rows, (limit, false), max, share)
     }
 
     /// The kept pieces as text (`#seq` for a body still to be read), and every date fetched.

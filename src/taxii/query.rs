@@ -15,14 +15,18 @@ pub enum Endpoint {
     Delete,
     /// Cairn's `feedback/`: counts of what references the caller's partner's objects.
     Feedback,
+    /// The objects listing newest first (the web pages' list of a community).
+    Recent,
 }
 
 impl Endpoint {
     fn allows(self, param: &str) -> bool {
         use Endpoint::*;
         match param {
-            "added_after" | "limit" | "next" => self != Delete,
-            "match[type]" => matches!(self, Objects | Manifest | Feedback),
+            // `added_after` bounds from below, which a newest-first listing pages away from.
+            "added_after" => !matches!(self, Delete | Recent),
+            "limit" | "next" => self != Delete,
+            "match[type]" => matches!(self, Objects | Manifest | Feedback | Recent),
             // `match[ref]` and `match[about]` are Cairn's: what references these ids (the
             // thread of a threat), or the caller's partner's objects.
             "match[id]" | "match[ref]" | "match[about]" => matches!(self, Objects | Manifest),
@@ -40,6 +44,7 @@ impl Endpoint {
             Endpoint::Versions => "versions",
             Endpoint::Delete => "delete",
             Endpoint::Feedback => "feedback",
+            Endpoint::Recent => "recent",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! (it follows the community) included.
 
 use super::mail::{mail_config, next_mail, smtp_sink};
-use super::web::{keyless, Browser};
+use super::web::{all_pages, keyless, Browser};
 use super::webhooks::{assert_signed, next, receiver, SECRET};
 use cairn::clock::Clock;
 use cairn_conformance::*;
@@ -171,6 +171,15 @@ async fn observe(
             "{p}: {status} {body}"
         );
         out.push((p.clone(), (status, vec![], body)));
+    }
+    let first = format!("/web/c/{C1}/?limit=3");
+    let listed = all_pages(&mut browser, &first).await;
+    assert!(listed.len() > 1, "the listing has pages");
+    for (i, page) in listed.iter().enumerate() {
+        out.push((
+            format!("{first} page {i}"),
+            (page.status, vec![], keyless(page).1),
+        ));
     }
     // Paging: every page, every next token, every header; the feed of pa's follow too.
     let mut firsts: Vec<String> = ["objects", "manifest"]

@@ -110,6 +110,27 @@ fn object_path(o: &str) -> String {
     format!("/web/c/finance-isac/o/{o}/")
 }
 
+/// The link to a listing's next page, if it has one.
+pub fn more(p: &Page) -> Option<String> {
+    let end = p.body.find("\">More</a>")?;
+    let start = p.body[..end].rfind("href=\"")? + 6;
+    Some(
+        p.body[start..end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// Every page of a listing, following its links to more.
+pub async fn all_pages(b: &mut Browser, first: &str) -> Vec<Page> {
+    let mut pages = vec![b.get(first).await];
+    while let Some(next) = more(pages.last().unwrap()) {
+        pages.push(b.get(&next).await);
+        assert!(pages.len() < 1000, "a listing that never ends");
+    }
+    pages
+}
+
 /// The page with its form keys blanked, to compare two answers.
 pub fn keyless(p: &Page) -> (u16, String) {
     let mut body = p.body.clone();
@@ -332,4 +353,27 @@ async fn members_comment_and_follow_from_the_object_page() {
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(follows(&s).await.as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn a_community_lists_newest_first_in_pages() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    // Posted one by one, oldest first: 60 indicators, then (late joiner's view) more.
+    let all: Vec<Value> = (1..=60)
+        .map(|n| sdo("indicator", n, Some(GREEN2)))
+        .collect();
+    for chunk in all.chunks(20) {
+        post(&s, "cert-ops", chunk, None).await;
+    }
+    let mut b = Browser::sign_in(&s, "initech-soc").await;
+    let first = b.get("/web/c/finance-isac/?type=indicator").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let at = |p: &Page, n: u32| p.body.find(&format!(">indicator {n}<"));
+    // The newest 50, newest first.
+    assert!(at(&first, 60).unwrap() < at(&first, 59).unwrap());
+    assert!(at(&first, 11).is_some() && at(&first, 10).is_none());
+    let second = b.get(&more(&first).expect("a link to more")).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert!(at(&second, 10).unwrap() < at(&second, 1).unwrap());
+    assert!(at(&second, 11).is_none() && more(&second).is_none());
 }
