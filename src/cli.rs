@@ -498,7 +498,7 @@ async fn explain(
         storage.write_now(|c| {
             // Releases that came due are processed first, as a request would.
             crate::service::deliveries::release_due(c, &community, now)?;
-            crate::service::deliveries::explain(c, &user, &community, &object_id, now)
+            crate::service::deliveries::explain(c, (&user, None), &community, &object_id, now)
         })
     })
     .await??;

@@ -4,9 +4,9 @@
 //! (HttpOnly, SameSite=Strict, Secure under TLS); every form carries the session's form key.
 
 use super::extract::{client_ip, query_pairs};
-use crate::policy::Principal;
+use crate::policy::{Principal, Role};
 use crate::service::query::Items;
-use crate::service::web::{self as uc, Comment};
+use crate::service::web::{self as uc, Comment, Said};
 use crate::service::{Cairn, ServiceError};
 use crate::stix::tlp::{self, Tlp};
 use crate::taxii::query::Endpoint;
@@ -33,8 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/web/sign-out/", web::post().to(sign_out))
         .route("/web/c/{coll}/", web::get().to(feed))
         .route("/web/c/{coll}/o/{id}/", web::get().to(object))
-        .route("/web/c/{coll}/o/{id}/comment/", web::post().to(comment))
-        .route("/web/c/{coll}/o/{id}/follow/", web::post().to(follow));
+        .route("/web/c/{coll}/o/{id}/follow/", web::post().to(follow))
+        .route("/web/c/{coll}/o/{id}/{said}/", web::post().to(comment))
+        .route("/web/c/{coll}/members/", web::get().to(members))
+        .route("/web/c/{coll}/o/{id}/explain/", web::get().to(explain));
 }
 
 /// True for the paths of the web interface, which answer HTML rather than TAXII.
@@ -114,6 +116,7 @@ struct FeedPage {
     form_key: String,
     community: String,
     title: String,
+    moderator: bool,
     type_filter: String,
     items: Vec<Item>,
     next: String,
@@ -126,14 +129,48 @@ struct ObjectPage {
     form_key: String,
     community: String,
     community_title: String,
+    moderator: bool,
     o: Item,
     versions: Vec<String>,
     refs: Vec<String>,
     thread: Vec<Entry>,
     following: bool,
     levels: Vec<(&'static str, &'static str)>,
+    opinions: [&'static str; 5],
+    /// The object's own TLP level: a sighting of it is marked the same.
+    own_level: &'static str,
     notice: String,
     problem: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/members.html")]
+struct MembersPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    title: String,
+    members: Vec<MemberRow>,
+}
+
+struct MemberRow {
+    user: String,
+    partner: String,
+    role: &'static str,
+    cap: &'static str,
+    cap_class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "web/explain.html")]
+struct ExplainPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    object: String,
+    users: Vec<String>,
+    user: String,
+    lines: Vec<String>,
 }
 
 /// One object as a line of a page.
@@ -298,11 +335,15 @@ struct KeyForm {
     form_key: String,
 }
 
+/// A note's, opinion's or sighting's form; each sends the fields it has.
 #[derive(serde::Deserialize)]
 struct CommentForm {
     form_key: String,
-    text: String,
     tlp: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    opinion: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -477,7 +518,7 @@ async fn feed_page(
     s: &Signed,
     coll: &str,
 ) -> Result<FeedPage, ServiceError> {
-    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let (community, member) = cairn.membership(&s.principal, s.root(), coll).await?;
     let asked = query_pairs(req);
     let type_filter = asked
         .iter()
@@ -497,8 +538,8 @@ async fn feed_page(
         pairs.push(pair("next", n));
     }
     let page = listing(cairn, s, coll, Endpoint::Recent, None, &pairs).await?;
-    let signers = cairn.signers(&view.community.id).await?;
-    let community = view.community.id;
+    let signers = cairn.signers(&community.id).await?;
+    let (title, community) = (community.title, community.id);
     let next = match &page.next {
         Some(n) => {
             let mut q = form_urlencoded::Serializer::new(String::new());
@@ -517,7 +558,8 @@ async fn feed_page(
     Ok(FeedPage {
         signed_in_as: f.signed_in_as,
         form_key: f.form_key,
-        title: view.community.title,
+        title,
+        moderator: member.role == Role::Moderator,
         items: bodies(&page.items)
             .iter()
             .map(|o| item(o, &signers))
@@ -541,6 +583,8 @@ async fn object(
     let (coll, id) = path.into_inner();
     let notice = match query_pairs(&req).iter().find(|(k, _)| k == "done") {
         Some((_, v)) if v == "comment" => "Your comment was posted.",
+        Some((_, v)) if v == "opinion" => "Your opinion was posted.",
+        Some((_, v)) if v == "sighting" => "Your sighting was reported.",
         Some((_, v)) if v == "follow" => "You follow this object.",
         Some((_, v)) if v == "unfollow" => "You no longer follow this object.",
         _ => "",
@@ -576,29 +620,32 @@ async fn object_page(
     coll: &str,
     id: &str,
 ) -> Result<ObjectPage, ServiceError> {
-    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let (community, member) = cairn.membership(&s.principal, s.root(), coll).await?;
     let mut versions = versions_of(cairn, s, coll, id).await?;
     versions.sort_by(|a, b| version_of(a).cmp(version_of(b)));
     let latest = versions.last().cloned().unwrap_or_default();
-    let signers = cairn.signers(&view.community.id).await?;
+    let signers = cairn.signers(&community.id).await?;
     let thread = thread_of(cairn, s, coll, id, &signers).await?;
     let following = cairn
         .follows(&s.principal, s.root())
         .await?
         .iter()
-        .any(|f| f.object.as_deref() == Some(id) && f.collection == view.community.collection_id);
+        .any(|f| f.object.as_deref() == Some(id) && f.collection == community.collection_id);
     let f = s.frame();
     Ok(ObjectPage {
         signed_in_as: f.signed_in_as,
         form_key: f.form_key,
-        community: view.community.id,
-        community_title: view.community.title,
+        community: community.id,
+        community_title: community.title,
+        moderator: member.role == Role::Moderator,
         o: item(&latest, &signers),
         versions: versions.iter().map(|v| version_of(v).to_owned()).collect(),
         refs: references(&latest),
         thread,
         following,
         levels: Tlp::ALL.iter().map(|l| (l.as_str(), l.label())).collect(),
+        opinions: uc::OPINIONS,
+        own_level: level_of(&latest).unwrap_or(Tlp::Amber).as_str(),
         notice: String::new(),
         problem: String::new(),
     })
@@ -645,12 +692,13 @@ async fn thread_of(
     Ok(out)
 }
 
-/// Comments on an object: a STIX note of the user's partner, posted as a POST would be.
+/// Comments on an object, gives an opinion of it or reports a sighting: a STIX note,
+/// opinion or sighting of the user's partner, posted as a POST would be.
 async fn comment(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
     edge: web::Data<super::edge::Edge>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, String, String)>,
     form: web::Form<CommentForm>,
 ) -> HttpResponse {
     let s = match signed(&req, &cairn).await {
@@ -660,7 +708,13 @@ async fn comment(
     if !s.sent(&form.form_key) {
         return forged(s.frame());
     }
-    let (coll, id) = path.into_inner();
+    let (coll, id, kind) = path.into_inner();
+    let said = match kind.as_str() {
+        "comment" => Said::Note(form.text.clone()),
+        "opinion" => Said::Opinion(form.opinion.clone(), form.text.clone()),
+        "sighting" => Said::Sighting,
+        _ => return failure(s.frame(), ServiceError::NotFound),
+    };
     let Some(tlp) = Tlp::parse(&form.tlp) else {
         let text = format!("'{}' is not a TLP level", form.tlp);
         return failure(s.frame(), ServiceError::Unprocessable(text));
@@ -677,20 +731,18 @@ async fn comment(
     let asked = Comment {
         collection: coll.clone(),
         about: id.clone(),
-        text: form.text.clone(),
+        said,
         tlp,
     };
     match cairn.comment(&s.principal, asked).await {
-        Ok(st) if st.failure_count == 0 => {
-            see_other(&format!("/web/c/{coll}/o/{id}/?done=comment"))
-        }
+        Ok(st) if st.failure_count == 0 => see_other(&format!("/web/c/{coll}/o/{id}/?done={kind}")),
         Ok(st) => {
             let why = st.failures.first().and_then(|f| f.message.clone());
             let text = why.unwrap_or_else(|| "The community did not accept it.".into());
             message(
                 s.frame(),
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "Comment not posted",
+                "Not posted",
                 text,
             )
         }
@@ -788,16 +840,27 @@ fn references(o: &Value) -> Vec<String> {
     out
 }
 
+/// The most restrictive TLP level an object is marked with.
+fn level_of(o: &Value) -> Option<Tlp> {
+    let marks = o["object_marking_refs"].as_array().into_iter().flatten();
+    marks
+        .filter_map(|m| m.as_str().and_then(tlp::tlp_of_marking_id))
+        .max()
+}
+
 /// The TLP badge of an object: its label and CSS class.
 fn badge(o: &Value) -> (&'static str, &'static str) {
-    let marks = o["object_marking_refs"].as_array().into_iter().flatten();
-    let level = marks
-        .filter_map(|m| m.as_str().and_then(tlp::tlp_of_marking_id))
-        .max();
-    match level {
-        Some(Tlp::AmberStrict) => (Tlp::AmberStrict.label(), "amber-strict"),
-        Some(l) => (l.label(), l.as_str()),
+    match level_of(o) {
+        Some(l) => (l.label(), tlp_class(l)),
         None => ("no TLP", "none"),
+    }
+}
+
+/// The CSS class of a TLP badge.
+fn tlp_class(level: Tlp) -> &'static str {
+    match level {
+        Tlp::AmberStrict => "amber-strict",
+        l => l.as_str(),
     }
 }
 
@@ -811,7 +874,11 @@ fn text_of(o: &Value) -> String {
         "explanation",
     ];
     let mut out: Vec<&str> = parts.iter().filter_map(|k| o[*k].as_str()).collect();
-    let count = o["count"].as_i64().map(|n| format!("seen {n} times"));
+    let count = match o["count"].as_i64() {
+        Some(1) => Some("seen once".to_owned()),
+        Some(n) => Some(format!("seen {n} times")),
+        None => None,
+    };
     out.extend(count.as_deref());
     out.join("\n")
 }
@@ -838,4 +905,85 @@ fn item(o: &Value, signers: &HashMap<String, String>) -> Item {
         text: text_of(o),
         id,
     }
+}
+
+/// The community's members with their roles and caps, for its moderators.
+async fn members(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let m = match cairn.members(&s.principal, &path.into_inner()).await {
+        Ok(m) => m,
+        Err(e) => return failure(s.frame(), e),
+    };
+    let rows = m.members.into_iter().map(|l| {
+        let cap = l.member_cap.min(l.user_cap);
+        MemberRow {
+            user: l.user,
+            partner: l.partner,
+            role: l.role.as_str(),
+            cap: cap.label(),
+            cap_class: tlp_class(cap),
+        }
+    });
+    let f = s.frame();
+    html(
+        StatusCode::OK,
+        &MembersPage {
+            signed_in_as: f.signed_in_as,
+            form_key: f.form_key,
+            community: m.community,
+            title: m.title,
+            members: rows.collect(),
+        },
+    )
+}
+
+/// Why a member receives, or does not receive, each version of an object the moderator sees.
+async fn explain(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let s = match signed(&req, &cairn).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (coll, id) = path.into_inner();
+    let user = query_pairs(&req).into_iter().find(|(k, _)| k == "user");
+    let user = user.map(|(_, v)| v).unwrap_or_default();
+    match explain_page(&cairn, &s, &coll, (&id, &user)).await {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+async fn explain_page(
+    cairn: &Cairn,
+    s: &Signed,
+    coll: &str,
+    (id, user): (&str, &str),
+) -> Result<ExplainPage, ServiceError> {
+    // Only what the moderator sees itself: a hidden object answers like a missing one.
+    versions_of(cairn, s, coll, id).await?;
+    let m = cairn.members(&s.principal, coll).await?;
+    let lines = match user.is_empty() {
+        true => vec![],
+        false => cairn.explain_for(&s.principal, coll, (user, id)).await?,
+    };
+    let f = s.frame();
+    Ok(ExplainPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        community: m.community,
+        object: id.to_owned(),
+        users: m.members.into_iter().map(|l| l.user).collect(),
+        user: user.to_owned(),
+        lines,
+    })
 }

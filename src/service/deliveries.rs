@@ -431,11 +431,25 @@ pub fn builtin_versions() -> Vec<objects::NewVersion> {
         .collect()
 }
 
-/// `cairn explain`: for each stored version of `object_id` in `community`, whether it is
-/// delivered to `user`, since when, and which rule decides.
-pub fn explain(
+/// When each of these versions became deliverable to `user`, for those it has.
+fn delivered_to(
     conn: &mut Conn,
     user: &str,
+    community: &str,
+    seqs: &[i64],
+) -> Result<HashMap<i64, i64>, StorageError> {
+    match streams::view(conn, user, community)? {
+        Some(view) => streams::dates_among(conn, user, community, view, seqs),
+        None => Ok(HashMap::new()),
+    }
+}
+
+/// `cairn explain`: for each stored version of `object_id` in `community`, whether it is
+/// delivered to `user`, since when, and which rule decides. With `asker` (a moderator on the
+/// web pages), only the versions delivered to the asker: it learns nothing it may not read.
+pub fn explain(
+    conn: &mut Conn,
+    (user, asker): (&str, Option<&str>),
     community: &str,
     object_id: &str,
     now: i64,
@@ -456,9 +470,10 @@ pub fn explain(
         return Ok(vec![format!("{object_id} is not stored in {community}")]);
     }
     let seqs: Vec<i64> = stored.iter().map(|v| v.seq).collect();
-    let delivered = match streams::view(conn, user, community)? {
-        Some(view) => streams::dates_among(conn, user, community, view, &seqs)?,
-        None => HashMap::new(),
+    let delivered = delivered_to(conn, user, community, &seqs)?;
+    let shown = match asker {
+        Some(a) => Some(delivered_to(conn, a, community, &seqs)?),
+        None => None,
     };
     let (none, no_refs) = (HashSet::new(), HashMap::new());
     let nums = objects::Nums::new();
@@ -477,6 +492,9 @@ pub fn explain(
     )];
     // The object's own versions come first in the facts, in stored order.
     for v in facts.versions.iter().take(seqs.len()) {
+        if shown.as_ref().is_some_and(|s| !s.contains_key(&v.seq)) {
+            continue;
+        }
         let verdict = facts.decide(&reader, &facts.rules, v, &visible, now);
         out.push(explain_line(v, verdict, delivered.get(&v.seq)));
     }

@@ -4,9 +4,9 @@
 
 use super::auth::{token, Credentials, Scheme};
 use super::{Cairn, ServiceError};
-use crate::policy::{identity, Principal};
+use crate::policy::{identity, Principal, Role};
 use crate::stix::tlp::Tlp;
-use crate::storage::{setup, tokens};
+use crate::storage::{settings, setup, tokens};
 use crate::taxii::resources::Status;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -25,13 +25,83 @@ pub struct Session {
     pub principal: Principal,
 }
 
-/// A comment from the object page's form: a STIX note about one object.
+/// What a member says about one object from its page: a STIX note, opinion or sighting.
 pub struct Comment {
     pub collection: String,
     pub about: String,
-    pub text: String,
+    pub said: Said,
     pub tlp: Tlp,
 }
+
+pub enum Said {
+    Note(String),
+    /// One of STIX's five opinion values, and an explanation (may be empty).
+    Opinion(String, String),
+    /// "We saw this", once, now.
+    Sighting,
+}
+
+/// The opinion values of STIX 2.1 (opinion-enum).
+pub const OPINIONS: [&str; 5] = [
+    "strongly-disagree",
+    "disagree",
+    "neutral",
+    "agree",
+    "strongly-agree",
+];
+
+/// The properties of what was said, beyond those every reaction has; or why it cannot be.
+fn said_properties(said: &Said, about: &str, now: &str) -> Result<serde_json::Value, String> {
+    let bounded = |t: &str| t.chars().count() <= MAX_COMMENT_CHARS;
+    Ok(match said {
+        Said::Note(text) if text.trim().is_empty() || !bounded(text) => {
+            return Err(format!("a comment has 1 to {MAX_COMMENT_CHARS} characters"))
+        }
+        Said::Note(text) => serde_json::json!({
+            "type": "note", "content": text.trim(), "object_refs": [about],
+        }),
+        Said::Opinion(value, _) if !OPINIONS.contains(&value.as_str()) => {
+            return Err(format!("an opinion is one of {}", OPINIONS.join(", ")))
+        }
+        Said::Opinion(_, why) if !bounded(why) => {
+            return Err(format!(
+                "an explanation has at most {MAX_COMMENT_CHARS} characters"
+            ))
+        }
+        Said::Opinion(value, why) => {
+            let mut o = serde_json::json!({
+                "type": "opinion", "opinion": value, "object_refs": [about],
+            });
+            if !why.trim().is_empty() {
+                o["explanation"] = why.trim().into();
+            }
+            o
+        }
+        Said::Sighting => serde_json::json!({
+            "type": "sighting", "sighting_of_ref": about, "count": 1,
+            "first_seen": now, "last_seen": now,
+        }),
+    })
+}
+
+/// A community as its moderators manage it: its members' users, with their roles and caps.
+pub struct Moderated {
+    pub community: String,
+    pub title: String,
+    pub members: Vec<MemberLine>,
+}
+
+/// One user of a member partner.
+pub struct MemberLine {
+    pub user: String,
+    pub partner: String,
+    pub role: Role,
+    pub member_cap: Tlp,
+    pub user_cap: Tlp,
+}
+
+const MODERATORS_ONLY: &str =
+    "only the community's moderators see its members and explain its deliveries";
 
 /// The credentials a session cookie stands for.
 pub fn session_credentials(token: &str, client: Option<IpAddr>) -> Credentials {
@@ -113,19 +183,16 @@ impl Cairn {
         Ok(())
     }
 
-    /// Posts `comment` as a note of the caller's partner, through the same ingest as a POST of
-    /// objects; the status tells whether it was kept and why not.
+    /// Posts `comment` as a note, opinion or sighting of the caller's partner, through the same
+    /// ingest as a POST of objects; the status tells whether it was kept and why not.
     pub async fn comment(
         &self,
         principal: &Principal,
         comment: Comment,
     ) -> Result<Status, ServiceError> {
-        let text = comment.text.trim();
-        if text.is_empty() || text.chars().count() > MAX_COMMENT_CHARS {
-            return Err(ServiceError::Unprocessable(format!(
-                "a comment has 1 to {MAX_COMMENT_CHARS} characters"
-            )));
-        }
+        let now = crate::taxii::timestamp::format_micros(self.clock.now_micros());
+        let mut object = said_properties(&comment.said, &comment.about, &now)
+            .map_err(ServiceError::Unprocessable)?;
         let root = principal.partner.as_str();
         let (community, _) = self
             .membership(principal, root, &comment.collection)
@@ -134,20 +201,72 @@ impl Cairn {
             .authorize_post(principal, root, &comment.collection)
             .await?;
         let signer = self.identity_of(&principal.partner, &community.id).await?;
-        let now = crate::taxii::timestamp::format_micros(self.clock.now_micros());
-        let note = serde_json::json!({
-            "type": "note",
-            "spec_version": "2.1",
-            "id": format!("note--{}", uuid::Uuid::new_v4()),
-            "created": now,
-            "modified": now,
-            "created_by_ref": signer,
-            "content": text,
-            "object_refs": [comment.about],
-            "object_marking_refs": [comment.tlp.marking_id()],
-        });
-        let envelope = serde_json::json!({ "objects": [note] }).to_string();
+        let kind = object["type"].as_str().unwrap_or_default().to_owned();
+        object["id"] = format!("{kind}--{}", uuid::Uuid::new_v4()).into();
+        object["spec_version"] = "2.1".into();
+        object["created"] = now.clone().into();
+        object["modified"] = now.into();
+        object["created_by_ref"] = signer.into();
+        object["object_marking_refs"] = serde_json::json!([comment.tlp.marking_id()]);
+        let envelope = serde_json::json!({ "objects": [object] }).to_string();
         self.add_objects(principal, grant, None, envelope).await
+    }
+
+    /// The community's members, for its moderators; 403 for anyone else who belongs to it.
+    pub async fn members(
+        &self,
+        principal: &Principal,
+        collection: &str,
+    ) -> Result<Moderated, ServiceError> {
+        let (community, m) = self
+            .membership(principal, &principal.partner, collection)
+            .await?;
+        if m.role != Role::Moderator {
+            return Err(ServiceError::Forbidden(MODERATORS_ONLY.into()));
+        }
+        let id = community.id.clone();
+        let rows = self
+            .storage
+            .read(move |c| setup::readers_of(c, &id))
+            .await?;
+        let members = rows
+            .iter()
+            .map(|(u, m)| {
+                Ok(MemberLine {
+                    user: u.name.clone(),
+                    partner: u.partner_id.clone(),
+                    role: settings::member_role(m)?,
+                    member_cap: settings::member_max_tlp(m)?,
+                    user_cap: settings::user_max_tlp(u)?,
+                })
+            })
+            .collect::<Result<_, crate::storage::StorageError>>()?;
+        Ok(Moderated {
+            community: community.id,
+            title: community.title,
+            members,
+        })
+    }
+
+    /// `cairn explain` of `object` for `user`, asked by a moderator: only the versions
+    /// delivered to the moderator are explained.
+    pub async fn explain_for(
+        &self,
+        principal: &Principal,
+        collection: &str,
+        (user, object): (&str, &str),
+    ) -> Result<Vec<String>, ServiceError> {
+        let community = self.members(principal, collection).await?.community;
+        let asker = principal.user.clone();
+        let (user, object, now) = (user.to_owned(), object.to_owned(), self.clock.now_micros());
+        let lines = self
+            .storage
+            .read(move |c| {
+                let who = (user.as_str(), Some(asker.as_str()));
+                super::deliveries::explain(c, who, &community, &object, now)
+            })
+            .await?;
+        Ok(lines)
     }
 
     /// The STIX identity `partner` signs with in `community`.

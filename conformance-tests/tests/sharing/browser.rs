@@ -1,6 +1,7 @@
 //! The web pages in a real browser: headless Chromium driven through chromedriver (WebDriver),
 //! both Debian's, installed by scripts/test. A member signs in, comments on an indicator and
-//! follows it; another member signs in and reads the comment. Screenshots of the pages stay in
+//! follows it; another member signs in and reads the comment; the moderator explains who
+//! receives the indicator. Screenshots of the pages stay in
 //! `target/tmp/web-screenshots/` as the test's artifacts.
 
 use super::fixture::*;
@@ -167,9 +168,13 @@ async fn a_member_comments_and_follows_in_a_browser_and_another_reads_it() {
     d.screenshot("feed").await;
     d.click(&format!("a[href=\"{object}\"]")).await;
     d.until("Post comment").await;
-    d.type_in("textarea[name=text]", "Phishing lure seen at ACME")
+    d.type_in(
+        "form[action$=\"/comment/\"] textarea",
+        "Phishing lure seen at ACME",
+    )
+    .await;
+    d.click("form[action$=\"/comment/\"] option[value=green]")
         .await;
-    d.click("option[value=green]").await;
     d.click("form[action$=\"/comment/\"] button").await;
     let page = d.until("Your comment was posted.").await;
     assert!(page.contains("Phishing lure seen at ACME"));
@@ -184,5 +189,17 @@ async fn a_member_comments_and_follows_in_a_browser_and_another_reads_it() {
     let page = d.until("Phishing lure seen at ACME").await;
     assert!(page.contains("note by acme"));
     d.screenshot("object-as-another-member").await;
+    d.click("header form button").await;
+    d.until("Sign in</h1>").await;
+
+    // The moderator asks why a member receives the indicator.
+    d.sign_in(&s.base, "cert-ops").await;
+    d.go(&format!("{}{object}", s.base)).await;
+    d.click("a[href$=\"/explain/\"]").await;
+    d.until("Who receives this object").await;
+    d.click("option[value=initech-soc]").await;
+    d.click("main form button").await;
+    d.until("for initech-soc (partner initech").await;
+    d.screenshot("explain").await;
     d.quit().await;
 }

@@ -170,7 +170,13 @@ async fn explain_names_the_rule_that_decides() {
             tokio::task::spawn_blocking(move || {
                 storage
                     .write_now(|c| {
-                        cairn::service::deliveries::explain(c, user, "finance-isac", &object, now)
+                        cairn::service::deliveries::explain(
+                            c,
+                            (user, None),
+                            "finance-isac",
+                            &object,
+                            now,
+                        )
                     })
                     .unwrap()
             })

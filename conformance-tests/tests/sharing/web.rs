@@ -377,3 +377,148 @@ async fn a_community_lists_newest_first_in_pages() {
     assert!(at(&second, 10).unwrap() < at(&second, 1).unwrap());
     assert!(at(&second, 11).is_none() && more(&second).is_none());
 }
+
+#[tokio::test]
+async fn moderators_see_members_and_explain_only_what_they_see_themselves() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let amber = sdo("malware", 1, Some(AMBER2));
+    post(&s, "cert-ops", std::slice::from_ref(&amber), None).await;
+    // ACME's RED indicator for Umbrella only; the CERT, which cannot see it, posts the same id:
+    // its private copy (docs/sharing.md section 6).
+    let mut acme_red = sdo("indicator", 2, Some(RED2));
+    acme_red["description"] = "ACME's".into();
+    post(
+        &s,
+        "acme-soc",
+        std::slice::from_ref(&acme_red),
+        Some("umbrella"),
+    )
+    .await;
+    let mut copy = sdo("indicator", 2, Some(GREEN2));
+    copy["modified"] = "2026-03-01T00:00:00.000Z".into();
+    post(&s, "cert-ops", std::slice::from_ref(&copy), None).await;
+    let red = sdo("malware", 3, Some(RED2));
+    post(&s, "acme-soc", std::slice::from_ref(&red), Some("umbrella")).await;
+
+    let mut cert = Browser::sign_in(&s, "cert-ops").await;
+    assert!(cert
+        .get("/web/c/finance-isac/")
+        .await
+        .body
+        .contains("/members/\">Members<"));
+    let members = cert.get("/web/c/finance-isac/members/").await;
+    assert_eq!(members.status, 200, "{}", members.body);
+    let line = "<td>initech-soc</td><td>initech</td><td>contributor</td>";
+    assert!(members.body.contains(line), "{}", members.body);
+    assert!(members.body.contains("tlp-green\">TLP:GREEN<"));
+
+    let explain =
+        |o: &Value, user: &str| format!("/web/c/finance-isac/o/{}/explain/?user={user}", id(o));
+    let page = cert.get(&explain(&amber, "initech-soc")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("not delivered"), "{}", page.body);
+    let page = cert.get(&explain(&amber, "acme-soc")).await;
+    assert!(page.body.contains("delivered since"), "{}", page.body);
+    // Of the indicator, the CERT is told of its own copy only, never of ACME's RED version.
+    let page = cert.get(&explain(&copy, "umbrella-soc")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body.matches("  version ").count(), 1, "{}", page.body);
+    assert!(page.body.contains("version 2026-03-01"), "{}", page.body);
+    assert!(!page.body.contains("from acme"), "{}", page.body);
+    // An object the CERT does not read has no explain page: exactly as one that does not exist.
+    let missing = "malware--00000000-0000-4000-8000-000000000000";
+    let hidden = cert
+        .get(&format!(
+            "/web/c/finance-isac/o/{}/explain/?user=umbrella-soc",
+            id(&red)
+        ))
+        .await;
+    let absent = cert
+        .get(&format!(
+            "/web/c/finance-isac/o/{missing}/explain/?user=umbrella-soc"
+        ))
+        .await;
+    assert_eq!(hidden.status, 404);
+    assert_eq!(keyless(&hidden), keyless(&absent));
+
+    // Other members have neither page.
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    assert!(!acme
+        .get("/web/c/finance-isac/")
+        .await
+        .body
+        .contains(">Members<"));
+    assert_eq!(acme.get("/web/c/finance-isac/members/").await.status, 403);
+    assert_eq!(acme.get(&explain(&amber, "initech-soc")).await.status, 403);
+}
+
+#[tokio::test]
+async fn members_give_opinions_and_report_sightings_in_one_click() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let indicator = sdo("indicator", 1, Some(AMBER2));
+    post(&s, "cert-ops", std::slice::from_ref(&indicator), None).await;
+    let path = object_path(&id(&indicator));
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    let key = acme.get(&path).await.form_key();
+    let r = acme
+        .post(
+            &format!("{path}sighting/"),
+            &[("form_key", &*key), ("tlp", "amber")],
+        )
+        .await;
+    assert_eq!(
+        r.location(),
+        Some(format!("{path}?done=sighting").as_str()),
+        "{}",
+        r.body
+    );
+    let opinion = [
+        ("form_key", &*key),
+        ("tlp", "green"),
+        ("opinion", "strongly-agree"),
+        ("text", "blocked at our edge"),
+    ];
+    let r = acme.post(&format!("{path}opinion/"), &opinion).await;
+    assert_eq!(
+        r.location(),
+        Some(format!("{path}?done=opinion").as_str()),
+        "{}",
+        r.body
+    );
+    let bad = [("form_key", &*key), ("tlp", "green"), ("opinion", "meh")];
+    let r = acme.post(&format!("{path}opinion/"), &bad).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("strongly-agree"), "{}", r.body);
+    assert_eq!(acme.post(&format!("{path}shout/"), &bad).await.status, 404);
+
+    // Both are ACME's, about the indicator, as the API serves them to the CERT.
+    let thread = TestServer::coll(
+        "cert",
+        ISAC,
+        &format!("objects/?match[ref]={}", id(&indicator)),
+    );
+    let listed = s.get("cert-ops", &thread).await.json()["objects"].clone();
+    let by_type = |t: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == t)
+            .cloned()
+            .unwrap()
+    };
+    let sighting = by_type("sighting");
+    assert_eq!(sighting["sighting_of_ref"], id(&indicator).as_str());
+    assert_eq!(sighting["count"], 1);
+    assert_eq!(sighting["object_marking_refs"][0], AMBER2);
+    assert_eq!(
+        sighting["created_by_ref"],
+        cairn::policy::identity::of("acme", None).as_str()
+    );
+    let opinion = by_type("opinion");
+    assert_eq!(opinion["opinion"], "strongly-agree");
+    assert_eq!(opinion["explanation"], "blocked at our edge");
+    let page = acme.get(&path).await;
+    assert!(page.body.contains("sighting by acme") && page.body.contains("seen once"));
+    assert!(page.body.contains("opinion by acme") && page.body.contains("blocked at our edge"));
+}
