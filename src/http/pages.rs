@@ -277,6 +277,43 @@ fn failure(frame: Frame, e: ServiceError) -> HttpResponse {
     message(frame, status, heading, text)
 }
 
+/// The answer to a request without a live session: to sign in, or an error page. Taken once,
+/// when actix renders it.
+#[derive(Debug)]
+struct NoSession(std::cell::RefCell<Option<HttpResponse>>);
+
+impl std::fmt::Display for NoSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no session")
+    }
+}
+
+impl actix_web::ResponseError for NoSession {
+    fn error_response(&self) -> HttpResponse {
+        let taken = self.0.borrow_mut().take();
+        taken.unwrap_or_else(|| see_other("/web/sign-in/"))
+    }
+}
+
+/// A handler that takes `Signed` runs only for a live session.
+impl actix_web::FromRequest for Signed {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(cairn) = req.app_data::<web::Data<Cairn>>() else {
+                let e = ServiceError::Internal("no app state".into());
+                return Err(NoSession(Some(failure(no_frame(), e)).into()).into());
+            };
+            signed(&req, cairn)
+                .await
+                .map_err(|r| NoSession(Some(r).into()).into())
+        })
+    }
+}
+
 /// The signed-in user of a request, or the response to send instead (to sign in).
 async fn signed(req: &HttpRequest, cairn: &Cairn) -> Result<Signed, HttpResponse> {
     let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
@@ -412,12 +449,9 @@ async fn sign_in(
 async fn sign_out(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    s: Signed,
     form: web::Form<KeyForm>,
 ) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !s.sent(&form.form_key) {
         return forged(s.frame());
     }
@@ -436,11 +470,7 @@ fn forged(frame: Frame) -> HttpResponse {
 }
 
 /// The communities of the user's partner.
-async fn home(req: HttpRequest, cairn: web::Data<Cairn>) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn home(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
     let views = match cairn.collections(&s.principal, s.root()).await {
         Ok(v) => v,
         Err(e) => return failure(s.frame(), e),
@@ -500,11 +530,12 @@ fn pair(k: &str, v: &str) -> (String, String) {
 }
 
 /// A community's objects, filtered by type, paged like the objects endpoint.
-async fn feed(req: HttpRequest, cairn: web::Data<Cairn>, path: web::Path<String>) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn feed(
+    req: HttpRequest,
+    cairn: web::Data<Cairn>,
+    s: Signed,
+    path: web::Path<String>,
+) -> HttpResponse {
     let coll = path.into_inner();
     match feed_page(&req, &cairn, &s, &coll).await {
         Ok(page) => html(StatusCode::OK, &page),
@@ -574,12 +605,9 @@ async fn feed_page(
 async fn object(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    s: Signed,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let (coll, id) = path.into_inner();
     let notice = match query_pairs(&req).iter().find(|(k, _)| k == "done") {
         Some((_, v)) if v == "comment" => "Your comment was posted.",
@@ -695,16 +723,12 @@ async fn thread_of(
 /// Comments on an object, gives an opinion of it or reports a sighting: a STIX note,
 /// opinion or sighting of the user's partner, posted as a POST would be.
 async fn comment(
-    req: HttpRequest,
     cairn: web::Data<Cairn>,
+    s: Signed,
     edge: web::Data<super::edge::Edge>,
     path: web::Path<(String, String, String)>,
     form: web::Form<CommentForm>,
 ) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !s.sent(&form.form_key) {
         return forged(s.frame());
     }
@@ -752,15 +776,11 @@ async fn comment(
 
 /// Follows an object, or stops following it.
 async fn follow(
-    req: HttpRequest,
     cairn: web::Data<Cairn>,
+    s: Signed,
     path: web::Path<(String, String)>,
     form: web::Form<FollowForm>,
 ) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !s.sent(&form.form_key) {
         return forged(s.frame());
     }
@@ -908,15 +928,7 @@ fn item(o: &Value, signers: &HashMap<String, String>) -> Item {
 }
 
 /// The community's members with their roles and caps, for its moderators.
-async fn members(
-    req: HttpRequest,
-    cairn: web::Data<Cairn>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn members(cairn: web::Data<Cairn>, s: Signed, path: web::Path<String>) -> HttpResponse {
     let m = match cairn.members(&s.principal, &path.into_inner()).await {
         Ok(m) => m,
         Err(e) => return failure(s.frame(), e),
@@ -948,12 +960,9 @@ async fn members(
 async fn explain(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    s: Signed,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let s = match signed(&req, &cairn).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let (coll, id) = path.into_inner();
     let user = query_pairs(&req).into_iter().find(|(k, _)| k == "user");
     let user = user.map(|(_, v)| v).unwrap_or_default();
