@@ -5,7 +5,7 @@
 
 use super::extract::{client_ip, query_pairs};
 use crate::policy::{Principal, Role};
-use crate::service::query::Items;
+use crate::service::query::{Items, Page};
 use crate::service::web::{self as uc, Comment, Said};
 use crate::service::{Cairn, ServiceError};
 use crate::stix::tlp::{self, Tlp};
@@ -15,7 +15,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::Value;
-use std::collections::HashMap;
 
 const SESSION_COOKIE: &str = "cairn_session";
 const SIGN_IN_COOKIE: &str = "cairn_sign_in";
@@ -118,6 +117,7 @@ struct FeedPage {
     title: String,
     moderator: bool,
     type_filter: String,
+    producer: String,
     items: Vec<Item>,
     next: String,
 }
@@ -180,7 +180,9 @@ struct Item {
     name: String,
     tlp: &'static str,
     tlp_class: &'static str,
+    /// Who produced it, as shown; `producer_id` is empty for a built-in.
     producer: String,
+    producer_id: String,
     when: String,
     text: String,
 }
@@ -502,12 +504,22 @@ async fn home(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
     )
 }
 
-/// The objects of a page, parsed from the stored bodies it carries.
-fn bodies(items: &Items) -> Vec<Value> {
-    let Items::Bodies(joined) = items else {
+/// One listed version: its stored body, and the partner Cairn recorded as its producer when
+/// it was posted (empty for a built-in); never what the body claims in `created_by_ref`.
+type Listed = (Value, String);
+
+/// The objects of a page, parsed from the stored bodies it carries, with their producers.
+fn bodies(page: &Page) -> Vec<Listed> {
+    let Items::Bodies(joined) = &page.items else {
         return vec![];
     };
-    serde_json::from_str::<Vec<Value>>(&format!("[{joined}]")).unwrap_or_default()
+    let parsed = serde_json::from_str::<Vec<Value>>(&format!("[{joined}]")).unwrap_or_default();
+    let producers = page
+        .producers
+        .iter()
+        .cloned()
+        .chain(std::iter::repeat(String::new()));
+    parsed.into_iter().zip(producers).collect()
 }
 
 /// One page of `endpoint` of the collection, as the API would answer the session's user.
@@ -556,6 +568,11 @@ async fn feed_page(
         .find(|(k, _)| k == "type")
         .map(|(_, v)| v.trim().to_owned())
         .unwrap_or_default();
+    let producer = asked
+        .iter()
+        .find(|(k, _)| k == "producer")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
     let next_token = asked.iter().find(|(k, _)| k == "next").map(|(_, v)| v);
     let limit = asked
         .iter()
@@ -565,17 +582,22 @@ async fn feed_page(
     if !type_filter.is_empty() {
         pairs.push(pair("match[type]", &type_filter));
     }
+    if !producer.is_empty() {
+        pairs.push(pair("match[producer]", &producer));
+    }
     if let Some(n) = next_token {
         pairs.push(pair("next", n));
     }
     let page = listing(cairn, s, coll, Endpoint::Recent, None, &pairs).await?;
-    let signers = cairn.signers(&community.id).await?;
     let (title, community) = (community.title, community.id);
     let next = match &page.next {
         Some(n) => {
             let mut q = form_urlencoded::Serializer::new(String::new());
             if !type_filter.is_empty() {
                 q.append_pair("type", &type_filter);
+            }
+            if !producer.is_empty() {
+                q.append_pair("producer", &producer);
             }
             if let Some(l) = limit {
                 q.append_pair("limit", l);
@@ -591,12 +613,10 @@ async fn feed_page(
         form_key: f.form_key,
         title,
         moderator: member.role == Role::Moderator,
-        items: bodies(&page.items)
-            .iter()
-            .map(|o| item(o, &signers))
-            .collect(),
+        items: bodies(&page).iter().map(item).collect(),
         community,
         type_filter,
+        producer,
         next,
     })
 }
@@ -632,10 +652,10 @@ async fn versions_of(
     s: &Signed,
     coll: &str,
     id: &str,
-) -> Result<Vec<Value>, ServiceError> {
+) -> Result<Vec<Listed>, ServiceError> {
     let pairs = [pair("match[version]", "all"), pair("limit", THREAD_PAGE)];
     let page = listing(cairn, s, coll, Endpoint::Object, Some(id), &pairs).await?;
-    let found = bodies(&page.items);
+    let found = bodies(&page);
     match found.is_empty() {
         true => Err(ServiceError::NotFound),
         false => Ok(found),
@@ -650,10 +670,9 @@ async fn object_page(
 ) -> Result<ObjectPage, ServiceError> {
     let (community, member) = cairn.membership(&s.principal, s.root(), coll).await?;
     let mut versions = versions_of(cairn, s, coll, id).await?;
-    versions.sort_by(|a, b| version_of(a).cmp(version_of(b)));
+    versions.sort_by(|a, b| version_of(&a.0).cmp(version_of(&b.0)));
     let latest = versions.last().cloned().unwrap_or_default();
-    let signers = cairn.signers(&community.id).await?;
-    let thread = thread_of(cairn, s, coll, id, &signers).await?;
+    let thread = thread_of(cairn, s, coll, id).await?;
     let following = cairn
         .follows(&s.principal, s.root())
         .await?
@@ -666,14 +685,17 @@ async fn object_page(
         community: community.id,
         community_title: community.title,
         moderator: member.role == Role::Moderator,
-        o: item(&latest, &signers),
-        versions: versions.iter().map(|v| version_of(v).to_owned()).collect(),
-        refs: references(&latest),
+        o: item(&latest),
+        versions: versions
+            .iter()
+            .map(|v| version_of(&v.0).to_owned())
+            .collect(),
+        refs: references(&latest.0),
         thread,
         following,
         levels: Tlp::ALL.iter().map(|l| (l.as_str(), l.label())).collect(),
         opinions: uc::OPINIONS,
-        own_level: level_of(&latest).unwrap_or(Tlp::Amber).as_str(),
+        own_level: level_of(&latest.0).unwrap_or(Tlp::Amber).as_str(),
         notice: String::new(),
         problem: String::new(),
     })
@@ -686,33 +708,32 @@ async fn thread_of(
     s: &Signed,
     coll: &str,
     id: &str,
-    signers: &HashMap<String, String>,
 ) -> Result<Vec<Entry>, ServiceError> {
     let about = |ids: String| vec![pair("match[ref]", &ids), pair("limit", THREAD_PAGE)];
     let page = listing(cairn, s, coll, Endpoint::Objects, None, &about(id.into())).await?;
-    let first = bodies(&page.items);
-    let ids: Vec<&str> = first.iter().filter_map(|o| o["id"].as_str()).collect();
+    let first = bodies(&page);
+    let ids: Vec<&str> = first.iter().filter_map(|o| o.0["id"].as_str()).collect();
     let replies = match ids.is_empty() {
         true => vec![],
         false => {
             let pairs = about(ids.join(","));
             let page = listing(cairn, s, coll, Endpoint::Objects, None, &pairs).await?;
-            bodies(&page.items)
+            bodies(&page)
         }
     };
     let mut out = vec![];
     for o in &first {
         out.push(Entry {
-            item: item(o, signers),
+            item: item(o),
             reply: false,
         });
-        let this = o["id"].as_str().unwrap_or_default();
+        let this = o.0["id"].as_str().unwrap_or_default();
         for r in replies
             .iter()
-            .filter(|r| references(r).iter().any(|x| x == this))
+            .filter(|r| references(&r.0).iter().any(|x| x == this))
         {
             out.push(Entry {
-                item: item(r, signers),
+                item: item(r),
                 reply: true,
             });
         }
@@ -903,16 +924,17 @@ fn text_of(o: &Value) -> String {
     out.join("\n")
 }
 
-fn item(o: &Value, signers: &HashMap<String, String>) -> Item {
+fn item((o, producer): &Listed) -> Item {
     let id = o["id"].as_str().unwrap_or_default().to_owned();
     let name = ["name", "abstract", "value"]
         .iter()
         .find_map(|k| o[*k].as_str())
         .map(|n| n.chars().take(120).collect())
         .unwrap_or_else(|| id.clone());
-    let producer = match o["created_by_ref"].as_str() {
-        Some(r) => signers.get(r).cloned().unwrap_or_else(|| r.to_owned()),
-        None => "not stated".into(),
+    let producer_id = producer.clone();
+    let producer = match producer.is_empty() {
+        true => "built-in".to_owned(),
+        false => producer.clone(),
     };
     let (tlp, tlp_class) = badge(o);
     Item {
@@ -921,6 +943,7 @@ fn item(o: &Value, signers: &HashMap<String, String>) -> Item {
         tlp,
         tlp_class,
         producer,
+        producer_id,
         when: version_of(o).get(..16).unwrap_or("").replace('T', " "),
         text: text_of(o),
         id,

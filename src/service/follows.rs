@@ -289,6 +289,7 @@ fn held_now(
     let sel = crate::storage::objects::Selection {
         ids: &ids,
         types: &[],
+        producers: &[],
         refs: &[],
         about: None,
         versions: &VersionSelector::last(),

@@ -18,6 +18,8 @@ pub struct Page {
     pub last: Option<i64>,
     pub more: bool,
     pub next: Option<String>,
+    /// Who produced each listed body, in order (empty: a built-in); none for records.
+    pub producers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,7 @@ fn request(
 /// there are more), how many the page keeps, and who received which versions (for receipts).
 struct Fetched {
     items: Items,
+    producers: Vec<String>,
     dates: Vec<i64>,
     kept: usize,
     served: Option<(String, String, Vec<i64>)>,
@@ -91,6 +94,7 @@ impl Fetched {
         let next = last.filter(|_| more).map(next);
         let page = Page {
             items: self.items,
+            producers: self.producers,
             first,
             last,
             more,
@@ -115,6 +119,7 @@ fn fetch(
             let served = Some((reader, grant.community_id().to_owned(), b.seqs));
             Fetched {
                 items: Items::Bodies(b.joined),
+                producers: b.producers,
                 dates: b.dates,
                 kept: b.kept,
                 served,
@@ -128,6 +133,7 @@ fn fetch(
             let items = Items::Feedback(feedback(c, grant, &rows, partner)?);
             Fetched {
                 items,
+                producers: vec![],
                 dates,
                 kept: rows.len(),
                 served: None,
@@ -140,6 +146,7 @@ fn fetch(
             let kept = rows.len();
             Fetched {
                 items: Items::Records(rows),
+                producers: vec![],
                 dates,
                 kept,
                 served: None,
@@ -284,6 +291,7 @@ impl Cairn {
                 let sel = Selection {
                     ids: &q.ids,
                     types: &q.types,
+                    producers: &q.producers,
                     refs: &q.refs,
                     about: q.about_mine.then_some(grant.reader().partner.as_str()),
                     versions: &q.versions,

@@ -277,7 +277,7 @@ impl Cairn {
     }
 
     /// Which partner each identity of a community's partners (past members included) is.
-    pub async fn signers(&self, community: &str) -> Result<HashMap<String, String>, ServiceError> {
+    async fn signers(&self, community: &str) -> Result<HashMap<String, String>, ServiceError> {
         let community = community.to_owned();
         let rows = self
             .storage

@@ -726,6 +726,8 @@ pub fn withdraw_all_except(
 pub struct Selection<'a> {
     pub ids: &'a [String],
     pub types: &'a [String],
+    /// Only versions these partners produced (the web pages' filter).
+    pub producers: &'a [String],
     /// Only versions that reference one of these ids.
     pub refs: &'a [String],
     /// Only versions that reference an object this partner produced (`match[about]=mine`).
@@ -970,6 +972,10 @@ fn filtered<'a, ST>(
     if !sel.types.is_empty() {
         q.sql(" AND objects.stix_type").in_texts(dialect, sel.types);
     }
+    if !sel.producers.is_empty() {
+        q.sql(" AND objects.producer_id")
+            .in_texts(dialect, sel.producers);
+    }
     if !sel.refs.is_empty() {
         // What references these ids, by their numbers (the index on what each version names).
         q.sql(" AND deliveries.seq IN (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ");
@@ -1172,6 +1178,8 @@ pub struct Bodies {
     pub joined: String,
     /// The versions (seq) of those `kept`, in that order: what the reader received.
     pub seqs: Vec<i64>,
+    /// Who produced each of those `kept`, in that order (empty: a built-in).
+    pub producers: Vec<String>,
 }
 
 /// Lists delivered bodies for the objects or object endpoint. The database joins them into one
@@ -1192,8 +1200,10 @@ pub fn list_bodies<'a>(
     };
     let select = format!(
         "SELECT string_agg(page.body, ','), string_agg(CAST(page.date_added AS TEXT) \
-         || ':' || CAST(page.len AS TEXT) || ':' || CAST(page.seq AS TEXT), ',') \
+         || ':' || CAST(page.len AS TEXT) || ':' || CAST(page.seq AS TEXT) \
+         || ':' || page.producer, ',') \
          FROM (SELECT {} AS date_added, deliveries.seq AS seq, \
+         COALESCE(objects.producer_id, '') AS producer, \
          octet_length(objects.body) AS len, \
          CASE WHEN octet_length(objects.body) <= ",
         src.date()
@@ -1226,10 +1236,12 @@ pub fn list_bodies<'a>(
 
 /// One row of a page as the aggregate describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PageRow {
+struct PageRow<'r> {
     date: i64,
     len: usize,
     seq: i64,
+    /// A partner id (letters, digits and '-', never ':' or ','), or empty.
+    producer: &'r str,
 }
 
 /// A page whose long bodies are still to be read: the date of each row fetched, and the kept
@@ -1240,6 +1252,7 @@ struct Partial {
     kept: Vec<Result<std::ops::Range<usize>, i64>>,
     joined: String,
     seqs: Vec<i64>,
+    producers: Vec<String>,
 }
 
 impl Partial {
@@ -1266,6 +1279,7 @@ impl Partial {
             kept: self.kept.len(),
             joined: out,
             seqs: self.seqs,
+            producers: self.producers,
         })
     }
 }
@@ -1287,6 +1301,7 @@ impl Bodies {
                 kept: vec![],
                 joined,
                 seqs: vec![],
+                producers: vec![],
             });
         }
         let rows: Vec<PageRow> = rows.split(',').map(parse_row).collect::<Option<_>>()?;
@@ -1322,21 +1337,24 @@ impl Bodies {
             })
             .map(|(row, range)| range.clone().ok_or(row.seq))
             .collect();
+        let served = pieces.iter().take(kept.len());
         Some(Partial {
             dates: pieces.iter().map(|p| p.0.date).collect(),
-            seqs: pieces.iter().take(kept.len()).map(|p| p.0.seq).collect(),
+            seqs: served.clone().map(|p| p.0.seq).collect(),
+            producers: served.map(|p| p.0.producer.to_owned()).collect(),
             kept,
             joined,
         })
     }
 }
 
-fn parse_row(item: &str) -> Option<PageRow> {
+fn parse_row(item: &str) -> Option<PageRow<'_>> {
     let mut parts = item.split(':');
     let row = PageRow {
         date: parts.next()?.parse().ok()?,
         len: parts.next()?.parse().ok()?,
         seq: parts.next()?.parse().ok()?,
+        producer: parts.next().unwrap_or(""),
     };
     parts.next().is_none().then_some(row)
 }
@@ -1379,6 +1397,7 @@ pub fn delete(
     let sel = Selection {
         ids: &ids,
         types: &[],
+        producers: &[],
         refs: &[],
         about: None,
         versions,

@@ -27,6 +27,8 @@ impl Endpoint {
             "added_after" => !matches!(self, Delete | Recent),
             "limit" | "next" => self != Delete,
             "match[type]" => matches!(self, Objects | Manifest | Feedback | Recent),
+            // Cairn's, for the web pages: versions these partners produced.
+            "match[producer]" => self == Recent,
             // `match[ref]` and `match[about]` are Cairn's: what references these ids (the
             // thread of a threat), or the caller's partner's objects.
             "match[id]" | "match[ref]" | "match[about]" => matches!(self, Objects | Manifest),
@@ -87,6 +89,8 @@ pub struct Query {
     pub next: Option<String>,
     pub ids: Vec<String>,
     pub types: Vec<String>,
+    /// Only versions these partners produced (`match[producer]`).
+    pub producers: Vec<String>,
     /// Only objects that reference one of these ids (`match[ref]`).
     pub refs: Vec<String>,
     /// Only objects that reference an object of the caller's partner (`match[about]=mine`).
@@ -98,10 +102,11 @@ pub struct Query {
 }
 
 /// The filter parameters, which a `next` token carries; `limit` and `next` are not filters.
-pub const FILTERS: [&str; 7] = [
+pub const FILTERS: [&str; 8] = [
     "added_after",
     "match[id]",
     "match[type]",
+    "match[producer]",
     "match[ref]",
     "match[about]",
     "match[version]",
@@ -187,6 +192,20 @@ fn type_names(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
     let check = |t: &str| match type_name::check(t) {
         Ok(()) => Ok(t.to_owned()),
         Err(why) => Err(err(key, format!("'{t}' is not a STIX type name: {why}"))),
+    };
+    split_list(key, value)?.into_iter().map(check).collect()
+}
+
+/// Partner ids as the setup file names them: 2 to 63 of a-z, 0-9 and '-'.
+fn partner_ids(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
+    let check = |p: &str| {
+        let shaped = (2..=63).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        match shaped {
+            true => Ok(p.to_owned()),
+            false => Err(err(key, format!("'{p}' is not a partner id"))),
+        }
     };
     split_list(key, value)?.into_iter().map(check).collect()
 }
@@ -300,6 +319,7 @@ impl Query {
             next: None,
             ids: vec![],
             types: vec![],
+            producers: vec![],
             refs: vec![],
             about_mine: endpoint == Endpoint::Feedback,
             // Section 5.7: without match[version], DELETE removes every version.
@@ -334,6 +354,7 @@ impl Query {
             }
             "match[about]" => self.about_mine = true,
             "match[type]" => self.types.extend(type_names(key, value)?),
+            "match[producer]" => self.producers.extend(partner_ids(key, value)?),
             _ => unreachable!("allows() covers every key"),
         }
         Ok(())
@@ -341,7 +362,12 @@ impl Query {
 
     /// Lists in a canonical order, each item once.
     fn normalise(&mut self) {
-        for list in [&mut self.ids, &mut self.types, &mut self.refs] {
+        for list in [
+            &mut self.ids,
+            &mut self.types,
+            &mut self.producers,
+            &mut self.refs,
+        ] {
             list.sort();
             list.dedup();
         }
@@ -363,6 +389,7 @@ impl Query {
             "added_after" => self.added_after.map(format_micros).unwrap_or_default(),
             "match[id]" => self.ids.join(","),
             "match[type]" => self.types.join(","),
+            "match[producer]" => self.producers.join(","),
             "match[ref]" => self.refs.join(","),
             "match[about]" => "mine".into(),
             "match[version]" => match &self.versions {

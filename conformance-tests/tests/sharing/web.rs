@@ -376,6 +376,27 @@ async fn a_community_lists_newest_first_in_pages() {
     assert_eq!(second.status, 200, "{}", second.body);
     assert!(at(&second, 10).unwrap() < at(&second, 1).unwrap());
     assert!(at(&second, 11).is_none() && more(&second).is_none());
+    // By producer: what Cairn recorded at POST, whatever the body claims.
+    let mut acme_own = sdo("indicator", 61, Some(GREEN2));
+    acme_own["created_by_ref"] = cairn::policy::identity::of("acme", None).into();
+    post(&s, "acme-soc", std::slice::from_ref(&acme_own), None).await;
+    let by_acme = b.get("/web/c/finance-isac/?producer=acme").await;
+    assert!(
+        at(&by_acme, 61).is_some() && at(&by_acme, 60).is_none(),
+        "{}",
+        by_acme.body
+    );
+    assert!(by_acme.body.contains("?producer=acme\">acme</a>"));
+    let by_cert = b
+        .get("/web/c/finance-isac/?producer=cert&type=indicator&limit=100")
+        .await;
+    assert!(at(&by_cert, 61).is_none() && at(&by_cert, 1).is_some());
+    assert_eq!(
+        b.get("/web/c/finance-isac/?producer=NOT%20ONE")
+            .await
+            .status,
+        400
+    );
 }
 
 #[tokio::test]
