@@ -35,6 +35,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/web/c/{coll}/o/{id}/follow/", web::post().to(follow))
         .route("/web/c/{coll}/o/{id}/{said}/", web::post().to(comment))
         .route("/web/c/{coll}/members/", web::get().to(members))
+        .route("/web/me/", web::get().to(me))
+        .route(
+            "/web/me/follows/{id}/remove/",
+            web::post().to(remove_follow),
+        )
+        .route("/web/tokens/", web::get().to(tokens))
+        .route("/web/tokens/", web::post().to(create_token))
+        .route("/web/tokens/{id}/revoke/", web::post().to(revoke_token))
         .route("/web/c/{coll}/o/{id}/explain/", web::get().to(explain));
 }
 
@@ -1018,4 +1026,190 @@ async fn explain_page(
         user: user.to_owned(),
         lines,
     })
+}
+
+#[derive(Template)]
+#[template(path = "web/me.html")]
+struct MePage {
+    signed_in_as: String,
+    form_key: String,
+    notice: &'static str,
+    follows: Vec<FollowLine>,
+    notifications: Vec<NotificationLine>,
+}
+
+struct FollowLine {
+    id: String,
+    what: String,
+    link: String,
+    since: String,
+}
+
+struct NotificationLine {
+    when: String,
+    stix_type: String,
+    id: String,
+    link: String,
+    producer: String,
+    because: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/tokens.html")]
+struct TokensPage {
+    signed_in_as: String,
+    form_key: String,
+    tokens: Vec<uc::TokenView>,
+    /// A token just made, shown this once.
+    created: String,
+}
+
+/// The newest notifications the follows page lists.
+const RECENT: usize = 50;
+
+/// A timestamp as pages show it: to the minute.
+fn minute(t: &str) -> String {
+    t.get(..16).unwrap_or("").replace('T', " ")
+}
+
+/// The user's follows and its newest notifications.
+async fn me(req: HttpRequest, cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
+    let notice = match query_pairs(&req)
+        .iter()
+        .any(|(k, v)| k == "done" && v == "unfollow")
+    {
+        true => "You no longer follow it.",
+        false => "",
+    };
+    match me_page(&cairn, &s, notice).await {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+async fn me_page(cairn: &Cairn, s: &Signed, notice: &'static str) -> Result<MePage, ServiceError> {
+    let follows = cairn.follows(&s.principal, s.root()).await?;
+    let follows = follows.into_iter().map(|f| {
+        let (what, link) = match &f.object {
+            Some(o) => (o.clone(), format!("/web/c/{}/o/{o}/", f.collection)),
+            None => (
+                format!("the whole collection {}", f.collection),
+                format!("/web/c/{}/", f.collection),
+            ),
+        };
+        FollowLine {
+            id: f.id,
+            what,
+            link,
+            since: minute(&f.created),
+        }
+    });
+    let told = cairn.recent_notifications(&s.principal, RECENT).await?;
+    let notifications = told.into_iter().map(|n| NotificationLine {
+        when: minute(&n.date_added),
+        link: format!("/web/c/{}/o/{}/", n.collection, n.object.id),
+        stix_type: n.object.stix_type,
+        id: n.object.id,
+        producer: n.object.producer.unwrap_or_else(|| "built-in".into()),
+        because: n.because,
+    });
+    let f = s.frame();
+    Ok(MePage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        notice,
+        follows: follows.collect(),
+        notifications: notifications.collect(),
+    })
+}
+
+async fn remove_follow(
+    cairn: web::Data<Cairn>,
+    s: Signed,
+    path: web::Path<String>,
+    form: web::Form<KeyForm>,
+) -> HttpResponse {
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    match cairn
+        .unfollow(&s.principal, s.root(), &path.into_inner())
+        .await
+    {
+        Ok(()) => see_other("/web/me/?done=unfollow"),
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    form_key: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    days: String,
+    /// Present (any value) when the box is ticked.
+    read_only: Option<String>,
+}
+
+/// The user's API tokens, and a form to make one.
+async fn tokens(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
+    tokens_page(&cairn, &s, String::new()).await
+}
+
+async fn tokens_page(cairn: &Cairn, s: &Signed, created: String) -> HttpResponse {
+    let tokens = match cairn.my_tokens(&s.principal).await {
+        Ok(t) => t,
+        Err(e) => return failure(s.frame(), e),
+    };
+    let f = s.frame();
+    let page = TokensPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        tokens,
+        created,
+    };
+    html(StatusCode::OK, &page)
+}
+
+/// Makes a token and shows it once, on the tokens page itself (never in a URL).
+async fn create_token(
+    cairn: web::Data<Cairn>,
+    s: Signed,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    let days = match form.days.trim() {
+        "" => Ok(0),
+        d => d.parse::<u32>(),
+    };
+    let Ok(days) = days else {
+        let why = format!("'{}' is not a number of days", form.days);
+        return failure(s.frame(), ServiceError::Unprocessable(why));
+    };
+    let asked = (form.note.trim().to_owned(), form.read_only.is_some(), days);
+    match cairn.create_token(&s.principal, asked).await {
+        Ok(token) => tokens_page(&cairn, &s, token).await,
+        Err(e) => failure(s.frame(), e),
+    }
+}
+
+async fn revoke_token(
+    cairn: web::Data<Cairn>,
+    s: Signed,
+    path: web::Path<String>,
+    form: web::Form<KeyForm>,
+) -> HttpResponse {
+    if !s.sent(&form.form_key) {
+        return forged(s.frame());
+    }
+    match cairn
+        .revoke_my_token(&s.principal, &path.into_inner())
+        .await
+    {
+        Ok(()) => see_other("/web/tokens/"),
+        Err(e) => failure(s.frame(), e),
+    }
 }

@@ -194,6 +194,22 @@ impl Cairn {
         })
     }
 
+    /// The caller's newest notifications first (the web pages' list), at most `limit`.
+    pub async fn recent_notifications(
+        &self,
+        principal: &Principal,
+        limit: usize,
+    ) -> Result<Vec<Notification>, ServiceError> {
+        self.release_due_for(&principal.partner).await?;
+        let (user, partner) = (principal.user.clone(), principal.partner.clone());
+        let limit = limit.min(MAX_FEED_PAGE);
+        let rows = self
+            .storage
+            .read(move |c| follows::newest(c, (&user, &partner), limit))
+            .await?;
+        Ok(rows.into_iter().map(notification).collect())
+    }
+
     /// Processes the releases that came due in the partner's communities, as a page of one of
     /// them would: what they deliver is in the feed from that moment.
     async fn release_due_for(&self, partner: &str) -> Result<(), ServiceError> {

@@ -45,14 +45,19 @@ pub fn list(c: &mut Conn, user: Option<&str>, now: i64) -> Result<Vec<String>, S
     Ok(out)
 }
 
-fn line(r: &TokenRow, now: i64) -> String {
-    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_micros);
-    let state = match (r.revoked_at, r.expires_at) {
+/// What a token is now: revoked, expired, read-only or active.
+pub fn state(r: &TokenRow, now: i64) -> &'static str {
+    match (r.revoked_at, r.expires_at) {
         (Some(_), _) => "revoked",
         (None, Some(t)) if t <= now => "expired",
         _ if r.read_only => "read-only",
         _ => "active",
-    };
+    }
+}
+
+fn line(r: &TokenRow, now: i64) -> String {
+    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_micros);
+    let state = state(r, now);
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         r.id,

@@ -103,6 +103,32 @@ pub struct MemberLine {
 const MODERATORS_ONLY: &str =
     "only the community's moderators see its members and explain its deliveries";
 
+/// One of a user's API tokens as its owner sees it; never its secret.
+pub struct TokenView {
+    pub id: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub state: &'static str,
+    pub note: String,
+}
+
+/// The longest a token made on the web pages may live, in days (0: no end).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
+fn token_view(r: &tokens::TokenRow, now: i64) -> TokenView {
+    let when =
+        |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::taxii::timestamp::format_micros);
+    TokenView {
+        id: r.id.clone(),
+        created: when(Some(r.created_at)),
+        expires: when(r.expires_at),
+        last_used: when(r.last_used_at),
+        state: super::tokens::state(r, now),
+        note: r.note.clone(),
+    }
+}
+
 /// The credentials a session cookie stands for.
 pub fn session_credentials(token: &str, client: Option<IpAddr>) -> Credentials {
     Credentials {
@@ -267,6 +293,68 @@ impl Cairn {
             })
             .await?;
         Ok(lines)
+    }
+
+    /// The caller's own API tokens (web sessions included), oldest first.
+    pub async fn my_tokens(&self, principal: &Principal) -> Result<Vec<TokenView>, ServiceError> {
+        let (user, now) = (principal.user.clone(), self.clock.now_micros());
+        let rows = self
+            .storage
+            .read(move |c| tokens::list(c, Some(&user)))
+            .await?;
+        Ok(rows.iter().map(|r| token_view(r, now)).collect())
+    }
+
+    /// A new API token of the caller's, for a SIEM or script: shown once. `days` 0: no end.
+    pub async fn create_token(
+        &self,
+        principal: &Principal,
+        (note, read_only, days): (String, bool, u32),
+    ) -> Result<String, ServiceError> {
+        if principal.read_only || days > MAX_TOKEN_DAYS || note.chars().count() > 200 {
+            return Err(ServiceError::Unprocessable(format!(
+                "a token lives 0 (no end) to {MAX_TOKEN_DAYS} days, its note has at most 200 \
+                 characters, and a read-only token makes none"
+            )));
+        }
+        let now = self.clock.now_micros();
+        let expires_at = (days > 0).then(|| now + i64::from(days) * 86_400_000_000);
+        let user = principal.user.clone();
+        let made = self
+            .storage
+            .write(move |c| {
+                let req = token::Request {
+                    user: user.clone(),
+                    expires_at,
+                    read_only,
+                    note: note.clone(),
+                };
+                super::tokens::create(c, req, now)
+            })
+            .await?;
+        made.map(|m| m.token)
+            .map_err(|e| ServiceError::Forbidden(e.to_string()))
+    }
+
+    /// Revokes one of the caller's tokens; another user's answers like a missing one.
+    pub async fn revoke_my_token(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        let (user, id, now) = (
+            principal.user.clone(),
+            id.to_owned(),
+            self.clock.now_micros(),
+        );
+        let done = self
+            .storage
+            .write(move |c| match tokens::find(c, &id)? {
+                Some(r) if r.user_name == user => tokens::revoke(c, &id, now),
+                _ => Ok(false),
+            })
+            .await?;
+        done.then_some(()).ok_or(ServiceError::NotFound)
     }
 
     /// The STIX identity `partner` signs with in `community`.

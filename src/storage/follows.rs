@@ -186,6 +186,16 @@ pub fn feed(
     (after, through): (Option<i64>, i64),
     limit: usize,
 ) -> Result<Vec<FeedRow>, StorageError> {
+    feed_in_order(conn, (user, partner), (after, through), (limit, ""))
+}
+
+/// The feed's rows in `at` order (`order` is "" or " DESC").
+fn feed_in_order(
+    conn: &mut Conn,
+    (user, partner): (&str, &str),
+    (after, through): (Option<i64>, i64),
+    (limit, order): (usize, &'static str),
+) -> Result<Vec<FeedRow>, StorageError> {
     type Sql = (BigInt, Text, Text, Text, Text, Text, Nullable<Text>, Text);
     let mut q: Stmt<Sql> = Stmt::new(
         "SELECT n.at AS at, n.id AS id, c.collection_id AS collection_id, \
@@ -203,9 +213,23 @@ pub fn feed(
         .int(after.unwrap_or(i64::MIN))
         .sql(" AND n.at <= ")
         .int(through)
-        .sql(" ORDER BY n.at LIMIT ")
+        .sql(" ORDER BY n.at")
+        .sql(order)
+        .sql(" LIMIT ")
         .int(limit as i64);
     Ok(q.load::<FeedRow>(conn)?)
+}
+
+/// The user's newest notifications first, at most `limit`, in communities its partner is
+/// still an enabled member of.
+pub fn newest(
+    conn: &mut Conn,
+    (user, partner): (&str, &str),
+    limit: usize,
+) -> Result<Vec<FeedRow>, StorageError> {
+    let mut rows = feed_in_order(conn, (user, partner), (None, i64::MAX), (limit, " DESC"))?;
+    rows.truncate(limit);
+    Ok(rows)
 }
 
 /// What a followed container holds, from which of its versions.

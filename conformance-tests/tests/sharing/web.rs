@@ -543,3 +543,112 @@ async fn members_give_opinions_and_report_sightings_in_one_click() {
     assert!(page.body.contains("sighting by acme") && page.body.contains("seen once"));
     assert!(page.body.contains("opinion by acme") && page.body.contains("blocked at our edge"));
 }
+
+#[tokio::test]
+async fn a_member_sees_its_follows_and_newest_notifications_and_stops_following() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let indicator = sdo("indicator", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&indicator), None).await;
+    let path = object_path(&id(&indicator));
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    let key = acme.get(&path).await.form_key();
+    let follow = [("form_key", &*key), ("action", "follow")];
+    assert_eq!(
+        acme.post(&format!("{path}follow/"), &follow).await.status,
+        303
+    );
+    let mut v2 = indicator.clone();
+    v2["modified"] = "2026-02-01T00:00:00.000Z".into();
+    post(&s, "cert-ops", &[v2], None).await;
+    let rel = relationship(2, &sdo("malware", 3, None), &indicator, GREEN2);
+    post(
+        &s,
+        "cert-ops",
+        &[sdo("malware", 3, Some(GREEN2)), rel.clone()],
+        None,
+    )
+    .await;
+
+    let me = acme.get("/web/me/").await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(me
+        .body
+        .contains(&format!("href=\"/web/c/{ISAC}/o/{}/\"", id(&indicator))));
+    // Newest first: the relationship, then the indicator's new version.
+    let (r, i) = (
+        me.body.find(&id(&rel)).unwrap(),
+        me.body.rfind(&format!(">{}<", id(&indicator))).unwrap(),
+    );
+    assert!(r < i, "{}", me.body);
+    let start = me.body.find("action=\"/web/me/follows/").unwrap() + 8;
+    let end = start + me.body[start..].find('"').unwrap();
+    let remove = me.body[start..end].to_owned();
+    assert_eq!(
+        acme.post(&remove, &[("form_key", "0".repeat(32).as_str())])
+            .await
+            .status,
+        403
+    );
+    let r = acme.post(&remove, &[("form_key", &*key)]).await;
+    assert_eq!(r.location(), Some("/web/me/?done=unfollow"));
+    let listed = s.get("acme-soc", "/acme/follows/").await.json();
+    assert_eq!(
+        listed["follows"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_makes_lists_and_revokes_its_own_tokens() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    let page = acme.get("/web/tokens/").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("web session"));
+    let key = page.form_key();
+    let form = [
+        ("form_key", &*key),
+        ("note", "Sentinel"),
+        ("days", "30"),
+        ("read_only", "yes"),
+    ];
+    let made = acme.post("/web/tokens/", &form).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let start = made
+        .body
+        .find("<pre>cairn_")
+        .expect("the token, shown once")
+        + 5;
+    let token = made.body[start..start + made.body[start..].find('<').unwrap()].to_owned();
+    assert!(made.body.contains("Sentinel") && made.body.contains("read-only"));
+    // It reads through the API, and only reads.
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str())];
+    let r = s
+        .send(reqwest::Method::GET, "/taxii2/", None, &headers, None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        !acme.get("/web/tokens/").await.body.contains(&token),
+        "shown once only"
+    );
+    // Another user's token cannot be revoked from here: it answers like a missing one.
+    let (other, _) = s.token("globex-soc", false, None).await;
+    let r = acme
+        .post(
+            &format!("/web/tokens/{other}/revoke/"),
+            &[("form_key", &*key)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let (id, _) = cairn::service::auth::token::split(&token).unwrap();
+    let r = acme
+        .post(&format!("/web/tokens/{id}/revoke/"), &[("form_key", &*key)])
+        .await;
+    assert_eq!(r.location(), Some("/web/tokens/"));
+    let r = s
+        .send(reqwest::Method::GET, "/taxii2/", None, &headers, None)
+        .await;
+    assert_eq!(r.status, 401);
+}
