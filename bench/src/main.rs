@@ -6,6 +6,7 @@
 //! cargo run --release -p cairn-bench -- compare
 //! cargo run --release -p cairn-bench -- members
 //! cargo run --release -p cairn-bench -- followers
+//! cargo run --release -p cairn-bench -- web-pages
 //! ```
 //!
 //! See bench/README.md for what each command measures and the latest figures.
@@ -20,6 +21,7 @@ mod rng;
 mod serve_cairn;
 mod stats;
 mod validate;
+mod web_pages;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +49,9 @@ enum Command {
     /// What follows cost during ingest: one community of readers without follows, with follows
     /// on 1% of the ingested ids and variants, side by side on fresh servers.
     Followers(followers::Args),
+    /// Web pages (a community's objects, first and deep, filtered; an object with a thread) at
+    /// 1,000,000 objects, side by side with the API's objects page, against a real server.
+    WebPages(web_pages::Args),
     /// Two builds of Cairn (two cairn-bench binaries) side by side, alternated: full polls and
     /// the first page under load, with the server's CPU time.
     PollAb(compare::ab::Args),
@@ -93,6 +98,11 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(followers::run(args)),
+        Command::WebPages(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?
+            .block_on(web_pages::run(args)),
         Command::PollAb(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
