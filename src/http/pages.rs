@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/web/c/{coll}/o/{id}/follow/", web::post().to(follow))
         .route("/web/c/{coll}/o/{id}/{said}/", web::post().to(comment))
         .route("/web/c/{coll}/members/", web::get().to(members))
+        .route("/web/c/{coll}/refusals/", web::get().to(refusals))
         .route("/web/me/", web::get().to(me))
         .route(
             "/web/me/follows/{id}/remove/",
@@ -1212,4 +1213,31 @@ async fn revoke_token(
         Ok(()) => see_other("/web/tokens/"),
         Err(e) => failure(s.frame(), e),
     }
+}
+
+#[derive(Template)]
+#[template(path = "web/refusals.html")]
+struct RefusalsPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    title: String,
+    refusals: Vec<uc::Refusal>,
+}
+
+/// What the community refused in the recent pushes of the moderator's partner.
+async fn refusals(cairn: web::Data<Cairn>, s: Signed, path: web::Path<String>) -> HttpResponse {
+    let (m, refusals) = match cairn.refusals(&s.principal, &path.into_inner()).await {
+        Ok(found) => found,
+        Err(e) => return failure(s.frame(), e),
+    };
+    let f = s.frame();
+    let page = RefusalsPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        community: m.community,
+        title: m.title,
+        refusals,
+    };
+    html(StatusCode::OK, &page)
 }

@@ -113,6 +113,18 @@ pub struct TokenView {
     pub note: String,
 }
 
+/// One object refused in a recent push of the moderator's partner.
+pub struct Refusal {
+    pub when: String,
+    pub user: String,
+    pub id: String,
+    pub version: String,
+    pub message: String,
+}
+
+/// How many recent statuses the refusals page reads.
+const RECENT_PUSHES: i64 = 200;
+
 /// The longest a token made on the web pages may live, in days (0: no end).
 pub const MAX_TOKEN_DAYS: u32 = 3650;
 
@@ -293,6 +305,36 @@ impl Cairn {
             })
             .await?;
         Ok(lines)
+    }
+
+    /// What the community refused in the recent pushes of the caller's partner, newest first:
+    /// the statuses its moderators may read (docs/sharing.md section 4), within retention.
+    pub async fn refusals(
+        &self,
+        principal: &Principal,
+        collection: &str,
+    ) -> Result<(Moderated, Vec<Refusal>), ServiceError> {
+        let moderated = self.members(principal, collection).await?;
+        let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
+        let key = (principal.partner.clone(), moderated.community.clone());
+        let rows = self
+            .storage
+            .read(move |c| {
+                crate::storage::statuses::recent(c, (&key.0, &key.1), not_before, RECENT_PUSHES)
+            })
+            .await?;
+        let refused = rows.into_iter().flat_map(|(user, at, body)| {
+            let status: Option<Status> = serde_json::from_str(&body).ok();
+            let failures = status.map(|s| s.failures).unwrap_or_default();
+            failures.into_iter().map(move |f| Refusal {
+                when: crate::taxii::timestamp::format_micros(at),
+                user: user.clone().unwrap_or_default(),
+                id: f.id,
+                version: f.version,
+                message: f.message.unwrap_or_default(),
+            })
+        });
+        Ok((moderated, refused.collect()))
     }
 
     /// The caller's own API tokens (web sessions included), oldest first.

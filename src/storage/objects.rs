@@ -1052,10 +1052,11 @@ fn filtered<'a, ST>(
 
 /// Orders a listing by the reader's date_added and fetches one row more than a page.
 fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, src: &Source<'_>, sel: &Selection<'_>) {
-    // By id: an expression, not the column, keeps planners from walking the reader's whole
-    // date_added index to avoid sorting the few versions of the requested ids.
+    // By id or by reference: an expression, not the column, keeps planners from walking the
+    // reader's whole date_added index to avoid sorting the few versions of those ids or of
+    // what references them (a thread: 145 ms at 1,000,000 objects that way, bench web-pages).
     q.sql(" ORDER BY ").sql(src.order());
-    if !sel.ids.is_empty() {
+    if !sel.ids.is_empty() || !sel.refs.is_empty() {
         q.sql(" + 0");
     }
     if sel.newest_first {

@@ -49,6 +49,24 @@ pub fn get(
     }))
 }
 
+/// The newest statuses of `partner`'s posts to `community` created at or after `not_before`,
+/// at most `limit`: (user, created_at, body).
+pub fn recent(
+    conn: &mut Conn,
+    (partner, community): (&str, &str),
+    not_before: i64,
+    limit: i64,
+) -> Result<Vec<(Option<String>, i64, String)>, StorageError> {
+    Ok(s::statuses
+        .filter(s::created_at.ge(not_before))
+        .filter(s::partner_id.eq(partner))
+        .filter(s::community_id.eq(community))
+        .order(s::created_at.desc())
+        .limit(limit)
+        .select((s::user_name, s::created_at, s::body))
+        .load(conn)?)
+}
+
 /// Drops statuses older than the retention; returns how many.
 pub fn purge(conn: &mut Conn, older_than: i64) -> Result<usize, StorageError> {
     Ok(diesel::delete(s::statuses.filter(s::created_at.lt(older_than))).execute(conn)?)

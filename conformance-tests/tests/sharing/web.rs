@@ -652,3 +652,29 @@ async fn a_member_makes_lists_and_revokes_its_own_tokens() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn moderators_see_what_was_refused_in_their_own_partners_pushes() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    // RED without recipients is refused, the rest of the envelope kept.
+    let refused = sdo("malware", 1, Some(RED2));
+    let kept = sdo("indicator", 2, Some(GREEN2));
+    let st = post(&s, "cert-ops", &[refused.clone(), kept], None).await;
+    assert_eq!(st["failure_count"], 1, "{st}");
+    let theirs = sdo("malware", 3, Some(RED2));
+    post(&s, "acme-soc", std::slice::from_ref(&theirs), None).await;
+
+    let mut cert = Browser::sign_in(&s, "cert-ops").await;
+    let page = cert.get("/web/c/finance-isac/refusals/").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&id(&refused)) && page.body.contains("recipients"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("cert-ops"));
+    // Another partner's pushes are its own moderators' to read.
+    assert!(!page.body.contains(&id(&theirs)));
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    assert_eq!(acme.get("/web/c/finance-isac/refusals/").await.status, 403);
+}
