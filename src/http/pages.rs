@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/web/c/{coll}/o/{id}/{said}/", web::post().to(comment))
         .route("/web/c/{coll}/members/", web::get().to(members))
         .route("/web/c/{coll}/refusals/", web::get().to(refusals))
+        .route("/web/c/{coll}/o/{id}/receipts/", web::get().to(receipts))
         .route("/web/me/", web::get().to(me))
         .route(
             "/web/me/follows/{id}/remove/",
@@ -1238,6 +1239,44 @@ async fn refusals(cairn: web::Data<Cairn>, s: Signed, path: web::Path<String>) -
         community: m.community,
         title: m.title,
         refusals,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "web/receipts.html")]
+struct ReceiptsPage {
+    signed_in_as: String,
+    form_key: String,
+    community: String,
+    object: String,
+    receipts: Vec<uc::ReceiptLine>,
+    read: i64,
+}
+
+/// Who received or posted the versions of an object that the moderator receives itself.
+async fn receipts(
+    cairn: web::Data<Cairn>,
+    s: Signed,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (coll, id) = path.into_inner();
+    // Only what the moderator sees itself: a hidden object answers like a missing one.
+    if let Err(e) = versions_of(&cairn, &s, &coll, &id).await {
+        return failure(s.frame(), e);
+    }
+    let (m, receipts) = match cairn.receipts_of(&s.principal, &coll, &id).await {
+        Ok(found) => found,
+        Err(e) => return failure(s.frame(), e),
+    };
+    let f = s.frame();
+    let page = ReceiptsPage {
+        signed_in_as: f.signed_in_as,
+        form_key: f.form_key,
+        community: m.community,
+        object: id,
+        receipts,
+        read: uc::RECEIPTS_READ,
     };
     html(StatusCode::OK, &page)
 }

@@ -432,7 +432,7 @@ pub fn builtin_versions() -> Vec<objects::NewVersion> {
 }
 
 /// When each of these versions became deliverable to `user`, for those it has.
-fn delivered_to(
+pub(crate) fn delivered_to(
     conn: &mut Conn,
     user: &str,
     community: &str,

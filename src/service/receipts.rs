@@ -168,7 +168,7 @@ pub fn for_user(c: &mut Conn, user: &str, since: i64) -> Result<Vec<String>, Sto
     Ok(out)
 }
 
-fn kind(r: &Receipt) -> String {
+pub(crate) fn kind(r: &Receipt) -> String {
     match (r.kind, r.refused) {
         (Kind::Pull, _) => "pull".into(),
         (Kind::Push, 0) => "push".into(),

@@ -122,11 +122,61 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// One user's receipt of a version of an object.
+pub struct ReceiptLine {
+    pub when: String,
+    pub user: String,
+    pub kind: String,
+    pub version: String,
+}
+
+/// How many of the community's newest receipts the receipts page reads: a page must not read
+/// a year of them (`cairn receipts` reads them all, for the operator).
+pub const RECEIPTS_READ: i64 = 5_000;
+
 /// How many recent statuses the refusals page reads.
 const RECENT_PUSHES: i64 = 200;
 
 /// The longest a token made on the web pages may live, in days (0: no end).
 pub const MAX_TOKEN_DAYS: u32 = 3650;
+
+/// The receipts of the versions of `object` delivered to `asker`, newest first.
+fn receipt_lines(
+    c: &mut crate::storage::Conn,
+    asker: &str,
+    community: &str,
+    object: &str,
+) -> Result<Vec<ReceiptLine>, crate::storage::StorageError> {
+    let stored = crate::storage::objects::versions_of(c, community, Some(&[object.to_owned()]))?;
+    let seqs: Vec<i64> = stored.iter().map(|v| v.seq).collect();
+    let seen = super::deliveries::delivered_to(c, asker, community, &seqs)?;
+    let shown: HashMap<i64, i64> = stored
+        .iter()
+        .filter(|v| seen.contains_key(&v.seq))
+        .map(|v| (v.seq, v.version))
+        .collect();
+    let Some(first) = stored
+        .iter()
+        .filter(|v| shown.contains_key(&v.seq))
+        .map(|v| v.added_at)
+        .min()
+    else {
+        return Ok(vec![]);
+    };
+    let format = crate::taxii::timestamp::format_micros;
+    let mut out = vec![];
+    for r in crate::storage::receipts::newest_in(c, community, first, RECEIPTS_READ)? {
+        for version in r.seqs.iter().filter_map(|s| shown.get(s)) {
+            out.push(ReceiptLine {
+                when: format(r.at),
+                user: r.user.clone(),
+                kind: super::receipts::kind(&r),
+                version: format(*version),
+            });
+        }
+    }
+    Ok(out)
+}
 
 fn token_view(r: &tokens::TokenRow, now: i64) -> TokenView {
     let when =
@@ -335,6 +385,24 @@ impl Cairn {
             })
         });
         Ok((moderated, refused.collect()))
+    }
+
+    /// Who received or posted the versions of `object` that the moderator receives itself,
+    /// newest first, among the community's newest `RECEIPTS_READ` receipts.
+    pub async fn receipts_of(
+        &self,
+        principal: &Principal,
+        collection: &str,
+        object: &str,
+    ) -> Result<(Moderated, Vec<ReceiptLine>), ServiceError> {
+        let moderated = self.members(principal, collection).await?;
+        let (asker, community) = (principal.user.clone(), moderated.community.clone());
+        let object = object.to_owned();
+        let lines = self
+            .storage
+            .read(move |c| receipt_lines(c, &asker, &community, &object))
+            .await?;
+        Ok((moderated, lines))
     }
 
     /// The caller's own API tokens (web sessions included), oldest first.

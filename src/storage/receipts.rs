@@ -98,6 +98,30 @@ pub fn since(
     rows.into_iter().map(receipt).collect()
 }
 
+/// The newest receipts of `community` at or after `since`, newest first, at most `limit`.
+pub fn newest_in(
+    conn: &mut Conn,
+    community: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<Receipt>, StorageError> {
+    let rows: Vec<RowOf> = r::receipts
+        .select((
+            r::user_name,
+            r::community_id,
+            r::kind,
+            r::at,
+            r::seqs,
+            r::refused,
+        ))
+        .filter(r::community_id.eq(community))
+        .filter(r::at.ge(since))
+        .order((r::at.desc(), r::id.desc()))
+        .limit(limit)
+        .load(conn)?;
+    rows.into_iter().map(receipt).collect()
+}
+
 /// Drops receipts older than the retention.
 pub fn purge(conn: &mut Conn, older_than: i64) -> Result<usize, StorageError> {
     Ok(diesel::delete(r::receipts.filter(r::at.lt(older_than))).execute(conn)?)

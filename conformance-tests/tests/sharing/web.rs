@@ -678,3 +678,72 @@ async fn moderators_see_what_was_refused_in_their_own_partners_pushes() {
     let mut acme = Browser::sign_in(&s, "acme-soc").await;
     assert_eq!(acme.get("/web/c/finance-isac/refusals/").await.status, 403);
 }
+
+#[tokio::test]
+async fn moderators_see_who_received_the_versions_they_receive_themselves() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let indicator = sdo("indicator", 1, Some(GREEN2));
+    post(&s, "cert-ops", std::slice::from_ref(&indicator), None).await;
+    // ACME's RED version of another id for Umbrella only, and the CERT's private copy of it.
+    let acme_red = sdo("indicator", 2, Some(RED2));
+    post(
+        &s,
+        "acme-soc",
+        std::slice::from_ref(&acme_red),
+        Some("umbrella"),
+    )
+    .await;
+    let mut copy = sdo("indicator", 2, Some(GREEN2));
+    copy["modified"] = "2026-03-01T00:00:00.000Z".into();
+    post(&s, "cert-ops", std::slice::from_ref(&copy), None).await;
+    for user in ["initech-soc", "umbrella-soc"] {
+        let r = s
+            .get(user, &TestServer::coll(root(user), ISAC, "objects/"))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+
+    let mut cert = Browser::sign_in(&s, "cert-ops").await;
+    let path = format!("{}receipts/", object_path(&id(&indicator)));
+    // Pull receipts are written just after the answer: wait for them, boundedly.
+    let mut page = cert.get(&path).await;
+    for _ in 0..100 {
+        if page.body.contains("<td>initech-soc</td><td>pull</td>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = cert.get(&path).await;
+    }
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<td>initech-soc</td><td>pull</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<td>cert-ops</td><td>push</td>"),
+        "{}",
+        page.body
+    );
+    // Of the other id, only the CERT's own copy: not ACME's version, nor who pulled it.
+    let other = cert
+        .get(&format!("{}receipts/", object_path(&id(&copy))))
+        .await;
+    assert!(
+        other.body.contains("<td>cert-ops</td><td>push</td>"),
+        "{}",
+        other.body
+    );
+    assert!(
+        !other.body.contains("acme-soc") && !other.body.contains("umbrella-soc"),
+        "{}",
+        other.body
+    );
+    let missing = "indicator--00000000-0000-4000-8000-000000000000";
+    let absent = cert
+        .get(&format!("{}receipts/", object_path(missing)))
+        .await;
+    assert_eq!(absent.status, 404);
+    let mut acme = Browser::sign_in(&s, "acme-soc").await;
+    assert_eq!(acme.get(&path).await.status, 403);
+}
