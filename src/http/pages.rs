@@ -147,8 +147,10 @@ struct ObjectPage {
     following: bool,
     levels: Vec<(&'static str, &'static str)>,
     opinions: [&'static str; 5],
-    /// The object's own TLP level: a sighting of it is marked the same.
+    /// The object's own TLP level: a sighting of it is marked the same (none for RED).
     own_level: &'static str,
+    /// Every top-level property of the latest version, as compact JSON values.
+    fields: Vec<(String, String)>,
     notice: String,
     problem: String,
 }
@@ -703,9 +705,18 @@ async fn object_page(
         refs: references(&latest.0),
         thread,
         following,
-        levels: Tlp::ALL.iter().map(|l| (l.as_str(), l.label())).collect(),
+        // RED needs recipients, which these forms do not name: the API does.
+        levels: Tlp::ALL
+            .iter()
+            .filter(|l| **l != Tlp::Red)
+            .map(|l| (l.as_str(), l.label()))
+            .collect(),
+        fields: fields_of(&latest.0),
         opinions: uc::OPINIONS,
-        own_level: level_of(&latest.0).unwrap_or(Tlp::Amber).as_str(),
+        own_level: match level_of(&latest.0).unwrap_or(Tlp::Amber) {
+            Tlp::Red => "",
+            l => l.as_str(),
+        },
         notice: String::new(),
         problem: String::new(),
     })
@@ -905,6 +916,19 @@ fn badge(o: &Value) -> (&'static str, &'static str) {
         Some(l) => (l.label(), tlp_class(l)),
         None => ("no TLP", "none"),
     }
+}
+
+/// Every property of an object: the name, and the value as text (strings bare, the rest as
+/// compact JSON), in the body's order.
+fn fields_of(o: &Value) -> Vec<(String, String)> {
+    let Some(map) = o.as_object() else {
+        return vec![];
+    };
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    map.iter().map(|(k, v)| (k.clone(), shown(v))).collect()
 }
 
 /// The CSS class of a TLP badge.

@@ -238,6 +238,11 @@ async fn pages_show_a_member_only_what_it_may_read() {
     let page = initech.get(&object_path(&id(&green))).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("indicator 1") && page.body.contains("198.51.100.7"));
+    // Every property, RED not offered in the forms (it needs recipients).
+    assert!(page
+        .body
+        .contains("<th>valid_from</th><td class=\"id\">2026-01-01T00:00:00Z</td>"));
+    assert!(!page.body.contains("<option value=\"red\">"));
     assert!(page.body.contains("Producer: cert "), "{}", page.body);
     let hidden = initech.get(&object_path(&id(&amber))).await;
     let absent = initech.get(&object_path(missing)).await;
@@ -746,4 +751,9 @@ async fn moderators_see_who_received_the_versions_they_receive_themselves() {
     assert_eq!(absent.status, 404);
     let mut acme = Browser::sign_in(&s, "acme-soc").await;
     assert_eq!(acme.get(&path).await.status, 403);
+    // A RED object has no one-click sighting: its sighting must name recipients.
+    let mut umbrella = Browser::sign_in(&s, "umbrella-soc").await;
+    let red = umbrella.get(&object_path(&id(&acme_red))).await;
+    assert_eq!(red.status, 200, "{}", red.body);
+    assert!(red.body.contains("names its recipients") && !red.body.contains("/sighting/\""));
 }
