@@ -496,6 +496,18 @@ pub fn explain(
             continue;
         }
         let verdict = facts.decide(&reader, &facts.rules, v, &visible, now);
+        let verdict = match (asker, verdict) {
+            // The newer version is not the asker's to know about: only that one is withheld.
+            (Some(_), decision::Verdict::Withhold(decision::Reason::Superseded(_))) => {
+                out.push(format!(
+                    "  version {}: not delivered: a newer version from the same producer is \
+                     withheld from this reader",
+                    crate::taxii::timestamp::format_micros(v.version)
+                ));
+                continue;
+            }
+            (_, verdict) => verdict,
+        };
         out.push(explain_line(v, verdict, delivered.get(&v.seq)));
     }
     Ok(out)

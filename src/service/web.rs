@@ -137,13 +137,16 @@ pub const RECEIPTS_READ: i64 = 5_000;
 /// How many recent statuses the refusals page reads.
 const RECENT_PUSHES: i64 = 200;
 
+/// Live tokens (sessions included) a user may have before the web pages make no more.
+pub const MAX_LIVE_TOKENS: usize = 100;
+
 /// The longest a token made on the web pages may live, in days (0: no end).
 pub const MAX_TOKEN_DAYS: u32 = 3650;
 
 /// The receipts of the versions of `object` delivered to `asker`, newest first.
 fn receipt_lines(
     c: &mut crate::storage::Conn,
-    asker: &str,
+    (asker, partner): (&str, &str),
     community: &str,
     object: &str,
 ) -> Result<Vec<ReceiptLine>, crate::storage::StorageError> {
@@ -165,12 +168,25 @@ fn receipt_lines(
     };
     let format = crate::taxii::timestamp::format_micros;
     let mut out = vec![];
+    let mut own: HashMap<String, bool> = HashMap::new();
     for r in crate::storage::receipts::newest_in(c, community, first, RECEIPTS_READ)? {
+        if !own.contains_key(&r.user) {
+            let user = setup::active_user(c, &r.user)?;
+            own.insert(
+                r.user.clone(),
+                user.is_some_and(|u| u.partner_id == partner),
+            );
+        }
+        // How many a push had refused is for the posting partner's moderators (its statuses).
+        let kind = match (own[&r.user], r.kind) {
+            (false, crate::storage::receipts::Kind::Push) => "push".to_owned(),
+            _ => super::receipts::kind(&r),
+        };
         for version in r.seqs.iter().filter_map(|s| shown.get(s)) {
             out.push(ReceiptLine {
                 when: format(r.at),
                 user: r.user.clone(),
-                kind: super::receipts::kind(&r),
+                kind: kind.clone(),
                 version: format(*version),
             });
         }
@@ -396,11 +412,11 @@ impl Cairn {
         object: &str,
     ) -> Result<(Moderated, Vec<ReceiptLine>), ServiceError> {
         let moderated = self.members(principal, collection).await?;
-        let (asker, community) = (principal.user.clone(), moderated.community.clone());
-        let object = object.to_owned();
+        let asker = (principal.user.clone(), principal.partner.clone());
+        let (community, object) = (moderated.community.clone(), object.to_owned());
         let lines = self
             .storage
-            .read(move |c| receipt_lines(c, &asker, &community, &object))
+            .read(move |c| receipt_lines(c, (&asker.0, &asker.1), &community, &object))
             .await?;
         Ok((moderated, lines))
     }
@@ -421,10 +437,20 @@ impl Cairn {
         principal: &Principal,
         (note, read_only, days): (String, bool, u32),
     ) -> Result<String, ServiceError> {
-        if principal.read_only || days > MAX_TOKEN_DAYS || note.chars().count() > 200 {
+        let reserved = note.trim().eq_ignore_ascii_case(SESSION_NOTE);
+        if principal.read_only || days > MAX_TOKEN_DAYS || note.chars().count() > 200 || reserved {
             return Err(ServiceError::Unprocessable(format!(
                 "a token lives 0 (no end) to {MAX_TOKEN_DAYS} days, its note has at most 200 \
-                 characters, and a read-only token makes none"
+                 characters and is not '{SESSION_NOTE}', and a read-only token makes none"
+            )));
+        }
+        let live = self.my_tokens(principal).await?;
+        let live = live
+            .iter()
+            .filter(|t| matches!(t.state, "active" | "read-only"));
+        if live.count() >= MAX_LIVE_TOKENS {
+            return Err(ServiceError::Unprocessable(format!(
+                "a user has at most {MAX_LIVE_TOKENS} live tokens: revoke some first"
             )));
         }
         let now = self.clock.now_micros();

@@ -768,6 +768,9 @@ pub struct Source<'a> {
     after: Vec<i64>,
     /// Rows must lie before this date (own rows), or at most at this position (a stream).
     before: Option<i64>,
+    /// Few versions reference the selection's `refs`: sorting them beats walking the reader's
+    /// rows in order.
+    few_refs: bool,
 }
 
 impl<'a> Source<'a> {
@@ -800,6 +803,7 @@ impl<'a> Source<'a> {
             view,
             after,
             before: None,
+            few_refs: false,
         }))
     }
 
@@ -821,6 +825,7 @@ impl<'a> Source<'a> {
                 Some(src.view.last_dated_by(t - 1, stamped))
             }
         };
+        src.few_refs = !sel.refs.is_empty() && few_referencing(conn, src.community, sel.refs)?;
         Ok(Some(src))
     }
 
@@ -1050,13 +1055,33 @@ fn filtered<'a, ST>(
     Some(q)
 }
 
+/// Versions referencing a thread's ids up to which they are sorted rather than found by
+/// walking the reader's rows in order.
+const FEW_REFS: i64 = 5_000;
+
+/// Whether fewer than `FEW_REFS` versions reference `refs` (counting stops there).
+fn few_referencing(
+    conn: &mut Conn,
+    community: &str,
+    refs: &[String],
+) -> Result<bool, StorageError> {
+    let dialect = conn.dialect();
+    let mut q: Stmt<BigInt> = Stmt::new(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM object_refs WHERE object_refs.target_num IN ",
+    );
+    nums_of(&mut q, dialect, community, refs);
+    q.sql(" LIMIT ").int(FEW_REFS).sql(") few");
+    Ok(q.get_result::<i64>(conn)? < FEW_REFS)
+}
+
 /// Orders a listing by the reader's date_added and fetches one row more than a page.
 fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, src: &Source<'_>, sel: &Selection<'_>) {
-    // By id or by reference: an expression, not the column, keeps planners from walking the
-    // reader's whole date_added index to avoid sorting the few versions of those ids or of
-    // what references them (a thread: 145 ms at 1,000,000 objects that way, bench web-pages).
+    // By id or by a reference few versions make: an expression, not the column, keeps
+    // planners from walking the reader's whole date_added index to avoid sorting the few
+    // versions of those ids or of what references them (a thread: 145 ms at 1,000,000
+    // objects that way, bench web-pages). An id that very many reference is walked instead.
     q.sql(" ORDER BY ").sql(src.order());
-    if !sel.ids.is_empty() || !sel.refs.is_empty() {
+    if !sel.ids.is_empty() || src.few_refs {
         q.sql(" + 0");
     }
     if sel.newest_first {

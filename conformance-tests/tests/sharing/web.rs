@@ -647,6 +647,9 @@ async fn a_member_makes_lists_and_revokes_its_own_tokens() {
         )
         .await;
     assert_eq!(r.status, 404);
+    // The note of sessions is not a token's: such a token would be a session without an end.
+    let sneaky = [("form_key", &*key), ("note", "Web Session"), ("days", "0")];
+    assert_eq!(acme.post("/web/tokens/", &sneaky).await.status, 422);
     let (id, _) = cairn::service::auth::token::split(&token).unwrap();
     let r = acme
         .post(&format!("/web/tokens/{id}/revoke/"), &[("form_key", &*key)])
@@ -749,6 +752,25 @@ async fn moderators_see_who_received_the_versions_they_receive_themselves() {
         .get(&format!("{}receipts/", object_path(missing)))
         .await;
     assert_eq!(absent.status, 404);
+    // ACME's push with a refusal: how many were refused is for ACME's moderators.
+    let acme_green = sdo("indicator", 4, Some(GREEN2));
+    let st = post(
+        &s,
+        "acme-soc",
+        &[acme_green.clone(), sdo("malware", 5, Some(RED2))],
+        None,
+    )
+    .await;
+    assert_eq!(st["failure_count"], 1, "{st}");
+    let page = cert
+        .get(&format!("{}receipts/", object_path(&id(&acme_green))))
+        .await;
+    assert!(
+        page.body.contains("<td>acme-soc</td><td>push</td>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("refused"), "{}", page.body);
     let mut acme = Browser::sign_in(&s, "acme-soc").await;
     assert_eq!(acme.get(&path).await.status, 403);
     // A RED object has no one-click sighting: its sighting must name recipients.
