@@ -110,6 +110,19 @@ fn object_path(o: &str) -> String {
     format!("/web/c/finance-isac/o/{o}/")
 }
 
+/// ACME's RED indicator for Umbrella only, then the CERT, which cannot see it, posting the same
+/// id: its private copy (docs/sharing.md section 6). Returns both.
+async fn red_and_private_copy(s: &TestServer) -> (Value, Value) {
+    let mut acme_red = sdo("indicator", 2, Some(RED2));
+    acme_red["description"] = "ACME's".into();
+    let one = std::slice::from_ref(&acme_red);
+    post(s, "acme-soc", one, Some("umbrella")).await;
+    let mut copy = sdo("indicator", 2, Some(GREEN2));
+    copy["modified"] = "2026-03-01T00:00:00.000Z".into();
+    post(s, "cert-ops", std::slice::from_ref(&copy), None).await;
+    (acme_red, copy)
+}
+
 /// The link to a listing's next page, if it has one.
 pub fn more(p: &Page) -> Option<String> {
     let end = p.body.find("\">More</a>")?;
@@ -409,20 +422,7 @@ async fn moderators_see_members_and_explain_only_what_they_see_themselves() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let amber = sdo("malware", 1, Some(AMBER2));
     post(&s, "cert-ops", std::slice::from_ref(&amber), None).await;
-    // ACME's RED indicator for Umbrella only; the CERT, which cannot see it, posts the same id:
-    // its private copy (docs/sharing.md section 6).
-    let mut acme_red = sdo("indicator", 2, Some(RED2));
-    acme_red["description"] = "ACME's".into();
-    post(
-        &s,
-        "acme-soc",
-        std::slice::from_ref(&acme_red),
-        Some("umbrella"),
-    )
-    .await;
-    let mut copy = sdo("indicator", 2, Some(GREEN2));
-    copy["modified"] = "2026-03-01T00:00:00.000Z".into();
-    post(&s, "cert-ops", std::slice::from_ref(&copy), None).await;
+    let (_, copy) = red_and_private_copy(&s).await;
     let red = sdo("malware", 3, Some(RED2));
     post(&s, "acme-soc", std::slice::from_ref(&red), Some("umbrella")).await;
 
@@ -692,18 +692,7 @@ async fn moderators_see_who_received_the_versions_they_receive_themselves() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
     let indicator = sdo("indicator", 1, Some(GREEN2));
     post(&s, "cert-ops", std::slice::from_ref(&indicator), None).await;
-    // ACME's RED version of another id for Umbrella only, and the CERT's private copy of it.
-    let acme_red = sdo("indicator", 2, Some(RED2));
-    post(
-        &s,
-        "acme-soc",
-        std::slice::from_ref(&acme_red),
-        Some("umbrella"),
-    )
-    .await;
-    let mut copy = sdo("indicator", 2, Some(GREEN2));
-    copy["modified"] = "2026-03-01T00:00:00.000Z".into();
-    post(&s, "cert-ops", std::slice::from_ref(&copy), None).await;
+    let (acme_red, copy) = red_and_private_copy(&s).await;
     for user in ["initech-soc", "umbrella-soc"] {
         let r = s
             .get(user, &TestServer::coll(root(user), ISAC, "objects/"))
