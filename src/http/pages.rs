@@ -4,7 +4,7 @@
 //! (HttpOnly, SameSite=Strict, Secure under TLS); every form carries the session's form key.
 
 use super::extract::{client_ip, query_pairs};
-use crate::policy::{Principal, Role};
+use crate::policy::Principal;
 use crate::service::query::{Items, Page};
 use crate::service::web::{self as uc, Comment, Said};
 use crate::service::{Cairn, ServiceError};
@@ -624,7 +624,7 @@ async fn feed_page(
         signed_in_as: f.signed_in_as,
         form_key: f.form_key,
         title,
-        moderator: member.role == Role::Moderator,
+        moderator: crate::policy::grant_moderate(&s.principal, &member).is_ok(),
         items: bodies(&page).iter().map(item).collect(),
         community,
         type_filter,
@@ -696,7 +696,7 @@ async fn object_page(
         form_key: f.form_key,
         community: community.id,
         community_title: community.title,
-        moderator: member.role == Role::Moderator,
+        moderator: crate::policy::grant_moderate(&s.principal, &member).is_ok(),
         o: item(&latest),
         versions: versions
             .iter()
@@ -1260,8 +1260,8 @@ async fn refusals(cairn: web::Data<Cairn>, s: Signed, path: web::Path<String>) -
     let page = RefusalsPage {
         signed_in_as: f.signed_in_as,
         form_key: f.form_key,
-        community: m.community,
-        title: m.title,
+        community: m.0,
+        title: m.1,
         refusals,
     };
     html(StatusCode::OK, &page)
@@ -1297,7 +1297,7 @@ async fn receipts(
     let page = ReceiptsPage {
         signed_in_as: f.signed_in_as,
         form_key: f.form_key,
-        community: m.community,
+        community: m,
         object: id,
         receipts,
         read: uc::RECEIPTS_READ,

@@ -185,6 +185,20 @@ pub fn grant_delete(principal: &Principal, m: &Membership) -> Result<DeleteGrant
     Ok(DeleteGrant { read, deletable })
 }
 
+const MODERATORS_ONLY: &str =
+    "only the community's moderators see its members, explain its deliveries, its receipts and \
+     its refusals";
+
+/// The moderator pages of a community (members, explain, receipts, refusals): for its
+/// moderators; hidden from anyone not in it.
+pub fn grant_moderate(principal: &Principal, m: &Membership) -> Result<(), Denied> {
+    grant_read(principal, m)?;
+    match m.role {
+        Role::Moderator => Ok(()),
+        _ => Err(Denied::Forbidden(MODERATORS_ONLY)),
+    }
+}
+
 /// Who posted a status, and to which community.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOwner {
@@ -249,6 +263,17 @@ mod tests {
             partner: partner.into(),
             role,
         }
+    }
+
+    #[test]
+    fn only_a_communitys_moderators_moderate_it_and_strangers_see_nothing() {
+        assert_eq!(grant_moderate(&p("a"), &m("a", Role::Moderator)), Ok(()));
+        for role in [Role::Contributor, Role::Reader] {
+            let denied = grant_moderate(&p("a"), &m("a", role));
+            assert!(matches!(denied, Err(Denied::Forbidden(_))), "{role:?}");
+        }
+        let stranger = grant_moderate(&p("b"), &m("a", Role::Moderator));
+        assert!(matches!(stranger, Err(Denied::Hidden)));
     }
 
     #[test]

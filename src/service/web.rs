@@ -4,7 +4,7 @@
 
 use super::auth::{token, Credentials, Scheme};
 use super::{Cairn, ServiceError};
-use crate::policy::{identity, Principal, Role};
+use crate::policy::{self, identity, Principal, Role, StatusOwner};
 use crate::stix::tlp::Tlp;
 use crate::storage::{settings, setup, tokens};
 use crate::taxii::resources::Status;
@@ -100,9 +100,6 @@ pub struct MemberLine {
     pub user_cap: Tlp,
 }
 
-const MODERATORS_ONLY: &str =
-    "only the community's moderators see its members and explain its deliveries";
-
 /// One of a user's API tokens as its owner sees it; never its secret.
 pub struct TokenView {
     pub id: String,
@@ -146,13 +143,13 @@ pub const MAX_TOKEN_DAYS: u32 = 3650;
 /// The receipts of the versions of `object` delivered to `asker`, newest first.
 fn receipt_lines(
     c: &mut crate::storage::Conn,
-    (asker, partner): (&str, &str),
+    asker: &Principal,
     community: &str,
     object: &str,
 ) -> Result<Vec<ReceiptLine>, crate::storage::StorageError> {
     let stored = crate::storage::objects::versions_of(c, community, Some(&[object.to_owned()]))?;
     let seqs: Vec<i64> = stored.iter().map(|v| v.seq).collect();
-    let seen = super::deliveries::delivered_to(c, asker, community, &seqs)?;
+    let seen = super::deliveries::delivered_to(c, &asker.user, community, &seqs)?;
     let shown: HashMap<i64, i64> = stored
         .iter()
         .filter(|v| seen.contains_key(&v.seq))
@@ -168,17 +165,20 @@ fn receipt_lines(
     };
     let format = crate::taxii::timestamp::format_micros;
     let mut out = vec![];
-    let mut own: HashMap<String, bool> = HashMap::new();
+    let mut partners: HashMap<String, Option<String>> = HashMap::new();
     for r in crate::storage::receipts::newest_in(c, community, first, RECEIPTS_READ)? {
-        if !own.contains_key(&r.user) {
+        if !partners.contains_key(&r.user) {
             let user = setup::active_user(c, &r.user)?;
-            own.insert(
-                r.user.clone(),
-                user.is_some_and(|u| u.partner_id == partner),
-            );
+            partners.insert(r.user.clone(), user.map(|u| u.partner_id));
         }
-        // How many a push had refused is for the posting partner's moderators (its statuses).
-        let kind = match (own[&r.user], r.kind) {
+        // How many a push had refused is status information: for whom its status is.
+        let owner = partners[&r.user].clone().map(|partner| StatusOwner {
+            partner,
+            user: r.user.clone(),
+            community_id: community.to_owned(),
+        });
+        let told = owner.is_some_and(|o| policy::may_read_status(asker, &o, Some(Role::Moderator)));
+        let kind = match (told, r.kind) {
             (false, crate::storage::receipts::Kind::Push) => "push".to_owned(),
             _ => super::receipts::kind(&r),
         };
@@ -322,13 +322,8 @@ impl Cairn {
         principal: &Principal,
         collection: &str,
     ) -> Result<Moderated, ServiceError> {
-        let (community, m) = self
-            .membership(principal, &principal.partner, collection)
-            .await?;
-        if m.role != Role::Moderator {
-            return Err(ServiceError::Forbidden(MODERATORS_ONLY.into()));
-        }
-        let id = community.id.clone();
+        let (community, title) = self.moderated(principal, collection).await?;
+        let id = community.clone();
         let rows = self
             .storage
             .read(move |c| setup::readers_of(c, &id))
@@ -346,10 +341,23 @@ impl Cairn {
             })
             .collect::<Result<_, crate::storage::StorageError>>()?;
         Ok(Moderated {
-            community: community.id,
-            title: community.title,
+            community,
+            title,
             members,
         })
+    }
+
+    /// The id and title of a community the caller moderates (`policy::grant_moderate`).
+    pub async fn moderated(
+        &self,
+        principal: &Principal,
+        collection: &str,
+    ) -> Result<(String, String), ServiceError> {
+        let (community, m) = self
+            .membership(principal, &principal.partner, collection)
+            .await?;
+        policy::grant_moderate(principal, &m)?;
+        Ok((community.id, community.title))
     }
 
     /// `cairn explain` of `object` for `user`, asked by a moderator: only the versions
@@ -360,7 +368,7 @@ impl Cairn {
         collection: &str,
         (user, object): (&str, &str),
     ) -> Result<Vec<String>, ServiceError> {
-        let community = self.members(principal, collection).await?.community;
+        let (community, _) = self.moderated(principal, collection).await?;
         let asker = principal.user.clone();
         let (user, object, now) = (user.to_owned(), object.to_owned(), self.clock.now_micros());
         let lines = self
@@ -379,22 +387,33 @@ impl Cairn {
         &self,
         principal: &Principal,
         collection: &str,
-    ) -> Result<(Moderated, Vec<Refusal>), ServiceError> {
-        let moderated = self.members(principal, collection).await?;
+    ) -> Result<((String, String), Vec<Refusal>), ServiceError> {
+        let moderated = self.moderated(principal, collection).await?;
         let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
-        let key = (principal.partner.clone(), moderated.community.clone());
+        let key = (principal.partner.clone(), moderated.0.clone());
+        let asked = key.clone();
         let rows = self
             .storage
             .read(move |c| {
+                let key = &asked;
                 crate::storage::statuses::recent(c, (&key.0, &key.1), not_before, RECENT_PUSHES)
             })
             .await?;
-        let refused = rows.into_iter().flat_map(|(user, at, body)| {
+        let readable = rows.into_iter().filter_map(|(user, at, body)| {
+            let owner = StatusOwner {
+                partner: key.0.clone(),
+                user: user?,
+                community_id: key.1.clone(),
+            };
+            let may = policy::may_read_status(principal, &owner, Some(Role::Moderator));
+            may.then_some((owner.user, at, body))
+        });
+        let refused = readable.flat_map(|(user, at, body)| {
             let status: Option<Status> = serde_json::from_str(&body).ok();
             let failures = status.map(|s| s.failures).unwrap_or_default();
             failures.into_iter().map(move |f| Refusal {
                 when: crate::taxii::timestamp::format_micros(at),
-                user: user.clone().unwrap_or_default(),
+                user: user.clone(),
                 id: f.id,
                 version: f.version,
                 message: f.message.unwrap_or_default(),
@@ -410,15 +429,14 @@ impl Cairn {
         principal: &Principal,
         collection: &str,
         object: &str,
-    ) -> Result<(Moderated, Vec<ReceiptLine>), ServiceError> {
-        let moderated = self.members(principal, collection).await?;
-        let asker = (principal.user.clone(), principal.partner.clone());
-        let (community, object) = (moderated.community.clone(), object.to_owned());
+    ) -> Result<(String, Vec<ReceiptLine>), ServiceError> {
+        let (community, _) = self.moderated(principal, collection).await?;
+        let (asker, object, id) = (principal.clone(), object.to_owned(), community.clone());
         let lines = self
             .storage
-            .read(move |c| receipt_lines(c, (&asker.0, &asker.1), &community, &object))
+            .read(move |c| receipt_lines(c, &asker, &id, &object))
             .await?;
-        Ok((moderated, lines))
+        Ok((community, lines))
     }
 
     /// The caller's own API tokens (web sessions included), oldest first.

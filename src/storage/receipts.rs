@@ -77,6 +77,26 @@ pub fn since(
     community: Option<&str>,
     since: i64,
 ) -> Result<Vec<Receipt>, StorageError> {
+    select(conn, (user, community), since, None)
+}
+
+/// The newest receipts of `community` at or after `since`, newest first, at most `limit`.
+pub fn newest_in(
+    conn: &mut Conn,
+    community: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<Receipt>, StorageError> {
+    select(conn, (None, Some(community)), since, Some(limit))
+}
+
+/// Receipts at or after `since`, oldest first; with `newest`, that many newest first.
+fn select(
+    conn: &mut Conn,
+    (user, community): (Option<&str>, Option<&str>),
+    since: i64,
+    newest: Option<i64>,
+) -> Result<Vec<Receipt>, StorageError> {
     let mut q = r::receipts
         .select((
             r::user_name,
@@ -94,31 +114,11 @@ pub fn since(
     if let Some(community) = community {
         q = q.filter(r::community_id.eq(community.to_owned()));
     }
-    let rows: Vec<RowOf> = q.order((r::at, r::id)).load(conn)?;
-    rows.into_iter().map(receipt).collect()
-}
-
-/// The newest receipts of `community` at or after `since`, newest first, at most `limit`.
-pub fn newest_in(
-    conn: &mut Conn,
-    community: &str,
-    since: i64,
-    limit: i64,
-) -> Result<Vec<Receipt>, StorageError> {
-    let rows: Vec<RowOf> = r::receipts
-        .select((
-            r::user_name,
-            r::community_id,
-            r::kind,
-            r::at,
-            r::seqs,
-            r::refused,
-        ))
-        .filter(r::community_id.eq(community))
-        .filter(r::at.ge(since))
-        .order((r::at.desc(), r::id.desc()))
-        .limit(limit)
-        .load(conn)?;
+    q = match newest {
+        Some(limit) => q.order((r::at.desc(), r::id.desc())).limit(limit),
+        None => q.order((r::at, r::id)),
+    };
+    let rows: Vec<RowOf> = q.load(conn)?;
     rows.into_iter().map(receipt).collect()
 }
 
