@@ -36,19 +36,25 @@ impl Drop for AbortOnDrop {
 #[derive(Default)]
 struct InFlight {
     tasks: tokio::task::JoinSet<()>,
-    hook_of: HashMap<tokio::task::Id, String>,
+    key_of: HashMap<tokio::task::Id, webhooks::Key>,
     per_hook: HashMap<String, usize>,
 }
 
 impl InFlight {
     fn spawn(
         &mut self,
-        hook: String,
+        key: webhooks::Key,
         task: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let id = self.tasks.spawn(task).id();
-        *self.per_hook.entry(hook.clone()).or_default() += 1;
-        self.hook_of.insert(id, hook);
+        *self.per_hook.entry(key.webhook.clone()).or_default() += 1;
+        self.key_of.insert(id, key);
+    }
+
+    /// Whether this instance is sending that delivery now: a lease that ran out while it is
+    /// still on its way (a clock moved on) must not send it twice.
+    fn sending(&self, key: &webhooks::Key) -> bool {
+        self.key_of.values().any(|k| k == key)
     }
 
     /// Forgets the tasks that ended (a panic included).
@@ -58,10 +64,10 @@ impl InFlight {
                 Ok((id, ())) => id,
                 Err(e) => e.id(),
             };
-            let Some(hook) = self.hook_of.remove(&id) else {
+            let Some(key) = self.key_of.remove(&id) else {
                 continue;
             };
-            if let Some(n) = self.per_hook.get_mut(&hook) {
+            if let Some(n) = self.per_hook.get_mut(&key.webhook) {
                 *n -= 1;
             }
         }
@@ -180,10 +186,11 @@ impl Cairn {
             return Ok(());
         }
         let now = self.clock.now_micros();
-        let due = self
+        let mut due = self
             .storage
             .read(move |c| webhooks::due(c, now, &wanted))
             .await?;
+        due.retain(|d| !sending.sending(&d.key));
         if due.is_empty() {
             return Ok(());
         }
@@ -193,7 +200,7 @@ impl Cairn {
             .await?;
         for d in taken {
             let (cairn, client) = (self.clone(), client.clone());
-            sending.spawn(d.key.webhook.clone(), async move {
+            sending.spawn(d.key.clone(), async move {
                 if let Err(e) = cairn.deliver(&client, d).await {
                     tracing::warn!(error = %e, "webhooks: an attempt was not recorded");
                 }

@@ -33,6 +33,14 @@ impl Received {
 
 /// A webhook receiver: answers each request with the next status of `statuses` (then 200).
 pub async fn receiver(statuses: Vec<u16>) -> (u16, mpsc::UnboundedReceiver<Received>) {
+    receiver_slow(statuses, Duration::ZERO).await
+}
+
+/// The same, answering each request `delay` after it came (and reporting it when it came).
+async fn receiver_slow(
+    statuses: Vec<u16>,
+    delay: Duration,
+) -> (u16, mpsc::UnboundedReceiver<Received>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -45,8 +53,14 @@ pub async fn receiver(statuses: Vec<u16>) -> (u16, mpsc::UnboundedReceiver<Recei
             let status = statuses.next().unwrap_or(200);
             let answer =
                 format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if !delay.is_zero() {
+                let _ = tx.send(got.clone());
+                tokio::time::sleep(delay).await;
+            }
             let _ = conn.write_all(answer.as_bytes()).await;
-            let _ = tx.send(got);
+            if delay.is_zero() {
+                let _ = tx.send(got);
+            }
         }
     });
     (port, rx)
@@ -243,6 +257,32 @@ async fn a_receiver_that_fails_gets_the_same_event_again_after_the_backoff() {
     let lines = log(&s).await;
     assert!(
         lines[0].contains("attempts 2  closed ") && lines[0].ends_with("HTTP 200"),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_whose_lease_runs_out_while_it_is_sent_is_not_sent_twice() {
+    let (initech_port, mut initech) = receiver_slow(vec![], Duration::from_secs(2)).await;
+    let (umbrella_port, _umbrella) = receiver(vec![]).await;
+    let setup = isac_setup("");
+    let s = TestServer::start_with(&setup, "").await;
+    let hooks_text = hooks(initech_port, umbrella_port);
+    s.apply_with_env(
+        &format!("{setup}\n{hooks_text}"),
+        &[("HOOK_SECRET", SECRET)],
+    )
+    .await;
+    follow(&s, "initech-soc", None).await;
+    post(&s, "cert-ops", &[sdo("indicator", 1, Some(GREEN2))], None).await;
+    next(&mut initech).await;
+    // The clock passes the 60 s lease while the receiver still holds the request.
+    s.clock.advance(chrono::Duration::minutes(5));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    nothing_more(&mut initech).await;
+    let lines = log(&s).await;
+    assert!(
+        lines[0].contains("attempts 1  closed ") && lines[0].ends_with("HTTP 200"),
         "{lines:#?}"
     );
 }
