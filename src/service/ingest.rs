@@ -6,13 +6,16 @@ use super::deliveries::{self, Fresh, Scope};
 use super::{receipts, Cairn, ServiceError};
 use crate::policy::identity;
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
-use crate::sharing::decision::{self as decision, Recipient, VersionFacts};
+use crate::sharing::decision::{
+    self as decision, CommunityPolicy, ProducerRule, Recipient, VersionFacts,
+};
 use crate::sharing::ownership::{self, Placement};
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
 use crate::taxii::timestamp::format_micros;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// One object that passed validation, with its position in the upload.
@@ -283,6 +286,81 @@ fn parse_recipients(
     Ok(Ok(out))
 }
 
+/// What every object of a POST is checked against, read once in its transaction.
+struct PostContext {
+    community: String,
+    policy: CommunityPolicy,
+    rules: HashMap<String, ProducerRule>,
+    recipients: Result<Vec<Recipient>, String>,
+    /// The identities of the community's partners, present and former: another partner's is
+    /// not this poster's to claim, and a partner outside it is not revealed by a refusal.
+    identities: HashMap<String, String>,
+}
+
+impl PostContext {
+    fn load(
+        c: &mut Conn,
+        grant: &WriteGrant,
+        header: Option<&str>,
+        now: i64,
+    ) -> Result<PostContext, StorageError> {
+        let community = grant.community_id().to_owned();
+        // Releases that came due first, so "visible to the poster" below is current.
+        deliveries::release_due(c, &community, now)?;
+        let row = setup::community(c, &community)?
+            .ok_or(StorageError::Task("community vanished".into()))?;
+        Ok(PostContext {
+            policy: deliveries::community_policy(&row)?,
+            rules: deliveries::producer_rules(&setup::rules_of(c, &community)?)?,
+            recipients: parse_recipients(c, &community, header)?,
+            identities: identity::owners(setup::partner_identities(c, &community)?),
+            community,
+        })
+    }
+}
+
+/// (id, version) of a stored version: its version text and body.
+type KnownVersions = HashMap<(String, Option<i64>), (String, String)>;
+
+/// What is already stored under the posted ids.
+#[derive(Default)]
+struct Prior {
+    /// The earliest copy of each version the poster may be told about.
+    known: KnownVersions,
+    /// Ids with a stored version.
+    had_versions: HashSet<String>,
+    /// Every stored version of each posted id, oldest first, for the ownership rule.
+    stored: HashMap<String, Vec<ownership::Stored>>,
+}
+
+impl Prior {
+    fn load(
+        c: &mut Conn,
+        grant: &WriteGrant,
+        user: &str,
+        posted: &[i64],
+    ) -> Result<Prior, StorageError> {
+        let mut prior = Prior::default();
+        for k in objects::stored_versions(c, grant, user, posted)? {
+            prior.had_versions.insert(k.key.0.clone());
+            prior
+                .stored
+                .entry(k.key.0.clone())
+                .or_default()
+                .push(ownership::Stored {
+                    producer: k.producer.clone(),
+                    private_copy: k.private_copy,
+                    delivered: k.delivered,
+                    versioned: k.key.1.is_some(),
+                });
+            if grant.knows_stored(k.producer.as_deref(), k.delivered) {
+                prior.known.entry(k.key).or_insert((k.version_text, k.body));
+            }
+        }
+        Ok(prior)
+    }
+}
+
 fn store_all(
     c: &mut Conn,
     grant: &WriteGrant,
@@ -291,193 +369,199 @@ fn store_all(
     candidates: &[Candidate],
     now: i64,
 ) -> Result<(Vec<(usize, Outcome)>, Stored), StorageError> {
-    let community = grant.community_id().to_owned();
-    // Releases that came due first, so "visible to the poster" below is current.
-    deliveries::release_due(c, &community, now)?;
-    let row =
-        setup::community(c, &community)?.ok_or(StorageError::Task("community vanished".into()))?;
-    let policy = deliveries::community_policy(&row)?;
-    let rules = deliveries::producer_rules(&setup::rules_of(c, &community)?)?;
-    let recipients = parse_recipients(c, &community, recipients_header)?;
-    // The identities of the community's partners, present and former: another partner's is
-    // not this poster's to claim, and a partner outside it is not revealed by a refusal.
-    let identities = identity::owners(setup::partner_identities(c, &community)?);
+    let ctx = PostContext::load(c, grant, recipients_header, now)?;
     // Every id posted or referenced, looked up once (see `objects::nums`).
     let named = objects::named(
         candidates
             .iter()
             .map(|cand| (cand.checked.id.as_str(), cand.checked.refs.as_slice())),
     );
-    let mut nums = objects::nums(c, &community, &named)?;
-    let posted: Vec<i64> = candidates
+    let mut nums = objects::nums(c, &ctx.community, &named)?;
+    let posted: BTreeSet<i64> = candidates
         .iter()
         .filter_map(|cand| nums.get(&cand.checked.id).copied())
-        .collect::<std::collections::BTreeSet<i64>>()
-        .into_iter()
         .collect();
-    // The earliest copy of each version the poster may be told about.
-    let mut known = std::collections::HashMap::new();
-    let mut had_versions = std::collections::HashSet::new();
-    // Every stored version of each posted id, oldest first, for the ownership rule.
-    let mut stored: std::collections::HashMap<String, Vec<ownership::Stored>> = Default::default();
-    for k in objects::stored_versions(c, grant, user, &posted)? {
-        had_versions.insert(k.key.0.clone());
-        stored
-            .entry(k.key.0.clone())
-            .or_default()
-            .push(ownership::Stored {
-                producer: k.producer.clone(),
-                private_copy: k.private_copy,
-                delivered: k.delivered,
-                versioned: k.key.1.is_some(),
-            });
-        if grant.knows_stored(k.producer.as_deref(), k.delivered) {
-            known.entry(k.key).or_insert((k.version_text, k.body));
-        }
-    }
+    let posted: Vec<i64> = posted.into_iter().collect();
+    let mut prior = Prior::load(c, grant, user, &posted)?;
     let mut clock = objects::AddedClock::load(c)?;
     // One insertion time for the whole POST (taken when its first version is stored). A time per
     // object would step once for every object of the POST, hidden ones included, and a reader
     // would read how many it may not see from the versions of SCOs (their version is this time)
     // and from its own date_added values.
     let mut post_added: Option<i64> = None;
-    let mut outcomes = vec![];
-    let mut batch = vec![];
+    let mut added_at = || *post_added.get_or_insert_with(|| clock.next(now));
+    let (mut outcomes, mut batch) = (vec![], vec![]);
     for cand in candidates {
-        let ch = &cand.checked;
-        let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
-        let named = match decision::accept(
-            &policy,
-            &ch.stix_type,
-            tlp,
-            crate::stix::tlp::is_canonical_id(&ch.id),
-            &recipients,
+        match place(
+            &ctx,
+            &mut prior.known,
+            &prior.stored,
+            grant,
+            user,
+            cand,
+            &mut added_at,
         ) {
-            Ok(named) => named
-                .iter()
-                .map(Recipient::to_string)
-                .collect::<Vec<String>>(),
-            Err(why) => {
-                outcomes.push((cand.index, refusal(ch, COMMUNITY_RULES, why)));
-                continue;
+            Ok((placed, stored)) => {
+                batch.push(placed);
+                outcomes.push((cand.index, stored));
             }
-        };
-        let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
-        if let Some((version_text, body)) = known.get(&key) {
-            let outcome = if *body == cand.body || same_json(body, &cand.body) {
-                Outcome::Stored(
-                    "repeat",
-                    StatusDetail {
-                        id: ch.id.clone(),
-                        version: version_text.clone(),
-                        message: Some("this version was already stored; kept once".into()),
-                    },
-                )
-            } else {
-                let why = match ch.version {
-                    Some(_) => format!(
-                        "a different object with this id and version ({version_text}) is already stored; \
-                         a changed object needs a later modified timestamp"
-                    ),
-                    None => format!(
-                        "a different object with this id is already stored (version {version_text}); \
-                         an object without modified or created has a single version"
-                    ),
-                };
-                refusal(ch, CONFLICT, why)
-            };
-            outcomes.push((cand.index, outcome));
-            continue;
+            Err(refused) => outcomes.push((cand.index, refused)),
         }
-        // After the repeat check: re-posting a version already stored, signed by its producer,
-        // stores nothing and claims nothing.
-        let claimed = ch.created_by.as_deref();
-        let spoofed = identity::spoofed(grant.producer(), claimed, &identities)
-            .or_else(|| identity::taken(grant.producer(), &ch.id, &identities));
-        if let Some(why) = spoofed {
-            outcomes.push((cand.index, refusal(ch, SPOOFING, why)));
-            continue;
-        }
-        let prior = stored.get(&ch.id).map_or(&[][..], Vec::as_slice);
-        let private_copy = match ownership::place(grant.producer(), ch.version.is_some(), prior) {
-            Placement::Shared => false,
-            Placement::PrivateCopy => true,
-            Placement::Refused(why) => {
-                outcomes.push((cand.index, refusal(ch, NOT_OWNER, why)));
-                continue;
-            }
-        };
-        let added_at = *post_added.get_or_insert_with(|| clock.next(now));
-        let facts = VersionFacts {
-            producer: Some(grant.producer().to_owned()),
-            stix_type: ch.stix_type.clone(),
-            tlp,
-            recipients: vec![],
-            added_at,
-            private_copy,
-        };
-        let release_at = decision::release_at(&policy, rules.get(grant.producer()), &facts);
-        let item = NewVersion {
-            stix_id: ch.id.clone(),
-            stix_type: ch.stix_type.clone(),
-            version: ch.version.clone(),
-            spec_version: ch.spec_version.clone(),
-            tlp: tlp.map(|t| t.as_str().to_owned()),
-            recipients: serde_json::to_string(&recipients_of(grant, user, named, private_copy))
-                .expect("list serialises"),
-            refs: ch.refs.clone(),
-            body: cand.body.clone(),
-        };
-        let placed = Placed {
-            item,
-            added_at,
-            release_at,
-            private_copy,
-        };
-        let (_, version_text, _) = placed.version();
-        // A later copy in the same envelope is the same version again.
-        known.insert(key, (version_text.clone(), placed.item.body.clone()));
-        batch.push(placed);
-        outcomes.push((
-            cand.index,
-            Outcome::Stored(
-                "stored",
-                StatusDetail {
-                    id: ch.id.clone(),
-                    version: version_text,
-                    message: None,
-                },
-            ),
-        ));
     }
     // The decision is taken as of the insertion time handed out: POSTs in a burst can run ahead
     // of the wall clock by a microsecond each, and their objects must not look delayed.
     let settled = clock.last().max(now);
     let producer = Some(grant.producer());
-    let seqs = objects::insert_versions(c, &community, producer, &batch, &had_versions, &mut nums)?;
+    let had = &prior.had_versions;
+    let seqs = objects::insert_versions(c, &ctx.community, producer, &batch, had, &mut nums)?;
     clock.save(c)?;
     if !batch.is_empty() {
-        let mut fresh = Fresh {
-            versions: Vec::with_capacity(batch.len()),
-            refs: Default::default(),
-            new_ids: Default::default(),
-            nums,
-        };
-        for (p, seq) in batch.iter().zip(seqs.iter().copied()) {
-            fresh.versions.push(p.stored(seq, producer));
-            let targets = p.ref_targets();
-            if !targets.is_empty() {
-                fresh
-                    .refs
-                    .insert(seq, targets.into_iter().cloned().collect());
-            }
-            if !had_versions.contains(&p.item.stix_id) {
-                fresh.new_ids.insert(p.item.stix_id.clone());
-            }
-        }
-        deliveries::refresh(c, &community, Scope::Stored(fresh), settled)?;
+        let fresh = fresh(&batch, &seqs, producer, had, nums);
+        deliveries::refresh(c, &ctx.community, Scope::Stored(fresh), settled)?;
     }
     Ok((outcomes, seqs))
+}
+
+/// One object of a POST, placed to be stored (with its status detail), or its outcome: a
+/// refusal, or a repeat of a stored version.
+fn place(
+    ctx: &PostContext,
+    known: &mut KnownVersions,
+    stored: &HashMap<String, Vec<ownership::Stored>>,
+    grant: &WriteGrant,
+    user: &str,
+    cand: &Candidate,
+    added_at: &mut impl FnMut() -> i64,
+) -> Result<(Placed, Outcome), Outcome> {
+    let ch = &cand.checked;
+    let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
+    let builtin = crate::stix::tlp::is_canonical_id(&ch.id);
+    let named = decision::accept(&ctx.policy, &ch.stix_type, tlp, builtin, &ctx.recipients)
+        .map_err(|why| refusal(ch, COMMUNITY_RULES, why))?;
+    let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
+    if let Some((version_text, body)) = known.get(&key) {
+        return Err(repeat_or_conflict(ch, version_text, body, &cand.body));
+    }
+    // After the repeat check: re-posting a version already stored, signed by its producer,
+    // stores nothing and claims nothing.
+    let claimed = ch.created_by.as_deref();
+    let spoofed = identity::spoofed(grant.producer(), claimed, &ctx.identities)
+        .or_else(|| identity::taken(grant.producer(), &ch.id, &ctx.identities));
+    if let Some(why) = spoofed {
+        return Err(refusal(ch, SPOOFING, why));
+    }
+    let prior = stored.get(&ch.id).map_or(&[][..], Vec::as_slice);
+    let private_copy = match ownership::place(grant.producer(), ch.version.is_some(), prior) {
+        Placement::Shared => false,
+        Placement::PrivateCopy => true,
+        Placement::Refused(why) => return Err(refusal(ch, NOT_OWNER, why)),
+    };
+    let named: Vec<String> = named.iter().map(Recipient::to_string).collect();
+    let placed = placed(ctx, grant, user, cand, tlp, named, private_copy, added_at());
+    let (_, version_text, _) = placed.version();
+    // A later copy in the same envelope is the same version again.
+    known.insert(key, (version_text.clone(), placed.item.body.clone()));
+    let detail = StatusDetail {
+        id: ch.id.clone(),
+        version: version_text,
+        message: None,
+    };
+    Ok((placed, Outcome::Stored("stored", detail)))
+}
+
+/// A version posted again: kept once when it is the same object, refused when it differs.
+fn repeat_or_conflict(ch: &Checked, version_text: &str, body: &str, posted: &str) -> Outcome {
+    if body == posted || same_json(body, posted) {
+        return Outcome::Stored(
+            "repeat",
+            StatusDetail {
+                id: ch.id.clone(),
+                version: version_text.to_owned(),
+                message: Some("this version was already stored; kept once".into()),
+            },
+        );
+    }
+    let why = match ch.version {
+        Some(_) => format!(
+            "a different object with this id and version ({version_text}) is already stored; \
+             a changed object needs a later modified timestamp"
+        ),
+        None => format!(
+            "a different object with this id is already stored (version {version_text}); \
+             an object without modified or created has a single version"
+        ),
+    };
+    refusal(ch, CONFLICT, why)
+}
+
+/// The version to insert for an accepted object, with its delivery facts.
+#[allow(clippy::too_many_arguments)]
+fn placed(
+    ctx: &PostContext,
+    grant: &WriteGrant,
+    user: &str,
+    cand: &Candidate,
+    tlp: Option<crate::stix::tlp::Tlp>,
+    named: Vec<String>,
+    private_copy: bool,
+    added_at: i64,
+) -> Placed {
+    let ch = &cand.checked;
+    let facts = VersionFacts {
+        producer: Some(grant.producer().to_owned()),
+        stix_type: ch.stix_type.clone(),
+        tlp,
+        recipients: vec![],
+        added_at,
+        private_copy,
+    };
+    let release_at = decision::release_at(&ctx.policy, ctx.rules.get(grant.producer()), &facts);
+    let recipients = recipients_of(grant, user, named, private_copy);
+    let item = NewVersion {
+        stix_id: ch.id.clone(),
+        stix_type: ch.stix_type.clone(),
+        version: ch.version.clone(),
+        spec_version: ch.spec_version.clone(),
+        tlp: tlp.map(|t| t.as_str().to_owned()),
+        recipients: serde_json::to_string(&recipients).expect("list serialises"),
+        refs: ch.refs.clone(),
+        body: cand.body.clone(),
+    };
+    Placed {
+        item,
+        added_at,
+        release_at,
+        private_copy,
+    }
+}
+
+/// The versions just inserted, as the refresh that delivers them reads them.
+fn fresh(
+    batch: &[Placed],
+    seqs: &[i64],
+    producer: Option<&str>,
+    had_versions: &HashSet<String>,
+    nums: objects::Nums,
+) -> Fresh {
+    let mut fresh = Fresh {
+        versions: Vec::with_capacity(batch.len()),
+        refs: Default::default(),
+        new_ids: Default::default(),
+        nums,
+    };
+    for (p, seq) in batch.iter().zip(seqs.iter().copied()) {
+        fresh.versions.push(p.stored(seq, producer));
+        let targets = p.ref_targets();
+        if !targets.is_empty() {
+            fresh
+                .refs
+                .insert(seq, targets.into_iter().cloned().collect());
+        }
+        if !had_versions.contains(&p.item.stix_id) {
+            fresh.new_ids.insert(p.item.stix_id.clone());
+        }
+    }
+    fresh
 }
 
 /// Who a version is stored for: a private copy names its posting user as its one recipient

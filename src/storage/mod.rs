@@ -359,6 +359,89 @@ pub fn migrated(conn: &mut Conn) -> Result<bool, StorageError> {
     Ok(!pending.map_err(|e| StorageError::Migration(e.to_string()))?)
 }
 
+/// A database made ready for its pool: migrated, and how the pool reaches it.
+struct Prepared {
+    conn_url: String,
+    memory: bool,
+    checkpoints: Option<std::sync::Arc<Checkpoints>>,
+    /// SQLite's `max_page_count` for every connection, when the file is capped.
+    max_pages: Option<u64>,
+}
+
+fn migration(e: Box<dyn std::error::Error + Send + Sync>) -> StorageError {
+    StorageError::Migration(e.to_string())
+}
+
+/// A SQLite file: its directory made, WAL set and migrations run on one connection.
+fn prepare_sqlite_file(path: &str, max_bytes: u64) -> Result<Prepared, StorageError> {
+    if let Some(dir) = PathBuf::from(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+    }
+    // WAL is a property of the file: set it once, on one connection, before the pool opens
+    // several at once (switching needs an exclusive lock).
+    let mut first = open_sqlite(path)?;
+    first.batch_execute("PRAGMA journal_mode = WAL;")?;
+    first
+        .run_pending_migrations(SQLITE_MIGRATIONS)
+        .map_err(migration)?;
+    let max_pages = match max_bytes {
+        0 => None,
+        _ => Some(max_bytes / page_size(&mut first)?),
+    };
+    // MultiConnection picks SQLite for sqlite:// URLs and files it cannot parse otherwise;
+    // hand it the form it expects.
+    Ok(Prepared {
+        conn_url: format!("sqlite://{path}"),
+        memory: false,
+        checkpoints: Some(Checkpoints::new(path)),
+        max_pages,
+    })
+}
+
+/// PostgreSQL, migrated. Several instances may start together: one migrates, the others wait.
+fn prepare_postgres(url: String) -> Result<Prepared, StorageError> {
+    let mut first =
+        PgConnection::establish(&url).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    first.batch_execute("SELECT pg_advisory_lock(727274)")?;
+    let ran = first
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map(|_| ())
+        .map_err(migration);
+    first.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+    ran?;
+    Ok(Prepared {
+        conn_url: url,
+        memory: false,
+        checkpoints: None,
+        max_pages: None,
+    })
+}
+
+fn pool(
+    prepared: &Prepared,
+    pool_size: u32,
+) -> Result<Pool<ConnectionManager<Conn>>, StorageError> {
+    let memory = prepared.memory;
+    let manager = ConnectionManager::<Conn>::new(prepared.conn_url.clone());
+    Pool::builder()
+        // An in-memory database exists once per connection: keep exactly one.
+        .max_size(if memory { 1 } else { pool_size })
+        .min_idle(Some(if memory { 1 } else { 0 }))
+        // Long enough for a busy SQLite writer, short enough that an unreachable PostgreSQL
+        // answers 503 instead of hanging the client.
+        .connection_timeout(Duration::from_secs(5))
+        .connection_customizer(Box::new(SessionSettings {
+            max_pages: prepared.max_pages,
+        }))
+        .build(manager)
+        .map_err(|e| StorageError::Unavailable(e.to_string()))
+}
+
 impl Storage {
     /// Opens the database named by `url`, creating (for SQLite) its directory, and the schema
     /// when missing.
@@ -369,73 +452,20 @@ impl Storage {
     /// `open`, with a SQLite file kept below `max_bytes` (0: no cap); writes past it fail as on
     /// a full disk.
     pub fn open_capped(url: &str, pool_size: u32, max_bytes: u64) -> Result<Storage, StorageError> {
-        let unavailable = |e: diesel::ConnectionError| StorageError::Unavailable(e.to_string());
-        let migration =
-            |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
         let target = target(url)?;
         let sqlite = matches!(target, Target::Sqlite(_));
-        let mut max_pages = None;
-        let (conn_url, memory, checkpoints) = match target {
-            Target::Sqlite(path) => {
-                let memory = path == ":memory:";
-                if !memory {
-                    if let Some(dir) = PathBuf::from(&path).parent() {
-                        if !dir.as_os_str().is_empty() {
-                            std::fs::create_dir_all(dir).map_err(|source| {
-                                StorageError::DataDir {
-                                    path: dir.to_owned(),
-                                    source,
-                                }
-                            })?;
-                        }
-                    }
-                    // WAL is a property of the file: set it once, on one connection, before the
-                    // pool opens several at once (switching needs an exclusive lock).
-                    let mut first = open_sqlite(&path)?;
-                    first.batch_execute("PRAGMA journal_mode = WAL;")?;
-                    first
-                        .run_pending_migrations(SQLITE_MIGRATIONS)
-                        .map_err(migration)?;
-                    if max_bytes > 0 {
-                        max_pages = Some(max_bytes / page_size(&mut first)?);
-                    }
-                }
-                // MultiConnection picks SQLite for sqlite:// URLs and files it cannot parse
-                // otherwise; hand it the form it expects.
-                (
-                    if memory {
-                        ":memory:".to_string()
-                    } else {
-                        format!("sqlite://{path}")
-                    },
-                    memory,
-                    (!memory).then(|| Checkpoints::new(&path)),
-                )
-            }
-            Target::Postgres(u) => {
-                let mut first = PgConnection::establish(&u).map_err(unavailable)?;
-                // Several instances may start together: one migrates, the others wait.
-                first.batch_execute("SELECT pg_advisory_lock(727274)")?;
-                let ran = first
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|_| ())
-                    .map_err(migration);
-                first.batch_execute("SELECT pg_advisory_unlock(727274)")?;
-                ran?;
-                (u, false, None)
-            }
+        let prepared = match target {
+            Target::Sqlite(path) if path == ":memory:" => Prepared {
+                conn_url: path,
+                memory: true,
+                checkpoints: None,
+                max_pages: None,
+            },
+            Target::Sqlite(path) => prepare_sqlite_file(&path, max_bytes)?,
+            Target::Postgres(url) => prepare_postgres(url)?,
         };
-        let manager = ConnectionManager::<Conn>::new(conn_url);
-        let pool = Pool::builder()
-            // An in-memory database exists once per connection: keep exactly one.
-            .max_size(if memory { 1 } else { pool_size })
-            .min_idle(Some(if memory { 1 } else { 0 }))
-            // Long enough for a busy SQLite writer, short enough that an unreachable PostgreSQL
-            // answers 503 instead of hanging the client.
-            .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(SessionSettings { max_pages }))
-            .build(manager)
-            .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        let memory = prepared.memory;
+        let pool = pool(&prepared, pool_size)?;
         let permits = if memory { 1 } else { pool_size as usize };
         // SQLite reads use the CPU only: more tasks than cores would just preempt one another
         // (p99 at 64 connections doubled with 8). PostgreSQL reads mostly wait on the network.
@@ -454,7 +484,7 @@ impl Storage {
             },
             readers: Drained::new(readers, 1, run_reads),
             growth: (!sqlite).then(std::sync::Arc::default),
-            checkpoints,
+            checkpoints: prepared.checkpoints,
             metrics: std::sync::Arc::default(),
         };
         if memory {

@@ -292,83 +292,33 @@ pub fn insert_versions(
     if placed.is_empty() {
         return Ok(vec![]);
     }
-    let given: i64 = meta_get(conn, LAST_SEQ)?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let stored: Option<i64> = o::objects.select(diesel::dsl::max(o::seq)).first(conn)?;
-    let first = given.max(stored.unwrap_or(0)) + 1;
-    let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
-    let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
+    let seqs = next_seqs(conn, placed.len())?;
     let named = named(
         placed
             .iter()
             .map(|p| (p.item.stix_id.as_str(), p.item.refs.as_slice())),
     );
     assign_nums(conn, community, &named, nums)?;
-    // An id has company when it was stored before or comes more than once now.
-    let mut seen = HashSet::with_capacity(placed.len());
-    let mut several: HashSet<&str> = HashSet::new();
-    for p in placed {
-        let id = p.item.stix_id.as_str();
-        if existing.contains(id) || !seen.insert(id) {
-            several.insert(id);
-        }
-    }
+    let several = with_company(placed, existing);
+    let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
     let mut rows = Vec::with_capacity(placed.len());
     let (mut ref_seqs, mut ref_ids, mut ref_nums) = (vec![], vec![], vec![]);
-    for ((p, seq), (version, text, versioned)) in placed.iter().zip(&seqs).zip(&versions) {
-        let item = &p.item;
-        rows.push(vec![
-            Value::Int(*seq),
-            Value::Text(community),
-            Value::Text(&item.stix_id),
-            Value::Text(&item.stix_type),
-            Value::Int(*version),
-            Value::Text(text),
-            Value::Bool(*versioned),
-            Value::Text(&item.spec_version),
-            Value::Int(p.added_at),
-            Value::OptText(producer),
-            Value::OptText(item.tlp.as_deref()),
-            Value::Text(&item.recipients),
-            Value::Int(p.release_at),
-            Value::Bool(p.released()),
-            Value::Text(&item.body),
-            Value::Bool(several.contains(item.stix_id.as_str())),
-            Value::Int(num_of(nums, &item.stix_id)?),
-            Value::Bool(p.private_copy),
-        ]);
+    for ((p, seq), version) in placed.iter().zip(&seqs).zip(&versions) {
+        let row = NewRow {
+            seq: *seq,
+            community,
+            producer,
+            several: several.contains(p.item.stix_id.as_str()),
+            version,
+        };
+        rows.push(row.values(p, nums)?);
         for id in p.ref_targets() {
             ref_seqs.push(*seq);
             ref_ids.push(id.as_str());
             ref_nums.push(num_of(nums, id)?);
         }
     }
-    bulk::insert(
-        conn,
-        "objects",
-        &[
-            "seq",
-            "community_id",
-            "stix_id",
-            "stix_type",
-            "version",
-            "version_text",
-            "versioned",
-            "spec_version",
-            "added_at",
-            "producer_id",
-            "tlp",
-            "recipients",
-            "release_at",
-            "released",
-            "body",
-            "several",
-            "num",
-            "private_copy",
-        ],
-        &rows,
-    )?;
+    bulk::insert(conn, "objects", &OBJECT_COLUMNS, &rows)?;
     bulk::insert_lists(
         conn,
         "object_refs",
@@ -394,6 +344,89 @@ pub fn insert_versions(
         meta_put(conn, MIXED_SPEC_VERSIONS, "1")?;
     }
     Ok(seqs)
+}
+
+/// `n` sequence numbers past both the highest ever given and the highest stored.
+fn next_seqs(conn: &mut Conn, n: usize) -> Result<Vec<i64>, StorageError> {
+    let given: i64 = meta_get(conn, LAST_SEQ)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stored: Option<i64> = o::objects.select(diesel::dsl::max(o::seq)).first(conn)?;
+    let first = given.max(stored.unwrap_or(0)) + 1;
+    Ok((first..first + n as i64).collect())
+}
+
+/// The ids of `placed` that have company: stored before, or placed more than once now.
+fn with_company<'a>(placed: &'a [Placed], existing: &HashSet<String>) -> HashSet<&'a str> {
+    let mut seen = HashSet::with_capacity(placed.len());
+    let mut several = HashSet::new();
+    for p in placed {
+        let id = p.item.stix_id.as_str();
+        if existing.contains(id) || !seen.insert(id) {
+            several.insert(id);
+        }
+    }
+    several
+}
+
+/// The columns of an `objects` row, in the order `object_row` gives them.
+const OBJECT_COLUMNS: [&str; 18] = [
+    "seq",
+    "community_id",
+    "stix_id",
+    "stix_type",
+    "version",
+    "version_text",
+    "versioned",
+    "spec_version",
+    "added_at",
+    "producer_id",
+    "tlp",
+    "recipients",
+    "release_at",
+    "released",
+    "body",
+    "several",
+    "num",
+    "private_copy",
+];
+
+/// What an `objects` row holds besides its version's own fields.
+struct NewRow<'a> {
+    seq: i64,
+    community: &'a str,
+    producer: Option<&'a str>,
+    several: bool,
+    /// (version, its text, whether the object has versions): see `Placed::version`.
+    version: &'a (i64, String, bool),
+}
+
+impl<'a> NewRow<'a> {
+    /// The values of `OBJECT_COLUMNS`, in order.
+    fn values(&self, p: &'a Placed, nums: &Nums) -> Result<Vec<Value<'a>>, StorageError> {
+        let item = &p.item;
+        let (version, text, versioned) = self.version;
+        Ok(vec![
+            Value::Int(self.seq),
+            Value::Text(self.community),
+            Value::Text(&item.stix_id),
+            Value::Text(&item.stix_type),
+            Value::Int(*version),
+            Value::Text(text),
+            Value::Bool(*versioned),
+            Value::Text(&item.spec_version),
+            Value::Int(p.added_at),
+            Value::OptText(self.producer),
+            Value::OptText(item.tlp.as_deref()),
+            Value::Text(&item.recipients),
+            Value::Int(p.release_at),
+            Value::Bool(p.released()),
+            Value::Text(&item.body),
+            Value::Bool(self.several),
+            Value::Int(num_of(nums, &item.stix_id)?),
+            Value::Bool(p.private_copy),
+        ])
+    }
 }
 
 /// Sets `several` on the earlier versions of the ids numbered `nums`, which have just been given
