@@ -999,14 +999,7 @@ fn filtered<'a, ST>(
     mut q: Stmt<'a, ST>,
 ) -> Option<Stmt<'a, ST>> {
     src.from(&mut q);
-    if !sel.ids.is_empty() {
-        // Driven from the ids' own versions (their numbers, then the index on number), then a
-        // primary-key probe of the reader's deliveries: the cost of a by-id read does not grow
-        // with the community.
-        q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
-        nums_of(&mut q, dialect, src.community, sel.ids);
-        q.sql(")");
-    }
+    by_ids_and_refs(dialect, src, sel, &mut q);
     if !sel.types.is_empty() {
         q.sql(" AND objects.stix_type").in_texts(dialect, sel.types);
     }
@@ -1014,24 +1007,8 @@ fn filtered<'a, ST>(
         q.sql(" AND objects.producer_id")
             .in_texts(dialect, sel.producers);
     }
-    if !sel.refs.is_empty() {
-        // What references these ids, by their numbers (the index on what each version names).
-        q.sql(" AND deliveries.seq IN (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ");
-        nums_of(&mut q, dialect, src.community, sel.refs);
-        q.sql(")");
-    }
     if let Some(partner) = sel.about {
-        // Probed per row listed (its refs by key, their versions by number): no scan of
-        // everything that references the partner. Only the partner's versions this reader
-        // received count: another user of the partner may see more.
-        q.sql(
-            " AND EXISTS (SELECT 1 FROM object_refs about INNER JOIN objects mine \
-               ON mine.num = about.target_num WHERE about.seq = deliveries.seq \
-               AND mine.private_copy = FALSE AND mine.producer_id = ",
-        )
-        .text(partner);
-        src.push_delivered(&mut q, "mine");
-        q.sql(")");
+        about(src, partner, &mut q);
     }
     match spec_condition(src, "objects", sel.spec_versions, mixed) {
         Cond::All => {}
@@ -1046,36 +1023,7 @@ fn filtered<'a, ST>(
             Cond::Nothing => return None,
             Cond::Sql(c) => format!(" AND {c}"),
         };
-        let mut alternatives: Vec<String> = vec![];
-        // First (last): no older (newer) version of the object, among those delivered to this
-        // reader that match the spec filter. No probe at all for an object never stored in
-        // another version; otherwise one index probe per row, then delivery probes.
-        for (wanted, other) in [(*first, "<"), (*last, ">")] {
-            if wanted {
-                alternatives.push(format!(
-                    "(objects.several = FALSE OR NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner}))",
-                    src.same_object("o2", "objects")
-                ));
-            }
-        }
-        if alternatives.is_empty() && exact.is_empty() {
-            return None;
-        }
-        q.sql(" AND (").sql(&alternatives.join(" OR "));
-        if !exact.is_empty() {
-            if !alternatives.is_empty() {
-                q.sql(" OR ");
-            }
-            q.sql("objects.version IN (");
-            for (i, v) in exact.iter().enumerate() {
-                if i > 0 {
-                    q.sql(", ");
-                }
-                q.int(*v);
-            }
-            q.sql(")");
-        }
-        q.sql(")");
+        versions(src, (*first, *last), exact, &spec_inner, &mut q)?;
     }
     if src.view == View::Own {
         for after in &src.after {
@@ -1086,6 +1034,86 @@ fn filtered<'a, ST>(
         }
     }
     Some(q)
+}
+
+/// `match[id]` and `match[ref]`: versions of these ids, or versions that reference them.
+fn by_ids_and_refs<'a, ST>(
+    dialect: Dialect,
+    src: &Source<'a>,
+    sel: &Selection<'a>,
+    q: &mut Stmt<'a, ST>,
+) {
+    if !sel.ids.is_empty() {
+        // Driven from the ids' own versions (their numbers, then the index on number), then a
+        // primary-key probe of the reader's deliveries: the cost of a by-id read does not grow
+        // with the community.
+        q.sql(" AND deliveries.seq IN (SELECT by_id.seq FROM objects by_id WHERE by_id.num IN ");
+        nums_of(q, dialect, src.community, sel.ids);
+        q.sql(")");
+    }
+    if !sel.refs.is_empty() {
+        // What references these ids, by their numbers (the index on what each version names).
+        q.sql(" AND deliveries.seq IN (SELECT object_refs.seq FROM object_refs WHERE object_refs.target_num IN ");
+        nums_of(q, dialect, src.community, sel.refs);
+        q.sql(")");
+    }
+}
+
+/// Versions that reference one of `partner`'s own versions this reader received.
+fn about<'a, ST>(src: &Source<'a>, partner: &'a str, q: &mut Stmt<'a, ST>) {
+    // Probed per row listed (its refs by key, their versions by number): no scan of
+    // everything that references the partner. Only the partner's versions this reader
+    // received count: another user of the partner may see more.
+    q.sql(
+        " AND EXISTS (SELECT 1 FROM object_refs about INNER JOIN objects mine \
+           ON mine.num = about.target_num WHERE about.seq = deliveries.seq \
+           AND mine.private_copy = FALSE AND mine.producer_id = ",
+    )
+    .text(partner);
+    src.push_delivered(q, "mine");
+    q.sql(")");
+}
+
+/// `match[version]` other than all: the first and/or last of each object's versions this
+/// reader received, or exact versions. `None` when nothing can match.
+fn versions<ST>(
+    src: &Source<'_>,
+    (first, last): (bool, bool),
+    exact: &[i64],
+    spec_inner: &str,
+    q: &mut Stmt<'_, ST>,
+) -> Option<()> {
+    let mut alternatives: Vec<String> = vec![];
+    // First (last): no older (newer) version of the object, among those delivered to this
+    // reader that match the spec filter. No probe at all for an object never stored in
+    // another version; otherwise one index probe per row, then delivery probes.
+    for (wanted, other) in [(first, "<"), (last, ">")] {
+        if wanted {
+            alternatives.push(format!(
+                "(objects.several = FALSE OR NOT EXISTS (SELECT 1 {} AND o2.version {other} objects.version{spec_inner}))",
+                src.same_object("o2", "objects")
+            ));
+        }
+    }
+    if alternatives.is_empty() && exact.is_empty() {
+        return None;
+    }
+    q.sql(" AND (").sql(&alternatives.join(" OR "));
+    if !exact.is_empty() {
+        if !alternatives.is_empty() {
+            q.sql(" OR ");
+        }
+        q.sql("objects.version IN (");
+        for (i, v) in exact.iter().enumerate() {
+            if i > 0 {
+                q.sql(", ");
+            }
+            q.int(*v);
+        }
+        q.sql(")");
+    }
+    q.sql(")");
+    Some(())
 }
 
 /// Versions referencing a thread's ids up to which they are sorted rather than found by
