@@ -344,33 +344,12 @@ impl Cairn {
         let spec: SpecVersions = q.spec_versions;
         let now = self.clock.now_micros();
         let caller = principal.clone();
+        let community = grant.read().community_id().to_owned();
         let outcome = self
             .storage
             .write(move |c| {
-                // The grant again, in the transaction that deletes: `cairn apply` may have
-                // removed or demoted the membership since the check above.
-                let community = grant.read().community_id();
-                let grant = match super::delete_grant_now(c, &caller, community)? {
-                    Ok(grant) => grant,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                // Releases that came due first, so "delivered to the caller" below is current.
-                super::deliveries::release_due(c, grant.read().community_id(), now)?;
-                let outcome = objects::delete(c, &grant, &id, &versions, &spec)?;
-                if let DeleteOutcome::Deleted(_) = outcome {
-                    // Older versions may be delivered again (rule 5), referencing ones withdrawn (rule 6).
-                    let community = grant.read().community_id().to_owned();
-                    super::deliveries::refresh(
-                        c,
-                        &community,
-                        super::deliveries::Scope::Ids(vec![id.clone()]),
-                        now,
-                    )?;
-                    if crate::sharing::plan::holds_objects(&id) {
-                        super::follows::holds_again(c, &community, &id)?;
-                    }
-                }
-                Ok(Ok(outcome))
+                let target = (id.as_str(), &versions, &spec);
+                delete_in(c, &caller, &community, target, now)
             })
             .await??;
         match outcome {
@@ -385,6 +364,35 @@ impl Cairn {
             DeleteOutcome::Deleted(n) => Ok(n),
         }
     }
+}
+
+/// The delete's transaction: the grant again, releases that came due, the delete, then what
+/// it changes for the readers and the follows.
+fn delete_in(
+    c: &mut Conn,
+    caller: &Principal,
+    community: &str,
+    (id, versions, spec): (&str, &VersionSelector, &SpecVersions),
+    now: i64,
+) -> Result<Result<DeleteOutcome, ServiceError>, crate::storage::StorageError> {
+    // The grant again, in the transaction that deletes: `cairn apply` may have removed or
+    // demoted the membership since the check before.
+    let grant = match super::delete_grant_now(c, caller, community)? {
+        Ok(grant) => grant,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    // Releases that came due first, so "delivered to the caller" below is current.
+    super::deliveries::release_due(c, community, now)?;
+    let outcome = objects::delete(c, &grant, id, versions, spec)?;
+    if let DeleteOutcome::Deleted(_) = outcome {
+        // Older versions may be delivered again (rule 5), referencing ones withdrawn (rule 6).
+        let scope = super::deliveries::Scope::Ids(vec![id.to_owned()]);
+        super::deliveries::refresh(c, community, scope, now)?;
+        if crate::sharing::plan::holds_objects(id) {
+            super::follows::holds_again(c, community, id)?;
+        }
+    }
+    Ok(Ok(outcome))
 }
 
 /// The caller's membership and read grant, then (unless releases are due) `f`.

@@ -820,13 +820,25 @@ impl Parser {
         let path = self.object_path(EXPECT_COMPARISON)?;
         let negated = self.eat_keyword("NOT");
         let operator = self.operator()?;
-        let value = match operator {
-            Operator::Equal | Operator::NotEqual => self.constant(Want::Any)?,
+        let value = self.operand(operator)?;
+        Ok(Comparison {
+            path,
+            negated,
+            operator,
+            value: Some(value),
+            column,
+        })
+    }
+
+    /// The constant (or set) on the right of `operator`, of the kind it compares.
+    fn operand(&mut self, operator: Operator) -> Res<Constant> {
+        match operator {
+            Operator::Equal | Operator::NotEqual => self.constant(Want::Any),
             Operator::Less
             | Operator::LessOrEqual
             | Operator::Greater
-            | Operator::GreaterOrEqual => self.constant(Want::Orderable)?,
-            Operator::Like => self.constant(Want::String)?,
+            | Operator::GreaterOrEqual => self.constant(Want::Orderable),
+            Operator::Like => self.constant(Want::String),
             Operator::Matches => {
                 self.skip_ws();
                 let start = self.pos;
@@ -836,19 +848,13 @@ impl Parser {
                         return Err(self.error(start, format!("{why} after MATCHES")));
                     }
                 }
-                c
+                Ok(c)
             }
-            Operator::IsSubset | Operator::IsSuperset => self.constant(Want::Network)?,
-            Operator::In => self.set()?,
-            Operator::Exists => unreachable!("EXISTS is read before the path"),
-        };
-        Ok(Comparison {
-            path,
-            negated,
-            operator,
-            value: Some(value),
-            column,
-        })
+            Operator::IsSubset | Operator::IsSuperset => self.constant(Want::Network),
+            Operator::In => self.set(),
+            // `operator` never reads EXISTS, which comes before the path.
+            Operator::Exists => Err(self.error(self.pos, "a comparison operator")),
+        }
     }
 
     fn operator(&mut self) -> Res<Operator> {

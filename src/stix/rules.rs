@@ -773,33 +773,7 @@ impl<'a> Checker<'a> {
         for (key, body) in extensions {
             let kp = ptr(p, key);
             if let Some(uuid) = key.strip_prefix("extension-definition--") {
-                if let Some(why) = uuid_problem(uuid) {
-                    self.push(
-                        kp.clone(),
-                        format!("'{key}' is not an extension-definition id: '{uuid}' {why}"),
-                    );
-                }
-                let Value::Object(m) = body else {
-                    continue;
-                };
-                match m.get("extension_type") {
-                    None => self.push(
-                        kp.clone(),
-                        format!(
-                            "must have extension_type ({}): it is required when the key is an extension-definition id",
-                            EXTENSION_TYPES.join(", ")
-                        ),
-                    ),
-                    Some(Value::String(e)) if EXTENSION_TYPES.contains(&e.as_str()) => {}
-                    Some(other) => self.push(
-                        ptr(&kp, "extension_type"),
-                        format!(
-                            "must be one of {} (found {other})",
-                            EXTENSION_TYPES.join(", ")
-                        ),
-                    ),
-                }
-                self.walk(m, &kp, Ctx::ExtDef);
+                self.defined_extension(key, uuid, body, kp);
             } else if let Some((name, owner)) = PREDEFINED_EXTENSIONS.iter().find(|(n, _)| n == key)
             {
                 if *owner == t {
@@ -826,6 +800,38 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// An extension keyed by an extension-definition id: the id, its `extension_type`, and
+    /// what it holds.
+    fn defined_extension(&mut self, key: &str, uuid: &str, body: &'a Value, kp: String) {
+        if let Some(why) = uuid_problem(uuid) {
+            self.push(
+                kp.clone(),
+                format!("'{key}' is not an extension-definition id: '{uuid}' {why}"),
+            );
+        }
+        let Value::Object(m) = body else {
+            return;
+        };
+        match m.get("extension_type") {
+            None => self.push(
+                kp.clone(),
+                format!(
+                    "must have extension_type ({}): it is required when the key is an extension-definition id",
+                    EXTENSION_TYPES.join(", ")
+                ),
+            ),
+            Some(Value::String(e)) if EXTENSION_TYPES.contains(&e.as_str()) => {}
+            Some(other) => self.push(
+                ptr(&kp, "extension_type"),
+                format!(
+                    "must be one of {} (found {other})",
+                    EXTENSION_TYPES.join(", ")
+                ),
+            ),
+        }
+        self.walk(m, &kp, Ctx::ExtDef);
     }
 
     /// The deprecated observed-data `objects` container: its SCOs refer to each other by key.
@@ -894,40 +900,9 @@ impl<'a> Checker<'a> {
     /// Rules that belong to one object type.
     fn specific(&mut self, obj: &Map<String, Value>, t: &str) {
         match t {
-            "observed-data" => {
-                if let Some(Value::Array(refs)) = obj.get("object_refs") {
-                    let types: Vec<&str> = refs
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .filter_map(|r| parse_identifier(r).ok())
-                        .map(|(t, _)| t)
-                        .collect();
-                    if !types.is_empty()
-                        && types.len() == refs.len()
-                        && !types
-                            .iter()
-                            .any(|t| matches!(kind(t), Kind::Sco | Kind::Custom))
-                    {
-                        self.push("/object_refs", "must reference at least one SCO");
-                    }
-                }
-            }
+            "observed-data" => self.observed_data_refs(obj),
             "extension-definition" => {
-                if obj.contains_key("extension_properties") {
-                    let toplevel = obj
-                        .get("extension_types")
-                        .and_then(Value::as_array)
-                        .is_some_and(|ts| {
-                            ts.iter()
-                                .any(|e| e.as_str() == Some("toplevel-property-extension"))
-                        });
-                    if !toplevel {
-                        self.push(
-                            "/extension_properties",
-                            "may be used only when extension_types includes toplevel-property-extension",
-                        );
-                    }
-                }
+                self.extension_properties(obj);
                 self.problems.extend(tlp::check_canonical(obj));
             }
             "course-of-action" if obj.contains_key("action") => {
@@ -937,22 +912,69 @@ impl<'a> Checker<'a> {
                 );
             }
             "marking-definition" => {
-                if let (Some(Value::Array(refs)), Some(id)) = (
-                    obj.get("object_marking_refs"),
-                    obj.get("id").and_then(Value::as_str),
-                ) {
-                    for (i, r) in refs.iter().enumerate() {
-                        if r.as_str() == Some(id) {
-                            self.push(
-                                format!("/object_marking_refs/{i}"),
-                                format!("a marking-definition must not mark itself ({id})"),
-                            );
-                        }
-                    }
-                }
+                self.self_marking(obj);
                 self.problems.extend(tlp::check_marking_definition(obj));
             }
             _ => {}
+        }
+    }
+
+    /// observed-data's `object_refs` name at least one SCO.
+    fn observed_data_refs(&mut self, obj: &Map<String, Value>) {
+        let Some(Value::Array(refs)) = obj.get("object_refs") else {
+            return;
+        };
+        let types: Vec<&str> = refs
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|r| parse_identifier(r).ok())
+            .map(|(t, _)| t)
+            .collect();
+        if !types.is_empty()
+            && types.len() == refs.len()
+            && !types
+                .iter()
+                .any(|t| matches!(kind(t), Kind::Sco | Kind::Custom))
+        {
+            self.push("/object_refs", "must reference at least one SCO");
+        }
+    }
+
+    /// An extension definition's `extension_properties` only with a toplevel extension.
+    fn extension_properties(&mut self, obj: &Map<String, Value>) {
+        if !obj.contains_key("extension_properties") {
+            return;
+        }
+        let toplevel = obj
+            .get("extension_types")
+            .and_then(Value::as_array)
+            .is_some_and(|ts| {
+                ts.iter()
+                    .any(|e| e.as_str() == Some("toplevel-property-extension"))
+            });
+        if !toplevel {
+            self.push(
+                "/extension_properties",
+                "may be used only when extension_types includes toplevel-property-extension",
+            );
+        }
+    }
+
+    /// A marking definition that marks itself.
+    fn self_marking(&mut self, obj: &Map<String, Value>) {
+        let (Some(Value::Array(refs)), Some(id)) = (
+            obj.get("object_marking_refs"),
+            obj.get("id").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        for (i, r) in refs.iter().enumerate() {
+            if r.as_str() == Some(id) {
+                self.push(
+                    format!("/object_marking_refs/{i}"),
+                    format!("a marking-definition must not mark itself ({id})"),
+                );
+            }
         }
     }
 }
@@ -989,15 +1011,19 @@ fn own_extensions_hint(t: &str) -> String {
 
 /// Resolves a granular-marking selector (§7.2.3.1) in `root`: components separated by `.`, each
 /// a property name or a zero-based list index in brackets. Says why it does not resolve.
+const SELECTOR_SYNTAX: &str =
+    "a selector is property names and list indexes such as [0] separated by '.'";
+
+/// Where a selector has reached: the object itself, or a value inside it.
+#[derive(Clone, Copy)]
+enum Here<'v> {
+    Object(&'v Map<String, Value>),
+    Other(&'v Value),
+}
+
 fn resolve_selector(root: &Map<String, Value>, selector: &str) -> Result<(), String> {
-    const SYNTAX: &str =
-        "a selector is property names and list indexes such as [0] separated by '.'";
     if selector.is_empty() {
-        return Err(format!("is empty: {SYNTAX}"));
-    }
-    enum Here<'v> {
-        Object(&'v Map<String, Value>),
-        Other(&'v Value),
+        return Err(format!("is empty: {SELECTOR_SYNTAX}"));
     }
     let mut here = Here::Object(root);
     let mut path = String::new();
@@ -1008,51 +1034,56 @@ fn resolve_selector(root: &Map<String, Value>, selector: &str) -> Result<(), Str
             path.clone()
         };
         if component.is_empty() {
-            return Err(format!("has an empty component: {SYNTAX}"));
+            return Err(format!("has an empty component: {SELECTOR_SYNTAX}"));
         }
-        if let Some(inner) = component.strip_prefix('[') {
-            let index = inner
-                .strip_suffix(']')
-                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|d| d.parse::<usize>().ok());
-            let Some(index) = index else {
-                return Err(format!(
-                    "has '{component}', which is neither a property name nor a list index: {SYNTAX}"
-                ));
-            };
-            match here {
-                Here::Other(Value::Array(items)) => match items.get(index) {
-                    Some(v) => here = Here::Other(v),
-                    None => {
-                        return Err(format!(
-                            "does not resolve: {place} has no item [{index}] (it has {})",
-                            items.len()
-                        ))
-                    }
-                },
-                _ => return Err(format!("does not resolve: {place} is not a list")),
-            }
-        } else {
-            let map = match here {
-                Here::Object(m) => m,
-                Here::Other(Value::Object(m)) => m,
-                _ => return Err(format!("does not resolve: {place} is not an object")),
-            };
-            match map.get(component) {
-                Some(v) => here = Here::Other(v),
-                None => {
-                    return Err(format!(
-                        "does not resolve: {place} has no property '{component}'"
-                    ))
-                }
-            }
-        }
+        here = Here::Other(match component.strip_prefix('[') {
+            Some(inner) => list_item(here, component, inner, &place)?,
+            None => property(here, component, &place)?,
+        });
         if !path.is_empty() {
             path.push('.');
         }
         path.push_str(component);
     }
     Ok(())
+}
+
+/// The item `[inner` names in the list reached so far.
+fn list_item<'v>(
+    here: Here<'v>,
+    component: &str,
+    inner: &str,
+    place: &str,
+) -> Result<&'v Value, String> {
+    let index = inner
+        .strip_suffix(']')
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<usize>().ok());
+    let Some(index) = index else {
+        return Err(format!(
+            "has '{component}', which is neither a property name nor a list index: {SELECTOR_SYNTAX}"
+        ));
+    };
+    match here {
+        Here::Other(Value::Array(items)) => items.get(index).ok_or_else(|| {
+            format!(
+                "does not resolve: {place} has no item [{index}] (it has {})",
+                items.len()
+            )
+        }),
+        _ => Err(format!("does not resolve: {place} is not a list")),
+    }
+}
+
+/// The property `component` of the object reached so far.
+fn property<'v>(here: Here<'v>, component: &str, place: &str) -> Result<&'v Value, String> {
+    let map = match here {
+        Here::Object(m) => m,
+        Here::Other(Value::Object(m)) => m,
+        _ => return Err(format!("does not resolve: {place} is not an object")),
+    };
+    map.get(component)
+        .ok_or_else(|| format!("does not resolve: {place} has no property '{component}'"))
 }
 
 #[cfg(test)]

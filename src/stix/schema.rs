@@ -275,6 +275,29 @@ fn resolve(path: &str, reference: &str) -> String {
     format!("{BASE}{}", parts.join("/"))
 }
 
+/// Every document registered under its URL, so that references between them resolve.
+fn registry<'a>(
+    files: &[(&str, &str)],
+    parsed: &'a [(&str, Value)],
+) -> Result<Registry<'a>, SchemaError> {
+    Registry::new()
+        .draft(Draft::Draft202012)
+        .extend(parsed.iter().map(|(path, doc)| {
+            (
+                format!("{BASE}{path}"),
+                Resource::from_contents(doc.clone()),
+            )
+        }))
+        .and_then(|builder| builder.prepare())
+        .map_err(|e| {
+            let message = e.to_string();
+            let file = referrer(parsed, &message)
+                .or_else(|| blame(files, &message))
+                .unwrap_or("*");
+            SchemaError::new(file, format!("cannot be registered: {message}"))
+        })
+}
+
 impl Schemas {
     /// Parses, checks and compiles every embedded schema. Fails on the first broken file.
     pub fn load() -> Result<Schemas, SchemaError> {
@@ -289,22 +312,7 @@ impl Schemas {
             documents.insert(format!("{BASE}{path}"), doc.clone());
             parsed.push((*path, doc));
         }
-        let registry = Registry::new()
-            .draft(Draft::Draft202012)
-            .extend(parsed.iter().map(|(path, doc)| {
-                (
-                    format!("{BASE}{path}"),
-                    Resource::from_contents(doc.clone()),
-                )
-            }))
-            .and_then(|builder| builder.prepare())
-            .map_err(|e| {
-                let message = e.to_string();
-                let file = referrer(&parsed, &message)
-                    .or_else(|| blame(files, &message))
-                    .unwrap_or("*");
-                SchemaError::new(file, format!("cannot be registered: {message}"))
-            })?;
+        let registry = registry(files, &parsed)?;
         let compile = |path: &str, doc: &Value| -> Result<Validator, SchemaError> {
             jsonschema::options()
                 .with_draft(Draft::Draft202012)

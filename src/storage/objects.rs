@@ -337,13 +337,20 @@ pub fn insert_versions(
         .map(|id| num_of(nums, id))
         .collect::<Result<_, _>>()?;
     mark_several(conn, &earlier)?;
+    note_spec_versions(conn, placed)?;
+    Ok(seqs)
+}
+
+/// Notes in `meta` once a version of another spec than 2.1 is stored: until then no listing
+/// needs a spec filter.
+fn note_spec_versions(conn: &mut Conn, placed: &[Placed]) -> Result<(), StorageError> {
     if placed
         .iter()
         .any(|p| p.item.spec_version != USUAL_SPEC_VERSION)
     {
         meta_put(conn, MIXED_SPEC_VERSIONS, "1")?;
     }
-    Ok(seqs)
+    Ok(())
 }
 
 /// `n` sequence numbers past both the highest ever given and the highest stored.
