@@ -124,14 +124,10 @@ pub struct RuleEntry {
     pub types: Option<Vec<String>>,
 }
 
-/// TLP names accepted anywhere, normalised (`white` is TLP 1.0's name for `clear`).
+/// TLP names accepted anywhere, normalised (`white` is TLP 1.0's name for `clear`), as
+/// `settings::parse_tlp` reads them back: the level's own lowercase name.
 pub fn normalise_tlp(name: &str) -> Option<&'static str> {
-    // Stored as `settings::parse_tlp` reads it back: the level's own lowercase name.
-    let level = match name.to_ascii_lowercase().as_str() {
-        "white" => Tlp::Clear,
-        lower => settings::parse_tlp(lower)?,
-    };
-    Some(level.as_str())
+    Tlp::parse(name).map(Tlp::as_str)
 }
 
 fn valid_id(id: &str) -> bool {

@@ -349,15 +349,6 @@ fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// Section 3.1 and 11.2: a-z, 0-9 and hyphen, starting with a letter, no `--`, 3-250 characters.
-fn is_type_name(t: &str) -> bool {
-    (3..=250).contains(&t.len())
-        && t.starts_with(|c: char| c.is_ascii_lowercase())
-        && t.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !t.contains("--")
-}
-
 /// `YYYY-MM-DDTHH:mm:ss[.s+]Z` (section 2.16) naming a real date and time.
 fn is_stix_timestamp(t: &str) -> bool {
     let b = t.as_bytes();
@@ -939,7 +930,7 @@ impl Parser {
             return Err(self.error(start, expected));
         }
         let object_type = self.text(start, end);
-        if !is_type_name(&object_type) {
+        if crate::stix::type_name::check(&object_type).is_err() {
             return Err(PatternError {
                 column: start + 1,
                 expected: EXPECT_TYPE.into(),
