@@ -247,6 +247,25 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_limits()?;
+        self.validate_max_size()?;
+        self.validate_mail()?;
+        self.validate_secret()?;
+        if let Some(url) = &self.server.public_url {
+            check_public_url(url).map_err(|m| invalid("server.public_url", m))?;
+        }
+        self.server.trusted_proxies()?;
+        self.server.body_timeout()?;
+        self.taxii.status_retention()?;
+        self.taxii.receipt_retention()?;
+        self.server.login_window()?;
+        self.server.log_format()?;
+        self.server.metrics_bind()?;
+        Ok(())
+    }
+
+    /// Checks the numeric limits (workers, sizes, pages, login failures) are in range.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         let (srv, t) = (&self.server, &self.taxii);
         within("server.workers", srv.workers, 0, MAX_WORKERS)?;
         within(
@@ -288,7 +307,11 @@ impl Config {
             srv.login_failures_per_address as usize,
             1,
             1 << 20,
-        )?;
+        )
+    }
+
+    /// Checks `storage.max_size` is no cap or a cap SQLite can keep.
+    fn validate_max_size(&self) -> Result<(), ConfigError> {
         // SQLite counts the cap in pages: below a megabyte it would round to nothing.
         if self.storage.max_size != 0 && self.storage.max_size < 1 << 20 {
             return Err(invalid(
@@ -299,40 +322,42 @@ impl Config {
                 ),
             ));
         }
-        if let Some(mail) = &self.mail {
-            if mail.from.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(invalid(
-                    "mail.from",
-                    "must be an address like Cairn <cairn@isac.example>",
-                ));
-            }
-            let url = reqwest::Url::parse(&mail.server).ok();
-            if !url.is_some_and(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some()) {
-                return Err(invalid("mail.server", "must be an smtp:// or smtps:// URL"));
-            }
+        Ok(())
+    }
+
+    /// Checks the `[mail]` section's sender address and server URL, when there is one.
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        let Some(mail) = &self.mail else {
+            return Ok(());
+        };
+        if mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "mail.from",
+                "must be an address like Cairn <cairn@isac.example>",
+            ));
         }
-        if let Some(secret) = &srv.secret {
-            if secret.len() < MIN_SECRET_BYTES {
-                return Err(invalid(
-                    "server.secret",
-                    format!(
-                        "must be at least {MIN_SECRET_BYTES} bytes (it keys the next tokens), not {}; \
-                         leave it out to have a random key kept in the database",
-                        secret.len()
-                    ),
-                ));
-            }
+        let url = reqwest::Url::parse(&mail.server).ok();
+        if !url.is_some_and(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some()) {
+            return Err(invalid("mail.server", "must be an smtp:// or smtps:// URL"));
         }
-        if let Some(url) = &srv.public_url {
-            check_public_url(url).map_err(|m| invalid("server.public_url", m))?;
+        Ok(())
+    }
+
+    /// Checks `server.secret`, when given, is long enough to key the next tokens.
+    fn validate_secret(&self) -> Result<(), ConfigError> {
+        let Some(secret) = &self.server.secret else {
+            return Ok(());
+        };
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(invalid(
+                "server.secret",
+                format!(
+                    "must be at least {MIN_SECRET_BYTES} bytes (it keys the next tokens), not {}; \
+                     leave it out to have a random key kept in the database",
+                    secret.len()
+                ),
+            ));
         }
-        self.server.trusted_proxies()?;
-        self.server.body_timeout()?;
-        t.status_retention()?;
-        t.receipt_retention()?;
-        self.server.login_window()?;
-        self.server.log_format()?;
-        self.server.metrics_bind()?;
         Ok(())
     }
 }

@@ -809,42 +809,7 @@ fn replaced<R: PartialEq>(
 
 fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
     let mut out = vec![];
-    describe(
-        "partner",
-        &current.partners,
-        &rows.partners,
-        |r| r.id.clone(),
-        |k| k.clone(),
-        |r| r.enabled,
-        &mut out,
-    );
-    describe(
-        "user",
-        &current.users,
-        &rows.users,
-        |r| r.name.clone(),
-        |k| k.clone(),
-        |r| r.enabled,
-        &mut out,
-    );
-    describe(
-        "community",
-        &current.communities,
-        &rows.communities,
-        |r| r.id.clone(),
-        |k| k.clone(),
-        |r| r.enabled,
-        &mut out,
-    );
-    describe(
-        "member",
-        &current.memberships,
-        &rows.memberships,
-        |r| (r.community_id.clone(), r.partner_id.clone()),
-        |(c, p)| format!("{p} of {c}"),
-        |r| r.enabled,
-        &mut out,
-    );
+    describe_switchable(current, rows, &mut out);
     describe(
         "rule",
         &current.rules,
@@ -868,6 +833,52 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
         |r| &r.id,
         &mut out,
     );
+    removed_rules(current, rows, &mut out);
+    out
+}
+
+/// The changes of the entries that can be disabled: partners, users, communities, members.
+fn describe_switchable(current: &SetupRows, rows: &SetupRows, out: &mut Vec<String>) {
+    describe(
+        "partner",
+        &current.partners,
+        &rows.partners,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        out,
+    );
+    describe(
+        "user",
+        &current.users,
+        &rows.users,
+        |r| r.name.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        out,
+    );
+    describe(
+        "community",
+        &current.communities,
+        &rows.communities,
+        |r| r.id.clone(),
+        |k| k.clone(),
+        |r| r.enabled,
+        out,
+    );
+    describe(
+        "member",
+        &current.memberships,
+        &rows.memberships,
+        |r| (r.community_id.clone(), r.partner_id.clone()),
+        |(c, p)| format!("{p} of {c}"),
+        |r| r.enabled,
+        out,
+    );
+}
+
+/// The rules of `current` that `rows` no longer has, as removed.
+fn removed_rules(current: &SetupRows, rows: &SetupRows, out: &mut Vec<String>) {
     for r in &current.rules {
         if !rows
             .rules
@@ -880,7 +891,6 @@ fn diff(current: &SetupRows, rows: &SetupRows) -> Vec<String> {
             ));
         }
     }
-    out
 }
 
 /// Plans and writes in one transaction: all or nothing.

@@ -574,49 +574,12 @@ async fn feed_page(
     coll: &str,
 ) -> Result<FeedPage, ServiceError> {
     let (community, member) = cairn.membership(&s.principal, s.root(), coll).await?;
-    let asked = query_pairs(req);
-    let type_filter = asked
-        .iter()
-        .find(|(k, _)| k == "type")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
-    let producer = asked
-        .iter()
-        .find(|(k, _)| k == "producer")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
-    let next_token = asked.iter().find(|(k, _)| k == "next").map(|(_, v)| v);
-    let limit = asked
-        .iter()
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| v.as_str());
-    let mut pairs = vec![pair("limit", limit.unwrap_or(FEED_PAGE))];
-    if !type_filter.is_empty() {
-        pairs.push(pair("match[type]", &type_filter));
-    }
-    if !producer.is_empty() {
-        pairs.push(pair("match[producer]", &producer));
-    }
-    if let Some(n) = next_token {
-        pairs.push(pair("next", n));
-    }
+    let query = FeedQuery::from_pairs(&query_pairs(req));
+    let pairs = query.api_pairs();
     let page = listing(cairn, s, coll, Endpoint::Recent, None, &pairs).await?;
     let (title, community) = (community.title, community.id);
     let next = match &page.next {
-        Some(n) => {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            if !type_filter.is_empty() {
-                q.append_pair("type", &type_filter);
-            }
-            if !producer.is_empty() {
-                q.append_pair("producer", &producer);
-            }
-            if let Some(l) = limit {
-                q.append_pair("limit", l);
-            }
-            q.append_pair("next", n);
-            format!("/web/c/{community}/?{}", q.finish())
-        }
+        Some(n) => query.next_link(&community, n),
         None => String::new(),
     };
     let f = s.frame();
@@ -627,10 +590,63 @@ async fn feed_page(
         moderator: crate::policy::grant_moderate(&s.principal, &member).is_ok(),
         items: bodies(&page).iter().map(item).collect(),
         community,
-        type_filter,
-        producer,
+        type_filter: query.type_filter,
+        producer: query.producer,
         next,
     })
+}
+
+/// What a feed page asks for: its type and producer filters, page size and page token.
+struct FeedQuery {
+    type_filter: String,
+    producer: String,
+    limit: Option<String>,
+    next: Option<String>,
+}
+
+impl FeedQuery {
+    /// The feed's parameters among the query's pairs (the first of each name).
+    fn from_pairs(asked: &[(String, String)]) -> Self {
+        let first = |name: &str| asked.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let trimmed = |name: &str| first(name).map(|v| v.trim().to_owned());
+        FeedQuery {
+            type_filter: trimmed("type").unwrap_or_default(),
+            producer: trimmed("producer").unwrap_or_default(),
+            limit: first("limit").cloned(),
+            next: first("next").cloned(),
+        }
+    }
+
+    /// The query pairs of the API request for this page.
+    fn api_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![pair("limit", self.limit.as_deref().unwrap_or(FEED_PAGE))];
+        if !self.type_filter.is_empty() {
+            pairs.push(pair("match[type]", &self.type_filter));
+        }
+        if !self.producer.is_empty() {
+            pairs.push(pair("match[producer]", &self.producer));
+        }
+        if let Some(n) = &self.next {
+            pairs.push(pair("next", n));
+        }
+        pairs
+    }
+
+    /// The link to the next page of `community`'s feed, whose API token is `token`.
+    fn next_link(&self, community: &str, token: &str) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !self.type_filter.is_empty() {
+            q.append_pair("type", &self.type_filter);
+        }
+        if !self.producer.is_empty() {
+            q.append_pair("producer", &self.producer);
+        }
+        if let Some(l) = &self.limit {
+            q.append_pair("limit", l);
+        }
+        q.append_pair("next", token);
+        format!("/web/c/{community}/?{}", q.finish())
+    }
 }
 
 /// An object: its latest version, its versions, what it references and its thread.

@@ -255,17 +255,62 @@ fn write(
     classes: Vec<plan::Class>,
     now: i64,
 ) -> Result<(), StorageError> {
+    let (mut classes, opened) = open_classes(conn, community, &changes.open, classes)?;
+    write_views(conn, community, &changes, &mut classes, &opened, now)?;
+    write_own(conn, community, &changes, now)?;
+    for class in &changes.drop {
+        streams::drop_class(conn, opened.id(*class))?;
+    }
+    for (seq, at, released) in &changes.releases {
+        objects::set_release(conn, *seq, *at, *released)?;
+    }
+    write_holds(conn, community, &changes.holds)?;
+    let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;
+    for (user, items) in &changes.notify {
+        follows::notify(conn, (user, community), items, now, hooks)?;
+    }
+    Ok(())
+}
+
+/// The ids of the classes a refresh opened, in `ClassRef::Opened` order.
+struct Opened(Vec<i64>);
+
+impl Opened {
+    /// The stored id of a class, opened by this refresh or not.
+    fn id(&self, c: ClassRef) -> i64 {
+        match c {
+            ClassRef::Stored(id) => id,
+            ClassRef::Opened(i) => self.0[i],
+        }
+    }
+}
+
+/// Creates the classes of `keys`, and returns every class by id with the ids of the new ones.
+fn open_classes(
+    conn: &mut Conn,
+    community: &str,
+    keys: &[String],
+    classes: Vec<plan::Class>,
+) -> Result<(HashMap<i64, plan::Class>, Opened), StorageError> {
     let mut classes: HashMap<i64, plan::Class> = classes.into_iter().map(|c| (c.id, c)).collect();
     let mut opened = vec![];
-    for key in &changes.open {
+    for key in keys {
         let class = streams::create_class(conn, community, key)?;
         opened.push(class.id);
         classes.insert(class.id, class);
     }
-    let id = |c: ClassRef| match c {
-        ClassRef::Stored(id) => id,
-        ClassRef::Opened(i) => opened[i],
-    };
+    Ok((classes, Opened(opened)))
+}
+
+/// Writes the readers' views and the classes' streams: materialized, own, streamed, placed.
+fn write_views(
+    conn: &mut Conn,
+    community: &str,
+    changes: &plan::Changes,
+    classes: &mut HashMap<i64, plan::Class>,
+    opened: &Opened,
+    now: i64,
+) -> Result<(), StorageError> {
     for (user, view, mark) in &changes.materialize {
         streams::materialize(conn, user, community, *view, *mark)?;
     }
@@ -273,19 +318,29 @@ fn write(
         streams::set_view(conn, user, community, View::Own)?;
     }
     for (class, gone, add) in &changes.streams {
-        streams::remove(conn, id(*class), gone)?;
-        if let Some(class) = classes.get_mut(&id(*class)) {
+        streams::remove(conn, opened.id(*class), gone)?;
+        if let Some(class) = classes.get_mut(&opened.id(*class)) {
             streams::append(conn, class, add, now)?;
         }
     }
     for (user, class, start, base) in &changes.place {
         let view = View::Streamed {
-            class: id(*class),
+            class: opened.id(*class),
             start: *start,
             base: Some((*base, *start)),
         };
         streams::set_view(conn, user, community, view)?;
     }
+    Ok(())
+}
+
+/// Writes the own rows withdrawn and delivered, and the views of users no longer readers.
+fn write_own(
+    conn: &mut Conn,
+    community: &str,
+    changes: &plan::Changes,
+    now: i64,
+) -> Result<(), StorageError> {
     if let Some(keep) = &changes.keep_own {
         objects::withdraw_all_except(conn, community, keep)?;
     }
@@ -301,24 +356,23 @@ fn write(
         }
         streams::delete_view(conn, user, community)?;
     }
-    for class in &changes.drop {
-        streams::drop_class(conn, id(*class))?;
-    }
-    for (seq, at, released) in &changes.releases {
-        objects::set_release(conn, *seq, *at, *released)?;
-    }
+    Ok(())
+}
+
+/// Writes what followed containers hold from now on (see `plan::Changes::holds`).
+fn write_holds(
+    conn: &mut Conn,
+    community: &str,
+    holds: &[(String, String, i64, i64)],
+) -> Result<(), StorageError> {
     // Every follower of a container holds what the same version names: read it once.
     let mut held: HashMap<i64, Vec<String>> = HashMap::new();
-    for (user, container, seq, version) in &changes.holds {
+    for (user, container, seq, version) in holds {
         if !held.contains_key(seq) {
             held.insert(*seq, objects::held_by(conn, *seq)?.0);
         }
         let holds = follows::Holds::Version(&held[seq], *version);
         follows::set_holds(conn, (user, community, container), holds)?;
-    }
-    let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;
-    for (user, items) in &changes.notify {
-        follows::notify(conn, (user, community), items, now, hooks)?;
     }
     Ok(())
 }
@@ -479,8 +533,23 @@ pub fn explain(
     let nums = objects::Nums::new();
     let facts = load_facts(conn, &row, stored, &none, no_refs, &nums, now)?;
     let visible = facts.visible_ids(&reader, &facts.rules, now);
+    let mut out = vec![explain_heading(object_id, community, user, &reader)];
+    // The object's own versions come first in the facts, in stored order.
+    for v in facts.versions.iter().take(seqs.len()) {
+        if shown.as_ref().is_some_and(|s| !s.contains_key(&v.seq)) {
+            continue;
+        }
+        let verdict = facts.decide(&reader, &facts.rules, v, &visible, now);
+        let since = delivered.get(&v.seq);
+        out.push(version_line(v, verdict, asker.is_some(), since));
+    }
+    Ok(out)
+}
+
+/// The first line of `explain`: the object, the community, and the reader with its cap.
+fn explain_heading(object_id: &str, community: &str, user: &str, reader: &ReaderCaps) -> String {
     let cap = reader.member_max_tlp.min(reader.user_max_tlp);
-    let mut out = vec![format!(
+    format!(
         "{object_id} in {community} for {user} (partner {}, cap TLP:{}{}):",
         reader.partner,
         cap.as_str().to_uppercase(),
@@ -489,28 +558,25 @@ pub fn explain(
         } else {
             ""
         }
-    )];
-    // The object's own versions come first in the facts, in stored order.
-    for v in facts.versions.iter().take(seqs.len()) {
-        if shown.as_ref().is_some_and(|s| !s.contains_key(&v.seq)) {
-            continue;
-        }
-        let verdict = facts.decide(&reader, &facts.rules, v, &visible, now);
-        let verdict = match (asker, verdict) {
-            // The newer version is not the asker's to know about: only that one is withheld.
-            (Some(_), decision::Verdict::Withhold(decision::Reason::Superseded(_))) => {
-                out.push(format!(
-                    "  version {}: not delivered: a newer version from the same producer is \
-                     withheld from this reader",
-                    crate::taxii::timestamp::format_micros(v.version)
-                ));
-                continue;
-            }
-            (_, verdict) => verdict,
-        };
-        out.push(explain_line(v, verdict, delivered.get(&v.seq)));
+    )
+}
+
+/// A version's line of `explain`; `by_asker`: for a moderator, who learns only what it may read.
+fn version_line(
+    v: &Version,
+    verdict: decision::Verdict,
+    by_asker: bool,
+    since: Option<&i64>,
+) -> String {
+    match (by_asker, verdict) {
+        // The newer version is not the asker's to know about: only that one is withheld.
+        (true, decision::Verdict::Withhold(decision::Reason::Superseded(_))) => format!(
+            "  version {}: not delivered: a newer version from the same producer is \
+             withheld from this reader",
+            crate::taxii::timestamp::format_micros(v.version)
+        ),
+        (_, verdict) => explain_line(v, verdict, since),
     }
-    Ok(out)
 }
 
 /// One version's line of `explain`: who produced it, at which TLP, and what decides.

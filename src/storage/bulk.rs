@@ -128,6 +128,21 @@ fn list_statement<'a>(
         insert_verb(dialect),
         names.join(", ")
     ));
+    select_columns(&mut q, dialect, columns, flat);
+    match dialect {
+        Dialect::Sqlite => from_json(&mut q, &lists, rows, flat),
+        Dialect::Postgres => from_unnest(&mut q, &lists),
+    }
+    Some(q)
+}
+
+/// Appends the SELECT list of `list_statement`: each column's value, or where its list puts it.
+fn select_columns<'a>(
+    q: &mut Stmt<'a, ()>,
+    dialect: Dialect,
+    columns: &[(&str, Column<'a>)],
+    flat: bool,
+) {
     let mut k = 0;
     for (i, (_, c)) in columns.iter().enumerate() {
         if i > 0 {
@@ -156,41 +171,42 @@ fn list_statement<'a>(
             }
         }
     }
-    match dialect {
-        Dialect::Sqlite => {
-            // `lists[0]` is a list column, so it always encodes.
-            let json = if flat {
-                lists[0]
-                    .encoded(dialect)
-                    .map(|(_, e)| e)
-                    .unwrap_or_default()
-            } else {
-                rows_json(&lists, rows)
-            };
-            q.sql(" FROM json_each(").owned(json).sql(")");
+}
+
+/// Appends SQLite's FROM of `list_statement`: the lists as JSON, read by `json_each`.
+fn from_json(q: &mut Stmt<'_, ()>, lists: &[&Column<'_>], rows: usize, flat: bool) {
+    // `lists[0]` is a list column, so it always encodes.
+    let json = if flat {
+        lists[0]
+            .encoded(Dialect::Sqlite)
+            .map(|(_, e)| e)
+            .unwrap_or_default()
+    } else {
+        rows_json(lists, rows)
+    };
+    q.sql(" FROM json_each(").owned(json).sql(")");
+}
+
+/// Appends PostgreSQL's FROM of `list_statement`: the lists as arrays, read by `unnest`.
+fn from_unnest(q: &mut Stmt<'_, ()>, lists: &[&Column<'_>]) {
+    // One array per column, zipped by `unnest`.
+    q.sql(" FROM unnest(");
+    let encoded = lists.iter().filter_map(|c| c.encoded(Dialect::Postgres));
+    for (k, (item, encoded)) in encoded.enumerate() {
+        if k > 0 {
+            q.sql(", ");
         }
-        // One array per column, zipped by `unnest`.
-        Dialect::Postgres => {
-            q.sql(" FROM unnest(");
-            for (k, (item, encoded)) in lists.iter().filter_map(|c| c.encoded(dialect)).enumerate()
-            {
-                if k > 0 {
-                    q.sql(", ");
-                }
-                q.sql("CAST(")
-                    .owned(encoded)
-                    .sql(" AS ")
-                    .sql(item.pg_array())
-                    .sql(")");
-            }
-            let aliases: Vec<String> = (0..lists.len()).map(|k| format!("c{k}")).collect();
-            q.sql(&format!(
-                ") WITH ORDINALITY AS rows ({}, ord)",
-                aliases.join(", ")
-            ));
-        }
+        q.sql("CAST(")
+            .owned(encoded)
+            .sql(" AS ")
+            .sql(item.pg_array())
+            .sql(")");
     }
-    Some(q)
+    let aliases: Vec<String> = (0..lists.len()).map(|k| format!("c{k}")).collect();
+    q.sql(&format!(
+        ") WITH ORDINALITY AS rows ({}, ord)",
+        aliases.join(", ")
+    ));
 }
 
 /// `[[1,"a"],[2,"b"]]`: the list columns' items, row by row.
