@@ -227,15 +227,7 @@ impl Cairn {
                             None => return Ok(Step::Verify),
                         },
                     };
-                    if let Err(e) = Cairn::check_api_root(&principal, &root) {
-                        return Ok(Step::Done(Err(e)));
-                    }
-                    match member_step(c, &principal, &key, now, !released, &*f) {
-                        Ok(step) => Ok(step),
-                        // A storage error ends the transaction; any other is the answer.
-                        Err(ServiceError::Storage(e)) => Err(e),
-                        Err(e) => Ok(Step::Done(Err(e))),
-                    }
+                    read_step(c, &principal, (&root, &key), now, !released, &*f)
                 })
                 .await?;
             match step {
@@ -393,6 +385,26 @@ fn delete_in(
         }
     }
     Ok(Ok(outcome))
+}
+
+/// One read transaction of `read_as_member` for a known caller: its API root, then
+/// `member_step`. A storage error ends the transaction; any other is the answer.
+fn read_step<T>(
+    c: &mut Conn,
+    principal: &Principal,
+    (root, collection): (&str, &str),
+    now: i64,
+    may_be_due: bool,
+    f: &dyn Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError>,
+) -> Result<Step<T>, crate::storage::StorageError> {
+    if let Err(e) = Cairn::check_api_root(principal, root) {
+        return Ok(Step::Done(Err(e)));
+    }
+    match member_step(c, principal, collection, now, may_be_due, f) {
+        Ok(step) => Ok(step),
+        Err(ServiceError::Storage(e)) => Err(e),
+        Err(e) => Ok(Step::Done(Err(e))),
+    }
 }
 
 /// The caller's membership and read grant, then (unless releases are due) `f`.
