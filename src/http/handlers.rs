@@ -3,7 +3,7 @@
 use super::edge::Edge;
 use super::error::ApiError;
 use super::extract::{query_pairs, Basic, Caller};
-use crate::service::query::{Items, Page};
+use crate::service::query::{Items, Page, Record};
 use crate::service::{Cairn, CollectionView};
 use crate::taxii::media;
 use crate::taxii::query::Endpoint;
@@ -176,7 +176,7 @@ pub async fn collection(
 fn page_response(
     page: &Page,
     key: &str,
-    mut record: impl FnMut(&crate::storage::objects::Row, &mut String),
+    mut record: impl FnMut(&Record, &mut String),
 ) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
@@ -285,9 +285,9 @@ pub async fn manifest(
     let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Manifest).await?;
     Ok(page_response(&page, "objects", |row, out| {
         let record = ManifestRecord {
-            id: row.stix_id.clone(),
+            id: row.id.clone(),
             date_added: format_micros(row.date_added),
-            version: row.version_text.clone(),
+            version: row.version.clone(),
             media_type: STIX_MEDIA_TYPE.into(),
         };
         out.push_str(&serde_json::to_string(&record).expect("record serialises"));
@@ -312,7 +312,7 @@ pub async fn versions(
 ) -> Result {
     let page = page_of(&req, &cairn, &basic, path.into_inner(), Endpoint::Versions).await?;
     Ok(page_response(&page, "versions", |row, out| {
-        out.push_str(&serde_json::to_string(&row.version_text).expect("string serialises"));
+        out.push_str(&serde_json::to_string(&row.version).expect("string serialises"));
     }))
 }
 

@@ -186,9 +186,29 @@ fn delete_grant_now(
     }))
 }
 
+/// What the API and the pages show of a community.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Community {
+    pub id: String,
+    pub collection_id: String,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+impl From<CommunityRow> for Community {
+    fn from(row: CommunityRow) -> Community {
+        Community {
+            id: row.id,
+            collection_id: row.collection_id,
+            title: row.title,
+            description: row.description,
+        }
+    }
+}
+
 /// A community as the caller may see it.
 pub struct CollectionView {
-    pub community: CommunityRow,
+    pub community: Community,
     pub can_read: bool,
     pub can_write: bool,
 }
@@ -237,7 +257,7 @@ impl Cairn {
             .map(|(community, m)| {
                 let (can_read, can_write) = policy::collection_flags(principal, &membership(&m)?);
                 Ok(CollectionView {
-                    community,
+                    community: community.into(),
                     can_read,
                     can_write,
                 })
@@ -272,7 +292,7 @@ impl Cairn {
         let (community, m) = self.membership(principal, api_root, key).await?;
         let (can_read, can_write) = policy::collection_flags(principal, &m);
         Ok(CollectionView {
-            community,
+            community: community.into(),
             can_read,
             can_write,
         })

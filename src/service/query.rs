@@ -22,10 +22,29 @@ pub struct Page {
     pub producers: Vec<String>,
 }
 
+/// One version in a manifest or versions page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    pub version: String,
+    /// When it became deliverable to this reader (microseconds).
+    pub date_added: i64,
+}
+
+impl From<Row> for Record {
+    fn from(row: Row) -> Record {
+        Record {
+            id: row.stix_id,
+            version: row.version_text,
+            date_added: row.date_added,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Items {
     /// Manifest records or versions.
-    Records(Vec<Row>),
+    Records(Vec<Record>),
     /// The stored bodies, comma-separated (objects, object).
     Bodies(String),
     /// Per object of the caller's partner, how many of the page's versions of each type
@@ -145,7 +164,7 @@ fn fetch(
             rows.truncate(limit);
             let kept = rows.len();
             Fetched {
-                items: Items::Records(rows),
+                items: Items::Records(rows.into_iter().map(Record::from).collect()),
                 producers: vec![],
                 dates,
                 kept,
