@@ -474,3 +474,70 @@ pub async fn notifications(
     }
     Ok(resp.body(serde_json::to_string(&feed).expect("feeds serialise")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(items: Items, dates: Option<(i64, i64)>, next: Option<&str>) -> Page {
+        Page {
+            items,
+            first: dates.map(|d| d.0),
+            last: dates.map(|d| d.1),
+            more: next.is_some(),
+            next: next.map(str::to_owned),
+            producers: vec![],
+        }
+    }
+
+    async fn body(resp: HttpResponse) -> String {
+        let bytes = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn header<'r>(resp: &'r HttpResponse, name: &str) -> Option<&'r str> {
+        resp.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[actix_web::test]
+    async fn a_versions_page_has_its_dates_in_headers_and_its_next_token() {
+        let record = |v: &str, d| Record {
+            id: "indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000001".into(),
+            version: v.into(),
+            date_added: d,
+        };
+        let records = vec![
+            record("2026-01-01T00:00:00.000Z", 1_000_000),
+            record("2026-02-01T00:00:00.000Z", 2_000_000),
+        ];
+        let p = page(
+            Items::Records(records),
+            Some((1_000_000, 2_000_000)),
+            Some("t"),
+        );
+        let resp = page_response(&p, "versions", |row, out| {
+            out.push_str(&serde_json::to_string(&row.version).unwrap());
+        });
+        assert_eq!(
+            header(&resp, "X-TAXII-Date-Added-First"),
+            Some("1970-01-01T00:00:01.000000Z")
+        );
+        assert_eq!(
+            header(&resp, "X-TAXII-Date-Added-Last"),
+            Some("1970-01-01T00:00:02.000000Z")
+        );
+        assert_eq!(
+            body(resp).await,
+            r#"{"more":true,"next":"t","versions":["2026-01-01T00:00:00.000Z","2026-02-01T00:00:00.000Z"]}"#
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_empty_page_is_an_empty_object_without_date_headers() {
+        let p = page(Items::Records(vec![]), None, None);
+        let resp = page_response(&p, "objects", |_, _| unreachable!("no rows"));
+        assert_eq!(header(&resp, "X-TAXII-Date-Added-First"), None);
+        assert_eq!(header(&resp, "Content-Type"), Some(TAXII_MEDIA_TYPE));
+        assert_eq!(body(resp).await, "{}");
+    }
+}

@@ -745,4 +745,52 @@ mod tests {
             .collect();
         assert_eq!(got, vec![r#"{"a":1}"#, r#"{"b":[2]}"#]);
     }
+
+    fn checked(version: Option<i64>) -> Checked {
+        Checked {
+            id: "indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000001".into(),
+            stix_type: "indicator".into(),
+            version: version.map(|v| (v, "2026-01-01T00:00:00.000Z".into())),
+            spec_version: "2.1".into(),
+            markings: vec![],
+            refs: vec![],
+            created_by: None,
+        }
+    }
+
+    fn said(o: Outcome) -> (&'static str, &'static str, Option<String>) {
+        match o {
+            Outcome::Stored(why, d) => ("stored", why, d.message),
+            Outcome::Refused(why, d) => ("refused", why, d.message),
+        }
+    }
+
+    #[test]
+    fn a_version_posted_again_is_kept_once_when_the_same_json_and_refused_when_not() {
+        let stored = r#"{"a":1,"b":[2]}"#;
+        let v = "2026-01-01T00:00:00.000Z";
+        let same = said(repeat_or_conflict(&checked(Some(1)), v, stored, stored));
+        assert_eq!((same.0, same.1), ("stored", "repeat"));
+        // The same JSON in other bytes (spacing, key order) is the same version.
+        let respaced = said(repeat_or_conflict(
+            &checked(Some(1)),
+            v,
+            stored,
+            r#"{ "b": [2], "a": 1 }"#,
+        ));
+        assert_eq!((respaced.0, respaced.1), ("stored", "repeat"));
+        let changed = said(repeat_or_conflict(
+            &checked(Some(1)),
+            v,
+            stored,
+            r#"{"a":2,"b":[2]}"#,
+        ));
+        assert_eq!((changed.0, changed.1), ("refused", CONFLICT));
+        assert!(changed
+            .2
+            .unwrap()
+            .contains("needs a later modified timestamp"));
+        let unversioned = said(repeat_or_conflict(&checked(None), v, stored, r#"{"a":2}"#));
+        assert!(unversioned.2.unwrap().contains("has a single version"));
+    }
 }
