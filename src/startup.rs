@@ -3,10 +3,9 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::service::auth::{Authenticator, Limits};
+use crate::service::auth::Limits;
 use crate::service::{Cairn, Settings};
 use crate::storage::{meta_get_or_init, Storage};
-use crate::taxii::cursor::CursorKey;
 /// The handle that stops a running server (tests stop theirs before exiting).
 pub use actix_web::dev::ServerHandle;
 use actix_web::{dev::Server, web, HttpServer};
@@ -168,17 +167,14 @@ async fn state(config: &Config, clock: Clock) -> anyhow::Result<Cairn> {
         per_address: config.server.login_failures_per_address,
         window: config.server.login_window()?,
     };
-    let auth = Authenticator::new(limits, clock.clone(), secret.as_bytes());
-    Ok(Cairn {
+    let settings = settings(config)?;
+    Ok(Cairn::new(
         storage,
         clock,
-        settings: settings(config)?,
-        cursor: CursorKey::new(secret.as_bytes()),
-        auth,
-        validator: std::sync::Arc::new(crate::stix::Validator::new()?),
-        checking: crate::service::per_core_gate(),
-        receipts: Default::default(),
-    })
+        settings,
+        secret.as_bytes(),
+        limits,
+    )?)
 }
 
 impl Application {

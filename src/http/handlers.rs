@@ -100,10 +100,10 @@ pub async fn discovery(
     edge: web::Data<Edge>,
     caller: Caller,
 ) -> Result {
-    let s = &cairn.settings;
+    let s = cairn.settings();
     let root = format!(
         "{}/{}/",
-        base_url(&req, &edge, cairn.settings.public_url.as_deref()),
+        base_url(&req, &edge, cairn.settings().public_url.as_deref()),
         caller.0.partner
     );
     Ok(json(&resources::Discovery {
@@ -118,7 +118,7 @@ pub async fn discovery(
 pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
     let root = path.into_inner();
     Cairn::check_api_root(&caller.0, &root)?;
-    let s = &cairn.settings;
+    let s = cairn.settings();
     Ok(json(&resources::ApiRoot {
         title: format!("{} for {}", s.title, root),
         description: s.description.clone(),
@@ -350,7 +350,7 @@ pub async fn add_objects(
     if !media::is_taxii_content_type(content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let max = cairn.settings.max_content_length;
+    let max = cairn.settings().max_content_length;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

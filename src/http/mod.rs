@@ -144,9 +144,7 @@ where
     let method = req.method().clone();
     let path = req.path().to_owned();
     let started = std::time::Instant::now();
-    let metrics = req
-        .app_data::<web::Data<Cairn>>()
-        .map(|c| std::sync::Arc::clone(c.storage.metrics()));
+    let metrics = req.app_data::<web::Data<Cairn>>().map(|c| c.metrics());
     srv.call(req)
         .map(move |res| {
             let mut r = match res {

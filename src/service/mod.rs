@@ -86,20 +86,54 @@ impl Settings {
     }
 }
 
-/// Everything a request needs, shared by all workers.
+/// Everything a request needs, shared by all workers. Its state is the use cases' own: callers
+/// reach storage, the clock and the keys only through its methods.
 #[derive(Clone)]
 pub struct Cairn {
-    pub storage: Storage,
-    pub clock: Clock,
-    pub settings: Settings,
-    pub cursor: CursorKey,
-    pub auth: auth::Authenticator,
-    pub validator: std::sync::Arc<crate::stix::Validator>,
+    storage: Storage,
+    clock: Clock,
+    settings: Settings,
+    cursor: CursorKey,
+    auth: auth::Authenticator,
+    validator: std::sync::Arc<crate::stix::Validator>,
     /// One envelope validated per core at a time: validation is CPU work, so more at once
     /// gains nothing and holds every envelope's parsed objects in memory together.
-    pub checking: std::sync::Arc<tokio::sync::Semaphore>,
+    checking: std::sync::Arc<tokio::sync::Semaphore>,
     /// Pull receipts waiting to be written.
-    pub receipts: std::sync::Arc<receipts::Ledger>,
+    receipts: std::sync::Arc<receipts::Ledger>,
+}
+
+impl Cairn {
+    /// The use cases over `storage`, with the server's secret (for `next` tokens and login
+    /// throttling keys) and its login limits.
+    pub fn new(
+        storage: Storage,
+        clock: Clock,
+        settings: Settings,
+        secret: &[u8],
+        limits: auth::Limits,
+    ) -> Result<Cairn, crate::stix::schema::SchemaError> {
+        Ok(Cairn {
+            auth: auth::Authenticator::new(limits, clock.clone(), secret),
+            storage,
+            clock,
+            settings,
+            cursor: CursorKey::new(secret),
+            validator: std::sync::Arc::new(crate::stix::Validator::new()?),
+            checking: per_core_gate(),
+            receipts: Default::default(),
+        })
+    }
+
+    /// The settings requests are answered with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The metrics storage and the server record.
+    pub fn metrics(&self) -> std::sync::Arc<crate::metrics::Metrics> {
+        std::sync::Arc::clone(self.storage.metrics())
+    }
 }
 
 /// A gate of one permit per core, for CPU-bound work that gains nothing from running wider.
