@@ -138,7 +138,7 @@ pub enum TokenAction {
 }
 
 async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec<String>> {
-    use crate::service::tokens;
+    use crate::service::operator;
     let config = Config::load(config)?;
     let storage = crate::startup::open_storage(&config).await?;
     let now = crate::clock::Clock::system().now_micros();
@@ -160,17 +160,15 @@ async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec
                     read_only,
                     note,
                 };
-                let minted = storage.write_now(|c| tokens::create(c, req, now))??;
+                let minted = operator::create_token(&storage, req, now)??;
                 vec![
                     format!("id {}", minted.row.id),
                     format!("token {}", minted.token),
                 ]
             }
-            TokenAction::List { user } => {
-                storage.read_now(|c| tokens::list(c, user.as_deref(), now))?
-            }
+            TokenAction::List { user } => operator::list_tokens(&storage, user.as_deref(), now)?,
             TokenAction::Revoke { id } => {
-                storage.write_now(|c| tokens::revoke(c, &id, now))??;
+                operator::revoke_token(&storage, &id, now)??;
                 vec![format!("revoked {id}")]
             }
         })
@@ -293,7 +291,7 @@ async fn receipts_command(
     since: Option<String>,
     config: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    use crate::service::receipts;
+    use crate::service::operator;
     let since = match since.as_deref() {
         Some(t) => crate::taxii::timestamp::parse_rfc3339(t)
             .ok_or_else(|| anyhow::anyhow!("--since: '{t}' is not an RFC 3339 timestamp"))?,
@@ -304,9 +302,9 @@ async fn receipts_command(
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         Ok(match (object, user) {
             (Some(object), None) => {
-                storage.read_now(|c| receipts::for_object(c, &object, community.as_deref()))?
+                operator::receipts_of_object(&storage, &object, community.as_deref())?
             }
-            (None, Some(user)) => storage.read_now(|c| receipts::for_user(c, &user, since))?,
+            (None, Some(user)) => operator::receipts_of_user(&storage, &user, since)?,
             _ => anyhow::bail!("name an OBJECT_ID, or --user USER"),
         })
     })
@@ -495,11 +493,7 @@ async fn explain(
     let storage = crate::startup::open_storage(&config).await?;
     let now = crate::clock::Clock::system().now_micros();
     let lines = tokio::task::spawn_blocking(move || {
-        storage.write_now(|c| {
-            // Releases that came due are processed first, as a request would.
-            crate::service::deliveries::release_due(c, &community, now)?;
-            crate::service::deliveries::explain(c, (&user, None), &community, &object_id, now)
-        })
+        crate::service::operator::explain(&storage, &user, &community, &object_id, now)
     })
     .await??;
     Ok(lines)
@@ -531,10 +525,9 @@ async fn import_command(
 async fn webhook_log(limit: i64, config: &Path) -> anyhow::Result<Vec<String>> {
     let config = Config::load(config)?;
     let storage = crate::startup::open_storage(&config).await?;
-    let lines = tokio::task::spawn_blocking(move || {
-        storage.read_now(|c| crate::service::webhooks::log_lines(c, limit))
-    })
-    .await??;
+    let lines =
+        tokio::task::spawn_blocking(move || crate::service::operator::webhook_log(&storage, limit))
+            .await??;
     Ok(lines)
 }
 

@@ -7,6 +7,7 @@ pub mod follows;
 pub mod import;
 pub mod ingest;
 pub mod mail;
+pub mod operator;
 pub mod query;
 pub mod receipts;
 pub mod tokens;
