@@ -102,9 +102,10 @@ fn version_of(v: &StoredVersion) -> Result<Version, StorageError> {
 
 /// The facts of `versions` and of every version of the ids they reference. The references of
 /// the `fresh` ones are given in `refs`, the others are read.
+/// `rules` are the community's producer rules, read once by the caller.
 fn load_facts(
     conn: &mut Conn,
-    row: &CommunityRow,
+    (row, rules): (&CommunityRow, HashMap<String, ProducerRule>),
     mut versions: Vec<StoredVersion>,
     fresh: &HashSet<i64>,
     mut refs: HashMap<i64, Vec<String>>,
@@ -112,7 +113,6 @@ fn load_facts(
     now: i64,
 ) -> Result<Facts, StorageError> {
     let community = community_policy(row)?;
-    let rules = producer_rules(&setup::rules_of(conn, &row.id)?)?;
     let seqs: Vec<i64> = versions
         .iter()
         .map(|v| v.seq)
@@ -184,7 +184,7 @@ pub fn refresh(
         .filter(|s| !fresh.contains(s))
         .collect();
     let target_seqs: HashSet<i64> = targets.iter().map(|v| v.seq).collect();
-    let facts = load_facts(conn, &row, targets, &fresh, fresh_refs, &nums, now)?;
+    let facts = load_facts(conn, (&row, rules), targets, &fresh, fresh_refs, &nums, now)?;
     let chosen: Vec<&Version> = facts
         .versions
         .iter()
@@ -531,7 +531,8 @@ pub fn explain(
     };
     let (none, no_refs) = (HashSet::new(), HashMap::new());
     let nums = objects::Nums::new();
-    let facts = load_facts(conn, &row, stored, &none, no_refs, &nums, now)?;
+    let rules = producer_rules(&setup::rules_of(conn, community)?)?;
+    let facts = load_facts(conn, (&row, rules), stored, &none, no_refs, &nums, now)?;
     let visible = facts.visible_ids(&reader, &facts.rules, now);
     let mut out = vec![explain_heading(object_id, community, user, &reader)];
     // The object's own versions come first in the facts, in stored order.
