@@ -125,62 +125,36 @@ pub fn load_all(conn: &mut Conn) -> Result<SetupRows, StorageError> {
     })
 }
 
+/// Update, else insert: the same statements on both engines (no dialect-specific upsert).
+macro_rules! upsert {
+    ($conn:expr, $table:expr, $key:expr, $row:expr) => {{
+        let updated = diesel::update($table.filter($key))
+            .set($row)
+            .execute($conn)?;
+        if updated == 0 {
+            diesel::insert_into($table).values($row).execute($conn)?;
+        }
+        Ok(())
+    }};
+}
+
 pub fn upsert_partner(conn: &mut Conn, row: &PartnerRow) -> Result<(), StorageError> {
-    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
-    let updated = diesel::update(partners::table.filter(partners::id.eq(&row.id)))
-        .set(row)
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(partners::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    upsert!(conn, partners::table, partners::id.eq(&row.id), row)
 }
 
 pub fn upsert_user(conn: &mut Conn, row: &UserRow) -> Result<(), StorageError> {
-    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
-    let updated = diesel::update(users::table.filter(users::name.eq(&row.name)))
-        .set(row)
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(users::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    upsert!(conn, users::table, users::name.eq(&row.name), row)
 }
 
 pub fn upsert_community(conn: &mut Conn, row: &CommunityRow) -> Result<(), StorageError> {
-    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
-    let updated = diesel::update(communities::table.filter(communities::id.eq(&row.id)))
-        .set(row)
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(communities::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    upsert!(conn, communities::table, communities::id.eq(&row.id), row)
 }
 
 pub fn upsert_membership(conn: &mut Conn, row: &MembershipRow) -> Result<(), StorageError> {
-    // Update, else insert: the same statements on both engines (no dialect-specific upsert).
-    let updated = diesel::update(
-        memberships::table.filter(
-            memberships::community_id
-                .eq(&row.community_id)
-                .and(memberships::partner_id.eq(&row.partner_id)),
-        ),
-    )
-    .set(row)
-    .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(memberships::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    let key = memberships::community_id
+        .eq(&row.community_id)
+        .and(memberships::partner_id.eq(&row.partner_id));
+    upsert!(conn, memberships::table, key, row)
 }
 
 pub fn replace_rules(conn: &mut Conn, rows: &[RuleRow]) -> Result<(), StorageError> {
