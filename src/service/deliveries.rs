@@ -35,7 +35,12 @@ pub struct Fresh {
     pub new_ids: HashSet<String>,
     /// The numbers of their ids and of every id they reference (see `objects::nums`).
     pub nums: objects::Nums,
+    /// The community's row and producer rules, as the calling transaction read them.
+    pub community: Option<Box<Setting>>,
 }
+
+/// A community's row and its producer rules.
+pub type Setting = (CommunityRow, HashMap<String, ProducerRule>);
 
 const MICROS: i64 = 1_000_000;
 
@@ -153,10 +158,14 @@ fn load_facts(
 pub fn refresh(
     conn: &mut Conn,
     community: &str,
-    scope: Scope,
+    mut scope: Scope,
     now: i64,
 ) -> Result<(), StorageError> {
-    let Some(row) = setup::community(conn, community)? else {
+    let known = match &mut scope {
+        Scope::Stored(fresh) => fresh.community.take().map(|known| *known),
+        _ => None,
+    };
+    let Some((row, rules)) = community_and_rules(conn, community, known)? else {
         return Ok(());
     };
     let readers: Vec<ReaderCaps> = if row.enabled {
@@ -167,7 +176,6 @@ pub fn refresh(
     } else {
         vec![]
     };
-    let rules = producer_rules(&setup::rules_of(conn, community)?)?;
     let views = streams::views_of(conn, community)?;
     let classes = streams::classes_of(conn, community)?;
     let placement = plan::Placement::of(&readers, views, classes.clone(), &rules);
@@ -194,6 +202,23 @@ pub fn refresh(
     (rows.follows, rows.held) = follows_on(conn, community, &facts, &chosen)?;
     let changes = plan::plan(placement, &facts, &chosen, &readers, rows, whole, now);
     write(conn, community, changes, classes, now)
+}
+
+/// The community's row and producer rules: those the caller read, else from storage (none
+/// when the community is gone).
+fn community_and_rules(
+    conn: &mut Conn,
+    community: &str,
+    known: Option<Setting>,
+) -> Result<Option<Setting>, StorageError> {
+    if known.is_some() {
+        return Ok(known);
+    }
+    let Some(row) = setup::community(conn, community)? else {
+        return Ok(None);
+    };
+    let rules = producer_rules(&setup::rules_of(conn, community)?)?;
+    Ok(Some((row, rules)))
 }
 
 /// What the plan reads besides the facts: the stream and own rows of the reconsidered versions

@@ -11,6 +11,7 @@ use crate::sharing::decision::{
 };
 use crate::sharing::ownership::{self, Placement};
 use crate::stix::{self, Checked, UploadError, Validator};
+use crate::storage::models::CommunityRow;
 use crate::storage::objects::{self, NewVersion, Placed};
 use crate::storage::{setup, statuses, Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
@@ -289,6 +290,8 @@ fn parse_recipients(
 /// What every object of a POST is checked against, read once in its transaction.
 struct PostContext {
     community: String,
+    /// The community's row, handed on to the refresh that delivers the POST.
+    row: CommunityRow,
     policy: CommunityPolicy,
     rules: HashMap<String, ProducerRule>,
     recipients: Result<Vec<Recipient>, String>,
@@ -315,6 +318,7 @@ impl PostContext {
             recipients: parse_recipients(c, &community, header)?,
             identities: identity::owners(setup::partner_identities(c, &community)?),
             community,
+            row,
         })
     }
 }
@@ -416,7 +420,7 @@ fn store_all(
     let seqs = objects::insert_versions(c, &ctx.community, producer, &batch, had, &mut nums)?;
     clock.save(c)?;
     if !batch.is_empty() {
-        let fresh = fresh(&batch, &seqs, producer, had, nums);
+        let fresh = fresh(&batch, &seqs, producer, had, (nums, &ctx));
         deliveries::refresh(c, &ctx.community, Scope::Stored(fresh), settled)?;
     }
     Ok((outcomes, seqs))
@@ -541,13 +545,14 @@ fn fresh(
     seqs: &[i64],
     producer: Option<&str>,
     had_versions: &HashSet<String>,
-    nums: objects::Nums,
+    (nums, ctx): (objects::Nums, &PostContext),
 ) -> Fresh {
     let mut fresh = Fresh {
         versions: Vec::with_capacity(batch.len()),
         refs: Default::default(),
         new_ids: Default::default(),
         nums,
+        community: Some(Box::new((ctx.row.clone(), ctx.rules.clone()))),
     };
     for (p, seq) in batch.iter().zip(seqs.iter().copied()) {
         fresh.versions.push(p.stored(seq, producer));
