@@ -318,6 +318,35 @@ fn failure(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    fn key(webhook: &str, at: i64) -> webhooks::Key {
+        webhooks::Key {
+            webhook: webhook.into(),
+            user: "u".into(),
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_being_sent_is_known_until_its_task_is_reaped() {
+        let mut sending = InFlight::default();
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        sending.spawn(key("h", 1), async move {
+            let _ = wait.await;
+        });
+        assert!(sending.sending(&key("h", 1)));
+        assert!(!sending.sending(&key("h", 2)));
+        assert!(!sending.sending(&key("other", 1)));
+        assert_eq!(sending.wanted(vec!["h".into()]), vec![("h".into(), 3)]);
+        release.send(()).unwrap();
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+            sending.reap();
+        }
+        assert!(sending.tasks.is_empty(), "the ended task was not reaped");
+        assert!(!sending.sending(&key("h", 1)));
+        assert_eq!(sending.wanted(vec!["h".into()]), vec![("h".into(), 4)]);
+    }
+
     #[test]
     fn the_signature_is_hmac_sha256_over_time_dot_body() {
         // Computed apart with Python's hmac module.
