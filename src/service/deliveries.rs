@@ -284,7 +284,7 @@ fn write(
     write_views(conn, community, &changes, &mut classes, &opened, now)?;
     write_own(conn, community, &changes, now)?;
     for class in &changes.drop {
-        streams::drop_class(conn, opened.id(*class))?;
+        streams::drop_class(conn, opened.id(*class)?)?;
     }
     for (seq, at, released) in &changes.releases {
         objects::set_release(conn, *seq, *at, *released)?;
@@ -301,11 +301,14 @@ fn write(
 struct Opened(Vec<i64>);
 
 impl Opened {
-    /// The stored id of a class, opened by this refresh or not.
-    fn id(&self, c: ClassRef) -> i64 {
+    /// The stored id of a class, opened by this refresh or not. A plan naming a class it did
+    /// not open is a broken invariant, answered as an error, not a panic in the transaction.
+    fn id(&self, c: ClassRef) -> Result<i64, StorageError> {
         match c {
-            ClassRef::Stored(id) => id,
-            ClassRef::Opened(i) => self.0[i],
+            ClassRef::Stored(id) => Ok(id),
+            ClassRef::Opened(i) => self.0.get(i).copied().ok_or(StorageError::Inconsistent(
+                "a refresh names a class it did not open",
+            )),
         }
     }
 }
@@ -343,14 +346,15 @@ fn write_views(
         streams::set_view(conn, user, community, View::Own)?;
     }
     for (class, gone, add) in &changes.streams {
-        streams::remove(conn, opened.id(*class), gone)?;
-        if let Some(class) = classes.get_mut(&opened.id(*class)) {
+        let id = opened.id(*class)?;
+        streams::remove(conn, id, gone)?;
+        if let Some(class) = classes.get_mut(&id) {
             streams::append(conn, class, add, now)?;
         }
     }
     for (user, class, start, base) in &changes.place {
         let view = View::Streamed {
-            class: opened.id(*class),
+            class: opened.id(*class)?,
             start: *start,
             base: Some((*base, *start)),
         };

@@ -165,14 +165,14 @@ fn receipt_lines(
     };
     let format = crate::taxii::timestamp::format_micros;
     let mut out = vec![];
-    let mut partners: HashMap<String, Option<String>> = HashMap::new();
+    // Each reader's partner, read once for the page (not once per user listed).
+    let partners: HashMap<String, String> = setup::readers_of(c, community)?
+        .into_iter()
+        .map(|(u, _)| (u.name, u.partner_id))
+        .collect();
     for r in crate::storage::receipts::newest_in(c, community, first, RECEIPTS_READ)? {
-        if !partners.contains_key(&r.user) {
-            let user = setup::active_user(c, &r.user)?;
-            partners.insert(r.user.clone(), user.map(|u| u.partner_id));
-        }
         // How many a push had refused is status information: for whom its status is.
-        let owner = partners[&r.user].clone().map(|partner| StatusOwner {
+        let owner = partners.get(&r.user).cloned().map(|partner| StatusOwner {
             partner,
             user: r.user.clone(),
             community_id: community.to_owned(),
