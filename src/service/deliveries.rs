@@ -4,463 +4,71 @@
 //! deliverable gets the reader's next date_added (the moment it became deliverable to that
 //! reader), so pollers never miss it.
 
-use crate::sharing::decision::{self, CommunityPolicy, ProducerRule, ReaderCaps, VersionFacts};
-use crate::sharing::facts::{Facts, Version};
-use crate::sharing::plan::{self, ClassRef};
-use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
-use crate::storage::objects::{self, StoredVersion};
-use crate::storage::streams::{self, View};
-use crate::storage::{follows, settings, setup, Conn, StorageError};
-use std::collections::{BTreeSet, HashMap, HashSet};
-
-/// Which objects to reconsider.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    /// Everything in the community (after `cairn apply`).
-    All,
-    /// These ids, and the objects that reference them (their reference rule may change).
-    Ids(Vec<String>),
-    /// The ids of versions this transaction just stored, and the objects that reference them.
-    Stored(Fresh),
-}
-
-/// Versions the calling transaction has just stored, as `insert_versions` wrote them: the
-/// refresh after an envelope need not read them back, nor their references, nor deliveries
-/// (they have none yet). Most of an envelope is new ids, whose versions are all here.
-#[derive(Debug, Clone)]
-pub struct Fresh {
-    pub versions: Vec<StoredVersion>,
-    pub refs: HashMap<i64, Vec<String>>,
-    /// Ids among `versions` that had no version stored before this transaction.
-    pub new_ids: HashSet<String>,
-    /// The numbers of their ids and of every id they reference (see `objects::nums`).
-    pub nums: objects::Nums,
-    /// The community's row and producer rules, as the calling transaction read them.
-    pub community: Option<Box<Setting>>,
-}
-
-/// A community's row and its producer rules.
-pub type Setting = (CommunityRow, HashMap<String, ProducerRule>);
-
-const MICROS: i64 = 1_000_000;
-
-// Each stored value is read by its one parser (`storage::settings`): one that cannot be read
-// fails the caller with `StorageError::Setting`, never as a more permissive value.
-
-pub fn community_policy(row: &CommunityRow) -> Result<CommunityPolicy, StorageError> {
-    Ok(CommunityPolicy {
-        unmarked: settings::community_unmarked(row)?,
-        types: settings::community_types(row)?,
-        delay: row.delay_secs.saturating_mul(MICROS),
-        backlog: row.backlog,
-        dangling_allowed: settings::community_dangling_allowed(row)?,
-    })
-}
-
-pub fn producer_rules(rows: &[RuleRow]) -> Result<HashMap<String, ProducerRule>, StorageError> {
-    rows.iter()
-        .map(|r| {
-            let rule = ProducerRule {
-                types: settings::rule_types(r)?,
-                exclude: settings::rule_exclude(r)?,
-                delay: r.delay_secs.saturating_mul(MICROS),
-            };
-            Ok((r.producer_id.clone(), rule))
-        })
-        .collect()
-}
-
-pub fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageError> {
-    Ok(ReaderCaps {
-        partner: user.partner_id.clone(),
-        user: user.name.clone(),
-        user_max_tlp: settings::user_max_tlp(user)?,
-        user_types: settings::user_types(user)?,
-        redistributes: user.redistributes,
-        member_max_tlp: settings::member_max_tlp(m)?,
-        joined_at: m.joined_at,
-    })
-}
-
-pub fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
-    Ok(VersionFacts {
-        producer: v.producer_id.clone(),
-        stix_type: v.stix_type.clone(),
-        tlp: settings::version_tlp(v)?,
-        recipients: settings::version_recipients(v)?,
-        added_at: v.added_at,
-        private_copy: v.private_copy,
-    })
-}
-
-/// The engine's view of one stored version.
-fn version_of(v: &StoredVersion) -> Result<Version, StorageError> {
-    Ok(Version {
-        seq: v.seq,
-        id: v.stix_id.clone(),
-        version: v.version,
-        release_at: v.release_at,
-        released: v.released,
-        facts: facts(v)?,
-    })
-}
-
-/// The facts of `versions` and of every version of the ids they reference. The references of
-/// the `fresh` ones are given in `refs`, the others are read.
-/// `rules` are the community's producer rules, read once by the caller.
-fn load_facts(
-    conn: &mut Conn,
-    (row, rules): (&CommunityRow, HashMap<String, ProducerRule>),
-    mut versions: Vec<StoredVersion>,
-    fresh: &HashSet<i64>,
-    mut refs: HashMap<i64, Vec<String>>,
-    nums: &objects::Nums,
-    now: i64,
-) -> Result<Facts, StorageError> {
-    let community = community_policy(row)?;
-    let seqs: Vec<i64> = versions
-        .iter()
-        .map(|v| v.seq)
-        .filter(|s| !fresh.contains(s))
-        .collect();
-    for chunk in seqs.chunks(500) {
-        for (seq, id) in objects::refs_of(conn, chunk)? {
-            refs.entry(seq).or_default().push(id);
-        }
-    }
-    let loaded: HashSet<&str> = versions.iter().map(|v| v.stix_id.as_str()).collect();
-    let missing: BTreeSet<String> = refs
-        .values()
-        .flatten()
-        .filter(|id| !loaded.contains(id.as_str()))
-        .cloned()
-        .collect();
-    // By number where the caller has it, else by id.
-    let (mut numbered, mut unnumbered) = (vec![], vec![]);
-    for id in missing {
-        match nums.get(&id) {
-            Some(num) => numbered.push(*num),
-            None => unnumbered.push(id),
-        }
-    }
-    for chunk in numbered.chunks(500) {
-        versions.extend(objects::versions_numbered(conn, chunk)?);
-    }
-    for chunk in unnumbered.chunks(500) {
-        versions.extend(objects::versions_of(conn, &row.id, Some(chunk))?);
-    }
-    let versions = versions.iter().map(version_of).collect::<Result<_, _>>()?;
-    Ok(Facts::new(community, rules, versions, refs, now))
-}
+use crate::sharing::decision::{self, ReaderCaps};
+use crate::sharing::facts::Version;
+use crate::sharing::plan;
+use crate::storage::objects;
+use crate::storage::snapshot::{self, Setting, Targets};
+pub use crate::storage::snapshot::{Fresh, Scope};
+use crate::storage::streams;
+use crate::storage::{setup, Conn, StorageError};
+use std::collections::HashMap;
 
 /// Brings what the readers of `community` receive of `scope` in line with the decision at
 /// `now`: load, plan (`sharing::plan`), write.
 pub fn refresh(
     conn: &mut Conn,
     community: &str,
-    mut scope: Scope,
+    scope: Scope,
     now: i64,
 ) -> Result<(), StorageError> {
-    let known = match &mut scope {
-        Scope::Stored(fresh) => fresh.community.take().map(|known| *known),
-        _ => None,
-    };
-    let Some((row, rules)) = community_and_rules(conn, community, known)? else {
-        return Ok(());
-    };
-    let readers: Vec<ReaderCaps> = if row.enabled {
-        setup::readers_of(conn, community)?
-            .iter()
-            .map(|(u, m)| reader_caps(u, m))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![]
-    };
-    let views = streams::views_of(conn, community)?;
-    let classes = streams::classes_of(conn, community)?;
-    let placement = plan::Placement::of(&readers, views, classes.clone(), &rules);
-    let whole = matches!(scope, Scope::All);
-    if !whole && !placement.settled() {
+    match snapshot::setting(conn, community)? {
+        Some(setting) => refresh_in(conn, setting, scope, now),
+        None => Ok(()),
+    }
+}
+
+/// `refresh` in a community whose setting the caller has read.
+pub(super) fn refresh_in(
+    conn: &mut Conn,
+    setting: Setting,
+    scope: Scope,
+    now: i64,
+) -> Result<(), StorageError> {
+    let changes = decide(conn, &setting, scope, now)?;
+    snapshot::apply(conn, &setting.community, changes, setting.classes, now)
+}
+
+/// What the readers of `setting`'s community receive of `scope` from `now` on: its targets
+/// loaded (`snapshot::targets`), then planned without reading anything.
+pub(super) fn decide(
+    conn: &mut Conn,
+    setting: &Setting,
+    scope: Scope,
+    now: i64,
+) -> Result<plan::Changes, StorageError> {
+    let (views, classes) = (setting.views.clone(), setting.classes.clone());
+    let placement = plan::Placement::of(&setting.readers, views, classes, &setting.rules);
+    if !scope.is_whole() && !placement.settled() {
         // A reader without a view, moved out of its class or gone is placed again against
         // everything the community holds.
-        return refresh(conn, community, Scope::All, now);
+        return decide(conn, setting, scope.widened(), now);
     }
-    let (targets, fresh, fresh_refs, nums) = targets_of(conn, community, scope)?;
-    let stored: Vec<i64> = targets
-        .iter()
-        .map(|v| v.seq)
-        .filter(|s| !fresh.contains(s))
-        .collect();
-    let target_seqs: HashSet<i64> = targets.iter().map(|v| v.seq).collect();
-    let facts = load_facts(conn, (&row, rules), targets, &fresh, fresh_refs, &nums, now)?;
-    let chosen: Vec<&Version> = facts
+    let whole = scope.is_whole();
+    let Targets {
+        facts,
+        chosen,
+        rows,
+    } = snapshot::targets(conn, setting, &placement, scope, now)?;
+    let picked: Vec<&Version> = facts
         .versions
         .iter()
-        .filter(|v| target_seqs.contains(&v.seq))
+        .filter(|v| chosen.contains(&v.seq))
         .collect();
-    let mut rows = load_rows(conn, community, &placement, &stored)?;
-    (rows.follows, rows.held) = follows_on(conn, community, &facts, &chosen)?;
-    let changes = plan::plan(placement, &facts, &chosen, &readers, rows, whole, now);
-    write(conn, community, changes, classes, now)
-}
-
-/// The community's row and producer rules: those the caller read, else from storage (none
-/// when the community is gone).
-fn community_and_rules(
-    conn: &mut Conn,
-    community: &str,
-    known: Option<Setting>,
-) -> Result<Option<Setting>, StorageError> {
-    if known.is_some() {
-        return Ok(known);
-    }
-    let Some(row) = setup::community(conn, community)? else {
-        return Ok(None);
-    };
-    let rules = producer_rules(&setup::rules_of(conn, community)?)?;
-    Ok(Some((row, rules)))
-}
-
-/// What the plan reads besides the facts: the stream and own rows of the reconsidered versions
-/// that are already stored, and the marks of new readers.
-fn load_rows(
-    conn: &mut Conn,
-    community: &str,
-    placement: &plan::Placement,
-    stored: &[i64],
-) -> Result<plan::Rows, StorageError> {
-    let mut rows = plan::Rows::default();
-    for row in streams::rows_among(conn, &placement.stored_in_use(), stored)? {
-        rows.stream.push((row.class, row.seq, row.n));
-    }
-    for chunk in stored.chunks(500) {
-        for (user, seq) in objects::delivered_among(conn, community, chunk)? {
-            rows.own.entry(user).or_default().insert(seq);
-        }
-    }
-    for user in placement.new_readers() {
-        if let Some(mark) = streams::mark(conn, &user, community)? {
-            rows.marks.insert(user, mark);
-        }
-    }
-    Ok(rows)
-}
-
-/// (user, target) of the follows, and (user, container, held) of what followed containers hold.
-type Following = (Vec<(String, String)>, Vec<(String, String, String)>);
-
-/// The follows that the reconsidered versions may match: on their ids, on what they reference,
-/// and on the whole community, and the followed containers that hold them. Nothing is read past
-/// one probe when nobody follows anything.
-fn follows_on(
-    conn: &mut Conn,
-    community: &str,
-    facts: &Facts,
-    targets: &[&Version],
-) -> Result<Following, StorageError> {
-    if targets.is_empty() || !follows::any_in(conn, community)? {
-        return Ok((vec![], vec![]));
-    }
-    let mut ids: BTreeSet<&str> = BTreeSet::from([""]);
-    for v in targets {
-        ids.insert(&v.id);
-        ids.extend(facts.refs_of(v.seq).iter().map(String::as_str));
-    }
-    let ids: Vec<&str> = ids.into_iter().collect();
-    let named: Vec<&str> = ids.iter().copied().filter(|i| !i.is_empty()).collect();
-    let held = follows::holds_on(conn, community, &named)?;
-    Ok((follows::on(conn, community, &ids)?, held))
-}
-
-/// Writes a refresh's changes, in their order (see `plan::Changes`).
-fn write(
-    conn: &mut Conn,
-    community: &str,
-    changes: plan::Changes,
-    classes: Vec<plan::Class>,
-    now: i64,
-) -> Result<(), StorageError> {
-    let (mut classes, opened) = open_classes(conn, community, &changes.open, classes)?;
-    write_views(conn, community, &changes, &mut classes, &opened, now)?;
-    write_own(conn, community, &changes, now)?;
-    for class in &changes.drop {
-        streams::drop_class(conn, opened.id(*class)?)?;
-    }
-    for (seq, at, released) in &changes.releases {
-        objects::set_release(conn, *seq, *at, *released)?;
-    }
-    write_holds(conn, community, &changes.holds)?;
-    let hooks = !changes.notify.is_empty() && crate::storage::webhooks::any(conn)?;
-    for (user, items) in &changes.notify {
-        follows::notify(conn, (user, community), items, now, hooks)?;
-    }
-    Ok(())
-}
-
-/// The ids of the classes a refresh opened, in `ClassRef::Opened` order.
-struct Opened(Vec<i64>);
-
-impl Opened {
-    /// The stored id of a class, opened by this refresh or not. A plan naming a class it did
-    /// not open is a broken invariant, answered as an error, not a panic in the transaction.
-    fn id(&self, c: ClassRef) -> Result<i64, StorageError> {
-        match c {
-            ClassRef::Stored(id) => Ok(id),
-            ClassRef::Opened(i) => self.0.get(i).copied().ok_or(StorageError::Inconsistent(
-                "a refresh names a class it did not open",
-            )),
-        }
-    }
-}
-
-/// Creates the classes of `keys`, and returns every class by id with the ids of the new ones.
-fn open_classes(
-    conn: &mut Conn,
-    community: &str,
-    keys: &[String],
-    classes: Vec<plan::Class>,
-) -> Result<(HashMap<i64, plan::Class>, Opened), StorageError> {
-    let mut classes: HashMap<i64, plan::Class> = classes.into_iter().map(|c| (c.id, c)).collect();
-    let mut opened = vec![];
-    for key in keys {
-        let class = streams::create_class(conn, community, key)?;
-        opened.push(class.id);
-        classes.insert(class.id, class);
-    }
-    Ok((classes, Opened(opened)))
-}
-
-/// Writes the readers' views and the classes' streams: materialized, own, streamed, placed.
-fn write_views(
-    conn: &mut Conn,
-    community: &str,
-    changes: &plan::Changes,
-    classes: &mut HashMap<i64, plan::Class>,
-    opened: &Opened,
-    now: i64,
-) -> Result<(), StorageError> {
-    for (user, view, mark) in &changes.materialize {
-        streams::materialize(conn, user, community, *view, *mark)?;
-    }
-    for user in &changes.own_from_now {
-        streams::set_view(conn, user, community, View::Own)?;
-    }
-    for (class, gone, add) in &changes.streams {
-        let id = opened.id(*class)?;
-        streams::remove(conn, id, gone)?;
-        if let Some(class) = classes.get_mut(&id) {
-            streams::append(conn, class, add, now)?;
-        }
-    }
-    for (user, class, start, base) in &changes.place {
-        let view = View::Streamed {
-            class: opened.id(*class)?,
-            start: *start,
-            base: Some((*base, *start)),
-        };
-        streams::set_view(conn, user, community, view)?;
-    }
-    Ok(())
-}
-
-/// Writes the own rows withdrawn and delivered, and the views of users no longer readers.
-fn write_own(
-    conn: &mut Conn,
-    community: &str,
-    changes: &plan::Changes,
-    now: i64,
-) -> Result<(), StorageError> {
-    if let Some(keep) = &changes.keep_own {
-        objects::withdraw_all_except(conn, community, keep)?;
-    }
-    for (user, gone, add) in &changes.own {
-        for chunk in gone.chunks(500) {
-            objects::withdraw(conn, user, community, chunk)?;
-        }
-        objects::deliver(conn, user, community, add, now)?;
-    }
-    for (user, mark) in &changes.gone {
-        if let Some(mark) = mark {
-            streams::raise_mark(conn, user, community, *mark)?;
-        }
-        streams::delete_view(conn, user, community)?;
-    }
-    Ok(())
-}
-
-/// Writes what followed containers hold from now on (see `plan::Changes::holds`).
-fn write_holds(
-    conn: &mut Conn,
-    community: &str,
-    holds: &[(String, String, i64, i64)],
-) -> Result<(), StorageError> {
-    // Every follower of a container holds what the same version names: read it once.
-    let mut held: HashMap<i64, Vec<String>> = HashMap::new();
-    for (user, container, seq, version) in holds {
-        if !held.contains_key(seq) {
-            held.insert(*seq, objects::held_by(conn, *seq)?.0);
-        }
-        let holds = follows::Holds::Version(&held[seq], *version);
-        follows::set_holds(conn, (user, community, container), holds)?;
-    }
-    Ok(())
-}
-
-type Targets = (
-    Vec<StoredVersion>,
-    HashSet<i64>,
-    HashMap<i64, Vec<String>>,
-    objects::Nums,
-);
-
-/// The versions `scope` reconsiders, which of them this transaction stored, their references
-/// as stored, and the numbers of their ids.
-fn targets_of(conn: &mut Conn, community: &str, scope: Scope) -> Result<Targets, StorageError> {
-    Ok(match scope {
-        Scope::All => {
-            let all = objects::versions_of(conn, community, None)?;
-            (all, HashSet::new(), HashMap::new(), objects::Nums::new())
-        }
-        Scope::Ids(ids) => {
-            let named: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let nums = objects::nums(conn, community, &named)?;
-            let targets = with_referencing(conn, community, ids, &nums, &HashSet::new())?;
-            (targets, HashSet::new(), HashMap::new(), nums)
-        }
-        Scope::Stored(given) => {
-            let ids: Vec<String> = given.versions.iter().map(|v| v.stix_id.clone()).collect();
-            let mut targets = with_referencing(conn, community, ids, &given.nums, &given.new_ids)?;
-            let fresh: HashSet<i64> = given.versions.iter().map(|v| v.seq).collect();
-            // Older versions of the ids were read, and with them the fresh ones again.
-            targets.retain(|v| !fresh.contains(&v.seq));
-            targets.extend(given.versions);
-            (targets, fresh, given.refs, given.nums)
-        }
-    })
-}
-
-/// Every version of `ids` and of the objects that reference them, except the versions of `skip`
-/// ids (the caller has them all). `nums` numbers `ids` (an id without a number was never stored
-/// nor referenced).
-fn with_referencing(
-    conn: &mut Conn,
-    community: &str,
-    ids: Vec<String>,
-    nums: &objects::Nums,
-    skip: &HashSet<String>,
-) -> Result<Vec<StoredVersion>, StorageError> {
-    let mut all: BTreeSet<String> = ids.iter().cloned().collect();
-    let numbered: BTreeSet<i64> = ids.iter().filter_map(|id| nums.get(id).copied()).collect();
-    let numbered: Vec<i64> = numbered.into_iter().collect();
-    for chunk in numbered.chunks(500) {
-        all.extend(objects::referencing(conn, chunk)?);
-    }
-    let load: Vec<String> = all.into_iter().filter(|id| !skip.contains(id)).collect();
-    let mut out = vec![];
-    for chunk in load.chunks(500) {
-        out.extend(objects::versions_of(conn, community, Some(chunk))?);
-    }
-    Ok(out)
+    let readers = &setting.readers;
+    Ok(plan::plan(
+        placement, &facts, &picked, readers, rows, whole, now,
+    ))
 }
 
 /// Processes the releases that have come due in `community` (delays that ended).
@@ -537,39 +145,38 @@ pub fn explain(
     object_id: &str,
     now: i64,
 ) -> Result<Vec<String>, StorageError> {
-    let Some(row) = setup::community(conn, community)? else {
+    let Some(setting) = snapshot::setting(conn, community)? else {
         return Ok(vec![format!("there is no community '{community}'")]);
     };
-    let readers = setup::readers_of(conn, community)?;
-    let Some((u, m)) = readers.iter().find(|(u, _)| u.name == user) else {
+    let Some(reader) = setting.readers.iter().find(|r| r.user == user) else {
         return Ok(vec![format!(
             "{user} receives nothing from {community}: not an enabled user of an enabled member partner{}",
-            if row.enabled { "" } else { " (the community is disabled)" }
+            if setting.enabled { "" } else { " (the community is disabled)" }
         )]);
     };
-    let reader = reader_caps(u, m)?;
-    let stored = objects::versions_of(conn, community, Some(&[object_id.to_owned()]))?;
-    if stored.is_empty() {
+    let facts = snapshot::facts_of_object(conn, &setting, object_id, now)?;
+    // The object's own versions come first in the facts, in stored order.
+    let seqs: Vec<i64> = facts
+        .versions
+        .iter()
+        .take_while(|v| v.id == object_id)
+        .map(|v| v.seq)
+        .collect();
+    if seqs.is_empty() {
         return Ok(vec![format!("{object_id} is not stored in {community}")]);
     }
-    let seqs: Vec<i64> = stored.iter().map(|v| v.seq).collect();
     let delivered = delivered_to(conn, user, community, &seqs)?;
     let shown = match asker {
         Some(a) => Some(delivered_to(conn, a, community, &seqs)?),
         None => None,
     };
-    let (none, no_refs) = (HashSet::new(), HashMap::new());
-    let nums = objects::Nums::new();
-    let rules = producer_rules(&setup::rules_of(conn, community)?)?;
-    let facts = load_facts(conn, (&row, rules), stored, &none, no_refs, &nums, now)?;
-    let visible = facts.visible_ids(&reader, &facts.rules, now);
-    let mut out = vec![explain_heading(object_id, community, user, &reader)];
-    // The object's own versions come first in the facts, in stored order.
+    let visible = facts.visible_ids(reader, &facts.rules, now);
+    let mut out = vec![explain_heading(object_id, community, user, reader)];
     for v in facts.versions.iter().take(seqs.len()) {
         if shown.as_ref().is_some_and(|s| !s.contains_key(&v.seq)) {
             continue;
         }
-        let verdict = facts.decide(&reader, &facts.rules, v, &visible, now);
+        let verdict = facts.decide(reader, &facts.rules, v, &visible, now);
         let since = delivered.get(&v.seq);
         out.push(version_line(v, verdict, asker.is_some(), since));
     }

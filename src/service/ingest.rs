@@ -3,20 +3,19 @@
 //! transaction, and record a status resource. One bad object never stops the others.
 
 use super::deliveries::{self, Fresh, Scope};
-use super::{receipts, Cairn, ServiceError};
+use super::{Cairn, ServiceError};
 use crate::policy::identity;
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
-use crate::sharing::decision::{
-    self as decision, CommunityPolicy, ProducerRule, Recipient, VersionFacts,
-};
+use crate::sharing::decision::{self as decision, ReaderCaps, Recipient, VersionFacts};
 use crate::sharing::ownership::{self, Placement};
 use crate::stix::{self, Checked, UploadError, Validator};
-use crate::storage::models::CommunityRow;
-use crate::storage::objects::{self, NewVersion, Placed};
-use crate::storage::{setup, statuses, Conn, StorageError};
+use crate::storage::objects::{self, AddedClock, Known, NewVersion, Nums, Placed};
+use crate::storage::posting::{self, PostKeys, PostState, StatusRecord, Versions};
+use crate::storage::snapshot::Setting;
+use crate::storage::{Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
 use crate::taxii::timestamp::format_micros;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// One object that passed validation, with its position in the upload.
@@ -50,9 +49,6 @@ enum Outcome {
     Stored(&'static str, StatusDetail),
     Refused(&'static str, StatusDetail),
 }
-
-/// The versions (seq) a POST stored, in order.
-type Stored = Vec<i64>;
 
 /// Objects of one POST by (outcome, reason), for `cairn_objects_total`.
 type Tally = std::collections::BTreeMap<(&'static str, &'static str), u64>;
@@ -154,49 +150,94 @@ impl Cairn {
 /// (outcome, reason) for the metrics.
 pub(super) type Committed = (Status, u64, Tally);
 
-/// Stores an upload in the transaction `c`, as POST does: the write grant again (`cairn apply`
-/// may have removed or demoted the membership since it was first checked), the objects, the
-/// status and the receipt.
+/// Stores an upload in the transaction `c`, as POST does, in one read (`posting::load`), the
+/// decisions, the refresh's own read (`snapshot::targets`) and one write (`posting::store`):
+/// the write grant again (`cairn apply` may have removed or demoted the membership since it was
+/// first checked), the objects, their deliveries, the status and the receipt.
 pub(super) fn commit_upload(
     c: &mut Conn,
     up: &Upload,
     keep: Keep,
 ) -> Result<Result<Committed, ServiceError>, StorageError> {
-    let grant = match super::write_grant_now(c, &up.caller, &up.community)? {
-        Ok(grant) => grant,
+    let candidates = &up.checks.candidates;
+    let named = objects::named(candidates.iter().map(|cand| {
+        let ch = &cand.checked;
+        (ch.id.as_str(), ch.refs.as_slice())
+    }));
+    let posted: Vec<&str> = candidates.iter().map(|c| c.checked.id.as_str()).collect();
+    let p = &up.caller;
+    let keys = PostKeys {
+        caller: (&p.user, &p.partner, p.token.as_deref()),
+        community: &up.community,
+        named: &named,
+        posted: &posted,
+        now: up.now,
+    };
+    let (grant, state) = match load(c, up, &keys)? {
+        Ok(loaded) => loaded,
         Err(refused) => return Ok(Err(refused)),
     };
-    let user = &up.caller.user;
-    let checks = &up.checks;
-    let (mut outcomes, stored) = store_all(
-        c,
-        &grant,
-        user,
-        up.recipients.as_deref(),
-        &checks.candidates,
-        up.now,
-    )?;
-    let inserted = stored.len() as u64;
-    outcomes.extend(
-        checks
-            .refused
-            .iter()
-            .map(|(i, d)| (*i, Outcome::Refused(INVALID, d.clone()))),
-    );
-    outcomes.sort_by_key(|(i, _)| *i);
-    let (status, tally) = status_of(up, outcomes);
+    let mut post = Post::new(&grant, up, state);
+    let (outcomes, batch) = post.place_all(candidates);
+    let seqs: Vec<i64> = (post.next_seq..).take(batch.len()).collect();
+    let refresh = post.refresh(c, &batch, &seqs)?;
+    let (status, tally) = status_of(up, with_refusals(outcomes, &up.checks));
     let json = serde_json::to_string(&status).expect("status serialises");
     let owner = StatusOwner {
         partner: grant.producer().to_owned(),
-        user: user.clone(),
+        user: p.user.clone(),
         community_id: grant.community_id().to_owned(),
     };
-    statuses::insert(c, &status.id, &owner, up.now, &json)?;
-    statuses::purge(c, keep.statuses_from)?;
-    let community = grant.community_id();
-    receipts::record_push(c, user, community, up.now, stored, status.failure_count)?;
-    crate::storage::receipts::purge(c, keep.receipts_from)?;
-    Ok(Ok((status, inserted, tally)))
+    let record = StatusRecord {
+        id: &status.id,
+        owner: &owner,
+        at: up.now,
+        json: &json,
+        refused: status.failure_count,
+    };
+    let versions = Versions {
+        producer: grant.producer(),
+        placed: &batch,
+        seqs: &seqs,
+        had: &post.prior.had_versions,
+        nums: post.nums,
+        clock: post.clock,
+    };
+    let purge = (keep.statuses_from, keep.receipts_from);
+    posting::store(c, grant.community_id(), versions, record, (refresh, purge))?;
+    Ok(Ok((status, seqs.len() as u64, tally)))
+}
+
+/// The grant and state of a POST as of its transaction, with the releases that came due done
+/// first, so "visible to the poster" is current (then read again: rare, and not on the
+/// common path).
+fn load(
+    c: &mut Conn,
+    up: &Upload,
+    keys: &PostKeys,
+) -> Result<Result<(WriteGrant, PostState), ServiceError>, StorageError> {
+    let (caller, state) = posting::load(c, keys)?;
+    let grant = match super::write_grant_of(&up.caller, caller)? {
+        Ok(grant) => grant,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let vanished = || StorageError::Inconsistent("a membership without its community");
+    let state = state.ok_or_else(vanished)?;
+    if state.due.is_empty() {
+        return Ok(Ok((grant, state)));
+    }
+    deliveries::refresh_in(c, state.setting, Scope::Ids(state.due), up.now)?;
+    let (_, state) = posting::load(c, keys)?;
+    Ok(Ok((grant, state.ok_or_else(vanished)?)))
+}
+
+/// The outcomes of the stored and repeated objects with the validator's refusals, in upload
+/// order.
+fn with_refusals(mut outcomes: Vec<(usize, Outcome)>, checks: &Checks) -> Vec<(usize, Outcome)> {
+    let refused = checks.refused.iter();
+    outcomes.extend(refused.map(|(i, d)| (*i, Outcome::Refused(INVALID, d.clone()))));
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes
 }
 
 /// The status resource of an upload's outcomes (in upload order), and their tally.
@@ -256,71 +297,43 @@ fn refusal(c: &Checked, why: &'static str, message: String) -> Outcome {
     )
 }
 
-/// `Cairn-Recipients` checked against the community: every name a member partner, or a user of
-/// one. A bad name refuses the RED objects of the POST (a typo must not narrow or widen RED).
+/// `Cairn-Recipients` checked against the community's readers: every name a member partner, or
+/// a user of one. A bad name refuses the RED objects of the POST (a typo must not narrow or
+/// widen RED).
 fn parse_recipients(
-    conn: &mut Conn,
-    community: &str,
+    readers: &[ReaderCaps],
     header: Option<&str>,
-) -> Result<Result<Vec<Recipient>, String>, StorageError> {
+) -> Result<Vec<Recipient>, String> {
     let Some(header) = header.filter(|h| !h.trim().is_empty()) else {
-        return Ok(Ok(vec![]));
+        return Ok(vec![]);
     };
-    let readers = setup::readers_of(conn, community)?;
     let mut out = vec![];
     for item in header.split(',') {
         let Some(r) = Recipient::parse(item) else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "Cairn-Recipients: '{}' is not a partner id or partner/user",
                 item.trim()
-            )));
+            ));
         };
-        let known = readers.iter().any(|(u, m)| match &r {
-            Recipient::Partner(p) => m.partner_id == *p,
-            Recipient::User { partner, user } => u.partner_id == *partner && u.name == *user,
+        let known = readers.iter().any(|reader| match &r {
+            Recipient::Partner(p) => reader.partner == *p,
+            Recipient::User { partner, user } => reader.partner == *partner && reader.user == *user,
         });
         if !known {
-            return Ok(Err(format!("Cairn-Recipients: '{r}' is not a member of this community (or not a user of that partner)")));
+            return Err(format!("Cairn-Recipients: '{r}' is not a member of this community (or not a user of that partner)"));
         }
         out.push(r);
     }
-    Ok(Ok(out))
+    Ok(out)
 }
 
 /// What every object of a POST is checked against, read once in its transaction.
 struct PostContext {
-    community: String,
-    /// The community's row, handed on to the refresh that delivers the POST.
-    row: CommunityRow,
-    policy: CommunityPolicy,
-    rules: HashMap<String, ProducerRule>,
+    setting: Setting,
     recipients: Result<Vec<Recipient>, String>,
     /// The identities of the community's partners, present and former: another partner's is
     /// not this poster's to claim, and a partner outside it is not revealed by a refusal.
     identities: HashMap<String, String>,
-}
-
-impl PostContext {
-    fn load(
-        c: &mut Conn,
-        grant: &WriteGrant,
-        header: Option<&str>,
-        now: i64,
-    ) -> Result<PostContext, StorageError> {
-        let community = grant.community_id().to_owned();
-        // Releases that came due first, so "visible to the poster" below is current.
-        deliveries::release_due(c, &community, now)?;
-        let row = setup::community(c, &community)?
-            .ok_or(StorageError::Task("community vanished".into()))?;
-        Ok(PostContext {
-            policy: deliveries::community_policy(&row)?,
-            rules: deliveries::producer_rules(&setup::rules_of(c, &community)?)?,
-            recipients: parse_recipients(c, &community, header)?,
-            identities: identity::owners(setup::partner_identities(c, &community)?),
-            community,
-            row,
-        })
-    }
 }
 
 /// (id, version) of a stored version: its version text and body.
@@ -338,14 +351,9 @@ struct Prior {
 }
 
 impl Prior {
-    fn load(
-        c: &mut Conn,
-        grant: &WriteGrant,
-        user: &str,
-        posted: &[i64],
-    ) -> Result<Prior, StorageError> {
+    fn of(grant: &WriteGrant, stored: Vec<Known>) -> Prior {
         let mut prior = Prior::default();
-        for k in objects::stored_versions(c, grant, user, posted)? {
+        for k in stored {
             prior.had_versions.insert(k.key.0.clone());
             prior
                 .stored
@@ -361,86 +369,101 @@ impl Prior {
                 prior.known.entry(k.key).or_insert((k.version_text, k.body));
             }
         }
-        Ok(prior)
+        prior
     }
 }
 
-fn store_all(
-    c: &mut Conn,
-    grant: &WriteGrant,
-    user: &str,
-    recipients_header: Option<&str>,
-    candidates: &[Candidate],
+/// One POST being decided: who posts, what it is checked against, what is stored already, and
+/// the numbers and times it hands out.
+struct Post<'a> {
+    grant: &'a WriteGrant,
+    user: &'a str,
     now: i64,
-) -> Result<(Vec<(usize, Outcome)>, Stored), StorageError> {
-    let ctx = PostContext::load(c, grant, recipients_header, now)?;
-    // Every id posted or referenced, looked up once (see `objects::nums`).
-    let named = objects::named(
-        candidates
-            .iter()
-            .map(|cand| (cand.checked.id.as_str(), cand.checked.refs.as_slice())),
-    );
-    let mut nums = objects::nums(c, &ctx.community, &named)?;
-    let posted: BTreeSet<i64> = candidates
-        .iter()
-        .filter_map(|cand| nums.get(&cand.checked.id).copied())
-        .collect();
-    let posted: Vec<i64> = posted.into_iter().collect();
-    let mut prior = Prior::load(c, grant, user, &posted)?;
-    let mut clock = objects::AddedClock::load(c)?;
-    // One insertion time for the whole POST (taken when its first version is stored). A time per
-    // object would step once for every object of the POST, hidden ones included, and a reader
-    // would read how many it may not see from the versions of SCOs (their version is this time)
-    // and from its own date_added values.
-    let mut post_added: Option<i64> = None;
-    let mut added_at = || *post_added.get_or_insert_with(|| clock.next(now));
-    let (mut outcomes, mut batch) = (vec![], vec![]);
-    for cand in candidates {
-        match place(
-            &ctx,
-            &mut prior.known,
-            &prior.stored,
+    ctx: PostContext,
+    prior: Prior,
+    nums: Nums,
+    clock: AddedClock,
+    next_seq: i64,
+}
+
+impl<'a> Post<'a> {
+    fn new(grant: &'a WriteGrant, up: &'a Upload, state: PostState) -> Post<'a> {
+        let recipients = parse_recipients(&state.setting.readers, up.recipients.as_deref());
+        Post {
             grant,
-            user,
-            cand,
-            &mut added_at,
-        ) {
-            Ok((placed, stored)) => {
-                batch.push(placed);
-                outcomes.push((cand.index, stored));
-            }
-            Err(refused) => outcomes.push((cand.index, refused)),
+            user: &up.caller.user,
+            now: up.now,
+            ctx: PostContext {
+                setting: state.setting,
+                recipients,
+                identities: identity::owners(state.identities),
+            },
+            prior: Prior::of(grant, state.stored),
+            nums: state.nums,
+            clock: state.clock,
+            next_seq: state.next_seq,
         }
     }
-    // The decision is taken as of the insertion time handed out: POSTs in a burst can run ahead
-    // of the wall clock by a microsecond each, and their objects must not look delayed.
-    let settled = clock.last().max(now);
-    let producer = Some(grant.producer());
-    let had = &prior.had_versions;
-    let seqs = objects::insert_versions(c, &ctx.community, producer, &batch, had, &mut nums)?;
-    clock.save(c)?;
-    if !batch.is_empty() {
-        let fresh = fresh(&batch, &seqs, producer, had, (nums, &ctx));
-        deliveries::refresh(c, &ctx.community, Scope::Stored(fresh), settled)?;
+
+    /// Every candidate placed, in upload order: the versions to store, and each one's outcome.
+    fn place_all(&mut self, candidates: &[Candidate]) -> (Vec<(usize, Outcome)>, Vec<Placed>) {
+        // One insertion time for the whole POST (taken when its first version is stored). A
+        // time per object would step once for every object of the POST, hidden ones included,
+        // and a reader would read how many it may not see from the versions of SCOs (their
+        // version is this time) and from its own date_added values.
+        let (clock, now) = (&mut self.clock, self.now);
+        let mut post_added: Option<i64> = None;
+        let mut added_at = || *post_added.get_or_insert_with(|| clock.next(now));
+        let (mut outcomes, mut batch) = (vec![], vec![]);
+        let prior = &mut self.prior;
+        for cand in candidates {
+            let on = (&self.ctx, self.grant, self.user);
+            match place(on, &mut prior.known, &prior.stored, cand, &mut added_at) {
+                Ok((placed, stored)) => {
+                    batch.push(placed);
+                    outcomes.push((cand.index, stored));
+                }
+                Err(refused) => outcomes.push((cand.index, refused)),
+            }
+        }
+        (outcomes, batch)
     }
-    Ok((outcomes, seqs))
+
+    /// The deliveries of `batch`, stored under `seqs`: decided as of the insertion time handed
+    /// out (POSTs in a burst run ahead of the wall clock by a microsecond each, and their
+    /// objects must not look delayed).
+    fn refresh(
+        &self,
+        c: &mut Conn,
+        batch: &[Placed],
+        seqs: &[i64],
+    ) -> Result<Option<posting::Refresh>, StorageError> {
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let settled = self.clock.last().max(self.now);
+        let producer = Some(self.grant.producer());
+        let fresh = fresh(batch, seqs, producer, &self.prior.had_versions, &self.nums);
+        let setting = &self.ctx.setting;
+        let changes = deliveries::decide(c, setting, Scope::Stored(fresh), settled)?;
+        Ok(Some((changes, setting.classes.clone(), settled)))
+    }
 }
 
 /// One object of a POST, placed to be stored (with its status detail), or its outcome: a
 /// refusal, or a repeat of a stored version.
 fn place(
-    ctx: &PostContext,
+    (ctx, grant, user): (&PostContext, &WriteGrant, &str),
     known: &mut KnownVersions,
     stored: &HashMap<String, Vec<ownership::Stored>>,
-    grant: &WriteGrant,
-    user: &str,
     cand: &Candidate,
     added_at: &mut impl FnMut() -> i64,
 ) -> Result<(Placed, Outcome), Outcome> {
     let ch = &cand.checked;
     let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
     let builtin = crate::stix::tlp::is_canonical_id(&ch.id);
-    let named = decision::accept(&ctx.policy, &ch.stix_type, tlp, builtin, &ctx.recipients)
+    let policy = &ctx.setting.policy;
+    let named = decision::accept(policy, &ch.stix_type, tlp, builtin, &ctx.recipients)
         .map_err(|why| refusal(ch, COMMUNITY_RULES, why))?;
     let key = (ch.id.clone(), ch.version.as_ref().map(|(v, _)| *v));
     if let Some((version_text, body)) = known.get(&key) {
@@ -519,7 +542,8 @@ fn placed(
         added_at,
         private_copy,
     };
-    let release_at = decision::release_at(&ctx.policy, ctx.rules.get(grant.producer()), &facts);
+    let rule = ctx.setting.rules.get(grant.producer());
+    let release_at = decision::release_at(&ctx.setting.policy, rule, &facts);
     let recipients = recipients_of(grant, user, named, private_copy);
     let item = NewVersion {
         stix_id: ch.id.clone(),
@@ -539,20 +563,19 @@ fn placed(
     }
 }
 
-/// The versions just inserted, as the refresh that delivers them reads them.
+/// The versions about to be stored under `seqs`, as the refresh that delivers them reads them.
 fn fresh(
     batch: &[Placed],
     seqs: &[i64],
     producer: Option<&str>,
     had_versions: &HashSet<String>,
-    (nums, ctx): (objects::Nums, &PostContext),
+    nums: &Nums,
 ) -> Fresh {
     let mut fresh = Fresh {
         versions: Vec::with_capacity(batch.len()),
         refs: Default::default(),
         new_ids: Default::default(),
-        nums,
-        community: Some(Box::new((ctx.row.clone(), ctx.rules.clone()))),
+        nums: nums.clone(),
     };
     for (p, seq) in batch.iter().zip(seqs.iter().copied()) {
         fresh.versions.push(p.stored(seq, producer));

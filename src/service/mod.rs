@@ -175,38 +175,47 @@ pub(crate) fn reader_grant(
 }
 
 /// The caller's membership of `community`, read again inside the transaction that writes: a
-/// change `cairn apply` made since the early check (on any instance) is seen. A disabled user,
-/// partner, community or membership answers 404, as a missing membership does early on;
-/// `Ok(Err(_))` is that refusal.
+/// change `cairn apply` made since the early check (on any instance) is seen.
 fn member_now(
     c: &mut Conn,
     principal: &Principal,
     community: &str,
 ) -> Result<Result<Membership, ServiceError>, StorageError> {
-    let user = setup::active_user(c, &principal.user)?;
-    if user.is_none_or(|u| u.partner_id != principal.partner) {
+    let p = principal;
+    member_of(
+        p,
+        setup::caller(c, (&p.user, &p.partner, p.token.as_deref()), community)?,
+    )
+}
+
+/// The caller's membership as `caller` was read in a writing transaction. A disabled user,
+/// partner, community or membership answers 404, as a missing membership does early on; a token
+/// revoked while the request was under way (a slow upload) 401. `Ok(Err(_))` is that refusal.
+fn member_of(
+    principal: &Principal,
+    caller: setup::Caller,
+) -> Result<Result<Membership, ServiceError>, StorageError> {
+    if caller
+        .user
+        .is_none_or(|u| u.partner_id != principal.partner)
+    {
         return Ok(Err(ServiceError::NotFound));
     }
-    // A token revoked while the request was under way (a slow upload) stops it here.
-    if let Some(id) = &principal.token {
-        let live = crate::storage::tokens::find(c, id)?.is_some_and(|t| t.revoked_at.is_none());
-        if !live {
-            return Ok(Err(ServiceError::Unauthorized));
-        }
+    if caller.token_live == Some(false) {
+        return Ok(Err(ServiceError::Unauthorized));
     }
-    match setup::membership_by_collection(c, &principal.partner, community)? {
+    match caller.membership {
         Some((_, row)) => Ok(Ok(membership(&row)?)),
         None => Ok(Err(ServiceError::NotFound)),
     }
 }
 
-/// The write grant of a POST as of the transaction that stores it (see `member_now`).
-fn write_grant_now(
-    c: &mut Conn,
+/// The write grant of a POST, from its caller as read in the transaction that stores it.
+fn write_grant_of(
     principal: &Principal,
-    community: &str,
+    caller: setup::Caller,
 ) -> Result<Result<WriteGrant, ServiceError>, StorageError> {
-    Ok(member_now(c, principal, community)?.and_then(|m| Ok(policy::grant_write(principal, &m)?)))
+    Ok(member_of(principal, caller)?.and_then(|m| Ok(policy::grant_write(principal, &m)?)))
 }
 
 /// The delete grant as of the transaction that deletes: 404 before 403, as early on.
@@ -424,7 +433,8 @@ mod tests {
         };
         storage
             .write_now(|c| {
-                let write = match write_grant_now(c, &principal, "isac")? {
+                let caller = (&*principal.user, &*principal.partner, None);
+                let write = match write_grant_of(&principal, setup::caller(c, caller, "isac")?)? {
                     Ok(_) => "granted".to_string(),
                     Err(e) => kind(e),
                 };

@@ -81,26 +81,6 @@ async fn write_pending(storage: Storage, ledger: Arc<Ledger>) {
     }
 }
 
-/// The receipt of a POST, in its transaction: the versions stored and how many were refused.
-pub fn record_push(
-    c: &mut Conn,
-    user: &str,
-    community: &str,
-    at: i64,
-    seqs: Vec<i64>,
-    refused: u64,
-) -> Result<(), StorageError> {
-    let receipt = Receipt {
-        user: user.to_owned(),
-        community: community.to_owned(),
-        kind: Kind::Push,
-        at,
-        seqs,
-        refused: i64::try_from(refused).unwrap_or(i64::MAX),
-    };
-    receipts::insert(c, &[receipt])
-}
-
 const HEADER_OBJECT: &str = "when\tuser\tkind\tcommunity\tversion";
 const HEADER_USER: &str = "when\tcommunity\tkind\tobject\tversion";
 

@@ -93,6 +93,33 @@ pub fn membership_by_collection(
     Ok(q.get_result(conn).optional()?)
 }
 
+/// What a writing transaction reads again of its caller: the user (when enabled, of an enabled
+/// partner), whether its token is still live, and its membership of the community.
+pub struct Caller {
+    pub user: Option<UserRow>,
+    /// `None` when the caller used no token.
+    pub token_live: Option<bool>,
+    pub membership: Option<(CommunityRow, MembershipRow)>,
+}
+
+/// The `Caller` rows of `user` of `partner`, signed in with `token`, in `community` (its id or
+/// collection id).
+pub fn caller(
+    conn: &mut Conn,
+    (user, partner, token): (&str, &str, Option<&str>),
+    community: &str,
+) -> Result<Caller, StorageError> {
+    let token_live = match token {
+        Some(id) => Some(super::tokens::find(conn, id)?.is_some_and(|t| t.revoked_at.is_none())),
+        None => None,
+    };
+    Ok(Caller {
+        user: active_user(conn, user)?,
+        token_live,
+        membership: membership_by_collection(conn, partner, community)?,
+    })
+}
+
 /// Everything the setup file manages, as stored.
 #[derive(Debug, Default, Clone)]
 pub struct SetupRows {

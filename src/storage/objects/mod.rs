@@ -28,6 +28,6 @@ pub use stored::{
     versions_of, Named, StoredVersion,
 };
 pub use versions::{
-    delete, ensure_builtin, insert_versions, stored_versions, AddedClock, DeleteOutcome, Known,
-    NewVersion, Placed, VersionKey,
+    delete, ensure_builtin, insert_numbered, insert_versions, next_seq, stored_versions,
+    AddedClock, DeleteOutcome, Known, NewVersion, Placed, VersionKey,
 };

@@ -6,7 +6,7 @@ use super::listings::{
     filtered, spec_versions_mixed, Selection, Source, MIXED_SPEC_VERSIONS, USUAL_SPEC_VERSION,
 };
 use super::stored::StoredVersion;
-use crate::policy::{DeleteGrant, WriteGrant};
+use crate::policy::DeleteGrant;
 use crate::storage::bulk::{self, Column, Value};
 use crate::storage::schema::objects::dsl as o;
 use crate::storage::stmt::Stmt;
@@ -55,7 +55,7 @@ pub struct Known {
 /// per object. Which of them the poster may be told about is the policy's call.
 pub fn stored_versions(
     conn: &mut Conn,
-    grant: &WriteGrant,
+    community: &str,
     user: &str,
     nums: &[i64],
 ) -> Result<Vec<Known>, StorageError> {
@@ -68,7 +68,6 @@ pub fn stored_versions(
     q.in_ints(conn.dialect(), nums);
     let mut found: Vec<Found> = q.load::<Found>(conn)?;
     let seqs: Vec<i64> = found.iter().map(|f| f.0).collect();
-    let community = grant.community_id();
     let delivered: HashSet<i64> = match streams::view(conn, user, community)? {
         Some(view) => streams::dates_among(conn, user, community, view, &seqs)?
             .into_keys()
@@ -200,7 +199,28 @@ pub fn insert_versions(
     if placed.is_empty() {
         return Ok(vec![]);
     }
-    let seqs = next_seqs(conn, placed.len())?;
+    let first = next_seq(conn)?;
+    let seqs: Vec<i64> = (first..first + placed.len() as i64).collect();
+    insert_numbered(conn, (community, producer), placed, &seqs, existing, nums)?;
+    Ok(seqs)
+}
+
+/// `insert_versions` under sequence numbers handed out before, from `next_seq` read in the same
+/// transaction (a POST decides its deliveries before it writes).
+pub fn insert_numbered(
+    conn: &mut Conn,
+    (community, producer): (&str, Option<&str>),
+    placed: &[Placed],
+    seqs: &[i64],
+    existing: &HashSet<String>,
+    nums: &mut Nums,
+) -> Result<(), StorageError> {
+    if placed.is_empty() {
+        return Ok(());
+    }
+    if seqs.len() != placed.len() {
+        return Err(StorageError::Inconsistent("a sequence number per version"));
+    }
     let named = named(
         placed
             .iter()
@@ -211,7 +231,7 @@ pub fn insert_versions(
     let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
     let mut rows = Vec::with_capacity(placed.len());
     let (mut ref_seqs, mut ref_ids, mut ref_nums) = (vec![], vec![], vec![]);
-    for ((p, seq), version) in placed.iter().zip(&seqs).zip(&versions) {
+    for ((p, seq), version) in placed.iter().zip(seqs).zip(&versions) {
         let row = NewRow {
             seq: *seq,
             community,
@@ -245,8 +265,7 @@ pub fn insert_versions(
         .map(|id| num_of(nums, id))
         .collect::<Result<_, _>>()?;
     mark_several(conn, &earlier)?;
-    note_spec_versions(conn, placed)?;
-    Ok(seqs)
+    note_spec_versions(conn, placed)
 }
 
 /// Notes in `meta` once a version of another spec than 2.1 is stored: until then no listing
@@ -261,14 +280,13 @@ fn note_spec_versions(conn: &mut Conn, placed: &[Placed]) -> Result<(), StorageE
     Ok(())
 }
 
-/// `n` sequence numbers past both the highest ever given and the highest stored.
-fn next_seqs(conn: &mut Conn, n: usize) -> Result<Vec<i64>, StorageError> {
+/// The next sequence number: past both the highest ever given and the highest stored.
+pub fn next_seq(conn: &mut Conn) -> Result<i64, StorageError> {
     let given: i64 = meta_get(conn, LAST_SEQ)?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let stored: Option<i64> = o::objects.select(diesel::dsl::max(o::seq)).first(conn)?;
-    let first = given.max(stored.unwrap_or(0)) + 1;
-    Ok((first..first + n as i64).collect())
+    Ok(given.max(stored.unwrap_or(0)) + 1)
 }
 
 /// The ids of `placed` that have company: stored before, or placed more than once now.
