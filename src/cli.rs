@@ -379,14 +379,13 @@ pub fn validate(
             }
         };
         for (i, raw) in upload.objects.iter().enumerate() {
-            match validator.check(raw.get(), i) {
-                Ok(_) => good += 1,
-                Err(r) => {
-                    bad += 1;
-                    for p in &r.problems {
-                        writeln!(out, "{name}: {}: {p}", r.id)?;
-                    }
-                }
+            let Err(r) = validator.check(raw.get(), i) else {
+                good += 1;
+                continue;
+            };
+            bad += 1;
+            for p in &r.problems {
+                writeln!(out, "{name}: {}: {p}", r.id)?;
             }
         }
     }

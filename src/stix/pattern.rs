@@ -1062,22 +1062,10 @@ impl Parser {
                         format!("a closing ' for the string opened at column {}", open + 1),
                     ))
                 }
-                Some('\\') => match self.at(i + 1) {
-                    Some(e @ ('\'' | '\\')) => {
-                        out.push(e);
-                        i += 2;
-                    }
-                    other => {
-                        return Err(PatternError {
-                            column: i + 1,
-                            expected: r"\' or \\ (the only escapes in a string)".into(),
-                            found: match other {
-                                Some(o) => format!("'\\{}'", escape_controls(&o.to_string())),
-                                None => "end of pattern".into(),
-                            },
-                        })
-                    }
-                },
+                Some('\\') => {
+                    out.push(self.escaped(i)?);
+                    i += 2;
+                }
                 Some('\'') => {
                     self.pos = i + 1;
                     return Ok(out);
@@ -1087,6 +1075,21 @@ impl Parser {
                     i += 1;
                 }
             }
+        }
+    }
+
+    /// The character a backslash at `i` escapes in a string: `'` or `\`, the only escapes.
+    fn escaped(&self, i: usize) -> Res<char> {
+        match self.at(i + 1) {
+            Some(e @ ('\'' | '\\')) => Ok(e),
+            other => Err(PatternError {
+                column: i + 1,
+                expected: r"\' or \\ (the only escapes in a string)".into(),
+                found: match other {
+                    Some(o) => format!("'\\{}'", escape_controls(&o.to_string())),
+                    None => "end of pattern".into(),
+                },
+            }),
         }
     }
 

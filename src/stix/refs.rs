@@ -28,15 +28,11 @@ pub fn marking_ids(obj: &Value) -> Vec<&str> {
 pub fn content_refs(obj: &Value) -> Vec<String> {
     let mut out = vec![];
     match obj {
-        Value::Object(map) => {
-            for (k, v) in map {
-                match k.as_str() {
-                    "created_by_ref" | "object_marking_refs" => {}
-                    "granular_markings" => granular(v, &mut out),
-                    _ => property(k, v, &mut out),
-                }
-            }
-        }
+        Value::Object(map) => map.iter().for_each(|(k, v)| match k.as_str() {
+            "created_by_ref" | "object_marking_refs" => {}
+            "granular_markings" => granular(v, &mut out),
+            _ => property(k, v, &mut out),
+        }),
         other => collect(other, &mut out),
     }
     out.sort();

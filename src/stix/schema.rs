@@ -225,20 +225,6 @@ fn blame<'f>(files: &[(&'f str, &str)], message: &str) -> Option<&'f str> {
 
 /// The file holding a `$ref` to a URI that an error message names, if any.
 fn referrer<'f>(parsed: &[(&'f str, Value)], message: &str) -> Option<&'f str> {
-    fn refs<'v>(node: &'v Value, out: &mut Vec<&'v str>) {
-        match node {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    match (key.as_str(), value) {
-                        ("$ref", Value::String(r)) => out.push(r),
-                        _ => refs(value, out),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
-            _ => {}
-        }
-    }
     parsed.iter().find_map(|(path, doc)| {
         let mut found = vec![];
         refs(doc, &mut found);
@@ -250,6 +236,20 @@ fn referrer<'f>(parsed: &[(&'f str, Value)], message: &str) -> Option<&'f str> {
             })
             .then_some(*path)
     })
+}
+
+/// Every `$ref` value in `node`, at any depth.
+fn refs<'v>(node: &'v Value, out: &mut Vec<&'v str>) {
+    match node {
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(key, value)| match (key.as_str(), value) {
+                ("$ref", Value::String(r)) => out.push(r),
+                _ => refs(value, out),
+            }),
+        Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
+        _ => {}
+    }
 }
 
 /// The absolute URI, without fragment, that `reference` in the file at `path` points to.

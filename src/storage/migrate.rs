@@ -200,6 +200,21 @@ pub enum MigrateError {
     Storage(#[from] StorageError),
 }
 
+/// PostgreSQL's serials do not move when rows carry their own numbers: moves them past the
+/// copied ones so new objects and receipts get fresh numbers. (SQLite's AUTOINCREMENT does.)
+fn move_serials(t: &mut Conn) -> Result<(), StorageError> {
+    if let Conn::Postgres(_) = t {
+        for (table, column) in [("objects", "seq"), ("receipts", "id")] {
+            diesel::sql_query(format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+                 COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+            ))
+            .execute(t)?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies everything from `from` to `to` in one target transaction, then verifies.
 pub fn migrate(from: &Storage, to: &Storage, force: bool) -> Result<Vec<TableSum>, MigrateError> {
     let mut source_pooled = from.conn()?;
@@ -219,17 +234,7 @@ pub fn migrate(from: &Storage, to: &Storage, force: bool) -> Result<Vec<TableSum
             wipe_all(t)?;
             copy_all(s, t)?;
             let sums = sum_all(s)?;
-            // PostgreSQL's serials do not move when rows carry their own numbers: move them past
-            // the copied ones so new objects and receipts get fresh numbers. (SQLite's AUTOINCREMENT does.)
-            if let Conn::Postgres(_) = t {
-                for (table, column) in [("objects", "seq"), ("receipts", "id")] {
-                    diesel::sql_query(format!(
-                        "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
-                         COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
-                    ))
-                    .execute(t)?;
-                }
-            }
+            move_serials(t)?;
             Ok::<_, StorageError>(sums)
         })
     })?;
