@@ -1,13 +1,14 @@
 //! Cairn: a STIX/TAXII 2.1 sharing server for private threat-intelligence communities.
 //!
 //! Layers, lowest first; each names only those below it (`tests/layers.rs` checks it):
-//! `clock`, `metrics`, `telemetry` < `config` < `stix` < `taxii` < `policy`, `sharing` < `storage` (the only
+//! `clock`, `ids`, `metrics`, `telemetry` < `config` < `stix` < `taxii` < `policy`, `sharing` < `storage` (the only
 //! diesel code) < `service` < `http` (the only actix code) < `setup`, `startup` < `cli` < `main`.
 
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod metrics;
 pub mod policy;
 pub mod service;

@@ -2,6 +2,7 @@
 //! rules. `plan` validates the whole file and computes the rows and the changes; `apply` writes
 //! them in one transaction. Entities the file no longer names are disabled, never deleted.
 
+use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::Role;
 use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
 use crate::sharing::decision::Unmarked;
@@ -130,13 +131,6 @@ pub fn normalise_tlp(name: &str) -> Option<&'static str> {
     Tlp::parse(name).map(Tlp::as_str)
 }
 
-fn valid_id(id: &str) -> bool {
-    (2..=63).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// The rows the file describes and the changes they make to what is stored.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -235,8 +229,8 @@ fn partners(cx: &Ctx<'_>, setup: &SetupFile) -> Result<Vec<PartnerRow>, SetupErr
     let mut partner_ids = BTreeSet::new();
     for p in &setup.partner {
         let entry = format!("[[partner]] '{}'", p.id);
-        if !valid_id(&p.id) {
-            return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
+        if let Err(e) = PartnerId::parse(&p.id) {
+            return Err(cx.err(entry, "id", format!("must be {}", e.rule)));
         }
         if matches!(p.id.as_str(), "taxii2" | "healthz" | "readyz" | "web") {
             return Err(cx.err(
@@ -286,12 +280,8 @@ fn users(
     let mut user_names = BTreeSet::new();
     for u in &setup.user {
         let entry = format!("[[user]] '{}'", u.name);
-        if u.name.is_empty() || u.name.contains(':') || u.name.chars().any(char::is_control) {
-            return Err(cx.err(
-                entry,
-                "name",
-                "must be non-empty, without ':' or control characters",
-            ));
+        if let Err(e) = UserName::parse(&u.name) {
+            return Err(cx.err(entry, "name", format!("must be {}", e.rule)));
         }
         if !user_names.insert(u.name.clone()) {
             return Err(cx.err(entry, "name", "named twice"));
@@ -380,8 +370,8 @@ fn communities(
     let mut collection_ids = BTreeSet::new();
     for c in &setup.community {
         let entry = format!("[[community]] '{}'", c.id);
-        if !valid_id(&c.id) {
-            return Err(cx.err(entry, "id", "must be 2-63 characters of a-z, 0-9 and '-'"));
+        if let Err(e) = CommunityId::parse(&c.id) {
+            return Err(cx.err(entry, "id", format!("must be {}", e.rule)));
         }
         if !community_ids.insert(c.id.clone()) {
             return Err(cx.err(entry, "id", "named twice"));

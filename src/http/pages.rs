@@ -510,7 +510,7 @@ async fn home(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
         &HomePage {
             signed_in_as: f.signed_in_as,
             form_key: f.form_key,
-            partner: s.principal.partner.clone(),
+            partner: s.principal.partner.to_string(),
             communities,
         },
     )

@@ -3,13 +3,14 @@
 
 pub mod identity;
 
+use crate::ids::{CommunityId, PartnerId, UserName};
 use std::fmt;
 
 /// An authenticated caller: one user of one partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user: String,
-    pub partner: String,
+    pub user: UserName,
+    pub partner: PartnerId,
     /// Authenticated with a read-only API token: never adds nor deletes.
     pub read_only: bool,
     /// The id of the API token it came with, if any: writes check it again as they commit.
@@ -54,8 +55,8 @@ impl fmt::Display for Role {
 /// A partner's enabled membership of an enabled community, as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
-    pub community_id: String,
-    pub partner: String,
+    pub community_id: CommunityId,
+    pub partner: PartnerId,
     pub role: Role,
 }
 
@@ -69,12 +70,12 @@ pub enum Denied {
 /// Permission to read a community's objects as one principal.
 #[derive(Debug, Clone)]
 pub struct ReadGrant {
-    community_id: String,
+    community_id: CommunityId,
     reader: Principal,
 }
 
 impl ReadGrant {
-    pub fn community_id(&self) -> &str {
+    pub fn community_id(&self) -> &CommunityId {
         &self.community_id
     }
     pub fn reader(&self) -> &Principal {
@@ -86,15 +87,15 @@ impl ReadGrant {
 /// from the objects themselves.
 #[derive(Debug, Clone)]
 pub struct WriteGrant {
-    community_id: String,
-    producer: String,
+    community_id: CommunityId,
+    producer: PartnerId,
 }
 
 impl WriteGrant {
-    pub fn community_id(&self) -> &str {
+    pub fn community_id(&self) -> &CommunityId {
         &self.community_id
     }
-    pub fn producer(&self) -> &str {
+    pub fn producer(&self) -> &PartnerId {
         &self.producer
     }
     /// Whether a stored version counts as already known to the poster when the same object is
@@ -109,7 +110,7 @@ impl WriteGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletable {
     Any,
-    ProducedBy(String),
+    ProducedBy(PartnerId),
 }
 
 #[derive(Debug, Clone)]
@@ -202,9 +203,9 @@ pub fn grant_moderate(principal: &Principal, m: &Membership) -> Result<(), Denie
 /// Who posted a status, and to which community.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOwner {
-    pub partner: String,
-    pub user: String,
-    pub community_id: String,
+    pub partner: PartnerId,
+    pub user: UserName,
+    pub community_id: CommunityId,
 }
 
 /// A status lists what was refused and why, which may name objects above another user's caps:
@@ -226,8 +227,8 @@ mod tests {
 
     fn p(partner: &str) -> Principal {
         Principal {
-            user: format!("{partner}-u"),
-            partner: partner.into(),
+            user: UserName::known(format!("{partner}-u")),
+            partner: PartnerId::known(partner),
             read_only: false,
             token: None,
         }
@@ -259,8 +260,8 @@ mod tests {
 
     fn m(partner: &str, role: Role) -> Membership {
         Membership {
-            community_id: "c".into(),
-            partner: partner.into(),
+            community_id: CommunityId::known("c"),
+            partner: PartnerId::known(partner),
             role,
         }
     }

@@ -109,7 +109,7 @@ impl Cairn {
         let grant = crate::policy::grant_read(principal, &membership)?;
         let row = FollowRow {
             id: uuid::Uuid::new_v4().to_string(),
-            user_name: principal.user.clone(),
+            user_name: principal.user.to_string(),
             community_id: community.id.clone(),
             target: asked.object.clone().unwrap_or_default(),
             created_at: self.clock.now_micros(),

@@ -6,6 +6,7 @@
 
 use super::ingest::{commit_upload, refusal_detail, Candidate, Checks, Keep, Upload};
 use super::ServiceError;
+use crate::ids::{PartnerId, UserName};
 use crate::policy::Principal;
 use crate::stix::Validator;
 use crate::storage::{setup, Storage, StorageError};
@@ -94,8 +95,8 @@ impl<'a, R: Report> Import<'a, R> {
             recipients: None,
             read: Arc::default(),
             caller: Principal {
-                user: row.name,
-                partner: row.partner_id,
+                user: UserName::known(row.name),
+                partner: PartnerId::known(row.partner_id),
                 read_only: false,
                 token: None,
             },

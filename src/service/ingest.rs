@@ -76,7 +76,7 @@ impl Cairn {
         let checks = self.check_upload(Arc::new(body)).await?;
         let upload = Upload {
             caller: principal.clone(),
-            community: grant.community_id().to_owned(),
+            community: grant.community_id().to_string(),
             recipients,
             checks,
             now: self.clock.now_micros(),
@@ -184,9 +184,9 @@ pub(super) fn commit_upload(
     let (status, tally) = status_of(up, with_refusals(outcomes, &up.checks));
     let json = serde_json::to_string(&status).expect("status serialises");
     let owner = StatusOwner {
-        partner: grant.producer().to_owned(),
+        partner: grant.producer().clone(),
         user: p.user.clone(),
-        community_id: grant.community_id().to_owned(),
+        community_id: grant.community_id().clone(),
     };
     let record = StatusRecord {
         id: &status.id,
@@ -442,7 +442,7 @@ impl<'a> Post<'a> {
             return Ok(None);
         }
         let settled = self.clock.last().max(self.now);
-        let producer = Some(self.grant.producer());
+        let producer = Some(self.grant.producer().as_str());
         let fresh = fresh(batch, seqs, producer, &self.prior.had_versions, &self.nums);
         let setting = &self.ctx.setting;
         let changes = deliveries::decide(c, setting, Scope::Stored(fresh), settled)?;
@@ -535,14 +535,14 @@ fn placed(
 ) -> Placed {
     let ch = &cand.checked;
     let facts = VersionFacts {
-        producer: Some(grant.producer().to_owned()),
+        producer: Some(grant.producer().clone()),
         stix_type: ch.stix_type.clone(),
         tlp,
         recipients: vec![],
         added_at,
         private_copy,
     };
-    let rule = ctx.setting.rules.get(grant.producer());
+    let rule = ctx.setting.rules.get(grant.producer().as_str());
     let release_at = decision::release_at(&ctx.setting.policy, rule, &facts);
     let recipients = recipients_of(grant, user, named, private_copy);
     let item = NewVersion {

@@ -15,6 +15,7 @@ pub mod web;
 pub mod webhooks;
 
 use crate::clock::Clock;
+use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::{self, DeleteGrant, Denied, Membership, Principal, WriteGrant};
 use crate::storage::models::{CommunityRow, MembershipRow};
 use crate::storage::{settings, setup, Conn, Storage, StorageError};
@@ -146,8 +147,8 @@ pub fn per_core_gate() -> std::sync::Arc<tokio::sync::Semaphore> {
 
 fn membership(row: &MembershipRow) -> Result<Membership, StorageError> {
     Ok(Membership {
-        community_id: row.community_id.clone(),
-        partner: row.partner_id.clone(),
+        community_id: CommunityId::known(&row.community_id),
+        partner: PartnerId::known(&row.partner_id),
         role: settings::member_role(row)?,
     })
 }
@@ -166,8 +167,8 @@ pub(crate) fn reader_grant(
         return Ok(None);
     };
     let principal = Principal {
-        user: u.name,
-        partner: u.partner_id,
+        user: UserName::known(u.name),
+        partner: PartnerId::known(u.partner_id),
         read_only: true,
         token: None,
     };
@@ -420,8 +421,8 @@ mod tests {
     /// now: "granted", 403 or 404, and whether the delete grant covers the other's objects.
     fn grants(storage: &Storage, partner: &str) -> (String, String) {
         let principal = Principal {
-            user: format!("{partner}-soc"),
-            partner: partner.into(),
+            user: UserName::known(format!("{partner}-soc")),
+            partner: PartnerId::known(partner),
             read_only: false,
             token: None,
         };

@@ -2,6 +2,7 @@
 
 use super::auth::Credentials;
 use super::{Cairn, ServiceError};
+use crate::ids::{CommunityId, UserName};
 use crate::policy::{self, Principal, ReadGrant};
 use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
 use crate::storage::{setup, Conn};
@@ -93,6 +94,9 @@ fn request(
     Ok((q, after, listing))
 }
 
+/// Who was served which versions of which community by a page, for its receipt.
+type Served = Option<(UserName, CommunityId, Vec<i64>)>;
+
 /// One listing's rows: what the page serves, the dates fetched (one more than a page when
 /// there are more), how many the page keeps, and who received which versions (for receipts).
 struct Fetched {
@@ -100,12 +104,12 @@ struct Fetched {
     producers: Vec<String>,
     dates: Vec<i64>,
     kept: usize,
-    served: Option<(String, String, Vec<i64>)>,
+    served: Served,
 }
 
 impl Fetched {
     /// The page, with a next token minted by `next` when there are more.
-    fn page(mut self, next: impl Fn(i64) -> String) -> (Page, Option<(String, String, Vec<i64>)>) {
+    fn page(mut self, next: impl Fn(i64) -> String) -> (Page, Served) {
         // A page ends at `limit` items, or earlier when its bytes ran out.
         let more = self.dates.len() > self.kept;
         self.dates.truncate(self.kept);
@@ -135,7 +139,7 @@ fn fetch(
         Endpoint::Objects | Endpoint::Object | Endpoint::Recent => {
             let b = objects::list_bodies(c, grant, sel, max_bytes)?;
             let reader = grant.reader().user.clone();
-            let served = Some((reader, grant.community_id().to_owned(), b.seqs));
+            let served = Some((reader, grant.community_id().clone(), b.seqs));
             Fetched {
                 items: Items::Bodies(b.joined),
                 producers: b.producers,
@@ -439,7 +443,7 @@ fn member_step<T>(
         .ok_or(ServiceError::NotFound)?;
     let grant = policy::grant_read(principal, &super::membership(&row)?)?;
     if check_due && objects::releases_due(c, grant.community_id(), now)? {
-        return Ok(Step::Due(grant.community_id().to_owned()));
+        return Ok(Step::Due(grant.community_id().to_string()));
     }
     Ok(Step::Done(f(c, grant)))
 }

@@ -4,6 +4,7 @@
 
 use super::auth::{token, Credentials, Scheme};
 use super::{Cairn, ServiceError};
+use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::{self, identity, Principal, Role, StatusOwner};
 use crate::stix::tlp::Tlp;
 use crate::storage::{settings, setup, tokens};
@@ -172,10 +173,10 @@ fn receipt_lines(
         .collect();
     for r in crate::storage::receipts::newest_in(c, community, first, RECEIPTS_READ)? {
         // How many a push had refused is status information: for whom its status is.
-        let owner = partners.get(&r.user).cloned().map(|partner| StatusOwner {
-            partner,
-            user: r.user.clone(),
-            community_id: community.to_owned(),
+        let owner = partners.get(&r.user).map(|partner| StatusOwner {
+            partner: PartnerId::known(partner),
+            user: UserName::known(&r.user),
+            community_id: CommunityId::known(community),
         });
         let told = owner.is_some_and(|o| policy::may_read_status(asker, &o, Some(Role::Moderator)));
         let kind = match (told, r.kind) {
@@ -237,7 +238,7 @@ impl Cairn {
         let now = self.clock.now_micros();
         let minted = token::mint(
             token::Request {
-                user: principal.user.clone(),
+                user: principal.user.to_string(),
                 expires_at: Some(now + SESSION_MICROS),
                 read_only: false,
                 note: SESSION_NOTE.into(),
@@ -402,8 +403,8 @@ impl Cairn {
         let readable = rows.into_iter().filter_map(|(user, at, body)| {
             let owner = StatusOwner {
                 partner: key.0.clone(),
-                user: user?,
-                community_id: key.1.clone(),
+                user: UserName::known(user?),
+                community_id: CommunityId::known(&key.1),
             };
             let may = policy::may_read_status(principal, &owner, Some(Role::Moderator));
             may.then_some((owner.user, at, body))
@@ -413,7 +414,7 @@ impl Cairn {
             let failures = status.map(|s| s.failures).unwrap_or_default();
             failures.into_iter().map(move |f| Refusal {
                 when: crate::taxii::timestamp::format_micros(at),
-                user: user.clone(),
+                user: user.to_string(),
                 id: f.id,
                 version: f.version,
                 message: f.message.unwrap_or_default(),
@@ -478,7 +479,7 @@ impl Cairn {
             .storage
             .write(move |c| {
                 let req = token::Request {
-                    user: user.clone(),
+                    user: user.to_string(),
                     expires_at,
                     read_only,
                     note: note.clone(),

@@ -5,8 +5,9 @@
 //! class is decided once, as a representative reader that no version names.
 
 use super::decision::{ProducerRule, ReaderCaps};
+use super::facts::Rules;
+use crate::ids::{PartnerId, UserName};
 use crate::stix::tlp::Tlp;
-use std::collections::HashMap;
 
 /// Everything of a reader's caps that its class shares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17,7 +18,7 @@ pub struct ClassKey {
     pub types: Vec<String>,
     pub redistributes: bool,
     /// The producers whose rules exclude the reader's partner (sorted).
-    pub excluded_by: Vec<String>,
+    pub excluded_by: Vec<PartnerId>,
 }
 
 /// The partner id of a class's representative: no partner may have it (partner ids are
@@ -25,11 +26,11 @@ pub struct ClassKey {
 const NOBODY: &str = "";
 
 impl ClassKey {
-    pub fn of(reader: &ReaderCaps, rules: &HashMap<String, ProducerRule>) -> ClassKey {
+    pub fn of(reader: &ReaderCaps, rules: &Rules) -> ClassKey {
         let mut types = reader.user_types.clone();
         types.sort();
         types.dedup();
-        let mut excluded_by: Vec<String> = rules
+        let mut excluded_by: Vec<PartnerId> = rules
             .iter()
             .filter(|(_, r)| r.exclude.contains(&reader.partner))
             .map(|(p, _)| p.clone())
@@ -57,8 +58,8 @@ impl ClassKey {
     /// The representative reader: a member since always, named by nothing.
     pub fn representative(&self) -> ReaderCaps {
         ReaderCaps {
-            partner: NOBODY.into(),
-            user: NOBODY.into(),
+            partner: PartnerId::known(NOBODY),
+            user: UserName::known(NOBODY),
             user_max_tlp: self.cap,
             user_types: self.types.clone(),
             redistributes: self.redistributes,
@@ -69,12 +70,12 @@ impl ClassKey {
 
     /// The producers' rules as the representative meets them: excluded by exactly the
     /// producers that exclude the class's readers.
-    pub fn rules(&self, rules: &HashMap<String, ProducerRule>) -> HashMap<String, ProducerRule> {
+    pub fn rules(&self, rules: &Rules) -> Rules {
         rules
             .iter()
             .map(|(p, r)| {
                 let exclude = if self.excluded_by.contains(p) {
-                    vec![NOBODY.to_owned()]
+                    vec![PartnerId::known(NOBODY)]
                 } else {
                     vec![]
                 };
@@ -92,11 +93,12 @@ impl ClassKey {
 mod tests {
     use super::*;
     use crate::sharing::decision::{decide_version, CommunityPolicy, Unmarked, VersionFacts};
+    use std::collections::HashMap;
 
     fn reader(partner: &str, member: Tlp, user: Tlp) -> ReaderCaps {
         ReaderCaps {
             partner: partner.into(),
-            user: format!("{partner}-u"),
+            user: format!("{partner}-u").into(),
             user_max_tlp: user,
             user_types: vec!["malware".into(), "indicator".into(), "indicator".into()],
             redistributes: false,
@@ -105,14 +107,14 @@ mod tests {
         }
     }
 
-    fn rules() -> HashMap<String, ProducerRule> {
+    fn rules() -> Rules {
         let mut rules = HashMap::new();
         let excluding = ProducerRule {
             exclude: vec!["a".into()],
             ..Default::default()
         };
-        rules.insert("p".to_owned(), excluding);
-        rules.insert("q".to_owned(), ProducerRule::default());
+        rules.insert(PartnerId::from("p"), excluding);
+        rules.insert(PartnerId::from("q"), ProducerRule::default());
         rules
     }
 

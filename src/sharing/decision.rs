@@ -2,13 +2,14 @@
 //! reader, and which rule decides. Pure: every endpoint, the delivery bookkeeping and
 //! `cairn explain` call these functions and nothing else decides who sees what.
 
+use crate::ids::{PartnerId, UserName};
 use crate::stix::tlp::Tlp;
 
 /// Who is reading: one user of one partner, with the caps that narrow what it receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReaderCaps {
-    pub partner: String,
-    pub user: String,
+    pub partner: PartnerId,
+    pub user: UserName,
     /// The user's own cap (`[[user]] max_tlp`, default red).
     pub user_max_tlp: Tlp,
     /// Only these STIX types are delivered to the user; empty = all.
@@ -48,7 +49,7 @@ pub struct ProducerRule {
     /// Only these of its types are shared; empty = all.
     pub types: Vec<String>,
     /// Never delivered to these partners.
-    pub exclude: Vec<String>,
+    pub exclude: Vec<PartnerId>,
     /// Released to others this long (microseconds) after it was added.
     pub delay: i64,
 }
@@ -56,26 +57,24 @@ pub struct ProducerRule {
 /// A RED recipient named in `Cairn-Recipients`: a whole partner or one of its users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
-    Partner(String),
-    User { partner: String, user: String },
+    Partner(PartnerId),
+    User { partner: PartnerId, user: UserName },
 }
 
 impl Recipient {
     /// Parses `acme` or `acme/soc-lead`.
     pub fn parse(text: &str) -> Option<Recipient> {
         let text = text.trim();
-        let ok = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
         match text.split_once('/') {
-            Some((p, u)) if ok(p) && ok(u) => Some(Recipient::User {
-                partner: p.into(),
-                user: u.into(),
+            Some((p, u)) => Some(Recipient::User {
+                partner: PartnerId::parse(p).ok()?,
+                user: UserName::parse(u).ok()?,
             }),
-            None if ok(text) => Some(Recipient::Partner(text.into())),
-            _ => None,
+            None => PartnerId::parse(text).ok().map(Recipient::Partner),
         }
     }
 
-    pub fn partner(&self) -> &str {
+    pub fn partner(&self) -> &PartnerId {
         match self {
             Recipient::Partner(p) | Recipient::User { partner: p, .. } => p,
         }
@@ -102,7 +101,7 @@ impl std::fmt::Display for Recipient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionFacts {
     /// The posting partner; `None` for the built-in TLP 2.0 definitions every collection serves.
-    pub producer: Option<String>,
+    pub producer: Option<PartnerId>,
     pub stix_type: String,
     /// The most restrictive TLP among its object and granular markings; `None` when unmarked.
     pub tlp: Option<Tlp>,

@@ -92,6 +92,7 @@ fn run(s: &Scenario) -> Verdict {
     )
 }
 
+use crate::ids::{PartnerId, UserName};
 use Reason::*;
 use Verdict::{Deliver, Withhold};
 
@@ -632,13 +633,13 @@ fn decision_table() {
 fn recipients_parse() {
     assert_eq!(
         Recipient::parse(" acme "),
-        Some(Recipient::Partner("acme".into()))
+        Some(Recipient::Partner(PartnerId::known("acme")))
     );
     assert_eq!(
         Recipient::parse("acme/soc-lead"),
         Some(Recipient::User {
-            partner: "acme".into(),
-            user: "soc-lead".into()
+            partner: PartnerId::known("acme"),
+            user: UserName::known("soc-lead")
         })
     );
     assert_eq!(Recipient::parse("acme/"), None);

@@ -5,6 +5,7 @@
 use super::decision::{
     self, Case, CommunityPolicy, ProducerRule, ReaderCaps, Verdict, VersionFacts,
 };
+use crate::ids::PartnerId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One stored version as the engine sees it.
@@ -19,7 +20,7 @@ pub struct Version {
     pub facts: VersionFacts,
 }
 
-pub type Rules = HashMap<String, ProducerRule>;
+pub type Rules = HashMap<PartnerId, ProducerRule>;
 
 pub struct Facts {
     pub community: CommunityPolicy,

@@ -7,6 +7,7 @@ use super::classes::ClassKey;
 use super::decision::ReaderCaps;
 use super::facts::{Facts, Rules, Version};
 use super::view::View;
+use crate::ids::{PartnerId, UserName};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A class as stored: its key, its counters and its first position still held.
@@ -36,21 +37,21 @@ pub struct Placement {
     /// The key of each class a reader is, or will be, served from.
     keys: HashMap<ClassRef, ClassKey>,
     /// Readers served from their class's stream, as they are.
-    streamed: HashMap<String, View>,
+    streamed: HashMap<UserName, View>,
     /// Readers with no view yet, with their class.
-    new: Vec<(String, ClassRef)>,
+    new: Vec<(UserName, ClassRef)>,
     /// Readers whose caps moved them out of their class, with the view they had.
-    moved: Vec<(String, View)>,
+    moved: Vec<(UserName, View)>,
     /// Readers served from their own rows.
-    own: HashSet<String>,
+    own: HashSet<UserName>,
     /// Views of users that are no longer readers.
-    gone: Vec<(String, View)>,
+    gone: Vec<(UserName, View)>,
 }
 
 impl Placement {
     pub fn of(
         readers: &[ReaderCaps],
-        mut views: HashMap<String, View>,
+        mut views: HashMap<UserName, View>,
         classes: Vec<Class>,
         rules: &Rules,
     ) -> Placement {
@@ -90,7 +91,7 @@ impl Placement {
         p
     }
 
-    fn add_new(&mut self, user: &str, key: ClassKey) {
+    fn add_new(&mut self, user: &UserName, key: ClassKey) {
         let text = key.text();
         let class = match self.by_key.get(&text) {
             Some(class) => *class,
@@ -102,7 +103,7 @@ impl Placement {
             }
         };
         self.keys.insert(class, key);
-        self.new.push((user.to_owned(), class));
+        self.new.push((user.clone(), class));
     }
 
     /// Nothing to place: a refresh of some versions keeps every view as it is. Otherwise the
@@ -128,7 +129,7 @@ impl Placement {
     }
 
     /// The readers the plan may place, whose marks it needs.
-    pub fn new_readers(&self) -> Vec<String> {
+    pub fn new_readers(&self) -> Vec<UserName> {
         self.new.iter().map(|(u, _)| u.clone()).collect()
     }
 }
@@ -146,15 +147,15 @@ pub struct Rows {
     /// (class, seq, n): the reconsidered versions in the streams in use.
     pub stream: Vec<(i64, i64, i64)>,
     /// The reconsidered versions each user has in its own rows.
-    pub own: HashMap<String, HashSet<i64>>,
+    pub own: HashMap<UserName, HashSet<i64>>,
     /// The last date given before to a new reader (one re-added).
-    pub marks: HashMap<String, i64>,
+    pub marks: HashMap<UserName, i64>,
     /// (user, target) of the follows on the reconsidered versions, what they reference, or
     /// (target '') the whole community.
-    pub follows: Vec<(String, String)>,
+    pub follows: Vec<(UserName, String)>,
     /// (user, container, held) of the followed reports and groupings that hold the reconsidered
     /// versions' ids or what they reference.
-    pub held: Vec<(String, String, String)>,
+    pub held: Vec<(UserName, String, String)>,
 }
 
 /// The changes of one refresh, in the order they are to be written.
@@ -163,19 +164,19 @@ pub struct Changes {
     /// Keys of the classes to open, in `ClassRef::Opened` order.
     pub open: Vec<String>,
     /// Readers given own rows: a copy of this streamed view, and the mark it raises to.
-    pub materialize: Vec<(String, View, Option<i64>)>,
+    pub materialize: Vec<(UserName, View, Option<i64>)>,
     /// New readers given own rows, with nothing to copy.
-    pub own_from_now: Vec<String>,
+    pub own_from_now: Vec<UserName>,
     /// Per class: the versions its stream drops, and those it appends, in order.
     pub streams: Vec<(ClassRef, Vec<i64>, Vec<i64>)>,
     /// New readers placed on a stream: (user, class, start, base date).
-    pub place: Vec<(String, ClassRef, i64, i64)>,
+    pub place: Vec<(UserName, ClassRef, i64, i64)>,
     /// Whole refreshes: the readers with own rows; every other user loses its rows.
-    pub keep_own: Option<Vec<String>>,
+    pub keep_own: Option<Vec<UserName>>,
     /// Per user: own rows withdrawn, and own rows delivered in this order.
-    pub own: Vec<(String, Vec<i64>, Vec<i64>)>,
+    pub own: Vec<(UserName, Vec<i64>, Vec<i64>)>,
     /// Users no longer readers: their view goes, and their mark rises to the date given.
-    pub gone: Vec<(String, Option<i64>)>,
+    pub gone: Vec<(UserName, Option<i64>)>,
     /// Classes no reader is served from.
     pub drop: Vec<ClassRef>,
     /// Versions whose release time or state changed: (seq, release_at, released).
@@ -183,10 +184,10 @@ pub struct Changes {
     /// (user, container, seq, version): a followed report or grouping holds what this version
     /// of it names in `object_refs` from now on (for later refreshes), unless a newer one of it
     /// reached the follower.
-    pub holds: Vec<(String, String, i64, i64)>,
+    pub holds: Vec<(UserName, String, i64, i64)>,
     /// Per follower: the versions it newly receives that its follows match, in order, each
     /// with the target matched.
-    pub notify: Vec<(String, Vec<(i64, String)>)>,
+    pub notify: Vec<(UserName, Vec<(i64, String)>)>,
 }
 
 /// The classes' decisions on the reconsidered versions.
@@ -281,8 +282,8 @@ fn decide_streams(
 fn may_differ<'a>(facts: &'a Facts, ordered: &[&Version]) -> impl Fn(&ReaderCaps) -> bool + 'a {
     let mut partners: HashSet<&str> = HashSet::new();
     for v in &facts.versions {
-        partners.extend(v.facts.producer.as_deref());
-        partners.extend(v.facts.recipients.iter().map(|r| r.partner()));
+        partners.extend(v.facts.producer.as_ref().map(PartnerId::as_str));
+        partners.extend(v.facts.recipients.iter().map(|r| r.partner().as_str()));
     }
     let earliest = ordered.iter().map(|v| v.facts.added_at).min();
     let backlog = facts.community.backlog;
@@ -336,7 +337,7 @@ fn split_off(
     }
 }
 
-fn materialize(place: &mut Placement, changes: &mut Changes, user: String, view: View) {
+fn materialize(place: &mut Placement, changes: &mut Changes, user: UserName, view: View) {
     let mark = stream_class(&view)
         .and_then(|id| place.classes.get(&id))
         .and_then(|c| view.last_date(c.last_n, c.last_ts));
@@ -467,7 +468,7 @@ fn own_rows(
         }
     }
     // Users that are no longer readers keep nothing of what was reconsidered.
-    let mut others: Vec<(&String, &HashSet<i64>)> = rows
+    let mut others: Vec<(&UserName, &HashSet<i64>)> = rows
         .own
         .iter()
         .filter(|(u, _)| !place.own.contains(*u))
@@ -499,7 +500,7 @@ struct Following<'a> {
 /// A followed container's version that the follower receives sets what it holds for later
 /// refreshes.
 fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, rows: &Rows) {
-    let mut by_user: BTreeMap<&str, Following> = BTreeMap::new();
+    let mut by_user: BTreeMap<&UserName, Following> = BTreeMap::new();
     for (user, target) in &rows.follows {
         by_user.entry(user).or_default().targets.push(target);
     }
@@ -595,7 +596,7 @@ fn visible_rows(streams: &Streams, view: &View) -> HashSet<i64> {
 /// A whole refresh also forgets the views of users that are no longer readers and the classes
 /// nobody is served from.
 fn finish(place: &mut Placement, changes: &mut Changes) {
-    let mut own: Vec<String> = place.own.iter().cloned().collect();
+    let mut own: Vec<UserName> = place.own.iter().cloned().collect();
     own.sort();
     changes.keep_own = Some(own);
     let mut gone = std::mem::take(&mut place.gone);
@@ -634,7 +635,7 @@ mod tests {
     fn reader(partner: &str, cap: Tlp) -> ReaderCaps {
         ReaderCaps {
             partner: partner.into(),
-            user: format!("{partner}-u"),
+            user: format!("{partner}-u").into(),
             user_max_tlp: Tlp::Red,
             user_types: vec![],
             redistributes: false,
@@ -677,7 +678,7 @@ mod tests {
 
     fn run(
         readers: &[ReaderCaps],
-        views: HashMap<String, View>,
+        views: HashMap<UserName, View>,
         classes: Vec<Class>,
         facts: &Facts,
         rows: Rows,
@@ -708,8 +709,11 @@ mod tests {
             vec![(ClassRef::Opened(0), vec![], vec![1])]
         );
         // The producer sees its AMBER+STRICT version, its class does not: rows of its own.
-        assert_eq!(changes.own_from_now, vec!["p-u".to_string()]);
-        assert_eq!(changes.own, vec![("p-u".to_string(), vec![], vec![1, 2])]);
+        assert_eq!(changes.own_from_now, vec![UserName::from("p-u")]);
+        assert_eq!(
+            changes.own,
+            vec![(UserName::from("p-u"), vec![], vec![1, 2])]
+        );
         let placed: Vec<(&str, i64, i64)> = changes
             .place
             .iter()
@@ -735,9 +739,9 @@ mod tests {
             start: 2,
             base: None,
         };
-        let views: HashMap<String, View> = ["a-u", "b-u"]
+        let views: HashMap<UserName, View> = ["a-u", "b-u"]
             .iter()
-            .map(|u| (u.to_string(), streamed(u)))
+            .map(|u| (UserName::from(*u), streamed(u)))
             .collect();
         let f = facts(
             vec![
@@ -754,9 +758,9 @@ mod tests {
         // a's copy holds what it saw, up to the class's last date; then it gets the RED one.
         assert_eq!(
             changes.materialize,
-            vec![("a-u".to_string(), streamed("a-u"), Some(500))]
+            vec![(UserName::from("a-u"), streamed("a-u"), Some(500))]
         );
-        assert_eq!(changes.own, vec![("a-u".to_string(), vec![], vec![5])]);
+        assert_eq!(changes.own, vec![(UserName::from("a-u"), vec![], vec![5])]);
         // The stream keeps what it had; b stays on it.
         assert!(changes.streams.is_empty());
         assert!(changes.drop.is_empty());
@@ -778,10 +782,10 @@ mod tests {
             base: Some((50, 2)),
         };
         let readers = [reader("a", Tlp::Amber), reader("n", Tlp::Green)];
-        let views = HashMap::from([("a-u".to_string(), view)]);
+        let views = HashMap::from([(UserName::from("a-u"), view)]);
         let f = facts(vec![version(9, "c", Tlp::Amber, &[])], false);
         let rows = Rows {
-            marks: HashMap::from([("n-u".to_string(), 2_000)]),
+            marks: HashMap::from([(UserName::from("n-u"), 2_000)]),
             ..Rows::default()
         };
         let place = Placement::of(&readers, views.clone(), vec![class.clone()], &f.rules);
@@ -789,14 +793,14 @@ mod tests {
         let changes = run(&readers, views, vec![class], &f, rows);
         assert_eq!(
             changes.materialize,
-            vec![("a-u".to_string(), view, Some(900))]
+            vec![(UserName::from("a-u"), view, Some(900))]
         );
-        assert_eq!(changes.own, vec![("a-u".to_string(), vec![], vec![9])]);
+        assert_eq!(changes.own, vec![(UserName::from("a-u"), vec![], vec![9])]);
         // Without a backlog, n starts at the class's next row, dated past its earlier mark.
         assert_eq!(
             changes.place,
-            vec![("n-u".to_string(), ClassRef::Stored(3), 9, 2_001)]
+            vec![(UserName::from("n-u"), ClassRef::Stored(3), 9, 2_001)]
         );
-        assert_eq!(changes.keep_own, Some(vec!["a-u".to_string()]));
+        assert_eq!(changes.keep_own, Some(vec![UserName::from("a-u")]));
     }
 }

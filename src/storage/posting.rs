@@ -120,7 +120,7 @@ pub fn store(
     statuses::insert(conn, status.id, status.owner, status.at, status.json)?;
     statuses::purge(conn, purge.0)?;
     let receipt = Receipt {
-        user: status.owner.user.clone(),
+        user: status.owner.user.to_string(),
         community: community.to_owned(),
         kind: Kind::Push,
         at: status.at,

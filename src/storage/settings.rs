@@ -6,6 +6,7 @@
 use super::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use super::objects::StoredVersion;
 use super::StorageError;
+use crate::ids::PartnerId;
 use crate::policy::Role;
 use crate::sharing::decision::{Recipient, Unmarked};
 use crate::stix::tlp::Tlp;
@@ -181,14 +182,20 @@ pub fn rule_types(row: &RuleRow) -> Result<Vec<String>, StorageError> {
     )
 }
 
-pub fn rule_exclude(row: &RuleRow) -> Result<Vec<String>, StorageError> {
+pub fn rule_exclude(row: &RuleRow) -> Result<Vec<PartnerId>, StorageError> {
     read(
         "sharing_rules",
         rule_key(row),
         "exclude",
         &row.exclude,
-        parse_list,
+        parse_partners,
     )
+}
+
+/// A list of partner ids, each as `PartnerId::parse` reads it.
+fn parse_partners(text: &str) -> Option<Vec<PartnerId>> {
+    let ids = parse_list(text)?;
+    ids.iter().map(|p| PartnerId::parse(p).ok()).collect()
 }
 
 fn version_key(v: &StoredVersion) -> impl FnOnce() -> String + '_ {

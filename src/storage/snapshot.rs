@@ -2,8 +2,9 @@
 //! `Setting` and the `Targets` of its scope, `sharing::plan` turns them into `Changes` without
 //! reading anything, and `apply` writes those (docs/architecture.md, sections 2 and 6).
 
+use crate::ids::{PartnerId, UserName};
 use crate::sharing::decision::{CommunityPolicy, ProducerRule, ReaderCaps, VersionFacts};
-use crate::sharing::facts::{Facts, Version};
+use crate::sharing::facts::{Facts, Rules, Version};
 use crate::sharing::plan::{self, ClassRef, Placement};
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, Nums, StoredVersion};
@@ -60,9 +61,9 @@ pub struct Setting {
     pub community: String,
     pub enabled: bool,
     pub policy: CommunityPolicy,
-    pub rules: HashMap<String, ProducerRule>,
+    pub rules: Rules,
     pub readers: Vec<ReaderCaps>,
-    pub views: HashMap<String, View>,
+    pub views: HashMap<UserName, View>,
     pub classes: Vec<plan::Class>,
 }
 
@@ -81,7 +82,7 @@ fn community_policy(row: &CommunityRow) -> Result<CommunityPolicy, StorageError>
     })
 }
 
-fn producer_rules(rows: &[RuleRow]) -> Result<HashMap<String, ProducerRule>, StorageError> {
+fn producer_rules(rows: &[RuleRow]) -> Result<Rules, StorageError> {
     rows.iter()
         .map(|r| {
             let rule = ProducerRule {
@@ -89,15 +90,15 @@ fn producer_rules(rows: &[RuleRow]) -> Result<HashMap<String, ProducerRule>, Sto
                 exclude: settings::rule_exclude(r)?,
                 delay: r.delay_secs.saturating_mul(MICROS),
             };
-            Ok((r.producer_id.clone(), rule))
+            Ok((PartnerId::known(&r.producer_id), rule))
         })
         .collect()
 }
 
 fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageError> {
     Ok(ReaderCaps {
-        partner: user.partner_id.clone(),
-        user: user.name.clone(),
+        partner: PartnerId::known(&user.partner_id),
+        user: UserName::known(&user.name),
         user_max_tlp: settings::user_max_tlp(user)?,
         user_types: settings::user_types(user)?,
         redistributes: user.redistributes,
@@ -108,7 +109,7 @@ fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageE
 
 fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
     Ok(VersionFacts {
-        producer: v.producer_id.clone(),
+        producer: v.producer_id.as_ref().map(PartnerId::known),
         stix_type: v.stix_type.clone(),
         tlp: settings::version_tlp(v)?,
         recipients: settings::version_recipients(v)?,
@@ -157,7 +158,10 @@ pub(super) fn setting_of(
             .iter()
             .map(|(u, m)| reader_caps(u, m))
             .collect::<Result<_, _>>()?,
-        views: streams::views_of(conn, &row.id)?,
+        views: streams::views_of(conn, &row.id)?
+            .into_iter()
+            .map(|(user, view)| (UserName::known(user), view))
+            .collect(),
         classes: streams::classes_of(conn, &row.id)?,
     })
 }
@@ -350,6 +354,7 @@ fn load_rows(
     }
     for chunk in stored.chunks(500) {
         for (user, seq) in objects::delivered_among(conn, community, chunk)? {
+            let user = UserName::known(user);
             rows.own.entry(user).or_default().insert(seq);
         }
     }
@@ -362,7 +367,7 @@ fn load_rows(
 }
 
 /// (user, target) of the follows, and (user, container, held) of what followed containers hold.
-type Following = (Vec<(String, String)>, Vec<(String, String, String)>);
+type Following = (Vec<(UserName, String)>, Vec<(UserName, String, String)>);
 
 /// The follows that the reconsidered versions may match: on their ids, on what they reference,
 /// and on the whole community, and the followed containers that hold them. Nothing is read past
@@ -383,8 +388,11 @@ fn follows_on(
     }
     let ids: Vec<&str> = ids.into_iter().collect();
     let named: Vec<&str> = ids.iter().copied().filter(|i| !i.is_empty()).collect();
+    let user = |u: String| UserName::known(u);
     let held = follows::holds_on(conn, community, &named)?;
-    Ok((follows::on(conn, community, &ids)?, held))
+    let held = held.into_iter().map(|(u, c, h)| (user(u), c, h)).collect();
+    let on = follows::on(conn, community, &ids)?;
+    Ok((on.into_iter().map(|(u, t)| (user(u), t)).collect(), held))
 }
 
 /// Writes a refresh's changes, in their order (see `plan::Changes`); `classes` are the
@@ -508,7 +516,7 @@ fn write_own(
 fn write_holds(
     conn: &mut Conn,
     community: &str,
-    holds: &[(String, String, i64, i64)],
+    holds: &[(UserName, String, i64, i64)],
 ) -> Result<(), StorageError> {
     // Every follower of a container holds what the same version names: read it once.
     let mut held: HashMap<i64, Vec<String>> = HashMap::new();

@@ -2,6 +2,7 @@
 
 use super::schema::statuses::dsl as s;
 use super::{Conn, StorageError};
+use crate::ids::{CommunityId, PartnerId, UserName};
 use diesel::prelude::*;
 
 use crate::policy::StatusOwner;
@@ -16,9 +17,9 @@ pub fn insert(
     diesel::insert_into(s::statuses)
         .values((
             s::id.eq(id),
-            s::partner_id.eq(&owner.partner),
-            s::user_name.eq(&owner.user),
-            s::community_id.eq(&owner.community_id),
+            s::partner_id.eq(owner.partner.as_str()),
+            s::user_name.eq(owner.user.as_str()),
+            s::community_id.eq(owner.community_id.as_str()),
             s::created_at.eq(created_at),
             s::body.eq(body),
         ))
@@ -41,9 +42,9 @@ pub fn get(
         .optional()?;
     Ok(row.map(|(partner, user, community, body)| {
         let owner = user.zip(community).map(|(user, community_id)| StatusOwner {
-            partner,
-            user,
-            community_id,
+            partner: PartnerId::known(partner),
+            user: UserName::known(user),
+            community_id: CommunityId::known(community_id),
         });
         (owner, body)
     }))

@@ -3,6 +3,7 @@
 
 use super::cursor::{digest, Listing};
 use super::timestamp::{format_micros, parse_rfc3339};
+use crate::ids::PartnerId;
 use crate::stix::type_name;
 
 /// Which endpoint a query is for; each accepts a different set of parameters.
@@ -90,7 +91,7 @@ pub struct Query {
     pub ids: Vec<String>,
     pub types: Vec<String>,
     /// Only versions these partners produced (`match[producer]`).
-    pub producers: Vec<String>,
+    pub producers: Vec<PartnerId>,
     /// Only objects that reference one of these ids (`match[ref]`).
     pub refs: Vec<String>,
     /// Only objects that reference an object of the caller's partner (`match[about]=mine`).
@@ -197,16 +198,8 @@ fn type_names(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
 }
 
 /// Partner ids as the setup file names them: 2 to 63 of a-z, 0-9 and '-'.
-fn partner_ids(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
-    let check = |p: &str| {
-        let shaped = (2..=63).contains(&p.len())
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        match shaped {
-            true => Ok(p.to_owned()),
-            false => Err(err(key, format!("'{p}' is not a partner id"))),
-        }
-    };
+fn partner_ids(key: &str, value: &str) -> Result<Vec<PartnerId>, QueryError> {
+    let check = |p: &str| PartnerId::parse(p).map_err(|e| err(key, e.to_string()));
     split_list(key, value)?.into_iter().map(check).collect()
 }
 
@@ -362,15 +355,12 @@ impl Query {
 
     /// Lists in a canonical order, each item once.
     fn normalise(&mut self) {
-        for list in [
-            &mut self.ids,
-            &mut self.types,
-            &mut self.producers,
-            &mut self.refs,
-        ] {
+        for list in [&mut self.ids, &mut self.types, &mut self.refs] {
             list.sort();
             list.dedup();
         }
+        self.producers.sort();
+        self.producers.dedup();
     }
 
     /// The filters the request named, in a canonical form `parse` reads back: JSON pairs of

@@ -17,6 +17,7 @@ mod queue;
 mod throttle;
 pub mod token;
 
+use crate::ids::{PartnerId, UserName};
 use argon::{costs_of, dummy_params, Job};
 
 use super::ServiceError;
@@ -449,8 +450,8 @@ fn busy(r: queue::Refusal) -> ServiceError {
 
 fn principal(row: &UserRow) -> Principal {
     Principal {
-        user: row.name.clone(),
-        partner: row.partner_id.clone(),
+        user: UserName::known(&row.name),
+        partner: PartnerId::known(&row.partner_id),
         read_only: false,
         token: None,
     }

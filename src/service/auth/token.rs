@@ -2,6 +2,7 @@
 //! checked against its stored SHA-256. A secret that cannot be guessed needs no slow hash, so a
 //! token costs a SIEM's poll one indexed read, checked in the transaction that serves it.
 
+use crate::ids::{PartnerId, UserName};
 use crate::policy::Principal;
 use crate::storage::tokens::{self, TokenRow};
 use crate::storage::{setup, Conn, StorageError};
@@ -92,8 +93,8 @@ pub fn check(
         return Ok(None);
     };
     let principal = Principal {
-        user: user.name,
-        partner: user.partner_id,
+        user: UserName::known(user.name),
+        partner: PartnerId::known(user.partner_id),
         read_only: row.read_only,
         token: Some(row.id.clone()),
     };

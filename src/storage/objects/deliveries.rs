@@ -1,6 +1,7 @@
 //! A reader's own delivery rows: which versions it was given and when, delivering them, and
 //! taking them away.
 
+use crate::ids::UserName;
 use crate::storage::bulk::{self, Column, Value};
 use crate::storage::schema::deliveries::dsl as d;
 use crate::storage::schema::reader_marks::dsl as m;
@@ -119,8 +120,9 @@ pub fn withdraw(
 pub fn withdraw_all_except(
     conn: &mut Conn,
     community: &str,
-    readers: &[String],
+    readers: &[UserName],
 ) -> Result<(), StorageError> {
+    let readers: Vec<&str> = readers.iter().map(UserName::as_str).collect();
     diesel::delete(
         d::deliveries
             .filter(d::community_id.eq(community))

@@ -2,6 +2,7 @@
 //! filters as SQL over it, the manifest, versions and feedback lists, and reference queries.
 
 use super::ids::nums_of;
+use crate::ids::PartnerId;
 use crate::policy::ReadGrant;
 use crate::storage::stmt::{Dialect, Stmt};
 use crate::storage::streams::{self, View};
@@ -20,7 +21,7 @@ pub struct Selection<'a> {
     pub ids: &'a [String],
     pub types: &'a [String],
     /// Only versions these partners produced (the web pages' filter).
-    pub producers: &'a [String],
+    pub producers: &'a [PartnerId],
     /// Only versions that reference one of these ids.
     pub refs: &'a [String],
     /// Only versions that reference an object this partner produced (`match[about]=mine`).
