@@ -125,12 +125,6 @@ pub struct RuleEntry {
     pub types: Option<Vec<String>>,
 }
 
-/// TLP names accepted anywhere, normalised (`white` is TLP 1.0's name for `clear`), as
-/// `settings::parse_tlp` reads them back: the level's own lowercase name.
-pub fn normalise_tlp(name: &str) -> Option<&'static str> {
-    Tlp::parse(name).map(Tlp::as_str)
-}
-
 /// The rows the file describes and the changes they make to what is stored.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -161,7 +155,8 @@ impl Ctx<'_> {
     ) -> Result<String, SetupError> {
         match v {
             None => Ok(default.into()),
-            Some(v) => normalise_tlp(v).map(str::to_owned).ok_or_else(|| {
+            // Stored as the level's own name (`white`, TLP 1.0's name for `clear`, as `clear`).
+            Some(v) => Tlp::parse(v).map(|t| t.as_str().to_owned()).ok_or_else(|| {
                 self.err(
                     entry,
                     key,

@@ -1,6 +1,7 @@
 //! The STIX layer: reads posted objects without re-serialising them (the accepted bytes are what
 //! is stored and served) and checks what every stored version needs.
 
+pub mod identifier;
 pub mod pattern;
 pub mod problem;
 pub mod refs;

@@ -37,6 +37,7 @@
 //! - marking-definitions (§7.2.1, §7.2.2): no self-marking; TLP per `super::tlp`.
 //! - course-of-action `action` is reserved (§4.3).
 
+use super::identifier;
 use super::problem::{segment, Problem};
 use super::tlp;
 use super::type_name;
@@ -402,45 +403,9 @@ fn render(t: DateTime<Utc>, millis: bool) -> String {
     }
 }
 
-/// Why `u` is not an RFC 4122 UUID, if it is not.
-fn uuid_problem(u: &str) -> Option<String> {
-    let b = u.as_bytes();
-    let form = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        });
-    if !form {
-        return Some("is not a UUID (8-4-4-4-12 hexadecimal digits)".into());
-    }
-    if !(b'1'..=b'5').contains(&b[14]) {
-        return Some(format!(
-            "has version {}: an RFC 4122 UUID has version 1 to 5 (the first digit of the third group)",
-            b[14] as char
-        ));
-    }
-    if !matches!(b[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B') {
-        return Some(format!(
-            "is not of the RFC 4122 variant: the first digit of the fourth group must be 8, 9, a or b, not {}",
-            b[19] as char
-        ));
-    }
-    None
-}
-
-/// Splits an identifier into its type and UUID, or says why it is not one.
+/// Splits an identifier into its type and UUID, or says why it is not one (see `identifier`).
 pub fn parse_identifier(s: &str) -> Result<(&str, &str), String> {
-    let Some(pos) = s.rfind("--") else {
-        return Err("an identifier is <type>--<UUID>".into());
-    };
-    let (t, u) = (&s[..pos], &s[pos + 2..]);
-    if let Err(why) = type_name::check(t) {
-        return Err(format!("the type '{t}' is not a type name: {why}"));
-    }
-    if let Some(why) = uuid_problem(u) {
-        return Err(format!("'{u}' {why}"));
-    }
-    Ok((t, u))
+    identifier::parse(s).map_err(|e| e.message().to_owned())
 }
 
 /// Why `key` is not a valid property name (§3.1, §11.1), if it is not.
@@ -805,7 +770,8 @@ impl<'a> Checker<'a> {
     /// An extension keyed by an extension-definition id: the id, its `extension_type`, and
     /// what it holds.
     fn defined_extension(&mut self, key: &str, uuid: &str, body: &'a Value, kp: String) {
-        if let Some(why) = uuid_problem(uuid) {
+        if let Some(why) = identifier::uuid_problem(uuid) {
+            let why = why.message().to_owned();
             self.push(
                 kp.clone(),
                 format!("'{key}' is not an extension-definition id: '{uuid}' {why}"),

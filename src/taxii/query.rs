@@ -134,12 +134,9 @@ pub struct Limits {
     pub max_page_size: usize,
 }
 
-/// A STIX identifier: `type--UUID`.
+/// A STIX identifier's shape, `type--UUID` (`stix::identifier`): what a filter needs.
 pub fn is_stix_id(id: &str) -> bool {
-    match id.split_once("--") {
-        Some((t, u)) => type_name::is_valid(t) && uuid::Uuid::parse_str(u).is_ok() && u.len() == 36,
-        None => false,
-    }
+    crate::stix::identifier::is_shaped(id)
 }
 
 fn split_list<'a>(param: &str, value: &'a str) -> Result<Vec<&'a str>, QueryError> {
