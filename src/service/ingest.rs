@@ -547,7 +547,7 @@ fn placed(
     let recipients = recipients_of(grant, user, named, private_copy);
     let item = NewVersion {
         stix_id: ch.id.clone(),
-        stix_type: ch.stix_type.clone(),
+        stix_type: ch.stix_type.to_string(),
         version: ch.version.clone(),
         spec_version: ch.spec_version.clone(),
         tlp: tlp.map(|t| t.as_str().to_owned()),

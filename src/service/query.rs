@@ -4,6 +4,7 @@ use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::ids::{CommunityId, UserName};
 use crate::policy::{self, Principal, ReadGrant};
+use crate::stix::type_name::TypeName;
 use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
 use crate::storage::{setup, Conn};
 use crate::taxii::cursor::Position;
@@ -89,7 +90,7 @@ fn request(
         q.versions = VersionSelector::All;
     }
     if endpoint == Endpoint::Feedback && q.types.is_empty() {
-        q.types = REACTIONS.iter().map(|t| t.to_string()).collect();
+        q.types = REACTIONS.iter().map(|t| TypeName::known(*t)).collect();
     }
     Ok((q, after, listing))
 }

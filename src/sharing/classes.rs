@@ -8,6 +8,7 @@ use super::decision::{ProducerRule, ReaderCaps};
 use super::facts::Rules;
 use crate::ids::{PartnerId, UserName};
 use crate::stix::tlp::Tlp;
+use crate::stix::type_name::TypeName;
 
 /// Everything of a reader's caps that its class shares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -15,7 +16,7 @@ pub struct ClassKey {
     /// The lower of the member's and the user's caps.
     pub cap: Tlp,
     /// Only these types (sorted); empty = all.
-    pub types: Vec<String>,
+    pub types: Vec<TypeName>,
     pub redistributes: bool,
     /// The producers whose rules exclude the reader's partner (sorted).
     pub excluded_by: Vec<PartnerId>,

@@ -4,6 +4,7 @@
 
 use crate::ids::{PartnerId, UserName};
 use crate::stix::tlp::Tlp;
+use crate::stix::type_name::TypeName;
 
 /// Who is reading: one user of one partner, with the caps that narrow what it receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub struct ReaderCaps {
     /// The user's own cap (`[[user]] max_tlp`, default red).
     pub user_max_tlp: Tlp,
     /// Only these STIX types are delivered to the user; empty = all.
-    pub user_types: Vec<String>,
+    pub user_types: Vec<TypeName>,
     /// A feed that passes data on: never receives AMBER+STRICT or RED.
     pub redistributes: bool,
     /// The membership's cap in this community (default amber+strict).
@@ -34,7 +35,7 @@ pub enum Unmarked {
 pub struct CommunityPolicy {
     pub unmarked: Unmarked,
     /// Only these STIX types are accepted at POST; empty = all.
-    pub types: Vec<String>,
+    pub types: Vec<TypeName>,
     /// Every contribution is released to others this long (microseconds) after it was added.
     pub delay: i64,
     /// Whether a new member receives what was added before it joined.
@@ -47,7 +48,7 @@ pub struct CommunityPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerRule {
     /// Only these of its types are shared; empty = all.
-    pub types: Vec<String>,
+    pub types: Vec<TypeName>,
     /// Never delivered to these partners.
     pub exclude: Vec<PartnerId>,
     /// Released to others this long (microseconds) after it was added.
@@ -102,7 +103,7 @@ impl std::fmt::Display for Recipient {
 pub struct VersionFacts {
     /// The posting partner; `None` for the built-in TLP 2.0 definitions every collection serves.
     pub producer: Option<PartnerId>,
-    pub stix_type: String,
+    pub stix_type: TypeName,
     /// The most restrictive TLP among its object and granular markings; `None` when unmarked.
     pub tlp: Option<Tlp>,
     /// RED recipients named when it was posted.
@@ -230,7 +231,7 @@ pub fn release_at(
     v.added_at.saturating_add(delay)
 }
 
-fn type_allowed(list: &[String], t: &str) -> bool {
+fn type_allowed(list: &[TypeName], t: &str) -> bool {
     list.is_empty() || list.iter().any(|x| x == t)
 }
 
@@ -279,7 +280,7 @@ pub fn decide_version(
     // Rule 3: the producer's sharing rule and the delays.
     if let Some(r) = rule {
         if !type_allowed(&r.types, &v.stix_type) {
-            return Verdict::Withhold(Reason::TypeNotShared(v.stix_type.clone()));
+            return Verdict::Withhold(Reason::TypeNotShared(v.stix_type.to_string()));
         }
         if r.exclude.contains(&reader.partner) {
             return Verdict::Withhold(Reason::Excluded);

@@ -185,7 +185,7 @@ impl Validator {
         };
         Ok(Checked {
             id: text("id").unwrap_or_default(),
-            stix_type: text("type").unwrap_or_default(),
+            stix_type: type_name::TypeName::known(text("type").unwrap_or_default()),
             version,
             spec_version: text("spec_version").unwrap_or_else(|| "2.1".into()),
             markings: refs::marking_ids(&value)
@@ -202,7 +202,7 @@ impl Validator {
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub id: String,
-    pub stix_type: String,
+    pub stix_type: type_name::TypeName,
     pub version: Option<(i64, String)>,
     pub spec_version: String,
     /// Marking-definition ids applied to it (object and granular markings).

@@ -53,9 +53,75 @@ pub fn check(name: &str) -> Result<(), TypeNameError> {
     Ok(())
 }
 
-/// Whether `name` is a type name.
-pub fn is_valid(name: &str) -> bool {
-    check(name).is_ok()
+/// A STIX type name that passed `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeName(String);
+
+impl TypeName {
+    /// The one parser of type names.
+    pub fn parse(name: &str) -> Result<TypeName, TypeNameError> {
+        check(name).map(|()| TypeName(name.to_owned()))
+    }
+
+    /// A type name checked when it was first written (a validated object, a stored setting).
+    pub fn known(name: impl Into<String>) -> TypeName {
+        TypeName(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TypeName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for TypeName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for TypeName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for TypeName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TypeName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for TypeName {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+// Tests write type names as literals.
+#[cfg(test)]
+impl From<&str> for TypeName {
+    fn from(s: &str) -> TypeName {
+        TypeName(s.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -110,7 +176,8 @@ mod tests {
         assert_eq!(check("x acme"), Err(TypeNameError::Character(' ')));
         // Not ASCII: refused by character, so a byte length never counts a multi-byte letter.
         assert_eq!(check("café-x"), Err(TypeNameError::Character('é')));
-        assert!(!is_valid("indicator--"));
+        assert!(TypeName::parse("indicator--").is_err());
+        assert_eq!(TypeName::parse("x-acme").unwrap(), "x-acme");
     }
 
     #[test]

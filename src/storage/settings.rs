@@ -10,6 +10,7 @@ use crate::ids::PartnerId;
 use crate::policy::Role;
 use crate::sharing::decision::{Recipient, Unmarked};
 use crate::stix::tlp::Tlp;
+use crate::stix::type_name::TypeName;
 
 /// A TLP level as stored: exactly its lowercase name (`Tlp::as_str`).
 pub fn parse_tlp(text: &str) -> Option<Tlp> {
@@ -103,13 +104,13 @@ pub fn community_unmarked(row: &CommunityRow) -> Result<Unmarked, StorageError> 
     )
 }
 
-pub fn community_types(row: &CommunityRow) -> Result<Vec<String>, StorageError> {
+pub fn community_types(row: &CommunityRow) -> Result<Vec<TypeName>, StorageError> {
     read(
         "communities",
         || row.id.clone(),
         "types",
         &row.types,
-        parse_list,
+        parse_types,
     )
 }
 
@@ -158,13 +159,13 @@ pub fn user_max_tlp(row: &UserRow) -> Result<Tlp, StorageError> {
     )
 }
 
-pub fn user_types(row: &UserRow) -> Result<Vec<String>, StorageError> {
+pub fn user_types(row: &UserRow) -> Result<Vec<TypeName>, StorageError> {
     read(
         "users",
         || row.name.clone(),
         "types",
         &row.types,
-        parse_list,
+        parse_types,
     )
 }
 
@@ -172,13 +173,13 @@ fn rule_key(row: &RuleRow) -> impl FnOnce() -> String + '_ {
     || format!("{}/{}", row.community_id, row.producer_id)
 }
 
-pub fn rule_types(row: &RuleRow) -> Result<Vec<String>, StorageError> {
+pub fn rule_types(row: &RuleRow) -> Result<Vec<TypeName>, StorageError> {
     read(
         "sharing_rules",
         rule_key(row),
         "types",
         &row.types,
-        parse_list,
+        parse_types,
     )
 }
 
@@ -190,6 +191,12 @@ pub fn rule_exclude(row: &RuleRow) -> Result<Vec<PartnerId>, StorageError> {
         &row.exclude,
         parse_partners,
     )
+}
+
+/// A list of STIX type names, each as `TypeName::parse` reads it.
+fn parse_types(text: &str) -> Option<Vec<TypeName>> {
+    let names = parse_list(text)?;
+    names.iter().map(|t| TypeName::parse(t).ok()).collect()
 }
 
 /// A list of partner ids, each as `PartnerId::parse` reads it.

@@ -6,6 +6,7 @@ use crate::ids::{PartnerId, UserName};
 use crate::sharing::decision::{CommunityPolicy, ProducerRule, ReaderCaps, VersionFacts};
 use crate::sharing::facts::{Facts, Rules, Version};
 use crate::sharing::plan::{self, ClassRef, Placement};
+use crate::stix::type_name::TypeName;
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, Nums, StoredVersion};
 use crate::storage::streams::{self, View};
@@ -110,7 +111,7 @@ fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageE
 fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
     Ok(VersionFacts {
         producer: v.producer_id.as_ref().map(PartnerId::known),
-        stix_type: v.stix_type.clone(),
+        stix_type: TypeName::known(&v.stix_type),
         tlp: settings::version_tlp(v)?,
         recipients: settings::version_recipients(v)?,
         added_at: v.added_at,

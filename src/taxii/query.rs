@@ -4,7 +4,7 @@
 use super::cursor::{digest, Listing};
 use super::timestamp::{format_micros, parse_rfc3339};
 use crate::ids::PartnerId;
-use crate::stix::type_name;
+use crate::stix::type_name::TypeName;
 
 /// Which endpoint a query is for; each accepts a different set of parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct Query {
     pub limit: usize,
     pub next: Option<String>,
     pub ids: Vec<String>,
-    pub types: Vec<String>,
+    pub types: Vec<TypeName>,
     /// Only versions these partners produced (`match[producer]`).
     pub producers: Vec<PartnerId>,
     /// Only objects that reference one of these ids (`match[ref]`).
@@ -186,10 +186,9 @@ fn stix_ids(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
     split_list(key, value)?.into_iter().map(check).collect()
 }
 
-fn type_names(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
-    let check = |t: &str| match type_name::check(t) {
-        Ok(()) => Ok(t.to_owned()),
-        Err(why) => Err(err(key, format!("'{t}' is not a STIX type name: {why}"))),
+fn type_names(key: &str, value: &str) -> Result<Vec<TypeName>, QueryError> {
+    let check = |t: &str| {
+        TypeName::parse(t).map_err(|why| err(key, format!("'{t}' is not a STIX type name: {why}")))
     };
     split_list(key, value)?.into_iter().map(check).collect()
 }
@@ -352,10 +351,12 @@ impl Query {
 
     /// Lists in a canonical order, each item once.
     fn normalise(&mut self) {
-        for list in [&mut self.ids, &mut self.types, &mut self.refs] {
+        for list in [&mut self.ids, &mut self.refs] {
             list.sort();
             list.dedup();
         }
+        self.types.sort();
+        self.types.dedup();
         self.producers.sort();
         self.producers.dedup();
     }

@@ -4,6 +4,7 @@
 use super::ids::nums_of;
 use crate::ids::PartnerId;
 use crate::policy::ReadGrant;
+use crate::stix::type_name::TypeName;
 use crate::storage::stmt::{Dialect, Stmt};
 use crate::storage::streams::{self, View};
 use crate::storage::{meta_get, Conn, StorageError};
@@ -19,7 +20,7 @@ pub const KNOWN_SPEC_VERSIONS: [&str; 2] = ["2.0", "2.1"];
 #[derive(Debug, Clone)]
 pub struct Selection<'a> {
     pub ids: &'a [String],
-    pub types: &'a [String],
+    pub types: &'a [TypeName],
     /// Only versions these partners produced (the web pages' filter).
     pub producers: &'a [PartnerId],
     /// Only versions that reference one of these ids.
