@@ -30,11 +30,13 @@ fn id_shaped(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// User names travel in HTTP Basic credentials, where ':' ends the name.
-const USER_RULE: &str = "non-empty, without ':' or control characters";
+/// User names travel in HTTP Basic credentials, where ':' ends the name, and in
+/// `Cairn-Recipients`, whose items are trimmed: a name must survive both.
+const USER_RULE: &str =
+    "non-empty, without ':' or control characters, and without spaces at either end";
 
 fn user_shaped(s: &str) -> bool {
-    !s.is_empty() && !s.contains(':') && !s.chars().any(char::is_control)
+    !s.is_empty() && !s.contains(':') && !s.chars().any(char::is_control) && s.trim() == s
 }
 
 macro_rules! name_type {
@@ -188,7 +190,7 @@ mod tests {
     #[test]
     fn user_names_refuse_colons_control_characters_and_empty() {
         assert!(UserName::parse("Ana Müller").is_ok());
-        for bad in ["", "a:b", "a\nb", "\u{7f}"] {
+        for bad in ["", "a:b", "a\nb", "\u{7f}", "bob ", " bob"] {
             assert_eq!(UserName::parse(bad).unwrap_err().rule, USER_RULE);
         }
     }

@@ -193,16 +193,20 @@ pub fn rule_exclude(row: &RuleRow) -> Result<Vec<PartnerId>, StorageError> {
     )
 }
 
-/// A list of STIX type names, each as `TypeName::parse` reads it.
+/// A stored list of type names, checked when the setup file was applied. An entry a later rule
+/// refuses stays in the list: it matches no object, so the list narrows as it did, never widens.
 fn parse_types(text: &str) -> Option<Vec<TypeName>> {
-    let names = parse_list(text)?;
-    names.iter().map(|t| TypeName::parse(t).ok()).collect()
+    Some(parse_list(text)?.into_iter().map(TypeName::known).collect())
 }
 
-/// A list of partner ids, each as `PartnerId::parse` reads it.
+/// A stored list of partner ids, checked when the setup file was applied (see `parse_types`).
 fn parse_partners(text: &str) -> Option<Vec<PartnerId>> {
-    let ids = parse_list(text)?;
-    ids.iter().map(|p| PartnerId::parse(p).ok()).collect()
+    Some(
+        parse_list(text)?
+            .into_iter()
+            .map(PartnerId::known)
+            .collect(),
+    )
 }
 
 fn version_key(v: &StoredVersion) -> impl FnOnce() -> String + '_ {
@@ -257,6 +261,17 @@ mod tests {
         for bad in ["", "indicator", "[\"a\",1]", "null", "{}", "[\"a\""] {
             assert_eq!(parse_list(bad), None, "{bad:?}");
         }
+    }
+
+    /// A type an older setup accepted but today's rule refuses stays in its list: the list
+    /// still narrows (to nothing an object can be), it never reads as "all types".
+    #[test]
+    fn stored_type_lists_never_widen() {
+        let types = parse_types("[\"x--legacy\"]").unwrap();
+        assert_eq!(types, vec!["x--legacy"]);
+        assert_eq!(parse_types("[]"), Some(vec![]));
+        assert_eq!(parse_types("indicator"), None);
+        assert_eq!(parse_partners("[\"Old Name\"]").unwrap(), vec!["Old Name"]);
     }
 
     #[test]

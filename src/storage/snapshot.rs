@@ -176,15 +176,6 @@ pub struct Targets {
     pub rows: plan::Rows,
 }
 
-impl Targets {
-    /// The reconsidered versions, as the plan takes them.
-    pub fn chosen(&self) -> Vec<&Version> {
-        let chosen = &self.chosen;
-        let versions = self.facts.versions.iter();
-        versions.filter(|v| chosen.contains(&v.seq)).collect()
-    }
-}
-
 /// Loads what `scope` reconsiders in `setting`'s community, with its readers placed as in
 /// `placement`, for a decision at `now`.
 pub fn targets(
