@@ -301,7 +301,7 @@ fn held_now(
     container: &str,
 ) -> Result<(Vec<String>, i64), crate::storage::StorageError> {
     use crate::taxii::query::{SpecVersions, VersionSelector};
-    let ids = [container.to_owned()];
+    let ids = [crate::stix::identifier::StixId::known(container)];
     let sel = crate::storage::objects::Selection {
         ids: &ids,
         types: &[],

@@ -8,6 +8,7 @@ use crate::policy::identity;
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::sharing::decision::{self as decision, ReaderCaps, Recipient, VersionFacts};
 use crate::sharing::ownership::{self, Placement};
+use crate::stix::identifier::StixId;
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, AddedClock, Known, NewVersion, Nums, Placed};
 use crate::storage::posting::{self, PostKeys, PostState, StatusRecord, Versions};
@@ -286,7 +287,7 @@ fn refusal(c: &Checked, why: &'static str, message: String) -> Outcome {
     Outcome::Refused(
         why,
         StatusDetail {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             version: c
                 .version
                 .as_ref()
@@ -337,7 +338,7 @@ struct PostContext {
 }
 
 /// (id, version) of a stored version: its version text and body.
-type KnownVersions = HashMap<(String, Option<i64>), (String, String)>;
+type KnownVersions = HashMap<(StixId, Option<i64>), (String, String)>;
 
 /// What is already stored under the posted ids.
 #[derive(Default)]
@@ -366,7 +367,8 @@ impl Prior {
                     versioned: k.key.1.is_some(),
                 });
             if grant.knows_stored(k.producer.as_deref(), k.delivered) {
-                prior.known.entry(k.key).or_insert((k.version_text, k.body));
+                let key = (StixId::known(k.key.0), k.key.1);
+                prior.known.entry(key).or_insert((k.version_text, k.body));
             }
         }
         prior
@@ -477,7 +479,7 @@ fn place(
     if let Some(why) = spoofed {
         return Err(refusal(ch, SPOOFING, why));
     }
-    let prior = stored.get(&ch.id).map_or(&[][..], Vec::as_slice);
+    let prior = stored.get(ch.id.as_str()).map_or(&[][..], Vec::as_slice);
     let private_copy = match ownership::place(grant.producer(), ch.version.is_some(), prior) {
         Placement::Shared => false,
         Placement::PrivateCopy => true,
@@ -489,7 +491,7 @@ fn place(
     // A later copy in the same envelope is the same version again.
     known.insert(key, (version_text.clone(), placed.item.body.clone()));
     let detail = StatusDetail {
-        id: ch.id.clone(),
+        id: ch.id.to_string(),
         version: version_text,
         message: None,
     };
@@ -502,7 +504,7 @@ fn repeat_or_conflict(ch: &Checked, version_text: &str, body: &str, posted: &str
         return Outcome::Stored(
             "repeat",
             StatusDetail {
-                id: ch.id.clone(),
+                id: ch.id.to_string(),
                 version: version_text.to_owned(),
                 message: Some("this version was already stored; kept once".into()),
             },
@@ -546,7 +548,7 @@ fn placed(
     let release_at = decision::release_at(&ctx.setting.policy, rule, &facts);
     let recipients = recipients_of(grant, user, named, private_copy);
     let item = NewVersion {
-        stix_id: ch.id.clone(),
+        stix_id: ch.id.to_string(),
         stix_type: ch.stix_type.to_string(),
         version: ch.version.clone(),
         spec_version: ch.spec_version.clone(),

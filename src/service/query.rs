@@ -4,6 +4,7 @@ use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::ids::{CommunityId, UserName};
 use crate::policy::{self, Principal, ReadGrant};
+use crate::stix::identifier::StixId;
 use crate::stix::type_name::TypeName;
 use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
 use crate::storage::{setup, Conn};
@@ -81,10 +82,10 @@ fn request(
     }
     let listing = q.listing();
     if let Some(id) = object {
-        if !crate::taxii::query::is_stix_id(id) {
+        let Ok(id) = StixId::parse_filter(id) else {
             return Err(ServiceError::NotFound);
-        }
-        q.ids = vec![id.to_owned()];
+        };
+        q.ids = vec![id];
     }
     if endpoint == Endpoint::Versions {
         q.versions = VersionSelector::All;

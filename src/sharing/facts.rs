@@ -6,13 +6,14 @@ use super::decision::{
     self, Case, CommunityPolicy, ProducerRule, ReaderCaps, Verdict, VersionFacts,
 };
 use crate::ids::PartnerId;
+use crate::stix::identifier::StixId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One stored version as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     pub seq: i64,
-    pub id: String,
+    pub id: StixId,
     pub version: i64,
     /// Its release time and state as recorded, to tell whether they changed.
     pub release_at: i64,

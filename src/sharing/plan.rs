@@ -544,7 +544,7 @@ fn notify(changes: &mut Changes, place: &Placement, facts: &Facts, rows: &Rows) 
 
 /// What a version matched of a user's follows, if anything.
 fn matched(follows: &Following, v: &Version, refs: &[String]) -> Option<String> {
-    let named = |id: &str| id == v.id || refs.iter().any(|r| r == id);
+    let named = |id: &str| v.id == id || refs.iter().any(|r| r == id);
     if let Some(t) = follows.targets.iter().find(|t| t.is_empty() || named(t)) {
         return Some(t.to_string());
     }
@@ -630,6 +630,7 @@ fn finish(place: &mut Placement, changes: &mut Changes) {
 mod tests {
     use super::*;
     use crate::sharing::decision::{CommunityPolicy, Recipient, Unmarked, VersionFacts};
+    use crate::stix::identifier::StixId;
     use crate::stix::tlp::Tlp;
 
     fn reader(partner: &str, cap: Tlp) -> ReaderCaps {
@@ -647,7 +648,7 @@ mod tests {
     fn version(seq: i64, producer: &str, tlp: Tlp, recipients: &[&str]) -> Version {
         Version {
             seq,
-            id: format!("indicator--{seq}"),
+            id: StixId::known(format!("indicator--{seq}")),
             version: 1,
             release_at: 10,
             released: true,

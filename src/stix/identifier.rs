@@ -48,6 +48,91 @@ pub fn is_shaped(s: &str) -> bool {
     !matches!(parse(s), Err(IdentifierError::Shape(_)))
 }
 
+/// A STIX identifier that passed `parse`: an object's (RFC 4122 UUID), or a filter's (the shape).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StixId(String);
+
+impl StixId {
+    /// An object's id: `type--UUID` with an RFC 4122 UUID.
+    pub fn parse(s: &str) -> Result<StixId, IdentifierError> {
+        parse(s).map(|_| StixId(s.to_owned()))
+    }
+
+    /// An id to look for: the shape is enough (see the module's comment).
+    pub fn parse_filter(s: &str) -> Result<StixId, IdentifierError> {
+        match parse(s) {
+            Ok(_) | Err(IdentifierError::NotRfc4122(_)) => Ok(StixId(s.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An id checked when it was first written (a validated object, a stored version).
+    pub fn known(s: impl Into<String>) -> StixId {
+        StixId(s.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for StixId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for StixId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StixId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StixId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for StixId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for StixId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for StixId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl From<StixId> for String {
+    fn from(id: StixId) -> String {
+        id.0
+    }
+}
+
+// Tests write ids as literals.
+#[cfg(test)]
+impl From<&str> for StixId {
+    fn from(s: &str) -> StixId {
+        StixId(s.to_owned())
+    }
+}
+
 /// Why `u` is not an RFC 4122 UUID (lowercase or uppercase hexadecimal), if it is not.
 pub fn uuid_problem(u: &str) -> Option<IdentifierError> {
     let b = u.as_bytes();
@@ -88,6 +173,9 @@ mod tests {
         let nil = "indicator--00000000-0000-0000-0000-000000000000";
         assert!(matches!(parse(nil), Err(IdentifierError::NotRfc4122(_))));
         assert!(is_shaped(nil) && is_shaped(&id));
+        assert!(StixId::parse(nil).is_err());
+        assert_eq!(StixId::parse_filter(nil).unwrap(), nil);
+        assert_eq!(StixId::parse(&id).unwrap(), id);
         for bad in [
             UUID.to_string(),
             format!("1-acme--{UUID}"),

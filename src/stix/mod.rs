@@ -184,7 +184,7 @@ impl Validator {
             None => None,
         };
         Ok(Checked {
-            id: text("id").unwrap_or_default(),
+            id: identifier::StixId::known(text("id").unwrap_or_default()),
             stix_type: type_name::TypeName::known(text("type").unwrap_or_default()),
             version,
             spec_version: text("spec_version").unwrap_or_else(|| "2.1".into()),
@@ -201,7 +201,7 @@ impl Validator {
 /// An object that passed the checks, with what storage needs.
 #[derive(Debug, Clone)]
 pub struct Checked {
-    pub id: String,
+    pub id: identifier::StixId,
     pub stix_type: type_name::TypeName,
     pub version: Option<(i64, String)>,
     pub spec_version: String,

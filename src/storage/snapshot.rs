@@ -6,6 +6,7 @@ use crate::ids::{PartnerId, UserName};
 use crate::sharing::decision::{CommunityPolicy, ProducerRule, ReaderCaps, VersionFacts};
 use crate::sharing::facts::{Facts, Rules, Version};
 use crate::sharing::plan::{self, ClassRef, Placement};
+use crate::stix::identifier::StixId;
 use crate::stix::type_name::TypeName;
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, Nums, StoredVersion};
@@ -123,7 +124,7 @@ fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
 fn version_of(v: &StoredVersion) -> Result<Version, StorageError> {
     Ok(Version {
         seq: v.seq,
-        id: v.stix_id.clone(),
+        id: StixId::known(&v.stix_id),
         version: v.version,
         release_at: v.release_at,
         released: v.released,

@@ -4,6 +4,7 @@
 use super::cursor::{digest, Listing};
 use super::timestamp::{format_micros, parse_rfc3339};
 use crate::ids::PartnerId;
+use crate::stix::identifier::StixId;
 use crate::stix::type_name::TypeName;
 
 /// Which endpoint a query is for; each accepts a different set of parameters.
@@ -88,12 +89,12 @@ pub struct Query {
     pub added_after: Option<i64>,
     pub limit: usize,
     pub next: Option<String>,
-    pub ids: Vec<String>,
+    pub ids: Vec<StixId>,
     pub types: Vec<TypeName>,
     /// Only versions these partners produced (`match[producer]`).
     pub producers: Vec<PartnerId>,
     /// Only objects that reference one of these ids (`match[ref]`).
-    pub refs: Vec<String>,
+    pub refs: Vec<StixId>,
     /// Only objects that reference an object of the caller's partner (`match[about]=mine`).
     pub about_mine: bool,
     pub versions: VersionSelector,
@@ -175,13 +176,10 @@ fn page_size(key: &str, value: &str) -> Result<usize, QueryError> {
         .ok_or_else(|| err(key, format!("'{value}' is not a positive integer")))
 }
 
-fn stix_ids(key: &str, value: &str) -> Result<Vec<String>, QueryError> {
-    let check = |id: &str| match is_stix_id(id) {
-        true => Ok(id.to_owned()),
-        false => Err(err(
-            key,
-            format!("'{id}' is not a STIX identifier (type--UUID)"),
-        )),
+fn stix_ids(key: &str, value: &str) -> Result<Vec<StixId>, QueryError> {
+    let check = |id: &str| {
+        StixId::parse_filter(id)
+            .map_err(|_| err(key, format!("'{id}' is not a STIX identifier (type--UUID)")))
     };
     split_list(key, value)?.into_iter().map(check).collect()
 }

@@ -4,6 +4,7 @@
 use super::ids::nums_of;
 use crate::ids::PartnerId;
 use crate::policy::ReadGrant;
+use crate::stix::identifier::StixId;
 use crate::stix::type_name::TypeName;
 use crate::storage::stmt::{Dialect, Stmt};
 use crate::storage::streams::{self, View};
@@ -19,12 +20,12 @@ pub const KNOWN_SPEC_VERSIONS: [&str; 2] = ["2.0", "2.1"];
 /// The filters of one listing, already parsed and typed.
 #[derive(Debug, Clone)]
 pub struct Selection<'a> {
-    pub ids: &'a [String],
+    pub ids: &'a [StixId],
     pub types: &'a [TypeName],
     /// Only versions these partners produced (the web pages' filter).
     pub producers: &'a [PartnerId],
     /// Only versions that reference one of these ids.
-    pub refs: &'a [String],
+    pub refs: &'a [StixId],
     /// Only versions that reference an object this partner produced (`match[about]=mine`).
     pub about: Option<&'a str>,
     pub versions: &'a VersionSelector,
@@ -386,7 +387,7 @@ const FEW_REFS: i64 = 5_000;
 fn few_referencing(
     conn: &mut Conn,
     community: &str,
-    refs: &[String],
+    refs: &[StixId],
 ) -> Result<bool, StorageError> {
     let dialect = conn.dialect();
     let mut q: Stmt<BigInt> = Stmt::new(

@@ -435,7 +435,7 @@ pub fn delete(
     versions: &VersionSelector,
     spec_versions: &SpecVersions,
 ) -> Result<DeleteOutcome, StorageError> {
-    let ids = [id.to_owned()];
+    let ids = [crate::stix::identifier::StixId::known(id)];
     let sel = Selection {
         ids: &ids,
         types: &[],
