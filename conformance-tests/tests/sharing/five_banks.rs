@@ -107,6 +107,23 @@ async fn five_banks_each_see_exactly_what_the_policy_allows() {
     assert_eq!(a.status, 404);
 }
 
+/// `Cairn-Recipients` names a user whose name holds a space (the setup file allows it): the RED
+/// object reaches that user, and no other user of its partner.
+#[tokio::test]
+async fn red_reaches_a_named_user_whose_name_holds_a_space() {
+    let user = "acme-ana lind";
+    let h = password_hash();
+    let extra =
+        format!("[[user]]\nname = \"{user}\"\npartner = \"acme\"\npassword_hash = \"{h}\"\n");
+    let s = TestServer::start_with(&isac_setup(&extra), "").await;
+    let red = sdo("indicator", 5, Some(RED2));
+    let named = format!("acme/{user}");
+    let st = post(&s, "cert-ops", std::slice::from_ref(&red), Some(&named)).await;
+    assert_eq!(st["success_count"], 1, "{st}");
+    assert_eq!(visible(&s, user).await, vec![red["id"].as_str().unwrap()]);
+    assert!(visible(&s, "acme-soc").await.is_empty());
+}
+
 #[tokio::test]
 async fn red_without_recipients_or_with_a_stranger_is_refused_for_that_object_only() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
