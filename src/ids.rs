@@ -2,7 +2,6 @@
 //! setup file and the query parameters parse them; a value read back from storage or from an
 //! authenticated principal was parsed when it was written, and is wrapped with `known`.
 
-use std::borrow::Borrow;
 use std::fmt;
 
 /// A value that is not a valid name of its kind, and the rule it breaks.
@@ -39,26 +38,13 @@ fn user_shaped(s: &str) -> bool {
     !s.is_empty() && !s.contains(':') && !s.chars().any(char::is_control) && s.trim() == s
 }
 
-macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $shaped:ident, $rule:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(String);
-
+/// What every text type of Cairn has besides its parser: it reads, prints, compares, hashes and
+/// is looked up as its text (`Borrow<str>`), and tests write it from literals. `known` wraps a
+/// value that was parsed when it was first written.
+macro_rules! text_type {
+    ($name:ident) => {
         impl $name {
-            /// The one parser of this kind of name.
-            pub fn parse(s: &str) -> Result<$name, NameError> {
-                match $shaped(s) {
-                    true => Ok($name(s.to_owned())),
-                    false => Err(NameError {
-                        what: $what,
-                        value: s.to_owned(),
-                        rule: $rule,
-                    }),
-                }
-            }
-
-            /// A name parsed when it was first written (stored, or authenticated).
+            /// A value parsed when it was first written (stored, validated or authenticated).
             pub fn known(s: impl Into<String>) -> $name {
                 $name(s.into())
             }
@@ -75,7 +61,7 @@ macro_rules! name_type {
             }
         }
 
-        impl Borrow<str> for $name {
+        impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }
@@ -87,8 +73,8 @@ macro_rules! name_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -123,7 +109,13 @@ macro_rules! name_type {
             }
         }
 
-        // Tests write names as literals; the code itself parses them or wraps known ones.
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+
+        // Tests write values as literals; the code parses them or wraps known ones.
         #[cfg(test)]
         impl From<&str> for $name {
             fn from(s: &str) -> $name {
@@ -137,12 +129,31 @@ macro_rules! name_type {
                 $name(s)
             }
         }
+    };
+}
+pub(crate) use text_type;
 
-        impl From<$name> for String {
-            fn from(n: $name) -> String {
-                n.0
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $shaped:ident, $rule:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The one parser of this kind of name.
+            pub fn parse(s: &str) -> Result<$name, NameError> {
+                match $shaped(s) {
+                    true => Ok($name(s.to_owned())),
+                    false => Err(NameError {
+                        what: $what,
+                        value: s.to_owned(),
+                        rule: $rule,
+                    }),
+                }
             }
         }
+
+        text_type!($name);
     };
 }
 

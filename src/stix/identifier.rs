@@ -65,73 +65,9 @@ impl StixId {
             Err(e) => Err(e),
         }
     }
-
-    /// An id checked when it was first written (a validated object, a stored version).
-    pub fn known(s: impl Into<String>) -> StixId {
-        StixId(s.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl std::ops::Deref for StixId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for StixId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for StixId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for StixId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for StixId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for StixId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for StixId {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-impl From<StixId> for String {
-    fn from(id: StixId) -> String {
-        id.0
-    }
-}
-
-// Tests write ids as literals.
-#[cfg(test)]
-impl From<&str> for StixId {
-    fn from(s: &str) -> StixId {
-        StixId(s.to_owned())
-    }
-}
+crate::ids::text_type!(StixId);
 
 /// Why `u` is not an RFC 4122 UUID (lowercase or uppercase hexadecimal), if it is not.
 pub fn uuid_problem(u: &str) -> Option<IdentifierError> {

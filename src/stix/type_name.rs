@@ -62,67 +62,9 @@ impl TypeName {
     pub fn parse(name: &str) -> Result<TypeName, TypeNameError> {
         check(name).map(|()| TypeName(name.to_owned()))
     }
-
-    /// A type name checked when it was first written (a validated object, a stored setting).
-    pub fn known(name: impl Into<String>) -> TypeName {
-        TypeName(name.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl std::ops::Deref for TypeName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for TypeName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for TypeName {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TypeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for TypeName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for TypeName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for TypeName {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-// Tests write type names as literals.
-#[cfg(test)]
-impl From<&str> for TypeName {
-    fn from(s: &str) -> TypeName {
-        TypeName(s.to_owned())
-    }
-}
+crate::ids::text_type!(TypeName);
 
 #[cfg(test)]
 mod tests {
