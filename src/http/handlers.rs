@@ -129,11 +129,11 @@ pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<S
 
 pub async fn status(
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, id) = path.into_inner();
-    let body = cairn.status(&caller.0, &root, &id).await?;
+    let body = cairn.status(&basic.0, &root, &id).await?;
     Ok(taxii(StatusCode::OK, body))
 }
 
@@ -149,12 +149,8 @@ fn collection_resource(v: CollectionView) -> resources::Collection {
     }
 }
 
-pub async fn collections(
-    cairn: web::Data<Cairn>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result {
-    let views = cairn.collections(&caller.0, &path.into_inner()).await?;
+pub async fn collections(cairn: web::Data<Cairn>, basic: Basic, path: web::Path<String>) -> Result {
+    let views = cairn.collections(&basic.0, &path.into_inner()).await?;
     Ok(json(&resources::Collections {
         collections: views.into_iter().map(collection_resource).collect(),
     }))
@@ -162,11 +158,11 @@ pub async fn collections(
 
 pub async fn collection(
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
-    let view = cairn.collection(&caller.0, &root, &coll).await?;
+    let view = cairn.collection(&basic.0, &root, &coll).await?;
     Ok(json(&collection_resource(view)))
 }
 

@@ -485,7 +485,7 @@ fn forged(frame: Frame) -> HttpResponse {
 
 /// The communities of the user's partner.
 async fn home(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
-    let views = match cairn.collections(&s.principal, s.root()).await {
+    let views = match cairn.collections_of(&s.principal, s.root()).await {
         Ok(v) => v,
         Err(e) => return failure(s.frame(), e),
     };
@@ -866,7 +866,7 @@ async fn start_following(
     id: &str,
 ) -> Result<(), ServiceError> {
     versions_of(cairn, s, coll, id).await?;
-    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
     let body = serde_json::json!({ "collection": view.community.collection_id, "object": id });
     cairn
         .follow(&s.principal, s.root(), &body.to_string())
@@ -880,7 +880,7 @@ async fn stop_following(
     coll: &str,
     id: &str,
 ) -> Result<(), ServiceError> {
-    let view = cairn.collection(&s.principal, s.root(), coll).await?;
+    let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
     let follows = cairn.follows(&s.principal, s.root()).await?;
     let found = follows.iter().filter(|f| {
         f.object.as_deref() == Some(id) && f.collection == view.community.collection_id

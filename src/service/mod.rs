@@ -138,6 +138,43 @@ impl Cairn {
     }
 }
 
+/// The collections of `principal`'s partner under `api_root`, with what it may do in each.
+fn collections_in(
+    c: &mut Conn,
+    principal: &Principal,
+    api_root: &str,
+) -> Result<Vec<CollectionView>, ServiceError> {
+    Cairn::check_api_root(principal, api_root)?;
+    let rows = setup::memberships_of(c, &principal.partner)?;
+    rows.into_iter()
+        .map(|(community, m)| {
+            let (can_read, can_write) = policy::collection_flags(principal, &membership(&m)?);
+            Ok(CollectionView {
+                community: community.into(),
+                can_read,
+                can_write,
+            })
+        })
+        .collect()
+}
+
+/// The collection `key` (id or alias) of `principal`'s partner under `api_root`.
+fn collection_in(
+    c: &mut Conn,
+    principal: &Principal,
+    (api_root, key): (&str, &str),
+) -> Result<CollectionView, ServiceError> {
+    Cairn::check_api_root(principal, api_root)?;
+    let (community, row) = setup::membership_by_collection(c, &principal.partner, key)?
+        .ok_or(ServiceError::NotFound)?;
+    let (can_read, can_write) = policy::collection_flags(principal, &membership(&row)?);
+    Ok(CollectionView {
+        community: community.into(),
+        can_read,
+        can_write,
+    })
+}
+
 /// A gate of one permit per core, for CPU-bound work that gains nothing from running wider.
 pub fn per_core_gate() -> std::sync::Arc<tokio::sync::Semaphore> {
     std::sync::Arc::new(tokio::sync::Semaphore::new(
@@ -287,27 +324,28 @@ impl Cairn {
         }
     }
 
+    /// The collections of the caller's partner under `api_root`, the caller authenticated in the
+    /// transaction that reads them.
     pub async fn collections(
+        &self,
+        creds: &auth::Credentials,
+        api_root: &str,
+    ) -> Result<Vec<CollectionView>, ServiceError> {
+        let root = api_root.to_owned();
+        self.read_as_caller(creds, move |c, p| collections_in(c, p, &root))
+            .await
+    }
+
+    /// `collections` for a principal the web pages signed in.
+    pub async fn collections_of(
         &self,
         principal: &Principal,
         api_root: &str,
     ) -> Result<Vec<CollectionView>, ServiceError> {
-        Self::check_api_root(principal, api_root)?;
-        let partner = principal.partner.clone();
-        let rows = self
-            .storage
-            .read(move |c| setup::memberships_of(c, &partner))
-            .await?;
-        rows.into_iter()
-            .map(|(community, m)| {
-                let (can_read, can_write) = policy::collection_flags(principal, &membership(&m)?);
-                Ok(CollectionView {
-                    community: community.into(),
-                    can_read,
-                    can_write,
-                })
-            })
-            .collect()
+        let (p, root) = (principal.clone(), api_root.to_owned());
+        self.storage
+            .read(move |c| Ok(collections_in(c, &p, &root)))
+            .await?
     }
 
     /// The caller's membership of collection `key` (id or alias) under `api_root`.
@@ -328,52 +366,63 @@ impl Cairn {
         Ok((found.0, m))
     }
 
+    /// One collection of the caller's partner, the caller authenticated in the transaction that
+    /// reads it.
     pub async fn collection(
+        &self,
+        creds: &auth::Credentials,
+        api_root: &str,
+        key: &str,
+    ) -> Result<CollectionView, ServiceError> {
+        let (root, key) = (api_root.to_owned(), key.to_owned());
+        self.read_as_caller(creds, move |c, p| collection_in(c, p, (&root, &key)))
+            .await
+    }
+
+    /// `collection` for a principal the web pages signed in.
+    pub async fn collection_of(
         &self,
         principal: &Principal,
         api_root: &str,
         key: &str,
     ) -> Result<CollectionView, ServiceError> {
-        let (community, m) = self.membership(principal, api_root, key).await?;
-        let (can_read, can_write) = policy::collection_flags(principal, &m);
-        Ok(CollectionView {
-            community: community.into(),
-            can_read,
-            can_write,
-        })
+        let (p, root, key) = (principal.clone(), api_root.to_owned(), key.to_owned());
+        self.storage
+            .read(move |c| Ok(collection_in(c, &p, (&root, &key))))
+            .await?
     }
 
     /// A status resource, within the retention, for the user who posted it and the posting
     /// partner's moderators of its community; to anyone else it does not exist.
+    /// The caller is authenticated in the transaction that reads the status.
     pub async fn status(
         &self,
-        principal: &Principal,
+        creds: &auth::Credentials,
         api_root: &str,
         id: &str,
     ) -> Result<String, ServiceError> {
-        Self::check_api_root(principal, api_root)?;
         let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
-        let (id, caller) = (id.to_owned(), principal.clone());
-        self.storage
-            .read(move |c| {
-                let found = crate::storage::statuses::get(c, &id, not_before)?;
-                let community = match &found {
-                    Some((Some(owner), _)) => owner.community_id.as_str(),
-                    _ => "",
-                };
-                // Asked whether or not the status exists, so a colleague's status and a missing
-                // one take the same reads.
-                let role = setup::membership_by_collection(c, &caller.partner, community)?
-                    .map(|(_, m)| settings::member_role(&m))
-                    .transpose()?;
-                Ok(match found {
-                    Some((Some(owner), body)) if policy::may_read_status(&caller, &owner, role) => {
-                        Ok(body)
-                    }
-                    _ => Err(ServiceError::NotFound),
-                })
-            })
-            .await?
+        let (id, root) = (id.to_owned(), api_root.to_owned());
+        self.read_as_caller(creds, move |c, caller| {
+            Self::check_api_root(caller, &root)?;
+            let found = crate::storage::statuses::get(c, &id, not_before)?;
+            let community = match &found {
+                Some((Some(owner), _)) => owner.community_id.as_str(),
+                _ => "",
+            };
+            // Asked whether or not the status exists, so a colleague's status and a missing
+            // one take the same reads.
+            let role = setup::membership_by_collection(c, &caller.partner, community)?
+                .map(|(_, m)| settings::member_role(&m))
+                .transpose()?;
+            match found {
+                Some((Some(owner), body)) if policy::may_read_status(caller, &owner, role) => {
+                    Ok(body)
+                }
+                _ => Err(ServiceError::NotFound),
+            }
+        })
+        .await
     }
 }
 

@@ -206,19 +206,61 @@ fn feedback(
 
 /// What one read as a member came to.
 enum Step<T> {
-    /// The credentials were not recently verified: argon2 runs (off this transaction) first.
-    Verify,
     /// Delay releases came due in this community: they are processed before anything is read.
     Due(String),
     Done(Result<T, ServiceError>),
 }
 
 impl Cairn {
+    /// Runs `f` in one read transaction with the caller authenticated in that same transaction
+    /// (`recall`): what it reads is decided with the user, token and membership as they are
+    /// then. Credentials not recently verified are verified first (argon2 is slow by design
+    /// and never runs inside a transaction), and the read runs again.
+    pub(super) async fn read_as_caller<T, F>(
+        &self,
+        creds: &Credentials,
+        f: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut verified: Option<Principal> = None;
+        loop {
+            let (sent, auth, known, f) = (
+                creds.clone(),
+                self.auth.clone(),
+                verified.clone(),
+                Arc::clone(&f),
+            );
+            let done = self
+                .storage
+                .read(move |c| {
+                    let principal = match known {
+                        Some(p) => p,
+                        None => match auth.recall(c, &sent)? {
+                            Some(p) => p,
+                            None => return Ok(None),
+                        },
+                    };
+                    Ok(Some(f(c, &principal)))
+                })
+                .await?;
+            match done {
+                Some(result) => {
+                    self.auth.flush_uses(&self.storage);
+                    return result;
+                }
+                None => verified = Some(self.authenticate(creds).await?),
+            }
+        }
+    }
+
     /// Runs `f` in one read transaction, after the caller's credentials, membership and read
-    /// grant were established in that same transaction: one trip to storage for a whole GET.
-    /// Credentials not recently verified are verified first (argon2 is slow by design and
-    /// never runs inside a transaction). When delay releases have come due in the community,
-    /// they are processed first (a write) and the read runs again.
+    /// grant were established in that same transaction (`read_as_caller`): one trip to
+    /// storage for a whole GET. When delay releases have come due in the community, they are
+    /// processed first (a write) and the read runs again.
     async fn read_as_member<T, F>(
         &self,
         creds: &Credentials,
@@ -232,37 +274,23 @@ impl Cairn {
     {
         let f = Arc::new(f);
         let mut released = false;
-        let mut verified: Option<Principal> = None;
         loop {
-            let (sent, root, key, f) = (
-                creds.clone(),
-                api_root.to_owned(),
-                collection.to_owned(),
-                Arc::clone(&f),
-            );
-            let (auth, known) = (self.auth.clone(), verified.clone());
-            let now = self.clock.now_micros();
+            let (root, key, f) = (api_root.to_owned(), collection.to_owned(), Arc::clone(&f));
+            let (now, may_be_due) = (self.clock.now_micros(), !released);
             let step = self
-                .storage
-                .read(move |c| {
-                    let principal = match known {
-                        Some(p) => p,
-                        None => match auth.recall(c, &sent)? {
-                            Some(p) => p,
-                            None => return Ok(Step::Verify),
-                        },
-                    };
-                    read_step(c, &principal, (&root, &key), now, !released, &*f)
+                .read_as_caller(creds, move |c, principal| {
+                    Ok(read_step(
+                        c,
+                        principal,
+                        (&root, &key),
+                        now,
+                        may_be_due,
+                        &*f,
+                    )?)
                 })
                 .await?;
             match step {
-                Step::Done(result) => {
-                    self.auth.flush_uses(&self.storage);
-                    return result;
-                }
-                Step::Verify => {
-                    verified = Some(self.authenticate(creds).await?);
-                }
+                Step::Done(result) => return result,
                 Step::Due(community) => {
                     self.storage
                         .write(move |c| super::deliveries::release_due(c, &community, now))
