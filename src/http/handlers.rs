@@ -404,10 +404,10 @@ async fn read_body(
 /// `GET /{root}/follows/` (Cairn's): the caller's follows.
 pub async fn list_follows(
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<String>,
 ) -> Result {
-    let follows = cairn.follows(&caller.0, &path.into_inner()).await?;
+    let follows = cairn.follows(&basic.0, &path.into_inner()).await?;
     Ok(json(&serde_json::json!({ "follows": follows })))
 }
 
@@ -456,11 +456,11 @@ pub async fn delete_follow(
 pub async fn notifications(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<String>,
 ) -> Result {
     let feed = cairn
-        .feed(&caller.0, &path.into_inner(), &query_pairs(&req))
+        .feed(&basic.0, &path.into_inner(), &query_pairs(&req))
         .await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));

@@ -702,7 +702,7 @@ async fn object_page(
     let latest = versions.last().cloned().unwrap_or_default();
     let thread = thread_of(cairn, s, coll, id).await?;
     let following = cairn
-        .follows(&s.principal, s.root())
+        .follows_of(&s.principal, s.root())
         .await?
         .iter()
         .any(|f| f.object.as_deref() == Some(id) && f.collection == community.collection_id);
@@ -881,7 +881,7 @@ async fn stop_following(
     id: &str,
 ) -> Result<(), ServiceError> {
     let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
-    let follows = cairn.follows(&s.principal, s.root()).await?;
+    let follows = cairn.follows_of(&s.principal, s.root()).await?;
     let found = follows.iter().filter(|f| {
         f.object.as_deref() == Some(id) && f.collection == view.community.collection_id
     });
@@ -1130,7 +1130,7 @@ async fn me(req: HttpRequest, cairn: web::Data<Cairn>, s: Signed) -> HttpRespons
 }
 
 async fn me_page(cairn: &Cairn, s: &Signed, notice: &'static str) -> Result<MePage, ServiceError> {
-    let follows = cairn.follows(&s.principal, s.root()).await?;
+    let follows = cairn.follows_of(&s.principal, s.root()).await?;
     let follows = follows.into_iter().map(|f| {
         let (what, link) = match &f.object {
             Some(o) => (o.clone(), format!("/web/c/{}/o/{o}/", f.collection)),

@@ -1,6 +1,7 @@
 //! Follows and the activity feed (docs/sharing.md section 8): a user follows an object or a
 //! whole community it reads, and its feed lists what became deliverable to it and matched.
 
+use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
@@ -67,22 +68,27 @@ pub const MAX_FOLLOWS: i64 = 1000;
 const MAX_FEED_PAGE: usize = 1000;
 
 impl Cairn {
+    /// The caller's follows, the caller authenticated in the transaction that reads them.
     pub async fn follows(
+        &self,
+        creds: &Credentials,
+        api_root: &str,
+    ) -> Result<Vec<Follow>, ServiceError> {
+        let root = api_root.to_owned();
+        self.read_as_caller(creds, move |c, p| follows_in(c, p, &root))
+            .await
+    }
+
+    /// `follows` for a principal the web pages signed in.
+    pub async fn follows_of(
         &self,
         principal: &Principal,
         api_root: &str,
     ) -> Result<Vec<Follow>, ServiceError> {
-        Self::check_api_root(principal, api_root)?;
-        let user = principal.user.clone();
-        let (rows, collections) = self
-            .storage
-            .read(move |c| {
-                let rows = follows::of_user(c, &user)?;
-                let collections = crate::storage::setup::collection_ids(c)?;
-                Ok((rows, collections))
-            })
-            .await?;
-        Ok(rows.iter().map(|r| follow_view(r, &collections)).collect())
+        let (p, root) = (principal.clone(), api_root.to_owned());
+        self.storage
+            .read(move |c| Ok(follows_in(c, &p, &root)))
+            .await?
     }
 
     pub async fn follow(
@@ -164,20 +170,24 @@ impl Cairn {
     }
 
     /// The caller's feed after `added_after` or the `next` token, at most `limit` entries.
+    /// The caller is authenticated first (releases due in its communities are processed before
+    /// the read), and again in the transaction that reads the feed.
     pub async fn feed(
         &self,
-        principal: &Principal,
+        creds: &Credentials,
         api_root: &str,
         params: &[(String, String)],
     ) -> Result<Feed, ServiceError> {
-        Self::check_api_root(principal, api_root)?;
+        let principal = self.read_as_caller(creds, |_, p| Ok(p.clone())).await?;
+        Self::check_api_root(&principal, api_root)?;
         let binding = format!("feed\0{}", principal.user);
         let (after, limit) = self.feed_query(&binding, params)?;
         self.release_due_for(&principal.partner).await?;
-        let (user, partner) = (principal.user.clone(), principal.partner.clone());
         let mut rows = self
-            .storage
-            .read(move |c| follows::feed(c, (&user, &partner), (after, i64::MAX), limit + 1))
+            .read_as_caller(creds, move |c, p| {
+                let window = (after, i64::MAX);
+                Ok(follows::feed(c, (&p.user, &p.partner), window, limit + 1)?)
+            })
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -339,6 +349,18 @@ pub(crate) fn holds_again(
         follows::set_holds(c, key, follows::Holds::Again(&held, version))?;
     }
     Ok(())
+}
+
+/// `principal`'s follows under `api_root`, with the collection each is in.
+fn follows_in(
+    c: &mut crate::storage::Conn,
+    principal: &Principal,
+    api_root: &str,
+) -> Result<Vec<Follow>, ServiceError> {
+    Cairn::check_api_root(principal, api_root)?;
+    let rows = follows::of_user(c, &principal.user)?;
+    let collections = crate::storage::setup::collection_ids(c)?;
+    Ok(rows.iter().map(|r| follow_view(r, &collections)).collect())
 }
 
 fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, String>) -> Follow {
