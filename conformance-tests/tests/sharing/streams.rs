@@ -181,3 +181,29 @@ async fn a_member_joining_late_gets_the_backlog_as_new_then_follows_the_stream()
         "the late member reads its class's stream"
     );
 }
+
+/// A reader with no view when a POST arrives (as a database from before class streams leaves a
+/// reader it never served) is placed against everything stored and the POST's own objects,
+/// which are planned before they are written: it receives every object once, the older ones
+/// before the new, and its partner's other readers lose nothing.
+#[tokio::test]
+async fn a_post_places_a_reader_without_a_view_against_everything() {
+    let s = TestServer::start_with(&setup(2, "amber", &[]), "").await;
+    let (older, newer) = (objects(1, 6, 0), objects(7, 6, 0));
+    post(&s, "prod-soc", &older, None).await;
+    let before = manifest(&s, "r2-soc").await;
+    let storage = cairn::startup::open_storage(&s.config).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        storage.write_now(|c| cairn::storage::streams::delete_view(c, "r1-soc", "cc"))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    post(&s, "prod-soc", &newer, None).await;
+    let all: Vec<String> = ids(&older).into_iter().chain(ids(&newer)).collect();
+    let from_start = "2000-01-01T00:00:00Z";
+    assert_eq!(polled(&s, "r1-soc", from_start).await, all);
+    assert_eq!(polled(&s, "r2-soc", from_start).await, all);
+    // r2 kept its dates for what it had already.
+    assert_eq!(manifest(&s, "r2-soc").await[..before.len()], before[..]);
+}
