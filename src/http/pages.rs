@@ -843,7 +843,7 @@ async fn follow(
         return forged(s.frame());
     }
     let (coll, id) = path.into_inner();
-    if !crate::taxii::query::is_stix_id(&id) {
+    if crate::stix::identifier::StixId::parse_filter(&id).is_err() {
         return failure(s.frame(), ServiceError::NotFound);
     }
     let done = match form.action.as_str() {

@@ -380,7 +380,7 @@ impl Cairn {
         // not delete gets 403 whatever the id (TAXII 2.1 §5.7).
         policy::grant_read(principal, &m)?;
         let grant = policy::grant_delete(principal, &m)?;
-        if !crate::taxii::query::is_stix_id(id) {
+        if StixId::parse_filter(id).is_err() {
             return Err(ServiceError::NotFound);
         }
         let q = Query::parse(Endpoint::Delete, pairs, &self.settings.limits())?;

@@ -135,11 +135,6 @@ pub struct Limits {
     pub max_page_size: usize,
 }
 
-/// A STIX identifier's shape, `type--UUID` (`stix::identifier`): what a filter needs.
-pub fn is_stix_id(id: &str) -> bool {
-    crate::stix::identifier::is_shaped(id)
-}
-
 fn split_list<'a>(param: &str, value: &'a str) -> Result<Vec<&'a str>, QueryError> {
     let items: Vec<&str> = value.split(',').map(str::trim).collect();
     if items.iter().any(|i| i.is_empty()) {
@@ -545,8 +540,8 @@ mod tests {
             assert!(e.problem.starts_with(&start), "{}", e.problem);
         }
         // An identifier's type part follows the same rule.
-        assert!(is_stix_id("x-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8"));
-        assert!(!is_stix_id("1-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8"));
+        assert!(StixId::parse_filter("x-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8").is_ok());
+        assert!(StixId::parse_filter("1-acme--6ba7b810-9dad-41d1-80b4-00c04fd430c8").is_err());
     }
 
     fn listing_of(pairs: &[(&str, &str)], e: Endpoint) -> Listing {
