@@ -141,7 +141,7 @@ async fn token_command(action: TokenAction, config: &Path) -> anyhow::Result<Vec
     use crate::service::operator;
     let config = Config::load(config)?;
     let storage = crate::startup::open_storage(&config).await?;
-    let now = crate::clock::Clock::system().now_micros();
+    let now = crate::clock::Clock::system().now().micros();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         Ok(match action {
             TokenAction::Create {
@@ -253,7 +253,7 @@ fn import_files(
         .sum::<std::io::Result<u64>>()
         .context("reading the files' sizes")?;
     let validator = crate::stix::Validator::new()?;
-    let now = || crate::clock::Clock::system().now_micros();
+    let now = || crate::clock::Clock::system().now();
     let keep = crate::service::ingest::Keep::new(now(), keep.0, keep.1);
     let console = Console {
         started: std::time::Instant::now(),
@@ -293,8 +293,9 @@ async fn receipts_command(
 ) -> anyhow::Result<Vec<String>> {
     use crate::service::operator;
     let since = match since.as_deref() {
-        Some(t) => crate::taxii::timestamp::parse_rfc3339(t)
-            .ok_or_else(|| anyhow::anyhow!("--since: '{t}' is not an RFC 3339 timestamp"))?,
+        Some(t) => crate::stix::timestamp::Timestamp::parse_rfc3339(t)
+            .ok_or_else(|| anyhow::anyhow!("--since: '{t}' is not an RFC 3339 timestamp"))?
+            .micros(),
         None => i64::MIN,
     };
     let config = Config::load(config)?;
@@ -471,7 +472,7 @@ async fn apply(file: &Path, config: &Path) -> anyhow::Result<Vec<String>> {
     let config = Config::load(config)?;
     let (name, setup) = read_setup(file)?;
     let storage = crate::startup::open_storage(&config).await?;
-    let now = crate::clock::Clock::system().now_micros();
+    let now = crate::clock::Clock::system().now();
     let changes = tokio::task::spawn_blocking(move || {
         storage.write_now(|c| {
             crate::setup::apply(c, &name, &setup, &env_lookup, now)
@@ -490,7 +491,7 @@ async fn explain(
 ) -> anyhow::Result<Vec<String>> {
     let config = Config::load(config)?;
     let storage = crate::startup::open_storage(&config).await?;
-    let now = crate::clock::Clock::system().now_micros();
+    let now = crate::clock::Clock::system().now();
     let lines = tokio::task::spawn_blocking(move || {
         crate::service::operator::explain(&storage, &user, &community, &object_id, now)
     })
@@ -538,7 +539,7 @@ async fn check(file: &Path, config: &Path) -> anyhow::Result<Vec<String>> {
         Some(path) if !Path::new(path).exists() => "sqlite::memory:".to_owned(),
         _ => config.storage.url.clone(),
     };
-    let now = crate::clock::Clock::system().now_micros();
+    let now = crate::clock::Clock::system().now();
     let changes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         let storage = Storage::open(&url, 1)?;
         storage

@@ -1,6 +1,7 @@
 //! The one place that reads "now", so tests can move time forward (status retention, delays).
 
-use chrono::{DateTime, Utc};
+use crate::stix::timestamp::Timestamp;
+use chrono::Utc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 pub struct Clock {
     offset_micros: Arc<AtomicI64>,
     /// When set, time stands still at this instant plus the offset (deterministic tests).
-    frozen_at: Option<i64>,
+    frozen_at: Option<Timestamp>,
 }
 
 impl Clock {
@@ -18,24 +19,20 @@ impl Clock {
     }
 
     /// A clock that only moves when `advance` is called; for tests that compare two runs.
-    pub fn frozen(at: DateTime<Utc>) -> Self {
+    pub fn frozen(at: impl Into<Timestamp>) -> Self {
         Self {
             offset_micros: Arc::default(),
-            frozen_at: Some(at.timestamp_micros()),
+            frozen_at: Some(at.into()),
         }
     }
 
     #[allow(clippy::disallowed_methods)] // the single sanctioned read of the wall clock
-    pub fn now(&self) -> DateTime<Utc> {
-        let offset = chrono::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+    pub fn now(&self) -> Timestamp {
+        let offset = self.offset_micros.load(Ordering::Relaxed);
         match self.frozen_at {
-            Some(at) => DateTime::<Utc>::from_timestamp_micros(at).unwrap_or_default() + offset,
-            None => Utc::now() + offset,
+            Some(at) => at.plus(offset),
+            None => Timestamp::from(Utc::now()).plus(offset),
         }
-    }
-
-    pub fn now_micros(&self) -> i64 {
-        self.now().timestamp_micros()
     }
 
     /// Moves this clock (and every clone of it) forward; for tests.

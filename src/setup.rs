@@ -6,6 +6,7 @@ use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::Role;
 use crate::service::auth::{argon2id_hash_problem, hash_password, verify_password};
 use crate::sharing::decision::Unmarked;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::tlp::Tlp;
 use crate::stix::type_name;
 use crate::storage::models::*;
@@ -203,7 +204,7 @@ pub fn plan(
     setup: &SetupFile,
     current: &SetupRows,
     env: &dyn Fn(&str) -> Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Plan, SetupError> {
     let cx = Ctx { file };
     let mut rows = SetupRows {
@@ -358,7 +359,7 @@ fn communities(
     setup: &SetupFile,
     current: &SetupRows,
     rows: &mut SetupRows,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), SetupError> {
     let partner_ids = declared(rows);
     let mut community_ids = BTreeSet::new();
@@ -476,7 +477,7 @@ fn members(
     partner_ids: &BTreeSet<String>,
     current: &SetupRows,
     rows: &mut SetupRows,
-    now: i64,
+    now: Timestamp,
 ) -> Result<BTreeSet<String>, SetupError> {
     let mut members = BTreeSet::new();
     for m in &c.member {
@@ -507,7 +508,7 @@ fn members(
             partner_id: m.partner.clone(),
             role: role.as_str().into(),
             max_tlp: cx.tlp(&mentry, "max_tlp", m.max_tlp.as_deref(), "amber+strict")?,
-            joined_at: previous.map(|p| p.joined_at).unwrap_or(now),
+            joined_at: previous.map_or(now.micros(), |p| p.joined_at),
             enabled: true,
         });
     }
@@ -669,7 +670,7 @@ fn mailboxes(
     setup: &SetupFile,
     current: &SetupRows,
     rows: &SetupRows,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<MailboxRow>, SetupError> {
     let mut out: Vec<MailboxRow> = vec![];
     for m in &setup.mail {
@@ -699,7 +700,7 @@ fn mailboxes(
             .mailboxes
             .iter()
             .find(|c| c.id == id)
-            .map_or(now, |c| c.created_at);
+            .map_or(now.micros(), |c| c.created_at);
         out.push(MailboxRow {
             id,
             owner,
@@ -884,7 +885,7 @@ pub fn apply(
     file: &str,
     setup: &SetupFile,
     env: &dyn Fn(&str) -> Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<String>, SetupError> {
     let current = store::load_all(conn)?;
     let plan = plan(file, setup, &current, env, now)?;
@@ -927,7 +928,7 @@ pub fn check(
     file: &str,
     setup: &SetupFile,
     env: &dyn Fn(&str) -> Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<String>, SetupError> {
     let current = store::load_all(conn)?;
     Ok(plan(file, setup, &current, env, now)?.changes)
@@ -986,9 +987,15 @@ unmarked = "reject"
 "#
         );
         let file = crate::setup::parse("setup.toml", &text).unwrap();
-        let rows = crate::setup::plan("setup.toml", &file, &Default::default(), &|_| None, 0)
-            .unwrap()
-            .rows;
+        let rows = crate::setup::plan(
+            "setup.toml",
+            &file,
+            &Default::default(),
+            &|_| None,
+            Timestamp::EPOCH,
+        )
+        .unwrap()
+        .rows;
         let [acme, globex] = &rows.users[..] else {
             panic!("{:?}", rows.users)
         };
@@ -1028,8 +1035,13 @@ unmarked = "reject"
         for id in ["taxii2", "healthz", "readyz", "web"] {
             let text = format!("[[partner]]\nid = \"{id}\"\ntitle = \"T\"\n");
             let file = crate::setup::parse("setup.toml", &text).unwrap();
-            let planned =
-                crate::setup::plan("setup.toml", &file, &Default::default(), &|_| None, 0);
+            let planned = crate::setup::plan(
+                "setup.toml",
+                &file,
+                &Default::default(),
+                &|_| None,
+                Timestamp::EPOCH,
+            );
             let Err(err) = planned else {
                 panic!("{id} was taken")
             };
@@ -1047,7 +1059,14 @@ unmarked = "reject"
                  collection = \"7d1f3a52-9c4e-4b8a-8f2d-3e5b6a7c8d90\"\ntypes = [{types}]\n"
             );
             let file = parse("setup.toml", &text).unwrap();
-            plan("setup.toml", &file, &Default::default(), &|_| None, 0).map(|_| ())
+            plan(
+                "setup.toml",
+                &file,
+                &Default::default(),
+                &|_| None,
+                Timestamp::EPOCH,
+            )
+            .map(|_| ())
         };
         assert!(plan_types(r#""indicator", "x-acme-widget""#).is_ok());
         let refused = [

@@ -264,7 +264,15 @@ fn cursor_target() -> Target {
         (i64::MAX, ""),
         (-1, "x"),
     ]
-    .map(|(d, f)| key.mint("user\0objects\0c", Position { date_added: d }, f))
+    .map(|(d, f)| {
+        key.mint(
+            "user\0objects\0c",
+            Position {
+                date_added: cairn::stix::timestamp::Timestamp::from_micros(d),
+            },
+            f,
+        )
+    })
     .to_vec();
     Target {
         name: "cursor",

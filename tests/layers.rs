@@ -9,17 +9,17 @@ use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 /// The crate's top modules, lowest layer first. A module may name modules of lower layers only;
 /// two modules of one layer may not name each other. A new module must be placed here.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "ids", "metrics", "telemetry"], // leaves: time, names, counters, log set-up
-    &["config"],                               // the settings, read by the layers that act on them
-    &["stix"],                                 // the STIX model and its validation
-    &["taxii"],                                // protocol types, free of actix and diesel
-    &["policy", "sharing"],                    // pure decisions: access, and the sharing engine
-    &["storage"],                              // the only diesel code
-    &["service"],                              // use cases
-    &["http"],                                 // the only actix code
-    &["setup", "startup"],                     // the setup file; building the server
-    &["cli"],                                  // the commands
-    &["main"],                                 // the binary
+    &["ids", "metrics", "telemetry"], // leaves: names, counters, log set-up
+    &["config"],                      // the settings, read by the layers that act on them
+    &["stix"],                        // the STIX model and its validation
+    &["taxii", "clock"], // protocol types, free of actix and diesel; the one reader of "now"
+    &["policy", "sharing"], // pure decisions: access, and the sharing engine
+    &["storage"],        // the only diesel code
+    &["service"],        // use cases
+    &["http"],           // the only actix code
+    &["setup", "startup"], // the setup file; building the server
+    &["cli"],            // the commands
+    &["main"],           // the binary
 ];
 
 /// External crates only some top modules may name: the storage engine's and the web server's.

@@ -250,7 +250,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let parsed = cairn::setup::parse("reader-share-setup.toml", &setup(&hash))?;
     let storage = cairn::startup::open_storage(&config).await?;
     let clock = cairn::clock::Clock::system();
-    let now = clock.now_micros();
+    let now = clock.now();
     tokio::task::spawn_blocking(move || {
         storage.write_now(|c| {
             cairn::setup::apply(c, "reader-share-setup.toml", &parsed, &|_| None, now)
@@ -305,7 +305,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         envelope_times.push(g.took);
         posted += k;
         if envelope_times.len() == envelopes / 2 {
-            middle_added = cairn::taxii::timestamp::format_micros(clock.now_micros());
+            middle_added = clock.now().to_string();
         }
         if envelope_times.len() % 20 == 0 {
             eprintln!(

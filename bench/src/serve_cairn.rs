@@ -41,7 +41,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.setup)?;
     let parsed = cairn::setup::parse(&name, &text)?;
     let storage = cairn::startup::open_storage(&config).await?;
-    let now = cairn::clock::Clock::system().now_micros();
+    let now = cairn::clock::Clock::system().now();
     tokio::task::spawn_blocking(move || {
         storage.write_now(|c| {
             cairn::setup::apply(c, &name, &parsed, &|_| None, now)

@@ -122,7 +122,7 @@ async fn start(keep_db: Option<&Path>) -> anyhow::Result<Server> {
     let hash = cairn::service::auth::hash_password(PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
     let parsed = cairn::setup::parse("web-pages-setup.toml", &setup(&hash))?;
     let storage = cairn::startup::open_storage(&config).await?;
-    let now = cairn::clock::Clock::system().now_micros();
+    let now = cairn::clock::Clock::system().now();
     let s = storage.clone();
     tokio::task::spawn_blocking(move || {
         s.write_now(|c| {
@@ -213,7 +213,7 @@ impl cairn::service::import::Report for Progress {
 /// Loads the corpus as `cairn import` would, with `bank` as the RED objects' recipient.
 fn load(storage: &Storage, config: &Config, args: &Args) -> anyhow::Result<(String, usize)> {
     let validator = cairn::stix::Validator::new()?;
-    let now = || cairn::clock::Clock::system().now_micros();
+    let now = || cairn::clock::Clock::system().now();
     let keep = cairn::service::ingest::Keep::new(
         now(),
         config.taxii.status_retention()?,

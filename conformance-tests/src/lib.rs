@@ -261,7 +261,7 @@ impl TestServer {
     pub async fn apply_with_env(&self, setup: &str, env: &[(&str, &str)]) -> Vec<String> {
         let parsed = cairn::setup::parse("setup.toml", setup).unwrap();
         let storage = cairn::startup::open_storage(&self.config).await.unwrap();
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,7 +286,7 @@ impl TestServer {
         read_only: bool,
         lifetime: Option<chrono::Duration>,
     ) -> (String, String) {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let req = cairn::service::auth::token::Request {
             user: user.to_owned(),
             expires_at: lifetime.map(|d| now + d.num_microseconds().unwrap()),
@@ -306,7 +306,7 @@ impl TestServer {
 
     /// `cairn token revoke ID`.
     pub async fn revoke_token(&self, id: &str) {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let storage = cairn::startup::open_storage(&self.config).await.unwrap();
         let id = id.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -336,7 +336,7 @@ impl TestServer {
 
     /// The lines of `cairn token list`.
     pub async fn token_list(&self) -> Vec<String> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let storage = cairn::startup::open_storage(&self.config).await.unwrap();
         tokio::task::spawn_blocking(move || {
             storage.read_now(|c| cairn::service::tokens::list(c, None, now))

@@ -8,7 +8,6 @@ use crate::service::{Cairn, CollectionView};
 use crate::taxii::media;
 use crate::taxii::query::Endpoint;
 use crate::taxii::resources::{self, ManifestRecord};
-use crate::taxii::timestamp::format_micros;
 use crate::taxii::{STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -179,8 +178,8 @@ fn page_response(
     let (Some(first), Some(last)) = (page.first, page.last) else {
         return resp.body("{}");
     };
-    resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first)));
-    resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last)));
+    resp.insert_header(("X-TAXII-Date-Added-First", first.to_string()));
+    resp.insert_header(("X-TAXII-Date-Added-Last", last.to_string()));
     let size = match &page.items {
         Items::Bodies(b) => b.len(),
         Items::Records(rows) => rows.len() * 160,
@@ -282,7 +281,7 @@ pub async fn manifest(
     Ok(page_response(&page, "objects", |row, out| {
         let record = ManifestRecord {
             id: row.id.clone(),
-            date_added: format_micros(row.date_added),
+            date_added: row.date_added.to_string(),
             version: row.version.clone(),
             media_type: STIX_MEDIA_TYPE.into(),
         };
@@ -465,8 +464,8 @@ pub async fn notifications(
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
     if let Some((first, last)) = feed.dates {
-        resp.insert_header(("X-TAXII-Date-Added-First", format_micros(first)));
-        resp.insert_header(("X-TAXII-Date-Added-Last", format_micros(last)));
+        resp.insert_header(("X-TAXII-Date-Added-First", first.to_string()));
+        resp.insert_header(("X-TAXII-Date-Added-Last", last.to_string()));
     }
     Ok(resp.body(serde_json::to_string(&feed).expect("feeds serialise")))
 }
@@ -474,12 +473,13 @@ pub async fn notifications(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stix::timestamp::Timestamp;
 
     fn page(items: Items, dates: Option<(i64, i64)>, next: Option<&str>) -> Page {
         Page {
             items,
-            first: dates.map(|d| d.0),
-            last: dates.map(|d| d.1),
+            first: dates.map(|d| Timestamp::from_micros(d.0)),
+            last: dates.map(|d| Timestamp::from_micros(d.1)),
             more: next.is_some(),
             next: next.map(str::to_owned),
             producers: vec![],
@@ -500,7 +500,7 @@ mod tests {
         let record = |v: &str, d| Record {
             id: "indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000001".into(),
             version: v.into(),
-            date_added: d,
+            date_added: Timestamp::from_micros(d),
         };
         let records = vec![
             record("2026-01-01T00:00:00.000Z", 1_000_000),

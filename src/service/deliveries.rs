@@ -7,6 +7,7 @@
 use crate::sharing::decision::{self, ReaderCaps};
 use crate::sharing::facts::Version;
 use crate::sharing::plan;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::objects;
 use crate::storage::snapshot::{self, Setting, Targets};
 pub use crate::storage::snapshot::{Fresh, Scope};
@@ -20,7 +21,7 @@ pub fn refresh(
     conn: &mut Conn,
     community: &str,
     scope: Scope,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     match snapshot::setting(conn, community)? {
         Some(setting) => refresh_in(conn, setting, scope, now),
@@ -33,7 +34,7 @@ pub(super) fn refresh_in(
     conn: &mut Conn,
     setting: Setting,
     scope: Scope,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     let changes = decide(conn, &setting, scope, now)?;
     snapshot::apply(conn, &setting.community, changes, setting.classes, now)
@@ -45,7 +46,7 @@ pub(super) fn decide(
     conn: &mut Conn,
     setting: &Setting,
     scope: Scope,
-    now: i64,
+    now: Timestamp,
 ) -> Result<plan::Changes, StorageError> {
     let (views, classes) = (setting.views.clone(), setting.classes.clone());
     let placement = plan::Placement::of(&setting.readers, views, classes, &setting.rules);
@@ -72,7 +73,7 @@ pub(super) fn decide(
 }
 
 /// Processes the releases that have come due in `community` (delays that ended).
-pub fn release_due(conn: &mut Conn, community: &str, now: i64) -> Result<(), StorageError> {
+pub fn release_due(conn: &mut Conn, community: &str, now: Timestamp) -> Result<(), StorageError> {
     let due = objects::due_ids(conn, community, now)?;
     if !due.is_empty() {
         refresh(conn, community, Scope::Ids(due), now)?;
@@ -81,7 +82,7 @@ pub fn release_due(conn: &mut Conn, community: &str, now: i64) -> Result<(), Sto
 }
 
 /// After `cairn apply`: every community's built-ins and deliveries under the new setup.
-pub fn refresh_all(conn: &mut Conn, now: i64) -> Result<(), StorageError> {
+pub fn refresh_all(conn: &mut Conn, now: Timestamp) -> Result<(), StorageError> {
     for id in setup::community_ids(conn)? {
         for builtin in builtin_versions() {
             objects::ensure_builtin(conn, &id, &builtin, now)?;
@@ -106,12 +107,11 @@ pub fn builtin_versions() -> Vec<objects::NewVersion> {
             let stamp = text("modified")
                 .or_else(|| text("created"))
                 .expect("canonical objects carry created");
-            let micros = crate::taxii::timestamp::parse_stix(&stamp)
-                .expect("canonical timestamps are valid");
+            let at = Timestamp::parse_stix(&stamp).expect("canonical timestamps are valid");
             objects::NewVersion {
                 stix_id: text("id").expect("id"),
                 stix_type: text("type").expect("type"),
-                version: Some((micros, stamp)),
+                version: Some((at, stamp)),
                 spec_version: text("spec_version").unwrap_or_else(|| "2.1".into()),
                 tlp: None,
                 recipients: "[]".into(),
@@ -128,7 +128,7 @@ pub(crate) fn delivered_to(
     user: &str,
     community: &str,
     seqs: &[i64],
-) -> Result<HashMap<i64, i64>, StorageError> {
+) -> Result<HashMap<i64, Timestamp>, StorageError> {
     match streams::view(conn, user, community)? {
         Some(view) => streams::dates_among(conn, user, community, view, seqs),
         None => Ok(HashMap::new()),
@@ -143,7 +143,7 @@ pub fn explain(
     (user, asker): (&str, Option<&str>),
     community: &str,
     object_id: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<String>, StorageError> {
     let Some(setting) = snapshot::setting(conn, community)? else {
         return Ok(vec![format!("there is no community '{community}'")]);
@@ -203,22 +203,21 @@ fn version_line(
     v: &Version,
     verdict: decision::Verdict,
     by_asker: bool,
-    since: Option<&i64>,
+    since: Option<&Timestamp>,
 ) -> String {
     match (by_asker, verdict) {
         // The newer version is not the asker's to know about: only that one is withheld.
         (true, decision::Verdict::Withhold(decision::Reason::Superseded(_))) => format!(
             "  version {}: not delivered: a newer version from the same producer is \
              withheld from this reader",
-            crate::taxii::timestamp::format_micros(v.version)
+            v.version
         ),
         (_, verdict) => explain_line(v, verdict, since),
     }
 }
 
 /// One version's line of `explain`: who produced it, at which TLP, and what decides.
-fn explain_line(v: &Version, verdict: decision::Verdict, since: Option<&i64>) -> String {
-    use crate::taxii::timestamp::format_micros;
+fn explain_line(v: &Version, verdict: decision::Verdict, since: Option<&Timestamp>) -> String {
     let producer = v
         .facts
         .producer
@@ -228,16 +227,11 @@ fn explain_line(v: &Version, verdict: decision::Verdict, since: Option<&i64>) ->
         .facts
         .tlp
         .map_or("unmarked".into(), |t| t.as_str().to_uppercase());
-    let what = format!(
-        "  version {} from {producer} (TLP:{level})",
-        format_micros(v.version)
-    );
+    let what = format!("  version {} from {producer} (TLP:{level})", v.version);
     match (verdict, since) {
-        (decision::Verdict::Deliver(why), Some(at)) => format!(
-            "{what}: delivered since {}: {}",
-            format_micros(*at),
-            why.describe()
-        ),
+        (decision::Verdict::Deliver(why), Some(at)) => {
+            format!("{what}: delivered since {at}: {}", why.describe())
+        }
         (decision::Verdict::Deliver(_), None) => {
             format!("{what}: allowed, but another copy of the same version is delivered instead")
         }

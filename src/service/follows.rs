@@ -5,9 +5,9 @@ use super::auth::Credentials;
 use super::{Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::follows::{self, FeedRow, FollowRow};
 use crate::taxii::cursor::Position;
-use crate::taxii::timestamp::format_micros;
 use serde::{Deserialize, Serialize};
 
 /// A follow as the API shows it.
@@ -39,7 +39,7 @@ pub struct Feed {
     pub notifications: Vec<Notification>,
     /// First and last `date_added` of the page (for the headers).
     #[serde(skip)]
-    pub dates: Option<(i64, i64)>,
+    pub dates: Option<(Timestamp, Timestamp)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,7 +118,7 @@ impl Cairn {
             user_name: principal.user.to_string(),
             community_id: community.id.clone(),
             target: asked.object.clone().unwrap_or_default(),
-            created_at: self.clock.now_micros(),
+            created_at: self.clock.now().micros(),
         };
         let kept = self
             .storage
@@ -185,16 +185,17 @@ impl Cairn {
         self.release_due_for(&principal.partner).await?;
         let mut rows = self
             .read_as_caller(creds, move |c, p| {
-                let window = (after, i64::MAX);
+                let window = (after, Timestamp::MAX);
                 Ok(follows::feed(c, (&p.user, &p.partner), window, limit + 1)?)
             })
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let dates = rows.first().zip(rows.last()).map(|(a, b)| (a.at, b.at));
+        let at = |r: &FeedRow| Timestamp::from_micros(r.at);
+        let dates = rows.first().zip(rows.last()).map(|(a, b)| (at(a), at(b)));
         let next = (more).then(|| rows.last()).flatten().map(|r| {
             self.cursor
-                .mint(&binding, Position { date_added: r.at }, "")
+                .mint(&binding, Position { date_added: at(r) }, "")
         });
         Ok(Feed {
             more: dates.map(|_| more),
@@ -241,7 +242,7 @@ impl Cairn {
             + Send
             + 'static,
     ) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let due: Vec<String> = self
             .storage
             .read(move |c| {
@@ -266,7 +267,7 @@ impl Cairn {
         &self,
         binding: &str,
         params: &[(String, String)],
-    ) -> Result<(Option<i64>, usize), ServiceError> {
+    ) -> Result<(Option<Timestamp>, usize), ServiceError> {
         let bad = |name: &str, why: &str| {
             ServiceError::BadQuery(crate::taxii::query::QueryError {
                 param: name.to_owned(),
@@ -277,7 +278,7 @@ impl Cairn {
         for (k, v) in params {
             match k.as_str() {
                 "added_after" => {
-                    let t = crate::taxii::timestamp::parse_rfc3339(v)
+                    let t = Timestamp::parse_rfc3339(v)
                         .ok_or_else(|| bad(k, "an RFC 3339 timestamp"))?;
                     after = after.max(Some(t));
                 }
@@ -309,7 +310,7 @@ fn held_now(
     c: &mut crate::storage::Conn,
     grant: &crate::policy::ReadGrant,
     container: &str,
-) -> Result<(Vec<String>, i64), crate::storage::StorageError> {
+) -> Result<(Vec<String>, Timestamp), crate::storage::StorageError> {
     use crate::taxii::query::{SpecVersions, VersionSelector};
     let ids = [crate::stix::identifier::StixId::known(container)];
     let sel = crate::storage::objects::Selection {
@@ -328,7 +329,7 @@ fn held_now(
     };
     let newest = crate::storage::objects::list_typed(c, grant, &sel)?;
     let Some((seq, _, _)) = newest.into_iter().next() else {
-        return Ok((vec![], 0));
+        return Ok((vec![], Timestamp::EPOCH));
     };
     crate::storage::objects::held_by(c, seq)
 }
@@ -343,7 +344,7 @@ pub(crate) fn holds_again(
     for (user, _) in follows::on(c, community, &[container])? {
         let (held, version) = match super::reader_grant(c, &user, community)? {
             Some(grant) => held_now(c, &grant, container)?,
-            None => (vec![], 0),
+            None => (vec![], Timestamp::EPOCH),
         };
         let key = (user.as_str(), community, container);
         follows::set_holds(c, key, follows::Holds::Again(&held, version))?;
@@ -371,14 +372,14 @@ fn follow_view(r: &FollowRow, collections: &std::collections::HashMap<String, St
             .cloned()
             .unwrap_or_default(),
         object: (!r.target.is_empty()).then(|| r.target.clone()),
-        created: format_micros(r.created_at),
+        created: Timestamp::from_micros(r.created_at).to_string(),
     }
 }
 
 pub(crate) fn notification(r: FeedRow) -> Notification {
     Notification {
         id: format!("notification--{}", r.id),
-        date_added: format_micros(r.at),
+        date_added: Timestamp::from_micros(r.at).to_string(),
         because: if r.follow_target.is_empty() {
             "collection".into()
         } else {

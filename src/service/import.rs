@@ -8,6 +8,7 @@ use super::ingest::{commit_upload, refusal_detail, Candidate, Checks, Keep, Uplo
 use super::ServiceError;
 use crate::ids::{PartnerId, UserName};
 use crate::policy::Principal;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::Validator;
 use crate::storage::{setup, Storage, StorageError};
 use crate::taxii::resources::StatusDetail;
@@ -57,7 +58,7 @@ pub struct Import<'a, R: Report> {
     pub validator: &'a Validator,
     pub community: String,
     pub keep: Keep,
-    pub now: fn() -> i64,
+    pub now: fn() -> Timestamp,
     pub report: R,
     /// RED recipients for the whole import, as the `Cairn-Recipients` header names them.
     pub recipients: Option<String>,
@@ -78,7 +79,7 @@ impl<'a, R: Report> Import<'a, R> {
         user: &str,
         community: &str,
         keep: Keep,
-        now: fn() -> i64,
+        now: fn() -> Timestamp,
         total: u64,
         report: R,
     ) -> Result<Self, ImportError> {

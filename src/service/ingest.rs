@@ -9,13 +9,13 @@ use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::sharing::decision::{self as decision, ReaderCaps, Recipient, VersionFacts};
 use crate::sharing::ownership::{self, Placement};
 use crate::stix::identifier::StixId;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::{self, Checked, UploadError, Validator};
 use crate::storage::objects::{self, AddedClock, Known, NewVersion, Nums, Placed};
 use crate::storage::posting::{self, PostKeys, PostState, StatusRecord, Versions};
 use crate::storage::snapshot::Setting;
 use crate::storage::{Conn, StorageError};
 use crate::taxii::resources::{Status, StatusDetail};
-use crate::taxii::timestamp::format_micros;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -80,7 +80,7 @@ impl Cairn {
             community: grant.community_id().to_string(),
             recipients,
             checks,
-            now: self.clock.now_micros(),
+            now: self.clock.now(),
             status_id: uuid::Uuid::new_v4().to_string(),
         };
         let keep = self.retention(upload.now);
@@ -117,7 +117,7 @@ pub(super) struct Upload {
     pub community: String,
     pub recipients: Option<String>,
     pub checks: Checks,
-    pub now: i64,
+    pub now: Timestamp,
     pub status_id: String,
 }
 
@@ -130,9 +130,8 @@ pub struct Keep {
 
 impl Keep {
     /// What to keep at `now`, given how long statuses and receipts are kept.
-    pub fn new(now: i64, statuses: chrono::Duration, receipts: chrono::Duration) -> Keep {
-        let before =
-            |d: chrono::Duration| now.saturating_sub(d.num_microseconds().unwrap_or(i64::MAX));
+    pub fn new(now: Timestamp, statuses: chrono::Duration, receipts: chrono::Duration) -> Keep {
+        let before = |d: chrono::Duration| now.minus(d).micros();
         Keep {
             statuses_from: before(statuses),
             receipts_from: before(receipts),
@@ -141,7 +140,7 @@ impl Keep {
 }
 
 impl Cairn {
-    pub(super) fn retention(&self, now: i64) -> Keep {
+    pub(super) fn retention(&self, now: Timestamp) -> Keep {
         let s = &self.settings;
         Keep::new(now, s.status_retention, s.receipt_retention)
     }
@@ -192,7 +191,7 @@ pub(super) fn commit_upload(
     let record = StatusRecord {
         id: &status.id,
         owner: &owner,
-        at: up.now,
+        at: up.now.micros(),
         json: &json,
         refused: status.failure_count,
     };
@@ -260,7 +259,7 @@ fn status_of(up: &Upload, outcomes: Vec<(usize, Outcome)>) -> (Status, Tally) {
                 // time of this request stands in (TAXII 2.1 §4.3.1 asks for a value
                 // consistent to the server).
                 if d.version.is_empty() {
-                    d.version = format_micros(up.now);
+                    d.version = up.now.to_string();
                 }
                 failures.push(d)
             }
@@ -271,7 +270,7 @@ fn status_of(up: &Upload, outcomes: Vec<(usize, Outcome)>) -> (Status, Tally) {
     let status = Status {
         id: up.status_id.clone(),
         status: "complete".into(),
-        request_timestamp: format_micros(up.now),
+        request_timestamp: up.now.to_string(),
         total_count: total,
         success_count: successes.len() as u64,
         successes,
@@ -338,7 +337,7 @@ struct PostContext {
 }
 
 /// (id, version) of a stored version: its version text and body.
-type KnownVersions = HashMap<(StixId, Option<i64>), (String, String)>;
+type KnownVersions = HashMap<(StixId, Option<Timestamp>), (String, String)>;
 
 /// What is already stored under the posted ids.
 #[derive(Default)]
@@ -380,7 +379,7 @@ impl Prior {
 struct Post<'a> {
     grant: &'a WriteGrant,
     user: &'a str,
-    now: i64,
+    now: Timestamp,
     ctx: PostContext,
     prior: Prior,
     nums: Nums,
@@ -414,7 +413,7 @@ impl<'a> Post<'a> {
         // and a reader would read how many it may not see from the versions of SCOs (their
         // version is this time) and from its own date_added values.
         let (clock, now) = (&mut self.clock, self.now);
-        let mut post_added: Option<i64> = None;
+        let mut post_added: Option<Timestamp> = None;
         let mut added_at = || *post_added.get_or_insert_with(|| clock.next(now));
         let (mut outcomes, mut batch) = (vec![], vec![]);
         let prior = &mut self.prior;
@@ -459,7 +458,7 @@ fn place(
     known: &mut KnownVersions,
     stored: &HashMap<String, Vec<ownership::Stored>>,
     cand: &Candidate,
-    added_at: &mut impl FnMut() -> i64,
+    added_at: &mut impl FnMut() -> Timestamp,
 ) -> Result<(Placed, Outcome), Outcome> {
     let ch = &cand.checked;
     let tlp = decision::marking_tlp(ch.markings.iter().map(String::as_str));
@@ -533,7 +532,7 @@ fn placed(
     tlp: Option<crate::stix::tlp::Tlp>,
     named: Vec<String>,
     private_copy: bool,
-    added_at: i64,
+    added_at: Timestamp,
 ) -> Placed {
     let ch = &cand.checked;
     let facts = VersionFacts {
@@ -780,7 +779,8 @@ mod tests {
         Checked {
             id: "indicator--6f3e8f40-2d8e-4b5c-9a4f-000000000001".into(),
             stix_type: "indicator".into(),
-            version: version.map(|v| (v, "2026-01-01T00:00:00.000Z".into())),
+            version: version
+                .map(|v| (Timestamp::from_micros(v), "2026-01-01T00:00:00.000Z".into())),
             spec_version: "2.1".into(),
             markings: vec![],
             refs: vec![],

@@ -5,6 +5,7 @@ use super::follows::notification;
 use super::webhooks::backoff_micros;
 use super::{Cairn, ServiceError};
 use crate::config::MailConfig;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::follows::{self, FeedRow};
 use crate::storage::mail::{self, DueMail};
 use lettre::message::{header::ContentType, Mailbox, Message};
@@ -40,7 +41,7 @@ impl Mailer {
 impl Cairn {
     /// One round of mail: every mailbox and user with something to mail now.
     pub(crate) async fn mail_round(&self, mailer: &Mailer) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let day_start = now - now.rem_euclid(DAY_MICROS);
         // Read first: a round with nothing to mail takes no write.
         let due = self
@@ -64,17 +65,18 @@ impl Cairn {
     async fn mail_one(&self, mailer: &Mailer, due: DueMail) -> Result<(), ServiceError> {
         let (user, partner, after) = (due.user.clone(), due.partner.clone(), due.sent_through);
         let bound = due.bound;
+        let at = Timestamp::from_micros;
+        let window = (Some(at(after)), at(bound));
         let (mut entries, skipped_to) = self
             .storage
             .read(move |c| {
-                let entries =
-                    follows::feed(c, (&user, &partner), (Some(after), bound), MAX_ENTRIES + 1)?;
+                let entries = follows::feed(c, (&user, &partner), window, MAX_ENTRIES + 1)?;
                 Ok((entries, mail::last_at(c, &user, bound)?))
             })
             .await?;
         let more = entries.len() > MAX_ENTRIES;
         entries.truncate(MAX_ENTRIES);
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let (through, next_at, attempts, result) = match entries.last() {
             // Nothing the feed still serves: pass over what it no longer does.
             None => (

@@ -401,7 +401,11 @@ impl Cairn {
         api_root: &str,
         id: &str,
     ) -> Result<String, ServiceError> {
-        let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
+        let not_before = self
+            .clock
+            .now()
+            .minus(self.settings.status_retention)
+            .micros();
         let (id, root) = (id.to_owned(), api_root.to_owned());
         self.read_as_caller(creds, move |c, caller| {
             Self::check_api_root(caller, &root)?;
@@ -460,8 +464,14 @@ mod tests {
         let parsed = crate::setup::parse("setup.toml", setup).unwrap();
         storage
             .write_now(|c| {
-                crate::setup::apply(c, "setup.toml", &parsed, &|_| None, 0)
-                    .map_err(|e| StorageError::Task(e.to_string()))
+                crate::setup::apply(
+                    c,
+                    "setup.toml",
+                    &parsed,
+                    &|_| None,
+                    crate::stix::timestamp::Timestamp::EPOCH,
+                )
+                .map_err(|e| StorageError::Task(e.to_string()))
             })
             .unwrap();
     }

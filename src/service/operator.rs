@@ -4,6 +4,7 @@
 use super::auth::token::{Minted, Request};
 use super::tokens::TokenError;
 use super::{deliveries, receipts, tokens, webhooks};
+use crate::stix::timestamp::Timestamp;
 use crate::storage::{Storage, StorageError};
 
 /// `cairn token create`: a new token for an enabled user, shown once by the caller.
@@ -58,7 +59,7 @@ pub fn explain(
     user: &str,
     community: &str,
     object_id: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<String>, StorageError> {
     storage.write_now(|c| {
         deliveries::release_due(c, community, now)?;

@@ -5,6 +5,7 @@ use super::{Cairn, ServiceError};
 use crate::ids::{CommunityId, UserName};
 use crate::policy::{self, Principal, ReadGrant};
 use crate::stix::identifier::StixId;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::type_name::TypeName;
 use crate::storage::objects::{self, DeleteOutcome, Row, Selection};
 use crate::storage::{setup, Conn};
@@ -17,8 +18,8 @@ use std::sync::Arc;
 pub struct Page {
     pub items: Items,
     /// The reader's date_added of the first and last item (none on an empty page).
-    pub first: Option<i64>,
-    pub last: Option<i64>,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
     pub more: bool,
     pub next: Option<String>,
     /// Who produced each listed body, in order (empty: a built-in); none for records.
@@ -30,8 +31,8 @@ pub struct Page {
 pub struct Record {
     pub id: String,
     pub version: String,
-    /// When it became deliverable to this reader (microseconds).
-    pub date_added: i64,
+    /// When it became deliverable to this reader.
+    pub date_added: Timestamp,
 }
 
 impl From<Row> for Record {
@@ -39,7 +40,7 @@ impl From<Row> for Record {
         Record {
             id: row.stix_id,
             version: row.version_text,
-            date_added: row.date_added,
+            date_added: Timestamp::from_micros(row.date_added),
         }
     }
 }
@@ -70,7 +71,7 @@ fn request(
     limits: &crate::taxii::query::Limits,
     cursor: &crate::taxii::cursor::CursorKey,
     binding: &str,
-) -> Result<(Query, Option<i64>, String), ServiceError> {
+) -> Result<(Query, Option<Timestamp>, String), ServiceError> {
     let mut q = Query::parse(endpoint, pairs, limits)?;
     let mut after = None;
     if let Some(token) = q.next.clone() {
@@ -104,14 +105,14 @@ type Served = Option<(UserName, CommunityId, Vec<i64>)>;
 struct Fetched {
     items: Items,
     producers: Vec<String>,
-    dates: Vec<i64>,
+    dates: Vec<Timestamp>,
     kept: usize,
     served: Served,
 }
 
 impl Fetched {
     /// The page, with a next token minted by `next` when there are more.
-    fn page(mut self, next: impl Fn(i64) -> String) -> (Page, Served) {
+    fn page(mut self, next: impl Fn(Timestamp) -> String) -> (Page, Served) {
         // A page ends at `limit` items, or earlier when its bytes ran out.
         let more = self.dates.len() > self.kept;
         self.dates.truncate(self.kept);
@@ -152,7 +153,7 @@ fn fetch(
         }
         Endpoint::Feedback => {
             let mut rows = objects::list_typed(c, grant, sel)?;
-            let dates: Vec<i64> = rows.iter().map(|r| r.2).collect();
+            let dates = rows.iter().map(|r| Timestamp::from_micros(r.2)).collect();
             rows.truncate(limit);
             let partner = &grant.reader().partner;
             let items = Items::Feedback(feedback(c, grant, &rows, partner)?);
@@ -166,7 +167,10 @@ fn fetch(
         }
         _ => {
             let mut rows = objects::list(c, grant, sel)?;
-            let dates: Vec<i64> = rows.iter().map(|r| r.date_added).collect();
+            let dates = rows
+                .iter()
+                .map(|r| Timestamp::from_micros(r.date_added))
+                .collect();
             rows.truncate(limit);
             let kept = rows.len();
             Fetched {
@@ -276,7 +280,7 @@ impl Cairn {
         let mut released = false;
         loop {
             let (root, key, f) = (api_root.to_owned(), collection.to_owned(), Arc::clone(&f));
-            let (now, may_be_due) = (self.clock.now_micros(), !released);
+            let (now, may_be_due) = (self.clock.now(), !released);
             let step = self
                 .read_as_caller(creds, move |c, principal| {
                     Ok(read_step(
@@ -387,7 +391,7 @@ impl Cairn {
         let id = id.to_owned();
         let versions: VersionSelector = q.versions;
         let spec: SpecVersions = q.spec_versions;
-        let now = self.clock.now_micros();
+        let now = self.clock.now();
         let caller = principal.clone();
         let community = grant.read().community_id().to_owned();
         let outcome = self
@@ -418,7 +422,7 @@ fn delete_in(
     caller: &Principal,
     community: &str,
     (id, versions, spec): (&str, &VersionSelector, &SpecVersions),
-    now: i64,
+    now: Timestamp,
 ) -> Result<Result<DeleteOutcome, ServiceError>, crate::storage::StorageError> {
     // The grant again, in the transaction that deletes: `cairn apply` may have removed or
     // demoted the membership since the check before.
@@ -446,7 +450,7 @@ fn read_step<T>(
     c: &mut Conn,
     principal: &Principal,
     (root, collection): (&str, &str),
-    now: i64,
+    now: Timestamp,
     may_be_due: bool,
     f: &dyn Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError>,
 ) -> Result<Step<T>, crate::storage::StorageError> {
@@ -465,7 +469,7 @@ fn member_step<T>(
     c: &mut Conn,
     principal: &Principal,
     collection: &str,
-    now: i64,
+    now: Timestamp,
     check_due: bool,
     f: &dyn Fn(&mut Conn, ReadGrant) -> Result<T, ServiceError>,
 ) -> Result<Step<T>, ServiceError> {

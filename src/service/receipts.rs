@@ -5,9 +5,9 @@
 //! own transaction.
 
 use super::Cairn;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::receipts::{self, Kind, Receipt};
 use crate::storage::{objects, setup, Conn, Storage, StorageError};
-use crate::taxii::timestamp::format_micros;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ impl Cairn {
             user: user.to_owned(),
             community: community.to_owned(),
             kind: Kind::Pull,
-            at: self.clock.now_micros(),
+            at: self.clock.now().micros(),
             seqs,
             refused: 0,
         };
@@ -106,10 +106,10 @@ pub fn for_object(
             for seq in r.seqs.iter().filter(|s| by_seq.contains_key(s)) {
                 out.push(format!(
                     "{}\t{}\t{}\t{community}\t{}",
-                    format_micros(r.at),
+                    Timestamp::from_micros(r.at),
                     r.user,
                     kind(&r),
-                    format_micros(by_seq[seq])
+                    Timestamp::from_micros(by_seq[seq])
                 ));
             }
         }
@@ -134,12 +134,12 @@ pub fn for_user(c: &mut Conn, user: &str, since: i64) -> Result<Vec<String>, Sto
     for r in &found {
         for seq in &r.seqs {
             let (id, version) = match named.get(seq) {
-                Some((id, v)) => (id.as_str(), format_micros(*v)),
+                Some((id, v)) => (id.as_str(), Timestamp::from_micros(*v).to_string()),
                 None => ("(deleted since)", format!("seq {seq}")),
             };
             out.push(format!(
                 "{}\t{}\t{}\t{id}\t{version}",
-                format_micros(r.at),
+                Timestamp::from_micros(r.at),
                 r.community,
                 kind(r)
             ));

@@ -2,9 +2,9 @@
 //! (docs/setup-file.md, "API tokens"). Only a hash of a token is kept; the token is shown once.
 
 use super::auth::token::{self, Minted, Request};
+use crate::stix::timestamp::Timestamp;
 use crate::storage::tokens::{self, TokenRow};
 use crate::storage::{setup, Conn, StorageError};
-use crate::taxii::timestamp::format_micros;
 
 /// Why a token was not created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,13 +56,15 @@ pub fn state(r: &TokenRow, now: i64) -> &'static str {
 }
 
 fn line(r: &TokenRow, now: i64) -> String {
-    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), format_micros);
+    let when = |t: Option<i64>| {
+        t.map_or_else(|| "-".to_owned(), |t| Timestamp::from_micros(t).to_string())
+    };
     let state = state(r, now);
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
         r.id,
         r.user_name,
-        format_micros(r.created_at),
+        Timestamp::from_micros(r.created_at),
         when(r.expires_at),
         when(r.last_used_at),
         state,

@@ -6,6 +6,7 @@ use super::auth::{token, Credentials, Scheme};
 use super::{Cairn, ServiceError};
 use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::{self, identity, Principal, Role, StatusOwner};
+use crate::stix::timestamp::Timestamp;
 use crate::stix::tlp::Tlp;
 use crate::storage::{settings, setup, tokens};
 use crate::taxii::resources::Status;
@@ -164,7 +165,7 @@ fn receipt_lines(
     else {
         return Ok(vec![]);
     };
-    let format = crate::taxii::timestamp::format_micros;
+    let format = |at: i64| Timestamp::from_micros(at).to_string();
     let mut out = vec![];
     // Each reader's partner, read once for the page (not once per user listed).
     let partners: HashMap<String, String> = setup::readers_of(c, community)?
@@ -196,8 +197,9 @@ fn receipt_lines(
 }
 
 fn token_view(r: &tokens::TokenRow, now: i64) -> TokenView {
-    let when =
-        |t: Option<i64>| t.map_or_else(|| "-".to_owned(), crate::taxii::timestamp::format_micros);
+    let when = |t: Option<i64>| {
+        t.map_or_else(|| "-".to_owned(), |t| Timestamp::from_micros(t).to_string())
+    };
     TokenView {
         id: r.id.clone(),
         created: when(Some(r.created_at)),
@@ -235,7 +237,7 @@ impl Cairn {
             return Err(ServiceError::Unauthorized);
         }
         let principal = self.authenticate(creds).await?;
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let minted = token::mint(
             token::Request {
                 user: principal.user.to_string(),
@@ -281,7 +283,7 @@ impl Cairn {
         let Some((id, _)) = token::split(session_token) else {
             return Ok(());
         };
-        let (id, now) = (id.to_owned(), self.clock.now_micros());
+        let (id, now) = (id.to_owned(), self.clock.now().micros());
         self.storage
             .write(move |c| tokens::revoke(c, &id, now).map(|_| ()))
             .await?;
@@ -295,7 +297,7 @@ impl Cairn {
         principal: &Principal,
         comment: Comment,
     ) -> Result<Status, ServiceError> {
-        let now = crate::taxii::timestamp::format_micros(self.clock.now_micros());
+        let now = self.clock.now().to_string();
         let mut object = said_properties(&comment.said, &comment.about, &now)
             .map_err(ServiceError::Unprocessable)?;
         let root = principal.partner.as_str();
@@ -371,7 +373,7 @@ impl Cairn {
     ) -> Result<Vec<String>, ServiceError> {
         let (community, _) = self.moderated(principal, collection).await?;
         let asker = principal.user.clone();
-        let (user, object, now) = (user.to_owned(), object.to_owned(), self.clock.now_micros());
+        let (user, object, now) = (user.to_owned(), object.to_owned(), self.clock.now());
         let lines = self
             .storage
             .read(move |c| {
@@ -390,7 +392,11 @@ impl Cairn {
         collection: &str,
     ) -> Result<((String, String), Vec<Refusal>), ServiceError> {
         let moderated = self.moderated(principal, collection).await?;
-        let not_before = (self.clock.now() - self.settings.status_retention).timestamp_micros();
+        let not_before = self
+            .clock
+            .now()
+            .minus(self.settings.status_retention)
+            .micros();
         let key = (principal.partner.clone(), moderated.0.clone());
         let asked = key.clone();
         let rows = self
@@ -413,7 +419,7 @@ impl Cairn {
             let status: Option<Status> = serde_json::from_str(&body).ok();
             let failures = status.map(|s| s.failures).unwrap_or_default();
             failures.into_iter().map(move |f| Refusal {
-                when: crate::taxii::timestamp::format_micros(at),
+                when: Timestamp::from_micros(at).to_string(),
                 user: user.to_string(),
                 id: f.id,
                 version: f.version,
@@ -442,7 +448,7 @@ impl Cairn {
 
     /// The caller's own API tokens (web sessions included), oldest first.
     pub async fn my_tokens(&self, principal: &Principal) -> Result<Vec<TokenView>, ServiceError> {
-        let (user, now) = (principal.user.clone(), self.clock.now_micros());
+        let (user, now) = (principal.user.clone(), self.clock.now().micros());
         let rows = self
             .storage
             .read(move |c| tokens::list(c, Some(&user)))
@@ -472,7 +478,7 @@ impl Cairn {
                 "a user has at most {MAX_LIVE_TOKENS} live tokens: revoke some first"
             )));
         }
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let expires_at = (days > 0).then(|| now + i64::from(days) * 86_400_000_000);
         let user = principal.user.clone();
         let made = self
@@ -500,7 +506,7 @@ impl Cairn {
         let (user, id, now) = (
             principal.user.clone(),
             id.to_owned(),
-            self.clock.now_micros(),
+            self.clock.now().micros(),
         );
         let done = self
             .storage

@@ -3,6 +3,7 @@
 
 use super::follows::{notification, Notification};
 use super::{Cairn, ServiceError};
+use crate::stix::timestamp::Timestamp;
 use crate::storage::webhooks::{self, Due, Outcome};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -185,7 +186,7 @@ impl Cairn {
         if wanted.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let mut due = self
             .storage
             .read(move |c| webhooks::due(c, now, &wanted))
@@ -229,7 +230,7 @@ impl Cairn {
                 true,
             ),
         };
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let (result, outcome) = if received {
             (result, Outcome::Done { at: now })
         } else if attempts >= MAX_ATTEMPTS {
@@ -254,7 +255,7 @@ impl Cairn {
             notification: notification(due.event.clone()),
         };
         let body = serde_json::to_vec(&event).unwrap_or_default();
-        let t = self.clock.now().timestamp();
+        let t = self.clock.now().seconds();
         let sent = client
             .post(&due.url)
             .header("Content-Type", "application/json")
@@ -278,18 +279,17 @@ pub fn log_lines(
     conn: &mut crate::storage::Conn,
     limit: i64,
 ) -> Result<Vec<String>, crate::storage::StorageError> {
-    use crate::taxii::timestamp::format_micros;
     let rows = webhooks::log(conn, limit)?;
     Ok(rows
         .into_iter()
         .map(|r| {
             let state = match r.done_at {
-                Some(at) => format!("closed {}", format_micros(at)),
-                None => format!("next {}", format_micros(r.next_at)),
+                Some(at) => format!("closed {}", Timestamp::from_micros(at)),
+                None => format!("next {}", Timestamp::from_micros(r.next_at)),
             };
             format!(
                 "{}  notification--{}  user {}  webhook {}  attempts {}  {}  {}",
-                format_micros(r.at),
+                Timestamp::from_micros(r.at),
                 r.event_id,
                 r.user_name,
                 r.webhook_id,

@@ -7,6 +7,7 @@
 use super::decision::{ProducerRule, ReaderCaps};
 use super::facts::Rules;
 use crate::ids::{PartnerId, UserName};
+use crate::stix::timestamp::Timestamp;
 use crate::stix::tlp::Tlp;
 use crate::stix::type_name::TypeName;
 
@@ -65,7 +66,7 @@ impl ClassKey {
             user_types: self.types.clone(),
             redistributes: self.redistributes,
             member_max_tlp: self.cap,
-            joined_at: i64::MIN,
+            joined_at: Timestamp::MIN,
         }
     }
 
@@ -104,7 +105,7 @@ mod tests {
             user_types: vec!["malware".into(), "indicator".into(), "indicator".into()],
             redistributes: false,
             member_max_tlp: member,
-            joined_at: 0,
+            joined_at: Timestamp::EPOCH,
         }
     }
 
@@ -157,12 +158,14 @@ mod tests {
                             stix_type: t.into(),
                             tlp: Some(tlp),
                             recipients: vec![],
-                            added_at: 5,
+                            added_at: Timestamp::from_micros(5),
                             private_copy: false,
                         };
-                        let mine = decide_version(&member, &community, rules.get(producer), &v, 9);
+                        let now = Timestamp::from_micros(9);
+                        let mine =
+                            decide_version(&member, &community, rules.get(producer), &v, now);
                         let class =
-                            decide_version(&rep, &community, rep_rules.get(producer), &v, 9);
+                            decide_version(&rep, &community, rep_rules.get(producer), &v, now);
                         assert_eq!(
                             mine.delivered(),
                             class.delivered(),

@@ -3,6 +3,7 @@
 //! `cairn explain` call these functions and nothing else decides who sees what.
 
 use crate::ids::{PartnerId, UserName};
+use crate::stix::timestamp::Timestamp;
 use crate::stix::tlp::Tlp;
 use crate::stix::type_name::TypeName;
 
@@ -19,8 +20,8 @@ pub struct ReaderCaps {
     pub redistributes: bool,
     /// The membership's cap in this community (default amber+strict).
     pub member_max_tlp: Tlp,
-    /// When the membership began (microseconds), for `backlog = false`.
-    pub joined_at: i64,
+    /// When the membership began, for `backlog = false`.
+    pub joined_at: Timestamp,
 }
 
 /// The TLP assumed for objects without a TLP marking, or refusing them at POST.
@@ -108,8 +109,8 @@ pub struct VersionFacts {
     pub tlp: Option<Tlp>,
     /// RED recipients named when it was posted.
     pub recipients: Vec<Recipient>,
-    /// When it was added (microseconds).
-    pub added_at: i64,
+    /// When it was added.
+    pub added_at: Timestamp,
     /// A version of an id another partner owns, hidden from its producer (section 6); its
     /// `recipients` name the one user who posted it.
     pub private_copy: bool,
@@ -130,8 +131,8 @@ pub enum Reason {
     TypeNotShared(String),
     /// The producer's rule excludes the reader's partner.
     Excluded,
-    /// Still under delay: released at this time (microseconds).
-    Embargoed { until: i64 },
+    /// Still under delay: released at this time.
+    Embargoed { until: Timestamp },
     /// Added before the membership began, and the community has `backlog = false`.
     BeforeMembership,
     /// The effective TLP is above the reader's cap.
@@ -150,7 +151,6 @@ pub enum Reason {
 
 impl Reason {
     pub fn describe(&self) -> String {
-        use crate::taxii::timestamp::format_micros;
         match self {
             Reason::BuiltIn => "built-in TLP definition, served to every member".into(),
             Reason::OwnContribution => {
@@ -167,7 +167,7 @@ impl Reason {
                 "the producer's rule excludes the reader's partner ([[community.rule]] exclude)"
                     .into()
             }
-            Reason::Embargoed { until } => format!("under delay until {}", format_micros(*until)),
+            Reason::Embargoed { until } => format!("under delay until {until}"),
             Reason::BeforeMembership => {
                 "added before the membership began and the community has backlog = false".into()
             }
@@ -226,9 +226,9 @@ pub fn release_at(
     community: &CommunityPolicy,
     rule: Option<&ProducerRule>,
     v: &VersionFacts,
-) -> i64 {
+) -> Timestamp {
     let delay = community.delay.max(rule.map_or(0, |r| r.delay));
-    v.added_at.saturating_add(delay)
+    v.added_at.plus(delay)
 }
 
 fn type_allowed(list: &[TypeName], t: &str) -> bool {
@@ -259,7 +259,7 @@ pub fn decide_version(
     community: &CommunityPolicy,
     rule: Option<&ProducerRule>,
     v: &VersionFacts,
-    now: i64,
+    now: Timestamp,
 ) -> Verdict {
     let level = effective_tlp(community, v);
     let Some(producer) = &v.producer else {
@@ -315,7 +315,7 @@ pub fn decide_core(
     rule: Option<&ProducerRule>,
     v: &VersionFacts,
     newest_released: Option<&VersionFacts>,
-    now: i64,
+    now: Timestamp,
 ) -> Verdict {
     let verdict = decide_version(reader, community, rule, v, now);
     let Verdict::Deliver(Reason::Shared) = &verdict else {
@@ -348,7 +348,7 @@ pub fn decide(
     rule: Option<&ProducerRule>,
     case: Case<'_>,
     mut reference_visible: impl FnMut(&str) -> bool,
-    now: i64,
+    now: Timestamp,
 ) -> Verdict {
     let verdict = decide_core(
         reader,

@@ -15,7 +15,7 @@ const T2_RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
 const STATEMENT: &str = "marking-definition--0a4b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 const H: i64 = 3_600_000_000; // one hour in microseconds
-const NOW: i64 = 1_000 * H;
+const NOW: Timestamp = Timestamp::from_micros(1_000 * H);
 
 /// One row: a scenario built from the defaults by `setup`, and the expected verdict.
 struct Row {
@@ -44,7 +44,7 @@ fn base() -> Scenario {
             user_types: vec![],
             redistributes: false,
             member_max_tlp: Tlp::AmberStrict,
-            joined_at: 0,
+            joined_at: Timestamp::EPOCH,
         },
         community: CommunityPolicy {
             unmarked: Unmarked::Level(Tlp::Amber),
@@ -59,7 +59,7 @@ fn base() -> Scenario {
             stix_type: "indicator".into(),
             tlp: None,
             recipients: vec![],
-            added_at: NOW - H,
+            added_at: NOW.plus(-H),
             private_copy: false,
         },
         markings: vec![T2_GREEN],
@@ -446,7 +446,7 @@ fn rows() -> Vec<Row> {
                 })
             },
             expect: Withhold(Embargoed {
-                until: NOW + 23 * H,
+                until: NOW.plus(23 * H),
             }),
         },
         Row {
@@ -456,14 +456,14 @@ fn rows() -> Vec<Row> {
                     delay: 24 * H,
                     ..Default::default()
                 });
-                s.version.added_at = NOW - 24 * H;
+                s.version.added_at = NOW.plus(-(24 * H));
             },
             expect: Deliver(Shared),
         },
         Row {
             name: "community delay not over",
             setup: |s| s.community.delay = 2 * H,
-            expect: Withhold(Embargoed { until: NOW + H }),
+            expect: Withhold(Embargoed { until: NOW.plus(H) }),
         },
         Row {
             name: "the longer of community and producer delay",
@@ -474,13 +474,13 @@ fn rows() -> Vec<Row> {
                     ..Default::default()
                 });
             },
-            expect: Withhold(Embargoed { until: NOW + H }),
+            expect: Withhold(Embargoed { until: NOW.plus(H) }),
         },
         Row {
             name: "backlog false hides what was added before joining",
             setup: |s| {
                 s.community.backlog = false;
-                s.reader.joined_at = NOW - H / 2;
+                s.reader.joined_at = NOW.plus(-(H / 2));
             },
             expect: Withhold(BeforeMembership),
         },
@@ -488,7 +488,7 @@ fn rows() -> Vec<Row> {
             name: "backlog false delivers what was added after joining",
             setup: |s| {
                 s.community.backlog = false;
-                s.reader.joined_at = NOW - 2 * H;
+                s.reader.joined_at = NOW.plus(-(2 * H));
             },
             expect: Deliver(Shared),
         },
@@ -497,8 +497,8 @@ fn rows() -> Vec<Row> {
             setup: |s| {
                 s.community.backlog = false;
                 s.community.delay = 2 * H;
-                s.version.added_at = NOW - 3 * H;
-                s.reader.joined_at = NOW - 2 * H;
+                s.version.added_at = NOW.plus(-(3 * H));
+                s.reader.joined_at = NOW.plus(-(2 * H));
             },
             expect: Withhold(BeforeMembership),
         },
@@ -605,7 +605,7 @@ fn rows() -> Vec<Row> {
                 s.version.recipients = vec![named("globex")];
                 s.community.delay = 2 * H;
             },
-            expect: Withhold(Embargoed { until: NOW + H }),
+            expect: Withhold(Embargoed { until: NOW.plus(H) }),
         },
     ]
 }

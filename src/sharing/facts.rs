@@ -7,6 +7,7 @@ use super::decision::{
 };
 use crate::ids::PartnerId;
 use crate::stix::identifier::StixId;
+use crate::stix::timestamp::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One stored version as the engine sees it.
@@ -14,9 +15,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub struct Version {
     pub seq: i64,
     pub id: StixId,
-    pub version: i64,
+    /// `modified`, else `created`, else when it was added.
+    pub version: Timestamp,
     /// Its release time and state as recorded, to tell whether they changed.
-    pub release_at: i64,
+    pub release_at: Timestamp,
     pub released: bool,
     pub facts: VersionFacts,
 }
@@ -45,9 +47,9 @@ impl Facts {
         rules: Rules,
         versions: Vec<Version>,
         refs: HashMap<i64, Vec<String>>,
-        now: i64,
+        now: Timestamp,
     ) -> Facts {
-        let mut newest: HashMap<(&str, Option<&str>), (i64, i64, usize)> = HashMap::new();
+        let mut newest: HashMap<(&str, Option<&str>), (Timestamp, i64, usize)> = HashMap::new();
         for (i, v) in versions.iter().enumerate() {
             if decision::release_at(&community, rule_of(&rules, &v.facts), &v.facts) <= now {
                 let key = (v.id.as_str(), v.facts.producer.as_deref());
@@ -89,7 +91,7 @@ impl Facts {
     }
 
     /// When `v` is released to readers other than its producer, under the current rules.
-    pub fn release_at(&self, v: &Version) -> i64 {
+    pub fn release_at(&self, v: &Version) -> Timestamp {
         decision::release_at(&self.community, rule_of(&self.rules, &v.facts), &v.facts)
     }
 
@@ -106,7 +108,7 @@ impl Facts {
 
     /// The ids with some version delivered to `reader` by rules 1-5 (what rule 6 looks at),
     /// under `rules` (a class's representative meets its own).
-    pub fn visible_ids(&self, reader: &ReaderCaps, rules: &Rules, now: i64) -> HashSet<&str> {
+    pub fn visible_ids(&self, reader: &ReaderCaps, rules: &Rules, now: Timestamp) -> HashSet<&str> {
         let mut visible = HashSet::new();
         for v in &self.versions {
             let case = self.case(v);
@@ -133,7 +135,7 @@ impl Facts {
         rules: &Rules,
         v: &Version,
         visible: &HashSet<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Verdict {
         decision::decide(
             reader,
@@ -153,10 +155,10 @@ impl Facts {
         rules: &Rules,
         ordered: &[&Version],
         had: &HashSet<i64>,
-        now: i64,
+        now: Timestamp,
     ) -> HashSet<i64> {
         let visible = self.visible_ids(reader, rules, now);
-        let mut chosen: BTreeMap<(&str, i64), (u8, i64)> = BTreeMap::new();
+        let mut chosen: BTreeMap<(&str, Timestamp), (u8, i64)> = BTreeMap::new();
         for v in ordered {
             if !self.decide(reader, rules, v, &visible, now).delivered() {
                 continue;

@@ -8,6 +8,7 @@ use super::decision::ReaderCaps;
 use super::facts::{Facts, Rules, Version};
 use super::view::View;
 use crate::ids::{PartnerId, UserName};
+use crate::stix::timestamp::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A class as stored: its key, its counters and its first position still held.
@@ -15,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub struct Class {
     pub id: i64,
     pub key: String,
-    pub last_ts: i64,
+    pub last_ts: Timestamp,
     pub last_n: i64,
     pub first_n: Option<i64>,
 }
@@ -149,7 +150,7 @@ pub struct Rows {
     /// The reconsidered versions each user has in its own rows.
     pub own: HashMap<UserName, HashSet<i64>>,
     /// The last date given before to a new reader (one re-added).
-    pub marks: HashMap<UserName, i64>,
+    pub marks: HashMap<UserName, Timestamp>,
     /// (user, target) of the follows on the reconsidered versions, what they reference, or
     /// (target '') the whole community.
     pub follows: Vec<(UserName, String)>,
@@ -164,27 +165,27 @@ pub struct Changes {
     /// Keys of the classes to open, in `ClassRef::Opened` order.
     pub open: Vec<String>,
     /// Readers given own rows: a copy of this streamed view, and the mark it raises to.
-    pub materialize: Vec<(UserName, View, Option<i64>)>,
+    pub materialize: Vec<(UserName, View, Option<Timestamp>)>,
     /// New readers given own rows, with nothing to copy.
     pub own_from_now: Vec<UserName>,
     /// Per class: the versions its stream drops, and those it appends, in order.
     pub streams: Vec<(ClassRef, Vec<i64>, Vec<i64>)>,
     /// New readers placed on a stream: (user, class, start, base date).
-    pub place: Vec<(UserName, ClassRef, i64, i64)>,
+    pub place: Vec<(UserName, ClassRef, i64, Timestamp)>,
     /// Whole refreshes: the readers with own rows; every other user loses its rows.
     pub keep_own: Option<Vec<UserName>>,
     /// Per user: own rows withdrawn, and own rows delivered in this order.
     pub own: Vec<(UserName, Vec<i64>, Vec<i64>)>,
     /// Users no longer readers: their view goes, and their mark rises to the date given.
-    pub gone: Vec<(UserName, Option<i64>)>,
+    pub gone: Vec<(UserName, Option<Timestamp>)>,
     /// Classes no reader is served from.
     pub drop: Vec<ClassRef>,
     /// Versions whose release time or state changed: (seq, release_at, released).
-    pub releases: Vec<(i64, i64, bool)>,
+    pub releases: Vec<(i64, Timestamp, bool)>,
     /// (user, container, seq, version): a followed report or grouping holds what this version
     /// of it names in `object_refs` from now on (for later refreshes), unless a newer one of it
     /// reached the follower.
-    pub holds: Vec<(UserName, String, i64, i64)>,
+    pub holds: Vec<(UserName, String, i64, Timestamp)>,
     /// Per follower: the versions it newly receives that its follows match, in order, each
     /// with the target matched.
     pub notify: Vec<(UserName, Vec<(i64, String)>)>,
@@ -207,7 +208,7 @@ pub fn plan(
     readers: &[ReaderCaps],
     rows: Rows,
     whole: bool,
-    now: i64,
+    now: Timestamp,
 ) -> Changes {
     let mut ordered: Vec<&Version> = targets.to_vec();
     // In the order versions were added, so a reader sees a POST's objects in posted order.
@@ -256,7 +257,7 @@ fn decide_streams(
     facts: &Facts,
     ordered: &[&Version],
     rows: &Rows,
-    now: i64,
+    now: Timestamp,
 ) -> Streams {
     let mut had: HashMap<ClassRef, HashMap<i64, i64>> = HashMap::new();
     for (class, seq, n) in &rows.stream {
@@ -302,7 +303,7 @@ fn split_off(
     streams: &Streams,
     ordered: &[&Version],
     readers: &[ReaderCaps],
-    now: i64,
+    now: Timestamp,
 ) {
     for (user, view) in std::mem::take(&mut place.moved) {
         materialize(place, changes, user, view);
@@ -353,7 +354,7 @@ fn differs(
     r: &ReaderCaps,
     view: View,
     ordered: &[&Version],
-    now: i64,
+    now: Timestamp,
 ) -> bool {
     let View::Streamed { class, start, .. } = view else {
         return false;
@@ -403,7 +404,13 @@ fn write_streams(changes: &mut Changes, streams: &Streams, ordered: &[&Version])
 
 /// Places the new readers on their class's stream: with the backlog, from its first row, dated
 /// as new from now (or past a date given before); without, from its next row.
-fn place_new(place: &mut Placement, changes: &mut Changes, facts: &Facts, rows: &Rows, now: i64) {
+fn place_new(
+    place: &mut Placement,
+    changes: &mut Changes,
+    facts: &Facts,
+    rows: &Rows,
+    now: Timestamp,
+) {
     for (user, class) in std::mem::take(&mut place.new) {
         let (last_n, first_n) = match class {
             ClassRef::Stored(id) => place
@@ -421,10 +428,7 @@ fn place_new(place: &mut Placement, changes: &mut Changes, facts: &Facts, rows: 
             true => first_n.unwrap_or(last_n + 1),
             false => last_n + appended + 1,
         };
-        let base = rows
-            .marks
-            .get(&user)
-            .map_or(now, |m| now.max(m.saturating_add(1)));
+        let base = rows.marks.get(&user).map_or(now, |m| now.max(m.plus(1)));
         changes.place.push((user, class, start, base));
     }
 }
@@ -439,7 +443,7 @@ fn own_rows(
     ordered: &[&Version],
     readers: &[ReaderCaps],
     rows: &Rows,
-    now: i64,
+    now: Timestamp,
 ) {
     let copied: HashMap<&str, HashSet<i64>> = changes
         .materialize
@@ -641,16 +645,20 @@ mod tests {
             user_types: vec![],
             redistributes: false,
             member_max_tlp: cap,
-            joined_at: 0,
+            joined_at: Timestamp::EPOCH,
         }
+    }
+
+    fn t(micros: i64) -> Timestamp {
+        Timestamp::from_micros(micros)
     }
 
     fn version(seq: i64, producer: &str, tlp: Tlp, recipients: &[&str]) -> Version {
         Version {
             seq,
             id: StixId::known(format!("indicator--{seq}")),
-            version: 1,
-            release_at: 10,
+            version: t(1),
+            release_at: t(10),
             released: true,
             facts: VersionFacts {
                 producer: Some(producer.into()),
@@ -660,7 +668,7 @@ mod tests {
                     .iter()
                     .map(|r| Recipient::Partner((*r).into()))
                     .collect(),
-                added_at: 10,
+                added_at: t(10),
                 private_copy: false,
             },
         }
@@ -674,7 +682,7 @@ mod tests {
             backlog,
             dangling_allowed: true,
         };
-        Facts::new(community, Rules::new(), versions, HashMap::new(), 100)
+        Facts::new(community, Rules::new(), versions, HashMap::new(), t(100))
     }
 
     fn run(
@@ -686,7 +694,7 @@ mod tests {
     ) -> Changes {
         let place = Placement::of(readers, views, classes, &facts.rules);
         let targets: Vec<&Version> = facts.versions.iter().collect();
-        plan(place, facts, &targets, readers, rows, true, 100)
+        plan(place, facts, &targets, readers, rows, true, t(100))
     }
 
     #[test]
@@ -715,12 +723,12 @@ mod tests {
             changes.own,
             vec![(UserName::from("p-u"), vec![], vec![1, 2])]
         );
-        let placed: Vec<(&str, i64, i64)> = changes
+        let placed: Vec<(&str, i64, Timestamp)> = changes
             .place
             .iter()
             .map(|(u, _, start, base)| (u.as_str(), *start, *base))
             .collect();
-        assert_eq!(placed, vec![("a-u", 1, 100), ("b-u", 1, 100)]);
+        assert_eq!(placed, vec![("a-u", 1, t(100)), ("b-u", 1, t(100))]);
         assert!(changes.materialize.is_empty() && changes.drop.is_empty());
     }
 
@@ -731,7 +739,7 @@ mod tests {
         let class = Class {
             id: 7,
             key,
-            last_ts: 500,
+            last_ts: t(500),
             last_n: 3,
             first_n: Some(1),
         };
@@ -759,7 +767,7 @@ mod tests {
         // a's copy holds what it saw, up to the class's last date; then it gets the RED one.
         assert_eq!(
             changes.materialize,
-            vec![(UserName::from("a-u"), streamed("a-u"), Some(500))]
+            vec![(UserName::from("a-u"), streamed("a-u"), Some(t(500)))]
         );
         assert_eq!(changes.own, vec![(UserName::from("a-u"), vec![], vec![5])]);
         // The stream keeps what it had; b stays on it.
@@ -773,20 +781,20 @@ mod tests {
         let class = Class {
             id: 3,
             key: old_key,
-            last_ts: 900,
+            last_ts: t(900),
             last_n: 8,
             first_n: Some(2),
         };
         let view = View::Streamed {
             class: 3,
             start: 2,
-            base: Some((50, 2)),
+            base: Some((t(50), 2)),
         };
         let readers = [reader("a", Tlp::Amber), reader("n", Tlp::Green)];
         let views = HashMap::from([(UserName::from("a-u"), view)]);
         let f = facts(vec![version(9, "c", Tlp::Amber, &[])], false);
         let rows = Rows {
-            marks: HashMap::from([(UserName::from("n-u"), 2_000)]),
+            marks: HashMap::from([(UserName::from("n-u"), t(2_000))]),
             ..Rows::default()
         };
         let place = Placement::of(&readers, views.clone(), vec![class.clone()], &f.rules);
@@ -794,13 +802,13 @@ mod tests {
         let changes = run(&readers, views, vec![class], &f, rows);
         assert_eq!(
             changes.materialize,
-            vec![(UserName::from("a-u"), view, Some(900))]
+            vec![(UserName::from("a-u"), view, Some(t(900)))]
         );
         assert_eq!(changes.own, vec![(UserName::from("a-u"), vec![], vec![9])]);
         // Without a backlog, n starts at the class's next row, dated past its earlier mark.
         assert_eq!(
             changes.place,
-            vec![(UserName::from("n-u"), ClassRef::Stored(3), 9, 2_001)]
+            vec![(UserName::from("n-u"), ClassRef::Stored(3), 9, t(2_001))]
         );
         assert_eq!(changes.keep_own, Some(vec![UserName::from("a-u")]));
     }

@@ -174,7 +174,7 @@ impl Validator {
         // Valid: the schema guarantees id, type and well-formed timestamps.
         let version = match stamp {
             Some(t) => Some((
-                timestamp::parse_stix(&t).ok_or_else(|| Refusal {
+                timestamp::Timestamp::parse_stix(&t).ok_or_else(|| Refusal {
                     id: text("id").unwrap_or_default(),
                     version: t.clone(),
                     problems: vec![format!("/modified: '{t}' is not a STIX timestamp")],
@@ -203,7 +203,8 @@ impl Validator {
 pub struct Checked {
     pub id: identifier::StixId,
     pub stix_type: type_name::TypeName,
-    pub version: Option<(i64, String)>,
+    /// `modified`, else `created`, with its text as posted; `None` for most SCOs.
+    pub version: Option<(timestamp::Timestamp, String)>,
     pub spec_version: String,
     /// Marking-definition ids applied to it (object and granular markings).
     pub markings: Vec<String>,

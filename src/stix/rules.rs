@@ -39,6 +39,7 @@
 
 use super::identifier;
 use super::problem::{segment, Problem};
+use super::timestamp::{has_stix_form, stix_datetime};
 use super::tlp;
 use super::type_name;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -359,36 +360,6 @@ fn orderings(t: &str) -> Vec<(&'static str, &'static str, bool)> {
     pairs
 }
 
-/// Parses a STIX timestamp: `YYYY-MM-DDTHH:mm:ss[.s+]Z`, a valid RFC 3339 date-time in UTC.
-pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    if !has_timestamp_form(s) {
-        return None;
-    }
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn has_timestamp_form(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[b.len() - 1] != b'Z' {
-        return false;
-    }
-    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    let fixed = digits.iter().all(|&i| b[i].is_ascii_digit())
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':';
-    let fraction = &b[19..b.len() - 1];
-    fixed
-        && (fraction.is_empty()
-            || (fraction.len() > 1
-                && fraction[0] == b'.'
-                && fraction[1..].iter().all(u8::is_ascii_digit)))
-}
-
 /// Digits after the seconds of a timestamp that has the STIX form.
 fn fraction_digits(s: &str) -> usize {
     s.len().saturating_sub(21)
@@ -674,7 +645,7 @@ impl<'a> Checker<'a> {
                 "2024-01-01T00:00:00Z"
             }
         };
-        match parse_timestamp(s) {
+        match stix_datetime(s) {
             Some(t) => {
                 if millis && fraction_digits(s) < 3 {
                     self.push(
@@ -686,7 +657,7 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            None if has_timestamp_form(s) => self.push(
+            None if has_stix_form(s) => self.push(
                 p,
                 format!(
                     "'{s}' is not a valid date and time, e.g. {}",
@@ -714,7 +685,7 @@ impl<'a> Checker<'a> {
             else {
                 continue;
             };
-            let (Some(ta), Some(tb)) = (parse_timestamp(a), parse_timestamp(b)) else {
+            let (Some(ta), Some(tb)) = (stix_datetime(a), stix_datetime(b)) else {
                 continue;
             };
             if strict && tb <= ta {
@@ -2302,9 +2273,9 @@ mod tests {
         assert!(parse_identifier(&format!("Indicator--{UUID}")).is_err());
         assert!(parse_identifier(UUID).is_err());
         assert_eq!(
-            parse_timestamp("2024-01-01T00:00:00.5Z").map(|t| t.timestamp_subsec_millis()),
+            stix_datetime("2024-01-01T00:00:00.5Z").map(|t| t.timestamp_subsec_millis()),
             Some(500)
         );
-        assert!(parse_timestamp("2024-01-01T00:00:00").is_none());
+        assert!(stix_datetime("2024-01-01T00:00:00").is_none());
     }
 }

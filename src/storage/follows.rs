@@ -4,6 +4,7 @@ use super::bulk::{self, Column, Value};
 use super::schema::follows::dsl as f;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
+use crate::stix::timestamp::Timestamp;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
@@ -68,7 +69,7 @@ pub fn delete(conn: &mut Conn, user: &str, id: &str) -> Result<bool, StorageErro
         set_holds(
             conn,
             (user, &r.community_id, &r.target),
-            Holds::Again(&[], 0),
+            Holds::Again(&[], Timestamp::EPOCH),
         )?;
     }
     let gone = diesel::delete(
@@ -115,7 +116,7 @@ pub fn notify(
     conn: &mut Conn,
     (user, community): (&str, &str),
     items: &[(i64, String)],
-    now: i64,
+    now: Timestamp,
     hooks: bool,
 ) -> Result<(), StorageError> {
     if items.is_empty() {
@@ -127,7 +128,9 @@ pub fn notify(
         .select(m::last_at)
         .first(conn)
         .optional()?;
-    let start = now.max(last.map_or(i64::MIN, |l| l.saturating_add(1)));
+    let start = now
+        .micros()
+        .max(last.map_or(i64::MIN, |l| l.saturating_add(1)));
     let ats: Vec<i64> = (0..items.len() as i64).map(|i| start + i).collect();
     let mut mark: Stmt<()> = Stmt::new("INSERT INTO feed_marks (user_name, last_at) VALUES (");
     mark.text(user)
@@ -183,7 +186,7 @@ pub struct FeedRow {
 pub fn feed(
     conn: &mut Conn,
     (user, partner): (&str, &str),
-    (after, through): (Option<i64>, i64),
+    (after, through): (Option<Timestamp>, Timestamp),
     limit: usize,
 ) -> Result<Vec<FeedRow>, StorageError> {
     feed_in_order(conn, (user, partner), (after, through), (limit, ""))
@@ -193,7 +196,7 @@ pub fn feed(
 fn feed_in_order(
     conn: &mut Conn,
     (user, partner): (&str, &str),
-    (after, through): (Option<i64>, i64),
+    (after, through): (Option<Timestamp>, Timestamp),
     (limit, order): (usize, &'static str),
 ) -> Result<Vec<FeedRow>, StorageError> {
     type Sql = (BigInt, Text, Text, Text, Text, Text, Nullable<Text>, Text);
@@ -210,9 +213,9 @@ fn feed_in_order(
         .sql(" AND m.partner_id = ")
         .text(partner)
         .sql(" AND m.enabled = TRUE AND c.enabled = TRUE AND n.at > ")
-        .int(after.unwrap_or(i64::MIN))
+        .int(after.unwrap_or(Timestamp::MIN).micros())
         .sql(" AND n.at <= ")
-        .int(through)
+        .int(through.micros())
         .sql(" ORDER BY n.at")
         .sql(order)
         .sql(" LIMIT ")
@@ -227,7 +230,12 @@ pub fn newest(
     (user, partner): (&str, &str),
     limit: usize,
 ) -> Result<Vec<FeedRow>, StorageError> {
-    let mut rows = feed_in_order(conn, (user, partner), (None, i64::MAX), (limit, " DESC"))?;
+    let mut rows = feed_in_order(
+        conn,
+        (user, partner),
+        (None, Timestamp::MAX),
+        (limit, " DESC"),
+    )?;
     rows.truncate(limit);
     Ok(rows)
 }
@@ -236,9 +244,9 @@ pub fn newest(
 #[derive(Debug, Clone, Copy)]
 pub enum Holds<'a> {
     /// From this version, unless what is stored came from a newer one.
-    Version(&'a [String], i64),
+    Version(&'a [String], Timestamp),
     /// From this version (or nothing), whatever is stored: the newest was deleted.
-    Again(&'a [String], i64),
+    Again(&'a [String], Timestamp),
 }
 
 /// Sets what the user's followed `container` holds (the object_refs of a version of it).
@@ -255,7 +263,7 @@ pub fn set_holds(
     let (held, version) = match holds {
         Holds::Version(held, version) => {
             let stored: Option<i64> = mine.select(diesel::dsl::max(h::version)).first(conn)?;
-            if stored.is_some_and(|s| s > version) {
+            if stored.is_some_and(|s| s > version.micros()) {
                 return Ok(());
             }
             (held, version)
@@ -274,7 +282,7 @@ pub fn set_holds(
             ("community_id", Column::Same(Value::Text(community))),
             ("container", Column::Same(Value::Text(container))),
             ("held", Column::Texts(&held)),
-            ("version", Column::Same(Value::Int(version))),
+            ("version", Column::Same(Value::Int(version.micros()))),
         ],
     )
 }

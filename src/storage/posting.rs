@@ -4,6 +4,7 @@
 
 use crate::policy::StatusOwner;
 use crate::sharing::plan;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::objects::{self, AddedClock, Known, Nums, Placed};
 use crate::storage::receipts::{self, Kind, Receipt};
 use crate::storage::setup::{self, Caller};
@@ -20,7 +21,7 @@ pub struct PostKeys<'a> {
     pub named: &'a [&'a str],
     /// The ids posted.
     pub posted: &'a [&'a str],
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 /// What a POST to a community it is a member of decides on.
@@ -92,7 +93,7 @@ pub struct StatusRecord<'a> {
 pub type Purge = (i64, i64);
 
 /// The refresh a POST decided: its changes, the community's classes as loaded, and when.
-pub type Refresh = (plan::Changes, Vec<plan::Class>, i64);
+pub type Refresh = (plan::Changes, Vec<plan::Class>, Timestamp);
 
 /// Writes what a POST decided: its versions, their deliveries, its status and its receipt,
 /// and purges what is past keeping.

@@ -7,6 +7,7 @@ use crate::sharing::decision::{CommunityPolicy, ProducerRule, ReaderCaps, Versio
 use crate::sharing::facts::{Facts, Rules, Version};
 use crate::sharing::plan::{self, ClassRef, Placement};
 use crate::stix::identifier::StixId;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::type_name::TypeName;
 use crate::storage::models::{CommunityRow, MembershipRow, RuleRow, UserRow};
 use crate::storage::objects::{self, Nums, StoredVersion};
@@ -105,7 +106,7 @@ fn reader_caps(user: &UserRow, m: &MembershipRow) -> Result<ReaderCaps, StorageE
         user_types: settings::user_types(user)?,
         redistributes: user.redistributes,
         member_max_tlp: settings::member_max_tlp(m)?,
-        joined_at: m.joined_at,
+        joined_at: Timestamp::from_micros(m.joined_at),
     })
 }
 
@@ -115,7 +116,7 @@ fn facts(v: &StoredVersion) -> Result<VersionFacts, StorageError> {
         stix_type: TypeName::known(&v.stix_type),
         tlp: settings::version_tlp(v)?,
         recipients: settings::version_recipients(v)?,
-        added_at: v.added_at,
+        added_at: Timestamp::from_micros(v.added_at),
         private_copy: v.private_copy,
     })
 }
@@ -125,8 +126,8 @@ fn version_of(v: &StoredVersion) -> Result<Version, StorageError> {
     Ok(Version {
         seq: v.seq,
         id: StixId::known(&v.stix_id),
-        version: v.version,
-        release_at: v.release_at,
+        version: Timestamp::from_micros(v.version),
+        release_at: Timestamp::from_micros(v.release_at),
         released: v.released,
         facts: facts(v)?,
     })
@@ -184,7 +185,7 @@ pub fn targets(
     setting: &Setting,
     placement: &Placement,
     scope: Scope,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Targets, StorageError> {
     let community = setting.community.as_str();
     let (versions, fresh, fresh_refs, nums) = versions_of(conn, community, scope)?;
@@ -215,7 +216,7 @@ pub fn facts_of_object(
     conn: &mut Conn,
     setting: &Setting,
     object_id: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Facts, StorageError> {
     let stored = objects::versions_of(conn, &setting.community, Some(&[object_id.to_owned()]))?;
     let none = (&HashSet::new(), HashMap::new());
@@ -295,7 +296,7 @@ fn load_facts(
     mut versions: Vec<StoredVersion>,
     (fresh, mut refs): (&HashSet<i64>, HashMap<i64, Vec<String>>),
     nums: &Nums,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Facts, StorageError> {
     let seqs: Vec<i64> = versions
         .iter()
@@ -395,7 +396,7 @@ pub fn apply(
     community: &str,
     changes: plan::Changes,
     classes: Vec<plan::Class>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     let (mut classes, opened) = open_classes(conn, community, &changes.open, classes)?;
     write_views(conn, community, &changes, &mut classes, &opened, now)?;
@@ -454,7 +455,7 @@ fn write_views(
     changes: &plan::Changes,
     classes: &mut HashMap<i64, plan::Class>,
     opened: &Opened,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     for (user, view, mark) in &changes.materialize {
         streams::materialize(conn, user, community, *view, *mark)?;
@@ -485,7 +486,7 @@ fn write_own(
     conn: &mut Conn,
     community: &str,
     changes: &plan::Changes,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     if let Some(keep) = &changes.keep_own {
         objects::withdraw_all_except(conn, community, keep)?;
@@ -509,7 +510,7 @@ fn write_own(
 fn write_holds(
     conn: &mut Conn,
     community: &str,
-    holds: &[(UserName, String, i64, i64)],
+    holds: &[(UserName, String, i64, Timestamp)],
 ) -> Result<(), StorageError> {
     // Every follower of a container holds what the same version names: read it once.
     let mut held: HashMap<i64, Vec<String>> = HashMap::new();

@@ -14,6 +14,7 @@ use super::stmt::Stmt;
 use super::{Conn, StorageError};
 pub use crate::sharing::plan::Class;
 pub use crate::sharing::view::View;
+use crate::stix::timestamp::Timestamp;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ fn view_of_row(class: Option<i64>, start: i64, base_ts: Option<i64>, base_n: i64
         Some(class) => View::Streamed {
             class,
             start,
-            base: base_ts.map(|t| (t, base_n)),
+            base: base_ts.map(|t| (Timestamp::from_micros(t), base_n)),
         },
     }
 }
@@ -65,7 +66,7 @@ pub fn set_view(
         View::Streamed { class, start, base } => (
             Some(class),
             start,
-            base.map(|b| b.0),
+            base.map(|b| b.0.micros()),
             base.map_or(0, |b| b.1),
         ),
     };
@@ -104,7 +105,7 @@ pub fn classes_of(conn: &mut Conn, community: &str) -> Result<Vec<Class>, Storag
             Ok(Class {
                 id,
                 key,
-                last_ts,
+                last_ts: Timestamp::from_micros(last_ts),
                 last_n,
                 first_n: first_n(conn, id)?,
             })
@@ -118,7 +119,7 @@ pub fn create_class(conn: &mut Conn, community: &str, key: &str) -> Result<Class
     let class = Class {
         id: last.unwrap_or(0) + 1,
         key: key.to_owned(),
-        last_ts: i64::MIN,
+        last_ts: Timestamp::MIN,
         last_n: 0,
         first_n: None,
     };
@@ -127,7 +128,7 @@ pub fn create_class(conn: &mut Conn, community: &str, key: &str) -> Result<Class
             k::id.eq(class.id),
             k::community_id.eq(community),
             k::key.eq(key),
-            k::last_ts.eq(class.last_ts),
+            k::last_ts.eq(class.last_ts.micros()),
             k::last_n.eq(class.last_n),
         ))
         .execute(conn)?;
@@ -146,12 +147,12 @@ pub fn append(
     conn: &mut Conn,
     class: &mut Class,
     seqs: &[i64],
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     if seqs.is_empty() {
         return Ok(());
     }
-    let ts = now.max(class.last_ts.saturating_add(1));
+    let ts = now.max(class.last_ts.plus(1));
     let n = class.last_n + 1;
     bulk::insert_lists(
         conn,
@@ -160,14 +161,17 @@ pub fn append(
             ("class_id", Column::Same(Value::Int(class.id))),
             ("n", Column::Counted(n)),
             ("seq", Column::Ints(seqs)),
-            ("ts", Column::Counted(ts)),
+            ("ts", Column::Counted(ts.micros())),
         ],
     )?;
     let count = seqs.len() as i64;
-    class.last_ts = ts + count - 1;
+    class.last_ts = ts.plus(count - 1);
     class.last_n = n + count - 1;
     diesel::update(k::classes.filter(k::id.eq(class.id)))
-        .set((k::last_ts.eq(class.last_ts), k::last_n.eq(class.last_n)))
+        .set((
+            k::last_ts.eq(class.last_ts.micros()),
+            k::last_n.eq(class.last_n),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -190,7 +194,7 @@ pub struct StreamRow {
     pub class: i64,
     pub seq: i64,
     pub n: i64,
-    pub ts: i64,
+    pub ts: Timestamp,
 }
 
 /// The rows of these versions in these classes' streams.
@@ -210,10 +214,12 @@ pub fn rows_among(
             .sql(" AND class_id")
             .in_ints(conn.dialect(), classes);
         let rows = q.load::<(i64, i64, i64, i64)>(conn)?;
-        out.extend(
-            rows.into_iter()
-                .map(|(class, seq, n, ts)| StreamRow { class, seq, n, ts }),
-        );
+        out.extend(rows.into_iter().map(|(class, seq, n, ts)| StreamRow {
+            class,
+            seq,
+            n,
+            ts: Timestamp::from_micros(ts),
+        }));
     }
     Ok(out)
 }
@@ -227,10 +233,10 @@ pub fn first_n(conn: &mut Conn, class: i64) -> Result<Option<i64>, StorageError>
 }
 
 /// The last position stamped at most `t` (0 when none).
-pub fn last_stamped_by(conn: &mut Conn, class: i64, t: i64) -> Result<i64, StorageError> {
+pub fn last_stamped_by(conn: &mut Conn, class: i64, t: Timestamp) -> Result<i64, StorageError> {
     Ok(r::class_rows
         .filter(r::class_id.eq(class))
-        .filter(r::ts.le(t))
+        .filter(r::ts.le(t.micros()))
         .order(r::ts.desc())
         .select(r::n)
         .first(conn)
@@ -245,7 +251,7 @@ pub fn dates_among(
     community: &str,
     view: View,
     seqs: &[i64],
-) -> Result<HashMap<i64, i64>, StorageError> {
+) -> Result<HashMap<i64, Timestamp>, StorageError> {
     let View::Streamed { class, start, .. } = view else {
         return super::objects::delivery_dates(conn, user, community, seqs);
     };
@@ -257,13 +263,18 @@ pub fn dates_among(
 }
 
 /// The last date_added given to a reader in a community, if any.
-pub fn mark(conn: &mut Conn, user: &str, community: &str) -> Result<Option<i64>, StorageError> {
-    Ok(m::reader_marks
+pub fn mark(
+    conn: &mut Conn,
+    user: &str,
+    community: &str,
+) -> Result<Option<Timestamp>, StorageError> {
+    let last: Option<i64> = m::reader_marks
         .filter(m::user_name.eq(user))
         .filter(m::community_id.eq(community))
         .select(m::last_date_added)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(last.map(Timestamp::from_micros))
 }
 
 /// Raises a reader's mark to `last` (never lowers it).
@@ -271,7 +282,7 @@ pub fn raise_mark(
     conn: &mut Conn,
     user: &str,
     community: &str,
-    last: i64,
+    last: Timestamp,
 ) -> Result<(), StorageError> {
     match mark(conn, user, community)? {
         Some(old) if old >= last => {}
@@ -281,7 +292,7 @@ pub fn raise_mark(
                     .filter(m::user_name.eq(user))
                     .filter(m::community_id.eq(community)),
             )
-            .set(m::last_date_added.eq(last))
+            .set(m::last_date_added.eq(last.micros()))
             .execute(conn)?;
         }
         None => {
@@ -289,7 +300,7 @@ pub fn raise_mark(
                 .values((
                     m::user_name.eq(user),
                     m::community_id.eq(community),
-                    m::last_date_added.eq(last),
+                    m::last_date_added.eq(last.micros()),
                 ))
                 .execute(conn)?;
         }
@@ -304,7 +315,7 @@ pub fn materialize(
     user: &str,
     community: &str,
     view: View,
-    mark: Option<i64>,
+    mark: Option<Timestamp>,
 ) -> Result<(), StorageError> {
     let View::Streamed { class, start, .. } = view else {
         return Ok(());

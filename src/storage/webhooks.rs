@@ -7,12 +7,18 @@ use super::follows::FeedRow;
 use super::schema::webhook_outbox::dsl as o;
 use super::stmt::Stmt;
 use super::{Conn, StorageError};
+use crate::stix::timestamp::Timestamp;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 /// Queues the user's notifications at these feed positions for each webhook of the user or
 /// of its partner.
-pub fn enqueue(conn: &mut Conn, user: &str, ats: &[i64], now: i64) -> Result<(), StorageError> {
+pub fn enqueue(
+    conn: &mut Conn,
+    user: &str,
+    ats: &[i64],
+    now: Timestamp,
+) -> Result<(), StorageError> {
     let mut q: Stmt<Text> =
         Stmt::new("SELECT h.id AS id FROM webhooks h INNER JOIN users u ON u.name = ");
     q.text(user).sql(
@@ -28,7 +34,7 @@ pub fn enqueue(conn: &mut Conn, user: &str, ats: &[i64], now: i64) -> Result<(),
                 ("user_name", Column::Same(Value::Text(user))),
                 ("at", Column::Ints(ats)),
                 ("attempts", Column::Same(Value::Int(0))),
-                ("next_at", Column::Same(Value::Int(now))),
+                ("next_at", Column::Same(Value::Int(now.micros()))),
                 ("last_result", Column::Same(Value::Text("queued"))),
             ],
         )?;

@@ -3,6 +3,7 @@
 //! collection, object). A token alone continues its listing, as SIEMs that send only `next`
 //! expect. Stateless, so they survive restarts and work on every instance that shares the key.
 
+use super::timestamp::Timestamp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -25,7 +26,7 @@ const DIGEST: u8 = 1;
 /// one reader sees of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    pub date_added: i64,
+    pub date_added: Timestamp,
 }
 
 /// What a token says of the filters of the listing it continues.
@@ -86,7 +87,7 @@ impl CursorKey {
     /// (caller, endpoint, collection, object).
     pub fn mint(&self, binding: &str, pos: Position, filters: &str) -> String {
         let mut raw = vec![VERSION];
-        raw.extend_from_slice(&pos.date_added.to_be_bytes());
+        raw.extend_from_slice(&pos.date_added.micros().to_be_bytes());
         match Listing::of(filters) {
             Listing::Filters(text) => {
                 raw.push(INLINE);
@@ -115,7 +116,7 @@ impl CursorKey {
         let mut at = [0u8; 8];
         at.copy_from_slice(&payload[1..9]);
         let pos = Position {
-            date_added: i64::from_be_bytes(at),
+            date_added: Timestamp::from_micros(i64::from_be_bytes(at)),
         };
         let rest = &payload[10..];
         let listing = match payload[9] {
@@ -137,7 +138,7 @@ mod tests {
     fn round_trip_and_tamper() {
         let k = CursorKey::new(b"secret");
         let pos = Position {
-            date_added: 1_700_000_000_123_456,
+            date_added: Timestamp::from_micros(1_700_000_000_123_456),
         };
         let filters = r#"[["match[type]","indicator"]]"#;
         let t = k.mint("alice|objects|c1", pos, filters);
@@ -161,7 +162,9 @@ mod tests {
     #[test]
     fn long_filters_travel_as_their_digest() {
         let k = CursorKey::new(b"secret");
-        let pos = Position { date_added: 7 };
+        let pos = Position {
+            date_added: Timestamp::from_micros(7),
+        };
         let long = "x".repeat(MAX_INLINE_FILTERS + 1);
         let t = k.mint("b", pos, &long);
         assert!(t.len() < 100, "{}", t.len());

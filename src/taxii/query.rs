@@ -2,7 +2,7 @@
 //! name and what is wrong; nothing downstream sees a string like "last".
 
 use super::cursor::{digest, Listing};
-use super::timestamp::{format_micros, parse_rfc3339};
+use super::timestamp::Timestamp;
 use crate::ids::PartnerId;
 use crate::stix::identifier::StixId;
 use crate::stix::type_name::TypeName;
@@ -61,7 +61,7 @@ pub enum VersionSelector {
     Some {
         first: bool,
         last: bool,
-        exact: Vec<i64>,
+        exact: Vec<Timestamp>,
     },
 }
 
@@ -86,7 +86,7 @@ pub enum SpecVersions {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    pub added_after: Option<i64>,
+    pub added_after: Option<Timestamp>,
     pub limit: usize,
     pub next: Option<String>,
     pub ids: Vec<StixId>,
@@ -210,7 +210,7 @@ struct Versions {
     first: bool,
     last: bool,
     all: bool,
-    exact: Vec<i64>,
+    exact: Vec<Timestamp>,
 }
 
 impl Versions {
@@ -225,7 +225,7 @@ impl Versions {
                 "first" => once(&mut self.first)?,
                 "last" => once(&mut self.last)?,
                 "all" => once(&mut self.all)?,
-                ts => self.exact.push(parse_rfc3339(ts).ok_or_else(|| {
+                ts => self.exact.push(Timestamp::parse_rfc3339(ts).ok_or_else(|| {
                     err(
                         key,
                         format!("'{ts}' is not first, last, all or an RFC 3339 timestamp"),
@@ -318,7 +318,7 @@ impl Query {
     fn take(&mut self, key: &str, value: &str, limits: &Limits) -> Result<(), QueryError> {
         match key {
             "added_after" => {
-                self.added_after = Some(parse_rfc3339(value).ok_or_else(|| {
+                self.added_after = Some(Timestamp::parse_rfc3339(value).ok_or_else(|| {
                     let why = "is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z";
                     err(key, format!("'{value}' {why}"))
                 })?)
@@ -367,7 +367,7 @@ impl Query {
 
     fn filter_value(&self, filter: &str) -> String {
         match filter {
-            "added_after" => self.added_after.map(format_micros).unwrap_or_default(),
+            "added_after" => self.added_after.map(|t| t.to_string()).unwrap_or_default(),
             "match[id]" => self.ids.join(","),
             "match[type]" => self.types.join(","),
             "match[producer]" => self.producers.join(","),
@@ -379,7 +379,7 @@ impl Query {
                     let mut items: Vec<String> = vec![];
                     items.extend(first.then(|| "first".to_owned()));
                     items.extend(last.then(|| "last".to_owned()));
-                    items.extend(exact.iter().map(|v| format_micros(*v)));
+                    items.extend(exact.iter().map(Timestamp::to_string));
                     items.join(",")
                 }
             },

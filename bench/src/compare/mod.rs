@@ -341,11 +341,11 @@ pub(crate) async fn ingest(
     count: usize,
     envelope: usize,
     clients: usize,
-) -> anyhow::Result<(IngestStat, i64)> {
+) -> anyhow::Result<(IngestStat, cairn::stix::timestamp::Timestamp)> {
     let envelopes = count.div_ceil(envelope);
     let mark_at = envelopes * 9 / 10;
     let next = Arc::new(AtomicUsize::new(0));
-    let mark = Arc::new(Mutex::new(0i64));
+    let mark = Arc::new(Mutex::new(cairn::stix::timestamp::Timestamp::EPOCH));
     let polls = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = vec![];
@@ -381,8 +381,7 @@ pub(crate) async fn ingest(
                 }
                 body.extend_from_slice(b"]}");
                 if i == mark_at {
-                    *mark.lock().expect("not poisoned") =
-                        cairn::clock::Clock::system().now_micros();
+                    *mark.lock().expect("not poisoned") = cairn::clock::Clock::system().now();
                 }
                 let r = conn
                     .send(&api.writer.post(&path, &headers, &body))
@@ -820,7 +819,7 @@ async fn measure_server(
             server.proc().addr,
             api.read_coll,
             servers::PASSWORD,
-            enc(&cairn::taxii::timestamp::format_micros(deep_mark)),
+            enc(&deep_mark.to_string()),
         );
         std::future::pending::<()>().await;
     }
@@ -844,7 +843,7 @@ async fn measure_server(
             Endpoint::Deep,
             format!(
                 "{coll}objects/?limit={PAGE}&added_after={}",
-                enc(&cairn::taxii::timestamp::format_micros(deep_mark))
+                enc(&deep_mark.to_string())
             ),
             Some(PAGE),
         ),

@@ -204,11 +204,7 @@ pub(crate) fn header(title: &str) -> String {
         "- commit: {}",
         git(&["describe", "--always", "--dirty", "--abbrev=12"])
     );
-    let _ = writeln!(
-        out,
-        "- date: {}",
-        cairn::taxii::timestamp::format_micros(cairn::clock::Clock::system().now_micros())
-    );
+    let _ = writeln!(out, "- date: {}", cairn::clock::Clock::system().now());
     let _ = writeln!(
         out,
         "- machine: {} cores shared with other work; the client runs on it too",

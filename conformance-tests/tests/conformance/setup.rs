@@ -99,7 +99,14 @@ async fn errors_name_the_file_the_entry_and_the_key() {
     for (text, expected) in cases {
         let parsed = cairn::setup::parse("setup.toml", &text).unwrap();
         let rows = cairn::storage::setup::SetupRows::default();
-        let err = cairn::setup::plan("setup.toml", &parsed, &rows, &|_| None, 0).unwrap_err();
+        let err = cairn::setup::plan(
+            "setup.toml",
+            &parsed,
+            &rows,
+            &|_| None,
+            cairn::stix::timestamp::Timestamp::EPOCH,
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), expected);
     }
     // Unknown keys are refused by name, so a typo never silently widens access.
@@ -127,8 +134,14 @@ async fn a_failed_apply_changes_nothing() {
     let storage = cairn::startup::open_storage(&s.config).await.unwrap();
     let result = tokio::task::spawn_blocking(move || {
         storage.write_now(|c| {
-            cairn::setup::apply(c, "setup.toml", &parsed, &|_| None, 0)
-                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
+            cairn::setup::apply(
+                c,
+                "setup.toml",
+                &parsed,
+                &|_| None,
+                cairn::stix::timestamp::Timestamp::EPOCH,
+            )
+            .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
         })
     })
     .await
@@ -155,11 +168,23 @@ async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
         storage
             .write_now(|c| {
                 let env = |name: &str| (name == "BOT_PW").then(|| "a new password".to_string());
-                let first = cairn::setup::apply(c, "setup.toml", &parsed, &env, 0)
-                    .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                let first = cairn::setup::apply(
+                    c,
+                    "setup.toml",
+                    &parsed,
+                    &env,
+                    cairn::stix::timestamp::Timestamp::EPOCH,
+                )
+                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
                 // The same password again keeps the stored hash: nothing to change.
-                let second = cairn::setup::apply(c, "setup.toml", &parsed, &env, 0)
-                    .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                let second = cairn::setup::apply(
+                    c,
+                    "setup.toml",
+                    &parsed,
+                    &env,
+                    cairn::stix::timestamp::Timestamp::EPOCH,
+                )
+                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
                 Ok((first, second))
             })
             .unwrap()
@@ -181,8 +206,14 @@ async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
 
     let plain = with_env.replace("env:BOT_PW", "hunter2");
     let parsed = cairn::setup::parse("setup.toml", &plain).unwrap();
-    let err =
-        cairn::setup::plan("setup.toml", &parsed, &Default::default(), &|_| None, 0).unwrap_err();
+    let err = cairn::setup::plan(
+        "setup.toml",
+        &parsed,
+        &Default::default(),
+        &|_| None,
+        cairn::stix::timestamp::Timestamp::EPOCH,
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("'acme-bot': password: must be \"env:VARIABLE\""),

@@ -181,7 +181,7 @@ async fn explain_names_the_rule_that_decides() {
 
     let explain = |user: &'static str, object: String| {
         let config = s.config.clone();
-        let now = s.clock.now_micros();
+        let now = s.clock.now();
         async move {
             let storage = cairn::startup::open_storage(&config).await.unwrap();
             tokio::task::spawn_blocking(move || {

@@ -117,11 +117,9 @@ async fn a_post_after_a_deleted_entry_queues_its_webhook_delivery() {
         .as_str()
         .unwrap()
         .to_owned();
-    let first = chrono::DateTime::parse_from_rfc3339(&first)
-        .unwrap()
-        .timestamp_micros();
+    let first = cairn::stix::timestamp::Timestamp::parse_rfc3339(&first).unwrap();
     s.clock.advance(chrono::Duration::microseconds(
-        (first - s.clock.now_micros()).max(0),
+        first.since(s.clock.now()).max(0),
     ));
     next(&mut rx).await;
     next(&mut rx).await;

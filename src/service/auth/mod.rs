@@ -193,7 +193,7 @@ impl Authenticator {
 
     /// Refuses when this name from this address, or this address, used up its failures.
     fn check_throttle(&self, keys: &(throttle::Key, throttle::Key)) -> Result<(), ServiceError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let t = lock(&self.throttle);
         let refuse = |retry_after, reason| ServiceError::Throttled {
             retry_after,
@@ -212,7 +212,7 @@ impl Authenticator {
     }
 
     fn record(&self, keys: &(throttle::Key, throttle::Key), success: bool) {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let mut t = lock(&self.throttle);
         if success {
             // The address count stays: one valid account must not reset guesses at others.
@@ -305,7 +305,7 @@ impl Authenticator {
         sent: &str,
         user: Option<&str>,
     ) -> Result<Option<Principal>, StorageError> {
-        let now = self.clock.now_micros();
+        let now = self.clock.now().micros();
         let Some((principal, row)) = token::check(c, sent, user, now)? else {
             return Ok(None);
         };
@@ -328,7 +328,7 @@ impl Authenticator {
         if ids.is_empty() {
             return;
         }
-        let (storage, now) = (storage.clone(), self.clock.now_micros());
+        let (storage, now) = (storage.clone(), self.clock.now().micros());
         tokio::spawn(async move {
             if let Err(e) = storage
                 .write(move |c| crate::storage::tokens::touch(c, &ids, now))

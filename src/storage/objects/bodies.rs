@@ -3,6 +3,7 @@
 
 use super::listings::{filtered, order_and_limit, spec_versions_mixed, Selection, Source};
 use crate::policy::ReadGrant;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::schema::objects::dsl as o;
 use crate::storage::stmt::Stmt;
 use crate::storage::{Conn, StorageError};
@@ -13,7 +14,7 @@ use diesel::sql_types::{Nullable, Text};
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Bodies {
     /// The reader's date_added of each version fetched, in order: at most `limit + 1`.
-    pub dates: Vec<i64>,
+    pub dates: Vec<Timestamp>,
     /// How many of them the page serves: at most `limit`, and fewer when their bodies would
     /// pass the page's byte budget.
     pub kept: usize,
@@ -118,7 +119,7 @@ impl Partial {
             }
         }
         Ok(Bodies {
-            dates: self.dates,
+            dates: self.dates.into_iter().map(Timestamp::from_micros).collect(),
             kept: self.kept.len(),
             joined: out,
             seqs: self.seqs,

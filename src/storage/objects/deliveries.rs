@@ -2,10 +2,12 @@
 //! taking them away.
 
 use crate::ids::UserName;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::bulk::{self, Column, Value};
 use crate::storage::schema::deliveries::dsl as d;
 use crate::storage::schema::reader_marks::dsl as m;
 use crate::storage::stmt::Stmt;
+use crate::storage::streams;
 use crate::storage::{Conn, StorageError};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -33,7 +35,7 @@ pub fn delivery_dates(
     user: &str,
     community: &str,
     seqs: &[i64],
-) -> Result<std::collections::HashMap<i64, i64>, StorageError> {
+) -> Result<std::collections::HashMap<i64, Timestamp>, StorageError> {
     if seqs.is_empty() {
         return Ok(Default::default());
     }
@@ -44,7 +46,11 @@ pub fn delivery_dates(
         .text(community)
         .sql(" AND seq")
         .in_ints(conn.dialect(), seqs);
-    Ok(q.load::<(i64, i64)>(conn)?.into_iter().collect())
+    let rows = q.load::<(i64, i64)>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, at)| (seq, Timestamp::from_micros(at)))
+        .collect())
 }
 
 /// Delivers `seqs` to `user` in this order, each with the next date_added of that reader: later
@@ -54,21 +60,16 @@ pub fn deliver(
     user: &str,
     community: &str,
     seqs: &[i64],
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     if seqs.is_empty() {
         return Ok(());
     }
-    let last: Option<i64> = m::reader_marks
-        .filter(m::user_name.eq(user))
-        .filter(m::community_id.eq(community))
-        .select(m::last_date_added)
-        .first(conn)
-        .optional()?;
+    let last = streams::mark(conn, user, community)?;
     // Each next date is `now` or one past the one before, whichever is later: past the first,
     // that is always one past the one before.
-    let start = now.max(last.unwrap_or(i64::MIN).saturating_add(1));
-    let t = start + seqs.len() as i64 - 1;
+    let start = now.max(last.unwrap_or(Timestamp::MIN).plus(1));
+    let t = start.plus(seqs.len() as i64 - 1).micros();
     bulk::insert_lists(
         conn,
         "deliveries",
@@ -76,7 +77,7 @@ pub fn deliver(
             ("user_name", Column::Same(Value::Text(user))),
             ("community_id", Column::Same(Value::Text(community))),
             ("seq", Column::Ints(seqs)),
-            ("date_added", Column::Counted(start)),
+            ("date_added", Column::Counted(start.micros())),
         ],
     )?;
     if last.is_some() {

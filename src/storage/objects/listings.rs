@@ -5,6 +5,7 @@ use super::ids::nums_of;
 use crate::ids::PartnerId;
 use crate::policy::ReadGrant;
 use crate::stix::identifier::StixId;
+use crate::stix::timestamp::Timestamp;
 use crate::stix::type_name::TypeName;
 use crate::storage::stmt::{Dialect, Stmt};
 use crate::storage::streams::{self, View};
@@ -30,11 +31,11 @@ pub struct Selection<'a> {
     pub about: Option<&'a str>,
     pub versions: &'a VersionSelector,
     pub spec_versions: &'a SpecVersions,
-    pub added_after: Option<i64>,
+    pub added_after: Option<Timestamp>,
     /// Strictly after this reader date_added (from a `next` token).
-    pub after: Option<i64>,
+    pub after: Option<Timestamp>,
     /// Strictly before this reader date_added (a newest-first listing's `next` token).
-    pub before: Option<i64>,
+    pub before: Option<Timestamp>,
     /// Newest first: the page holds the latest rows, before `before`.
     pub newest_first: bool,
     /// Rows to return; one more is fetched to know whether there are more.
@@ -74,14 +75,14 @@ impl<'a> Source<'a> {
     pub fn resolve(
         conn: &mut Conn,
         grant: &'a ReadGrant,
-        dates_after: &[i64],
+        dates_after: &[Timestamp],
     ) -> Result<Option<Source<'a>>, StorageError> {
         let (user, community) = (grant.reader().user.as_str(), grant.community_id());
         let Some(view) = streams::view(conn, user, community)? else {
             return Ok(None);
         };
         let after = match view {
-            View::Own => dates_after.to_vec(),
+            View::Own => dates_after.iter().map(|t| t.micros()).collect(),
             // One lower bound on the position, the start included: given two, SQLite ranges
             // over one and tests the other row by row.
             View::Streamed { class, start, .. } => {
@@ -114,11 +115,11 @@ impl<'a> Source<'a> {
         };
         src.before = match (sel.before, src.view) {
             (None, _) => None,
-            (Some(t), View::Own) => Some(t),
+            (Some(t), View::Own) => Some(t.micros()),
             // Dates grow with positions: the last one dated before `t` bounds the stream.
             (Some(t), View::Streamed { class, .. }) => {
-                let stamped = streams::last_stamped_by(conn, class, t - 1)?;
-                Some(src.view.last_dated_by(t - 1, stamped))
+                let stamped = streams::last_stamped_by(conn, class, t.plus(-1))?;
+                Some(src.view.last_dated_by(t.plus(-1), stamped))
             }
         };
         src.few_refs = !sel.refs.is_empty() && few_referencing(conn, src.community, sel.refs)?;
@@ -342,7 +343,7 @@ fn about<'a, ST>(src: &Source<'a>, partner: &'a str, q: &mut Stmt<'a, ST>) {
 fn versions<ST>(
     src: &Source<'_>,
     (first, last): (bool, bool),
-    exact: &[i64],
+    exact: &[Timestamp],
     spec_inner: &str,
     q: &mut Stmt<'_, ST>,
 ) -> Option<()> {
@@ -371,7 +372,7 @@ fn versions<ST>(
             if i > 0 {
                 q.sql(", ");
             }
-            q.int(*v);
+            q.int(v.micros());
         }
         q.sql(")");
     }
@@ -415,7 +416,7 @@ pub(super) fn order_and_limit<ST>(q: &mut Stmt<'_, ST>, src: &Source<'_>, sel: &
 }
 
 /// The dates a selection's rows must lie after.
-fn dates_after(sel: &Selection<'_>) -> Vec<i64> {
+fn dates_after(sel: &Selection<'_>) -> Vec<Timestamp> {
     [sel.added_after, sel.after].into_iter().flatten().collect()
 }
 

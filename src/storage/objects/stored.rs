@@ -2,6 +2,7 @@
 //! decision and receipts need of them, what they reference, and their release times.
 
 use super::ids::nums_of;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::schema::objects::dsl as o;
 use crate::storage::stmt::{Dialect, Stmt};
 use crate::storage::{Conn, StorageError};
@@ -123,17 +124,27 @@ pub fn referencing(conn: &mut Conn, nums: &[i64]) -> Result<Vec<String>, Storage
 }
 
 /// Ids with versions whose delay has ended but whose release has not been processed.
-pub fn due_ids(conn: &mut Conn, community: &str, now: i64) -> Result<Vec<String>, StorageError> {
+pub fn due_ids(
+    conn: &mut Conn,
+    community: &str,
+    now: Timestamp,
+) -> Result<Vec<String>, StorageError> {
     // `released = FALSE` written out (not bound) so that planners may use the partial index.
     let mut q: Stmt<Text> = Stmt::new(
         "SELECT DISTINCT stix_id FROM objects WHERE released = FALSE AND community_id = ",
     );
-    q.text(community).sql(" AND release_at <= ").int(now);
+    q.text(community)
+        .sql(" AND release_at <= ")
+        .int(now.micros());
     Ok(q.load(conn)?)
 }
 
 /// True when some version of the community has a release time that has passed unprocessed.
-pub fn releases_due(conn: &mut Conn, community: &str, now: i64) -> Result<bool, StorageError> {
+pub fn releases_due(
+    conn: &mut Conn,
+    community: &str,
+    now: Timestamp,
+) -> Result<bool, StorageError> {
     // Asked on every read: a `Stmt` (see its module) rather than the DSL; `released = FALSE`
     // written out so that planners may use the partial index.
     let mut q: Stmt<diesel::sql_types::Bool> = Stmt::new(
@@ -141,7 +152,7 @@ pub fn releases_due(conn: &mut Conn, community: &str, now: i64) -> Result<bool, 
     );
     q.text(community)
         .sql(" AND release_at <= ")
-        .int(now)
+        .int(now.micros())
         .sql(")");
     Ok(q.get_result(conn)?)
 }
@@ -150,25 +161,28 @@ pub fn releases_due(conn: &mut Conn, community: &str, now: i64) -> Result<bool, 
 pub fn set_release(
     conn: &mut Conn,
     seq: i64,
-    release_at: i64,
+    release_at: Timestamp,
     released: bool,
 ) -> Result<(), StorageError> {
     diesel::update(o::objects.filter(o::seq.eq(seq)))
-        .set((o::release_at.eq(release_at), o::released.eq(released)))
+        .set((
+            o::release_at.eq(release_at.micros()),
+            o::released.eq(released),
+        ))
         .execute(conn)?;
     Ok(())
 }
 
 /// The ids a stored version names in `object_refs` (what a report or grouping holds; its
 /// markings and creator are not among them), and its version.
-pub fn held_by(conn: &mut Conn, seq: i64) -> Result<(Vec<String>, i64), StorageError> {
+pub fn held_by(conn: &mut Conn, seq: i64) -> Result<(Vec<String>, Timestamp), StorageError> {
     let row: Option<(String, i64)> = o::objects
         .filter(o::seq.eq(seq))
         .select((o::body, o::version))
         .first(conn)
         .optional()?;
     let Some((body, version)) = row else {
-        return Ok((vec![], 0));
+        return Ok((vec![], Timestamp::EPOCH));
     };
     let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
     let refs = parsed
@@ -180,5 +194,5 @@ pub fn held_by(conn: &mut Conn, seq: i64) -> Result<(Vec<String>, i64), StorageE
         .flatten()
         .filter_map(|r| r.as_str().map(str::to_owned))
         .collect();
-    Ok((held, version))
+    Ok((held, Timestamp::from_micros(version)))
 }

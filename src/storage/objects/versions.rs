@@ -7,6 +7,7 @@ use super::listings::{
 };
 use super::stored::StoredVersion;
 use crate::policy::DeleteGrant;
+use crate::stix::timestamp::Timestamp;
 use crate::storage::bulk::{self, Column, Value};
 use crate::storage::schema::objects::dsl as o;
 use crate::storage::stmt::Stmt;
@@ -23,7 +24,7 @@ pub struct NewVersion {
     pub stix_id: String,
     pub stix_type: String,
     /// `modified`, else `created`; `None` for objects without either (most SCOs).
-    pub version: Option<(i64, String)>,
+    pub version: Option<(Timestamp, String)>,
     pub spec_version: String,
     /// The effective TLP of its markings (`clear` ... `red`), `None` when unmarked.
     pub tlp: Option<String>,
@@ -36,7 +37,7 @@ pub struct NewVersion {
 
 /// The key a stored version is matched on when the same object is posted again: its version,
 /// or `None` for the versionless (whose version is their date_added, so any copy matches).
-pub type VersionKey = (String, Option<i64>);
+pub type VersionKey = (String, Option<Timestamp>);
 
 /// A stored version of a posted id, as the repeat-post check needs it.
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ pub fn stored_versions(
         .into_iter()
         .map(
             |(seq, id, version, versioned, version_text, body, producer, private_copy)| Known {
-                key: (id, versioned.then_some(version)),
+                key: (id, versioned.then_some(Timestamp::from_micros(version))),
                 version_text,
                 body,
                 producer,
@@ -107,14 +108,14 @@ impl AddedClock {
         Ok(AddedClock { last, saved: last })
     }
 
-    pub fn next(&mut self, now: i64) -> i64 {
-        self.last = now.max(self.last + 1);
-        self.last
+    pub fn next(&mut self, now: Timestamp) -> Timestamp {
+        self.last = now.micros().max(self.last + 1);
+        Timestamp::from_micros(self.last)
     }
 
     /// The latest time handed out (or loaded).
-    pub fn last(&self) -> i64 {
-        self.last
+    pub fn last(&self) -> Timestamp {
+        Timestamp::from_micros(self.last)
     }
 
     pub fn save(self, conn: &mut Conn) -> Result<(), StorageError> {
@@ -129,8 +130,8 @@ impl AddedClock {
 #[derive(Debug, Clone)]
 pub struct Placed {
     pub item: NewVersion,
-    pub added_at: i64,
-    pub release_at: i64,
+    pub added_at: Timestamp,
+    pub release_at: Timestamp,
     /// Delivered to its producer's partner only (docs/sharing.md section 6).
     pub private_copy: bool,
 }
@@ -138,14 +139,10 @@ pub struct Placed {
 impl Placed {
     /// `(version, version text, versioned)`. TAXII: without `modified` or `created`, an
     /// object's version is when it was added (its POST's insertion time).
-    pub fn version(&self) -> (i64, String, bool) {
+    pub fn version(&self) -> (Timestamp, String, bool) {
         match &self.item.version {
             Some((v, t)) => (*v, t.clone(), true),
-            None => (
-                self.added_at,
-                crate::taxii::timestamp::format_micros(self.added_at),
-                false,
-            ),
+            None => (self.added_at, self.added_at.to_string(), false),
         }
     }
 
@@ -164,12 +161,12 @@ impl Placed {
             seq,
             stix_id: self.item.stix_id.clone(),
             stix_type: self.item.stix_type.clone(),
-            version: self.version().0,
+            version: self.version().0.micros(),
             producer_id: producer.map(str::to_owned),
             tlp: self.item.tlp.clone(),
             recipients: self.item.recipients.clone(),
-            added_at: self.added_at,
-            release_at: self.release_at,
+            added_at: self.added_at.micros(),
+            release_at: self.release_at.micros(),
             released: self.released(),
             private_copy: self.private_copy,
         }
@@ -228,7 +225,7 @@ pub fn insert_numbered(
     );
     assign_nums(conn, community, &named, nums)?;
     let several = with_company(placed, existing);
-    let versions: Vec<(i64, String, bool)> = placed.iter().map(Placed::version).collect();
+    let versions: Vec<(Timestamp, String, bool)> = placed.iter().map(Placed::version).collect();
     let mut rows = Vec::with_capacity(placed.len());
     let (mut ref_seqs, mut ref_ids, mut ref_nums) = (vec![], vec![], vec![]);
     for ((p, seq), version) in placed.iter().zip(seqs).zip(&versions) {
@@ -331,7 +328,7 @@ struct NewRow<'a> {
     producer: Option<&'a str>,
     several: bool,
     /// (version, its text, whether the object has versions): see `Placed::version`.
-    version: &'a (i64, String, bool),
+    version: &'a (Timestamp, String, bool),
 }
 
 impl<'a> NewRow<'a> {
@@ -344,15 +341,15 @@ impl<'a> NewRow<'a> {
             Value::Text(self.community),
             Value::Text(&item.stix_id),
             Value::Text(&item.stix_type),
-            Value::Int(*version),
+            Value::Int(version.micros()),
             Value::Text(text),
             Value::Bool(*versioned),
             Value::Text(&item.spec_version),
-            Value::Int(p.added_at),
+            Value::Int(p.added_at.micros()),
             Value::OptText(self.producer),
             Value::OptText(item.tlp.as_deref()),
             Value::Text(&item.recipients),
-            Value::Int(p.release_at),
+            Value::Int(p.release_at.micros()),
             Value::Bool(p.released()),
             Value::Text(&item.body),
             Value::Bool(self.several),
@@ -381,7 +378,7 @@ pub fn ensure_builtin(
     conn: &mut Conn,
     community: &str,
     item: &NewVersion,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     let mut known = nums(conn, community, &[item.stix_id.as_str()])?;
     let producers: Vec<Option<String>> = match known.get(&item.stix_id) {
