@@ -151,8 +151,17 @@ fn prepare_sqlite_file(path: &str, max_bytes: u64) -> Result<Prepared, StorageEr
     })
 }
 
+/// Initialises OpenSSL, which libpq uses for TLS and password logins, without its exit-time
+/// cleanup: that cleanup frees OpenSSL's state at `exit` while pool threads may still close or
+/// open connections, which crashed a process on its way out. Must run before libpq's first use.
+fn openssl_without_exit_cleanup() {
+    // `init` passes OPENSSL_INIT_NO_ATEXIT; the first initialisation decides, and it is this one.
+    openssl_sys::init();
+}
+
 /// PostgreSQL, migrated. Several instances may start together: one migrates, the others wait.
 fn prepare_postgres(url: String) -> Result<Prepared, StorageError> {
+    openssl_without_exit_cleanup();
     let mut first =
         PgConnection::establish(&url).map_err(|e| StorageError::Unavailable(e.to_string()))?;
     first.batch_execute("SELECT pg_advisory_lock(727274)")?;
@@ -257,6 +266,7 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, S
             "database name '{name}'"
         )));
     }
+    openssl_without_exit_cleanup();
     let mut admin =
         PgConnection::establish(admin_url).map_err(|e| StorageError::Unavailable(e.to_string()))?;
     // CREATE DATABASE takes no bind parameters; the name is checked above.
