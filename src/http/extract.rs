@@ -1,22 +1,16 @@
-//! Extractors: the authenticated caller and the decoded query pairs.
+//! Extractors: the caller's credentials and the decoded query pairs.
 
 use super::error::ApiError;
-use crate::policy::Principal;
 use crate::service::auth::{Credentials, Scheme};
-use crate::service::{Cairn, ServiceError};
+use crate::service::ServiceError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use std::future::Future;
-use std::pin::Pin;
 
-/// The caller, authenticated with HTTP Basic.
-pub struct Caller(pub Principal);
-
-/// Credentials (Basic, or an API token), checked later by the service in the transaction that reads (one
-/// storage trip instead of two); missing or malformed ones are refused here.
+/// Credentials (Basic, or an API token), checked by the use case in the transaction that serves
+/// the request (`Cairn::read_as_caller`); missing or malformed ones are refused here.
 pub struct Basic(pub Credentials);
 
 impl FromRequest for Basic {
@@ -68,23 +62,6 @@ fn sent_credentials(req: &HttpRequest) -> Option<(String, String, Scheme)> {
     let decoded = String::from_utf8(STANDARD.decode(rest).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned(), Scheme::Basic))
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let cairn = req.app_data::<web::Data<Cairn>>().cloned();
-        let creds = credentials(req);
-        Box::pin(async move {
-            let cairn = cairn
-                .ok_or_else(|| ApiError::Service(ServiceError::Internal("no app state".into())))?;
-            let creds = creds.ok_or(ApiError::Service(ServiceError::Unauthorized))?;
-            let principal = cairn.authenticate(&creds).await?;
-            Ok(Caller(principal))
-        })
-    }
 }
 
 /// Query parameters as decoded (name, value) pairs, in order.

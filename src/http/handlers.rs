@@ -2,9 +2,9 @@
 
 use super::edge::Edge;
 use super::error::ApiError;
-use super::extract::{query_pairs, Basic, Caller};
+use super::extract::{query_pairs, Basic};
 use crate::service::query::{Items, Page, Record};
-use crate::service::{Cairn, CollectionView};
+use crate::service::{Asker, Cairn, CollectionView};
 use crate::taxii::media;
 use crate::taxii::query::Endpoint;
 use crate::taxii::resources::{self, ManifestRecord};
@@ -97,13 +97,14 @@ pub async fn discovery(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
     edge: web::Data<Edge>,
-    caller: Caller,
+    basic: Basic,
 ) -> Result {
+    let caller = cairn.caller(&basic.0).await?;
     let s = cairn.settings();
     let root = format!(
         "{}/{}/",
         base_url(&req, &edge, cairn.settings().public_url.as_deref()),
-        caller.0.partner
+        caller.partner
     );
     Ok(json(&resources::Discovery {
         title: s.title.clone(),
@@ -114,9 +115,9 @@ pub async fn discovery(
     }))
 }
 
-pub async fn api_root(cairn: web::Data<Cairn>, caller: Caller, path: web::Path<String>) -> Result {
+pub async fn api_root(cairn: web::Data<Cairn>, basic: Basic, path: web::Path<String>) -> Result {
     let root = path.into_inner();
-    Cairn::check_api_root(&caller.0, &root)?;
+    Cairn::check_api_root(&cairn.caller(&basic.0).await?, &root)?;
     let s = cairn.settings();
     Ok(json(&resources::ApiRoot {
         title: format!("{} for {}", s.title, root),
@@ -314,14 +315,14 @@ pub async fn versions(
 pub async fn delete_object(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String, String)>,
 ) -> Result {
     let (root, coll, id) = path.into_inner();
     let n = cairn
-        .delete_object(&caller.0, &root, &coll, &id, &query_pairs(&req))
+        .delete_object(&basic.0, &root, &coll, &id, &query_pairs(&req))
         .await?;
-    tracing::info!(partner = %caller.0.partner, object = %id, versions = n, "object deleted");
+    tracing::info!(partner = %root, object = %id, versions = n, "object deleted");
     Ok(taxii(StatusCode::OK, String::new()))
 }
 
@@ -331,13 +332,15 @@ pub async fn add_objects(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
     edge: web::Data<Edge>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
     mut payload: web::Payload,
 ) -> Result {
     let (root, coll) = path.into_inner();
     // Who may write is checked first, so that a stranger learns nothing from 415 or 413.
-    let grant = cairn.authorize_post(&caller.0, &root, &coll).await?;
+    let (caller, grant) = cairn
+        .authorize_post(Asker::Sent(&basic.0), &root, &coll)
+        .await?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -355,7 +358,7 @@ pub async fn add_objects(
         return Err(ApiError::PayloadTooLarge(max));
     }
     // Held until the POST is answered, ingest included.
-    let _slot = edge.start_post(&caller.0.user)?;
+    let _slot = edge.start_post(&caller.user)?;
     let body = tokio::time::timeout(edge.body_timeout, read_body(&mut payload, declared, max))
         .await
         .map_err(|_| ApiError::BodyTimeout(edge.body_timeout))??;
@@ -372,9 +375,7 @@ pub async fn add_objects(
                 .to_owned(),
         ),
     };
-    let status = cairn
-        .add_objects(&caller.0, grant, recipients, text)
-        .await?;
+    let status = cairn.add_objects(&caller, grant, recipients, text).await?;
     Ok(taxii(
         StatusCode::ACCEPTED,
         serde_json::to_string(&status).expect("status serialises"),
@@ -414,7 +415,7 @@ pub async fn list_follows(
 pub async fn add_follow(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result {
@@ -432,7 +433,9 @@ pub async fn add_follow(
             "the body is not UTF-8".into(),
         ))
     })?;
-    let follow = cairn.follow(&caller.0, &path.into_inner(), text).await?;
+    let follow = cairn
+        .follow(Asker::Sent(&basic.0), &path.into_inner(), text)
+        .await?;
     Ok(taxii(
         StatusCode::CREATED,
         serde_json::to_string(&follow).expect("follows serialise"),
@@ -442,11 +445,11 @@ pub async fn add_follow(
 /// `DELETE /{root}/follows/{id}/` (Cairn's).
 pub async fn delete_follow(
     cairn: web::Data<Cairn>,
-    caller: Caller,
+    basic: Basic,
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, id) = path.into_inner();
-    cairn.unfollow(&caller.0, &root, &id).await?;
+    cairn.unfollow(Asker::Sent(&basic.0), &root, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,11 +2,12 @@
 //! whole community it reads, and its feed lists what became deliverable to it and matched.
 
 use super::auth::Credentials;
-use super::{Cairn, ServiceError};
+use super::{Asker, Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
 use crate::stix::timestamp::Timestamp;
 use crate::storage::follows::{self, FeedRow, FollowRow};
+use crate::storage::Conn;
 use crate::taxii::cursor::Position;
 use serde::{Deserialize, Serialize};
 
@@ -93,13 +94,23 @@ impl Cairn {
 
     pub async fn follow(
         &self,
-        principal: &Principal,
+        asker: Asker<'_>,
         api_root: &str,
         body: &str,
     ) -> Result<Follow, ServiceError> {
-        Self::check_api_root(principal, api_root)?;
-        let asked: NewFollow = serde_json::from_str(body)
-            .map_err(|e| ServiceError::Unprocessable(format!("a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}")))?;
+        let asked: NewFollow = match serde_json::from_str(body) {
+            Ok(asked) => asked,
+            Err(e) => {
+                // Who asks is settled first: a stranger learns nothing from a 422.
+                if let Asker::Sent(creds) = asker {
+                    Self::check_api_root(&self.caller(creds).await?, api_root)?;
+                }
+                return Err(ServiceError::Unprocessable(format!("a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}")));
+            }
+        };
+        let (principal, community, membership) =
+            self.member(asker, api_root, &asked.collection).await?;
+        let principal = &principal;
         if principal.read_only {
             return Err(ServiceError::Forbidden(
                 "a read-only API token cannot add follows".into(),
@@ -109,9 +120,6 @@ impl Cairn {
             crate::stix::rules::parse_identifier(id)
                 .map_err(|why| ServiceError::Unprocessable(format!("object: {why}")))?;
         }
-        let (community, membership) = self
-            .membership(principal, api_root, &asked.collection)
-            .await?;
         let grant = crate::policy::grant_read(principal, &membership)?;
         let row = FollowRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -148,24 +156,18 @@ impl Cairn {
 
     pub async fn unfollow(
         &self,
-        principal: &Principal,
+        asker: Asker<'_>,
         api_root: &str,
         id: &str,
     ) -> Result<(), ServiceError> {
-        Self::check_api_root(principal, api_root)?;
-        if principal.read_only {
-            return Err(ServiceError::Forbidden(
-                "a read-only API token cannot remove follows".into(),
-            ));
-        }
-        let (user, id) = (principal.user.clone(), id.to_owned());
-        match self
-            .storage
-            .write(move |c| follows::delete(c, &user, &id))
-            .await?
-        {
-            true => Ok(()),
-            false => Err(ServiceError::NotFound),
+        let (root, id) = (api_root.to_owned(), id.to_owned());
+        let remove = move |c: &mut Conn, p: &Principal| unfollow_in(c, p, &root, &id);
+        match asker {
+            Asker::Sent(creds) => self.write_as_caller(creds, remove).await,
+            Asker::Page(p) => {
+                let p = p.clone();
+                self.storage.write(move |c| Ok(remove(c, &p))).await?
+            }
         }
     }
 
@@ -301,6 +303,20 @@ impl Cairn {
             }
         }
         Ok((after, limit))
+    }
+}
+
+/// Removes the caller's follow `id`: 404 when it has none of that id.
+fn unfollow_in(c: &mut Conn, p: &Principal, root: &str, id: &str) -> Result<(), ServiceError> {
+    Cairn::check_api_root(p, root)?;
+    if p.read_only {
+        return Err(ServiceError::Forbidden(
+            "a read-only API token cannot remove follows".into(),
+        ));
+    }
+    match follows::delete(c, &p.user, id)? {
+        true => Ok(()),
+        false => Err(ServiceError::NotFound),
     }
 }
 

@@ -3,7 +3,7 @@
 //! transaction, and record a status resource. One bad object never stops the others.
 
 use super::deliveries::{self, Fresh, Scope};
-use super::{Cairn, ServiceError};
+use super::{Asker, Cairn, ServiceError};
 use crate::policy::identity;
 use crate::policy::{self, Principal, StatusOwner, WriteGrant};
 use crate::sharing::decision::{self as decision, ReaderCaps, Recipient, VersionFacts};
@@ -57,14 +57,17 @@ type Tally = std::collections::BTreeMap<(&'static str, &'static str), u64>;
 impl Cairn {
     /// Who may post to this collection: checked before the body is read, so that a stranger
     /// learns nothing from 413 or 415.
+    /// Who may write, asked before a POST's body is read (so that a stranger learns nothing
+    /// from 413 or 415); the write transaction reads the caller again.
     pub async fn authorize_post(
         &self,
-        principal: &Principal,
+        asker: Asker<'_>,
         api_root: &str,
         collection: &str,
-    ) -> Result<WriteGrant, ServiceError> {
-        let (_, m) = self.membership(principal, api_root, collection).await?;
-        Ok(policy::grant_write(principal, &m)?)
+    ) -> Result<(Principal, WriteGrant), ServiceError> {
+        let (principal, _, m) = self.member(asker, api_root, collection).await?;
+        let grant = policy::grant_write(&principal, &m)?;
+        Ok((principal, grant))
     }
 
     pub async fn add_objects(

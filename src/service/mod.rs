@@ -22,6 +22,14 @@ use crate::storage::{settings, setup, Conn, Storage, StorageError};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
+/// Who asks for a change: the credentials an API request sent, checked in the transaction that
+/// reads for it (`read_as_caller`, `write_as_caller`), or the user a web page's session signed in.
+#[derive(Clone, Copy)]
+pub enum Asker<'a> {
+    Sent(&'a auth::Credentials),
+    Page(&'a Principal),
+}
+
 /// Errors of the use cases; `http::error` maps each to one TAXII error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -311,8 +319,43 @@ impl Cairn {
         Ok(self.storage.read(crate::storage::migrated).await?)
     }
 
-    pub async fn authenticate(&self, creds: &auth::Credentials) -> Result<Principal, ServiceError> {
+    /// Verifies credentials on their own (argon2 when not recently verified); requests go
+    /// through `read_as_caller`, which uses this only when its transaction could not recall them.
+    pub(super) async fn authenticate(
+        &self,
+        creds: &auth::Credentials,
+    ) -> Result<Principal, ServiceError> {
         self.auth.authenticate(&self.storage, creds).await
+    }
+
+    /// The caller of a request that reads nothing else (discovery, an API root).
+    pub async fn caller(&self, creds: &auth::Credentials) -> Result<Principal, ServiceError> {
+        self.read_as_caller(creds, |_, p| Ok(p.clone())).await
+    }
+
+    /// The asker and its membership of collection `key` under `api_root`, read in one
+    /// transaction (for credentials, the one that authenticates them).
+    pub(super) async fn member(
+        &self,
+        asker: Asker<'_>,
+        api_root: &str,
+        key: &str,
+    ) -> Result<(Principal, CommunityRow, Membership), ServiceError> {
+        let creds = match asker {
+            Asker::Page(p) => {
+                let (community, m) = self.membership(p, api_root, key).await?;
+                return Ok((p.clone(), community, m));
+            }
+            Asker::Sent(creds) => creds,
+        };
+        let (root, key) = (api_root.to_owned(), key.to_owned());
+        self.read_as_caller(creds, move |c, p| {
+            Self::check_api_root(p, &root)?;
+            let (community, row) = setup::membership_by_collection(c, &p.partner, &key)?
+                .ok_or(ServiceError::NotFound)?;
+            Ok((p.clone(), community, membership(&row)?))
+        })
+        .await
     }
 
     /// The API root is the caller's own partner; any other answers as if it did not exist.

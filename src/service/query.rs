@@ -229,6 +229,32 @@ impl Cairn {
         T: Send + 'static,
         F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
     {
+        self.as_caller(creds, false, f).await
+    }
+
+    /// `read_as_caller` for a change: `f` runs in a write transaction that authenticates.
+    pub(super) async fn write_as_caller<T, F>(
+        &self,
+        creds: &Credentials,
+        f: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
+    {
+        self.as_caller(creds, true, f).await
+    }
+
+    async fn as_caller<T, F>(
+        &self,
+        creds: &Credentials,
+        write: bool,
+        f: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
+    {
         let f = Arc::new(f);
         let mut verified: Option<Principal> = None;
         loop {
@@ -238,19 +264,20 @@ impl Cairn {
                 verified.clone(),
                 Arc::clone(&f),
             );
-            let done = self
-                .storage
-                .read(move |c| {
-                    let principal = match known {
+            let job = move |c: &mut Conn| {
+                let principal = match &known {
+                    Some(p) => p.clone(),
+                    None => match auth.recall(c, &sent)? {
                         Some(p) => p,
-                        None => match auth.recall(c, &sent)? {
-                            Some(p) => p,
-                            None => return Ok(None),
-                        },
-                    };
-                    Ok(Some(f(c, &principal)))
-                })
-                .await?;
+                        None => return Ok(None),
+                    },
+                };
+                Ok(Some(f(c, &principal)))
+            };
+            let done = match write {
+                true => self.storage.write(job).await?,
+                false => self.storage.read(job).await?,
+            };
             match done {
                 Some(result) => {
                     self.auth.flush_uses(&self.storage);
@@ -373,13 +400,15 @@ impl Cairn {
 
     pub async fn delete_object(
         &self,
-        principal: &Principal,
+        creds: &Credentials,
         api_root: &str,
         collection: &str,
         id: &str,
         pairs: &[(String, String)],
     ) -> Result<usize, ServiceError> {
-        let (_, m) = self.membership(principal, api_root, collection).await?;
+        let asker = super::Asker::Sent(creds);
+        let (principal, _, m) = self.member(asker, api_root, collection).await?;
+        let principal = &principal;
         // A caller who cannot read gets 404 before anything else is said; one who may read but
         // not delete gets 403 whatever the id (TAXII 2.1 §5.7).
         policy::grant_read(principal, &m)?;

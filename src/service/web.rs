@@ -3,7 +3,7 @@
 //! is the API's; a session is an API token (`token`) kept in a cookie.
 
 use super::auth::{token, Credentials, Scheme};
-use super::{Cairn, ServiceError};
+use super::{Asker, Cairn, ServiceError};
 use crate::ids::{CommunityId, PartnerId, UserName};
 use crate::policy::{self, identity, Principal, Role, StatusOwner};
 use crate::stix::timestamp::Timestamp;
@@ -304,8 +304,8 @@ impl Cairn {
         let (community, _) = self
             .membership(principal, root, &comment.collection)
             .await?;
-        let grant = self
-            .authorize_post(principal, root, &comment.collection)
+        let (_, grant) = self
+            .authorize_post(Asker::Page(principal), root, &comment.collection)
             .await?;
         let signer = self.identity_of(&principal.partner, &community.id).await?;
         let kind = object["type"].as_str().unwrap_or_default().to_owned();
