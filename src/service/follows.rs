@@ -98,16 +98,7 @@ impl Cairn {
         api_root: &str,
         body: &str,
     ) -> Result<Follow, ServiceError> {
-        let asked: NewFollow = match serde_json::from_str(body) {
-            Ok(asked) => asked,
-            Err(e) => {
-                // Who asks is settled first: a stranger learns nothing from a 422.
-                if let Asker::Sent(creds) = asker {
-                    Self::check_api_root(&self.caller(creds).await?, api_root)?;
-                }
-                return Err(ServiceError::Unprocessable(format!("a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}")));
-            }
-        };
+        let asked = self.asked_follow(asker, api_root, body).await?;
         let (principal, community, membership) =
             self.member(asker, api_root, &asked.collection).await?;
         let principal = &principal;
@@ -152,6 +143,26 @@ impl Cairn {
             })?;
         let collections = [(community.id, community.collection_id)].into();
         Ok(follow_view(&kept, &collections))
+    }
+
+    /// The follow a body asks for; when it is not one, the asker is checked before that is said,
+    /// so a stranger learns nothing from a 422.
+    async fn asked_follow(
+        &self,
+        asker: Asker<'_>,
+        api_root: &str,
+        body: &str,
+    ) -> Result<NewFollow, ServiceError> {
+        let e = match serde_json::from_str(body) {
+            Ok(asked) => return Ok(asked),
+            Err(e) => e,
+        };
+        if let Asker::Sent(creds) = asker {
+            Self::check_api_root(&self.caller(creds).await?, api_root)?;
+        }
+        Err(ServiceError::Unprocessable(format!(
+            "a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}"
+        )))
     }
 
     pub async fn unfollow(

@@ -305,3 +305,55 @@ async fn a_webhook_url_credential_is_never_printed() {
         "apply prints the URL's password: {lines:?}"
     );
 }
+
+/// Follows are authenticated the way every request is, before their body is judged: wrong
+/// credentials get 401 and another partner's API root 404, whatever the body; only a member
+/// learns that a body is not a follow (422), or that a follow id is not its own (404).
+#[tokio::test]
+async fn a_strangers_follow_is_refused_before_its_body_is_read() {
+    let s = TestServer::start_with(&isac_setup(""), "").await;
+    let wrong = format!("Basic {}", base64_of("initech-soc:not-the-password"));
+    let ask = |auth: Option<String>, method: reqwest::Method, path: &'static str| {
+        let s = &s;
+        async move {
+            let mut headers = vec![("Content-Type", "application/json")];
+            let auth_value;
+            let user = match auth {
+                Some(a) => {
+                    auth_value = a;
+                    headers.push(("Authorization", auth_value.as_str()));
+                    None
+                }
+                None => Some("initech-soc"),
+            };
+            let body = Some(b"{\"collection\": 7}".to_vec());
+            s.send(method, path, user, &headers, body).await.status
+        }
+    };
+    let post = reqwest::Method::POST;
+    let delete = reqwest::Method::DELETE;
+    assert_eq!(
+        ask(Some(wrong.clone()), post.clone(), "/initech/follows/").await,
+        401
+    );
+    assert_eq!(
+        ask(Some(wrong.clone()), delete.clone(), "/initech/follows/x/").await,
+        401
+    );
+    let other_root = format!("Basic {}", base64_of(&format!("globex-soc:{PASSWORD}")));
+    assert_eq!(
+        ask(Some(other_root.clone()), post.clone(), "/initech/follows/").await,
+        404
+    );
+    assert_eq!(
+        ask(Some(other_root), delete.clone(), "/initech/follows/x/").await,
+        404
+    );
+    assert_eq!(ask(None, post, "/initech/follows/").await, 422);
+    assert_eq!(ask(None, delete, "/initech/follows/x/").await, 404);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
