@@ -939,6 +939,18 @@ mod tests {
     use super::*;
     use crate::storage::settings::*;
 
+    /// The plan of setup `text` against an empty database, at the epoch, without `env:` values.
+    fn plan_text(text: &str) -> Result<Plan, SetupError> {
+        let file = parse("setup.toml", text).expect("the file parses");
+        plan(
+            "setup.toml",
+            &file,
+            &Default::default(),
+            &|_| None,
+            Timestamp::EPOCH,
+        )
+    }
+
     /// What `cairn apply` writes, every parser reads back as the file meant it.
     #[test]
     fn the_setup_file_writes_what_the_parsers_read() {
@@ -986,16 +998,7 @@ title = "Club"
 unmarked = "reject"
 "#
         );
-        let file = crate::setup::parse("setup.toml", &text).unwrap();
-        let rows = crate::setup::plan(
-            "setup.toml",
-            &file,
-            &Default::default(),
-            &|_| None,
-            Timestamp::EPOCH,
-        )
-        .unwrap()
-        .rows;
+        let rows = plan_text(&text).unwrap().rows;
         let [acme, globex] = &rows.users[..] else {
             panic!("{:?}", rows.users)
         };
@@ -1034,15 +1037,7 @@ unmarked = "reject"
     fn partner_ids_that_are_paths_of_their_own_are_refused() {
         for id in ["taxii2", "healthz", "readyz", "web"] {
             let text = format!("[[partner]]\nid = \"{id}\"\ntitle = \"T\"\n");
-            let file = crate::setup::parse("setup.toml", &text).unwrap();
-            let planned = crate::setup::plan(
-                "setup.toml",
-                &file,
-                &Default::default(),
-                &|_| None,
-                Timestamp::EPOCH,
-            );
-            let Err(err) = planned else {
+            let Err(err) = plan_text(&text) else {
                 panic!("{id} was taken")
             };
             let err = err.to_string();
@@ -1058,15 +1053,7 @@ unmarked = "reject"
                 "[[community]]\nid = \"club\"\ntitle = \"Club\"\n\
                  collection = \"7d1f3a52-9c4e-4b8a-8f2d-3e5b6a7c8d90\"\ntypes = [{types}]\n"
             );
-            let file = parse("setup.toml", &text).unwrap();
-            plan(
-                "setup.toml",
-                &file,
-                &Default::default(),
-                &|_| None,
-                Timestamp::EPOCH,
-            )
-            .map(|_| ())
+            plan_text(&text).map(|_| ())
         };
         assert!(plan_types(r#""indicator", "x-acme-widget""#).is_ok());
         let refused = [

@@ -87,6 +87,18 @@ role = "moderator"
     )
 }
 
+/// `cairn check` of setup `text` against an empty database at the epoch, with `env` for its
+/// `env:` values: the plan, or why the file is refused.
+pub fn plan_setup(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<cairn::setup::Plan, cairn::setup::SetupError> {
+    let parsed = cairn::setup::parse("setup.toml", text)?;
+    let empty = cairn::storage::setup::SetupRows::default();
+    let epoch = cairn::stix::timestamp::Timestamp::EPOCH;
+    cairn::setup::plan("setup.toml", &parsed, &empty, env, epoch)
+}
+
 /// The database of one test server: a fresh SQLite file, or, when `CAIRN_TEST_POSTGRES_URL`
 /// names a PostgreSQL database the role may create databases from, a fresh PostgreSQL database.
 pub fn storage_url(dir: &tempfile::TempDir) -> String {

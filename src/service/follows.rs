@@ -2,6 +2,7 @@
 //! whole community it reads, and its feed lists what became deliverable to it and matched.
 
 use super::auth::Credentials;
+use super::query::Txn;
 use super::{Asker, Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
@@ -174,7 +175,7 @@ impl Cairn {
         let (root, id) = (api_root.to_owned(), id.to_owned());
         let remove = move |c: &mut Conn, p: &Principal| unfollow_in(c, p, &root, &id);
         match asker {
-            Asker::Sent(creds) => self.write_as_caller(creds, remove).await,
+            Asker::Sent(creds) => self.as_caller(creds, Txn::Write, remove).await,
             Asker::Page(p) => {
                 let p = p.clone();
                 self.storage.write(move |c| Ok(remove(c, &p))).await?

@@ -23,7 +23,8 @@ use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
 /// Who asks for a change: the credentials an API request sent, checked in the transaction that
-/// reads for it (`read_as_caller`, `write_as_caller`), or the user a web page's session signed in.
+/// serves it (`read_as_caller`, or `as_caller` with `Txn::Write`), or the user a web page's
+/// session signed in.
 #[derive(Clone, Copy)]
 pub enum Asker<'a> {
     Sent(&'a auth::Credentials),

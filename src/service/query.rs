@@ -208,6 +208,13 @@ fn feedback(
     Ok(by_id.into_values().collect())
 }
 
+/// The kind of transaction a request runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Txn {
+    Read,
+    Write,
+}
+
 /// What one read as a member came to.
 enum Step<T> {
     /// Delay releases came due in this community: they are processed before anything is read.
@@ -229,26 +236,14 @@ impl Cairn {
         T: Send + 'static,
         F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
     {
-        self.as_caller(creds, false, f).await
+        self.as_caller(creds, Txn::Read, f).await
     }
 
-    /// `read_as_caller` for a change: `f` runs in a write transaction that authenticates.
-    pub(super) async fn write_as_caller<T, F>(
+    /// `read_as_caller` in a transaction of kind `txn` (`Txn::Write` for a change).
+    pub(super) async fn as_caller<T, F>(
         &self,
         creds: &Credentials,
-        f: F,
-    ) -> Result<T, ServiceError>
-    where
-        T: Send + 'static,
-        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
-    {
-        self.as_caller(creds, true, f).await
-    }
-
-    async fn as_caller<T, F>(
-        &self,
-        creds: &Credentials,
-        write: bool,
+        txn: Txn,
         f: F,
     ) -> Result<T, ServiceError>
     where
@@ -274,9 +269,9 @@ impl Cairn {
                 };
                 Ok(Some(f(c, &principal)))
             };
-            let done = match write {
-                true => self.storage.write(job).await?,
-                false => self.storage.read(job).await?,
+            let done = match txn {
+                Txn::Write => self.storage.write(job).await?,
+                Txn::Read => self.storage.read(job).await?,
             };
             match done {
                 Some(result) => {

@@ -97,16 +97,7 @@ async fn errors_name_the_file_the_entry_and_the_key() {
          "setup.toml: [[user]] 'initech-soc': max_tlp: 'purple' is not a TLP level (clear, white, green, amber, amber+strict, red)"),
     ];
     for (text, expected) in cases {
-        let parsed = cairn::setup::parse("setup.toml", &text).unwrap();
-        let rows = cairn::storage::setup::SetupRows::default();
-        let err = cairn::setup::plan(
-            "setup.toml",
-            &parsed,
-            &rows,
-            &|_| None,
-            cairn::stix::timestamp::Timestamp::EPOCH,
-        )
-        .unwrap_err();
+        let err = plan_setup(&text, &|_| None).unwrap_err();
         assert_eq!(err.to_string(), expected);
     }
     // Unknown keys are refused by name, so a typo never silently widens access.
@@ -168,23 +159,14 @@ async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
         storage
             .write_now(|c| {
                 let env = |name: &str| (name == "BOT_PW").then(|| "a new password".to_string());
-                let first = cairn::setup::apply(
-                    c,
-                    "setup.toml",
-                    &parsed,
-                    &env,
-                    cairn::stix::timestamp::Timestamp::EPOCH,
-                )
-                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                let epoch = cairn::stix::timestamp::Timestamp::EPOCH;
+                let mut apply = || {
+                    cairn::setup::apply(c, "setup.toml", &parsed, &env, epoch)
+                        .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))
+                };
+                let first = apply()?;
                 // The same password again keeps the stored hash: nothing to change.
-                let second = cairn::setup::apply(
-                    c,
-                    "setup.toml",
-                    &parsed,
-                    &env,
-                    cairn::stix::timestamp::Timestamp::EPOCH,
-                )
-                .map_err(|e| cairn::storage::StorageError::Task(e.to_string()))?;
+                let second = apply()?;
                 Ok((first, second))
             })
             .unwrap()
@@ -205,15 +187,7 @@ async fn passwords_come_from_the_environment_and_plain_ones_are_refused() {
     assert_eq!(r.status(), 200);
 
     let plain = with_env.replace("env:BOT_PW", "hunter2");
-    let parsed = cairn::setup::parse("setup.toml", &plain).unwrap();
-    let err = cairn::setup::plan(
-        "setup.toml",
-        &parsed,
-        &Default::default(),
-        &|_| None,
-        cairn::stix::timestamp::Timestamp::EPOCH,
-    )
-    .unwrap_err();
+    let err = plan_setup(&plain, &|_| None).unwrap_err();
     assert!(
         err.to_string()
             .contains("'acme-bot': password: must be \"env:VARIABLE\""),

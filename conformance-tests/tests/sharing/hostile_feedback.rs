@@ -5,7 +5,6 @@
 use super::fixture::*;
 use super::follows::{follow, note, report, told};
 use super::mail::{mail_config, smtp_sink};
-use cairn::stix::timestamp::Timestamp;
 use cairn_conformance::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -213,29 +212,14 @@ async fn one_address_for_a_user_and_its_partner_is_refused() {
     let entries = "[[mail]]\nuser = \"initech-soc\"\nto = \"soc@initech.example\"\nschedule = \"immediate\"\n\n\
                    [[mail]]\npartner = \"initech\"\nto = \"SOC desk <soc@initech.example>\"\nschedule = \"immediate\"\n";
     let setup = format!("{}\n{entries}", isac_setup(""));
-    let parsed = cairn::setup::parse("setup.toml", &setup).unwrap();
-    let err = cairn::setup::plan(
-        "setup.toml",
-        &parsed,
-        &Default::default(),
-        &|_| None,
-        Timestamp::EPOCH,
-    )
-    .expect_err("refused")
-    .to_string();
+    let err = plan_setup(&setup, &|_| None)
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("already receives these users' mail"), "{err}");
     // Another partner's user at the same address is another user: accepted.
     let other = entries.replace("partner = \"initech\"", "partner = \"umbrella\"");
     let setup = format!("{}\n{other}", isac_setup(""));
-    let parsed = cairn::setup::parse("setup.toml", &setup).unwrap();
-    assert!(cairn::setup::plan(
-        "setup.toml",
-        &parsed,
-        &Default::default(),
-        &|_| None,
-        Timestamp::EPOCH
-    )
-    .is_ok());
+    assert!(plan_setup(&setup, &|_| None).is_ok());
 }
 
 /// §8 webhooks: "a receiver that hangs holds its 4 places, not the others'". A mail server

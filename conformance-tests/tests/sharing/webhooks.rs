@@ -3,7 +3,6 @@
 
 use super::fixture::*;
 use super::follows::{follow, note, told};
-use cairn::stix::timestamp::Timestamp;
 use cairn_conformance::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -319,36 +318,16 @@ async fn a_webhook_secret_comes_from_the_environment_and_is_long() {
             "HOOK_SECRET must hold at least 16 characters",
         ),
     ] {
-        let parsed = cairn::setup::parse("setup.toml", &setup).unwrap();
         let lookup = |name: &str| {
             env.iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        let err = cairn::setup::plan(
-            "setup.toml",
-            &parsed,
-            &Default::default(),
-            &lookup,
-            Timestamp::EPOCH,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let err = plan_setup(&setup, &lookup).err().unwrap().to_string();
         assert!(err.contains(why), "{err}");
     }
     let inline = setup.replace("env:HOOK_SECRET", "0123456789abcdef0123");
-    let parsed = cairn::setup::parse("setup.toml", &inline).unwrap();
-    let err = cairn::setup::plan(
-        "setup.toml",
-        &parsed,
-        &Default::default(),
-        &|_| None,
-        Timestamp::EPOCH,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = plan_setup(&inline, &|_| None).err().unwrap().to_string();
     assert!(err.contains("secrets are not kept in setup files"), "{err}");
     let applied = s.apply_with_env(&setup, &[("HOOK_SECRET", SECRET)]).await;
     assert!(
