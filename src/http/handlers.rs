@@ -411,14 +411,22 @@ pub async fn list_follows(
     Ok(json(&serde_json::json!({ "follows": follows })))
 }
 
+/// A follow is a collection id and an object id: a few hundred bytes.
+const MAX_FOLLOW_BODY: usize = 16 * 1024;
+
 /// `POST /{root}/follows/` (Cairn's): `{"collection": ID, "object": STIX-ID}`, object optional.
+/// The caller is authenticated before its body is looked at, so a stranger learns nothing from
+/// 415, 413 or 422.
 pub async fn add_follow(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
     basic: Basic,
     path: web::Path<String>,
-    body: web::Bytes,
+    mut payload: web::Payload,
 ) -> Result {
+    let root = path.into_inner();
+    let caller = cairn.caller(&basic.0).await?;
+    Cairn::check_api_root(&caller, &root)?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -428,14 +436,13 @@ pub async fn add_follow(
     if essence != "application/json" && !media::is_taxii_content_type(Some(content_type)) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let body = read_body(&mut payload, None, MAX_FOLLOW_BODY).await?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         ApiError::Service(crate::service::ServiceError::NotJson(
             "the body is not UTF-8".into(),
         ))
     })?;
-    let follow = cairn
-        .follow(Asker::Sent(&basic.0), &path.into_inner(), text)
-        .await?;
+    let follow = cairn.follow(&caller, &root, text).await?;
     Ok(taxii(
         StatusCode::CREATED,
         serde_json::to_string(&follow).expect("follows serialise"),
@@ -449,7 +456,8 @@ pub async fn delete_follow(
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, id) = path.into_inner();
-    cairn.unfollow(Asker::Sent(&basic.0), &root, &id).await?;
+    let caller = cairn.caller(&basic.0).await?;
+    cairn.unfollow(&caller, &root, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,7 +7,7 @@ use super::extract::{client_ip, query_pairs};
 use crate::policy::Principal;
 use crate::service::query::{Items, Page};
 use crate::service::web::{self as uc, Comment, Said};
-use crate::service::{Asker, Cairn, ServiceError};
+use crate::service::{Cairn, ServiceError};
 use crate::stix::tlp::{self, Tlp};
 use crate::taxii::query::Endpoint;
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
@@ -869,7 +869,7 @@ async fn start_following(
     let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
     let body = serde_json::json!({ "collection": view.community.collection_id, "object": id });
     cairn
-        .follow(Asker::Page(&s.principal), s.root(), &body.to_string())
+        .follow(&s.principal, s.root(), &body.to_string())
         .await?;
     Ok(())
 }
@@ -886,9 +886,7 @@ async fn stop_following(
         f.object.as_deref() == Some(id) && f.collection == view.community.collection_id
     });
     for f in found {
-        cairn
-            .unfollow(Asker::Page(&s.principal), s.root(), &f.id)
-            .await?;
+        cairn.unfollow(&s.principal, s.root(), &f.id).await?;
     }
     Ok(())
 }
@@ -1177,7 +1175,7 @@ async fn remove_follow(
         return forged(s.frame());
     }
     match cairn
-        .unfollow(Asker::Page(&s.principal), s.root(), &path.into_inner())
+        .unfollow(&s.principal, s.root(), &path.into_inner())
         .await
     {
         Ok(()) => see_other("/web/me/?done=unfollow"),

@@ -2,13 +2,11 @@
 //! whole community it reads, and its feed lists what became deliverable to it and matched.
 
 use super::auth::Credentials;
-use super::query::Txn;
-use super::{Asker, Cairn, ServiceError};
+use super::{Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
 use crate::stix::timestamp::Timestamp;
 use crate::storage::follows::{self, FeedRow, FollowRow};
-use crate::storage::Conn;
 use crate::taxii::cursor::Position;
 use serde::{Deserialize, Serialize};
 
@@ -93,16 +91,17 @@ impl Cairn {
             .await?
     }
 
+    /// Adds a follow for a caller already authenticated (`Cairn::caller` before the body was
+    /// read, or a web page's session).
     pub async fn follow(
         &self,
-        asker: Asker<'_>,
+        principal: &Principal,
         api_root: &str,
         body: &str,
     ) -> Result<Follow, ServiceError> {
-        let asked = self.asked_follow(asker, api_root, body).await?;
-        let (principal, community, membership) =
-            self.member(asker, api_root, &asked.collection).await?;
-        let principal = &principal;
+        Self::check_api_root(principal, api_root)?;
+        let asked: NewFollow = serde_json::from_str(body)
+            .map_err(|e| ServiceError::Unprocessable(format!("a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}")))?;
         if principal.read_only {
             return Err(ServiceError::Forbidden(
                 "a read-only API token cannot add follows".into(),
@@ -112,6 +111,9 @@ impl Cairn {
             crate::stix::rules::parse_identifier(id)
                 .map_err(|why| ServiceError::Unprocessable(format!("object: {why}")))?;
         }
+        let (community, membership) = self
+            .membership(principal, api_root, &asked.collection)
+            .await?;
         let grant = crate::policy::grant_read(principal, &membership)?;
         let row = FollowRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -146,40 +148,28 @@ impl Cairn {
         Ok(follow_view(&kept, &collections))
     }
 
-    /// The follow a body asks for; when it is not one, the asker is checked before that is said,
-    /// so a stranger learns nothing from a 422.
-    async fn asked_follow(
-        &self,
-        asker: Asker<'_>,
-        api_root: &str,
-        body: &str,
-    ) -> Result<NewFollow, ServiceError> {
-        let e = match serde_json::from_str(body) {
-            Ok(asked) => return Ok(asked),
-            Err(e) => e,
-        };
-        if let Asker::Sent(creds) = asker {
-            Self::check_api_root(&self.caller(creds).await?, api_root)?;
-        }
-        Err(ServiceError::Unprocessable(format!(
-            "a follow is {{\"collection\": \"<id>\", \"object\": \"<STIX id>\"}} with object optional: {e}"
-        )))
-    }
-
+    /// Removes a follow of a caller already authenticated (`Cairn::caller`, or a web page's
+    /// session): its own bookkeeping, which tells nothing.
     pub async fn unfollow(
         &self,
-        asker: Asker<'_>,
+        principal: &Principal,
         api_root: &str,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let (root, id) = (api_root.to_owned(), id.to_owned());
-        let remove = move |c: &mut Conn, p: &Principal| unfollow_in(c, p, &root, &id);
-        match asker {
-            Asker::Sent(creds) => self.as_caller(creds, Txn::Write, remove).await,
-            Asker::Page(p) => {
-                let p = p.clone();
-                self.storage.write(move |c| Ok(remove(c, &p))).await?
-            }
+        Self::check_api_root(principal, api_root)?;
+        if principal.read_only {
+            return Err(ServiceError::Forbidden(
+                "a read-only API token cannot remove follows".into(),
+            ));
+        }
+        let (user, id) = (principal.user.clone(), id.to_owned());
+        match self
+            .storage
+            .write(move |c| follows::delete(c, &user, &id))
+            .await?
+        {
+            true => Ok(()),
+            false => Err(ServiceError::NotFound),
         }
     }
 
@@ -315,20 +305,6 @@ impl Cairn {
             }
         }
         Ok((after, limit))
-    }
-}
-
-/// Removes the caller's follow `id`: 404 when it has none of that id.
-fn unfollow_in(c: &mut Conn, p: &Principal, root: &str, id: &str) -> Result<(), ServiceError> {
-    Cairn::check_api_root(p, root)?;
-    if p.read_only {
-        return Err(ServiceError::Forbidden(
-            "a read-only API token cannot remove follows".into(),
-        ));
-    }
-    match follows::delete(c, &p.user, id)? {
-        true => Ok(()),
-        false => Err(ServiceError::NotFound),
     }
 }
 

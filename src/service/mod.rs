@@ -22,9 +22,8 @@ use crate::storage::{settings, setup, Conn, Storage, StorageError};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
-/// Who asks for a change: the credentials an API request sent, checked in the transaction that
-/// serves it (`read_as_caller`, or `as_caller` with `Txn::Write`), or the user a web page's
-/// session signed in.
+/// Who asks to post: the credentials an API request sent, checked in the transaction that reads
+/// the membership (`read_as_caller`), or the user a web page's session signed in.
 #[derive(Clone, Copy)]
 pub enum Asker<'a> {
     Sent(&'a auth::Credentials),

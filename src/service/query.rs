@@ -208,13 +208,6 @@ fn feedback(
     Ok(by_id.into_values().collect())
 }
 
-/// The kind of transaction a request runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Txn {
-    Read,
-    Write,
-}
-
 /// What one read as a member came to.
 enum Step<T> {
     /// Delay releases came due in this community: they are processed before anything is read.
@@ -230,20 +223,6 @@ impl Cairn {
     pub(super) async fn read_as_caller<T, F>(
         &self,
         creds: &Credentials,
-        f: F,
-    ) -> Result<T, ServiceError>
-    where
-        T: Send + 'static,
-        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
-    {
-        self.as_caller(creds, Txn::Read, f).await
-    }
-
-    /// `read_as_caller` in a transaction of kind `txn` (`Txn::Write` for a change).
-    pub(super) async fn as_caller<T, F>(
-        &self,
-        creds: &Credentials,
-        txn: Txn,
         f: F,
     ) -> Result<T, ServiceError>
     where
@@ -269,10 +248,7 @@ impl Cairn {
                 };
                 Ok(Some(f(c, &principal)))
             };
-            let done = match txn {
-                Txn::Write => self.storage.write(job).await?,
-                Txn::Read => self.storage.read(job).await?,
-            };
+            let done = self.storage.read(job).await?;
             match done {
                 Some(result) => {
                     self.auth.flush_uses(&self.storage);

@@ -306,51 +306,61 @@ async fn a_webhook_url_credential_is_never_printed() {
     );
 }
 
-/// Follows are authenticated the way every request is, before their body is judged: wrong
-/// credentials get 401 and another partner's API root 404, whatever the body; only a member
-/// learns that a body is not a follow (422), or that a follow id is not its own (404).
+/// Follows are authenticated before their body is looked at: wrong credentials get 401 and
+/// another partner's API root 404, whatever the body (a wrong content type, bytes that are not
+/// UTF-8, a body too large, a valid follow); only the member learns what is wrong with a body
+/// (415, 400, 413, 422) or that a follow id is not its own (404).
 #[tokio::test]
 async fn a_strangers_follow_is_refused_before_its_body_is_read() {
     let s = TestServer::start_with(&isac_setup(""), "").await;
+    let valid = serde_json::to_vec(&json!({ "collection": ISAC })).unwrap();
+    let bodies: [(&str, Vec<u8>, u16); 5] = [
+        ("text/plain", b"{}".to_vec(), 415),
+        ("application/json", vec![b'"', 0xff, b'"'], 400),
+        ("application/json", vec![b' '; 300_000], 413),
+        ("application/json", b"{\"collection\": 7}".to_vec(), 422),
+        ("application/json", valid, 201),
+    ];
     let wrong = format!("Basic {}", base64_of("initech-soc:not-the-password"));
-    let ask = |auth: Option<String>, method: reqwest::Method, path: &'static str| {
-        let s = &s;
-        async move {
-            let mut headers = vec![("Content-Type", "application/json")];
-            let auth_value;
-            let user = match auth {
-                Some(a) => {
-                    auth_value = a;
-                    headers.push(("Authorization", auth_value.as_str()));
-                    None
-                }
-                None => Some("initech-soc"),
-            };
-            let body = Some(b"{\"collection\": 7}".to_vec());
-            s.send(method, path, user, &headers, body).await.status
-        }
-    };
-    let post = reqwest::Method::POST;
-    let delete = reqwest::Method::DELETE;
-    assert_eq!(
-        ask(Some(wrong.clone()), post.clone(), "/initech/follows/").await,
-        401
-    );
-    assert_eq!(
-        ask(Some(wrong.clone()), delete.clone(), "/initech/follows/x/").await,
-        401
-    );
     let other_root = format!("Basic {}", base64_of(&format!("globex-soc:{PASSWORD}")));
-    assert_eq!(
-        ask(Some(other_root.clone()), post.clone(), "/initech/follows/").await,
-        404
-    );
-    assert_eq!(
-        ask(Some(other_root), delete.clone(), "/initech/follows/x/").await,
-        404
-    );
-    assert_eq!(ask(None, post, "/initech/follows/").await, 422);
-    assert_eq!(ask(None, delete, "/initech/follows/x/").await, 404);
+    let own = TestServer::auth("initech-soc");
+    for (content_type, body, member_gets) in bodies {
+        for (auth, expected) in [(&wrong, 401), (&other_root, 404), (&own, member_gets)] {
+            let headers = [
+                ("Content-Type", content_type),
+                ("Authorization", auth.as_str()),
+            ];
+            let r = s
+                .send(
+                    reqwest::Method::POST,
+                    "/initech/follows/",
+                    None,
+                    &headers,
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                expected,
+                "{content_type}, {} bytes: {}",
+                body.len(),
+                r.text()
+            );
+        }
+    }
+    for (auth, expected) in [(&wrong, 401), (&other_root, 404), (&own, 404)] {
+        let headers = [("Authorization", auth.as_str())];
+        let r = s
+            .send(
+                reqwest::Method::DELETE,
+                "/initech/follows/x/",
+                None,
+                &headers,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, expected, "{}", r.text());
+    }
 }
 
 fn base64_of(text: &str) -> String {
