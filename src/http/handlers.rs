@@ -150,7 +150,9 @@ fn collection_resource(v: CollectionView) -> resources::Collection {
 }
 
 pub async fn collections(cairn: web::Data<Cairn>, basic: Basic, path: web::Path<String>) -> Result {
-    let views = cairn.collections(&basic.0, &path.into_inner()).await?;
+    let views = cairn
+        .collections(Asker::Sent(&basic.0), &path.into_inner())
+        .await?;
     Ok(json(&resources::Collections {
         collections: views.into_iter().map(collection_resource).collect(),
     }))
@@ -162,7 +164,9 @@ pub async fn collection(
     path: web::Path<(String, String)>,
 ) -> Result {
     let (root, coll) = path.into_inner();
-    let view = cairn.collection(&basic.0, &root, &coll).await?;
+    let view = cairn
+        .collection(Asker::Sent(&basic.0), &root, &coll)
+        .await?;
     Ok(json(&collection_resource(view)))
 }
 
@@ -407,7 +411,9 @@ pub async fn list_follows(
     basic: Basic,
     path: web::Path<String>,
 ) -> Result {
-    let follows = cairn.follows(&basic.0, &path.into_inner()).await?;
+    let follows = cairn
+        .follows(Asker::Sent(&basic.0), &path.into_inner())
+        .await?;
     Ok(json(&serde_json::json!({ "follows": follows })))
 }
 

@@ -7,7 +7,7 @@ use super::extract::{client_ip, query_pairs};
 use crate::policy::Principal;
 use crate::service::query::{Items, Page};
 use crate::service::web::{self as uc, Comment, Said};
-use crate::service::{Cairn, ServiceError};
+use crate::service::{Asker, Cairn, ServiceError};
 use crate::stix::tlp::{self, Tlp};
 use crate::taxii::query::Endpoint;
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
@@ -485,7 +485,7 @@ fn forged(frame: Frame) -> HttpResponse {
 
 /// The communities of the user's partner.
 async fn home(cairn: web::Data<Cairn>, s: Signed) -> HttpResponse {
-    let views = match cairn.collections_of(&s.principal, s.root()).await {
+    let views = match cairn.collections(Asker::Page(&s.principal), s.root()).await {
         Ok(v) => v,
         Err(e) => return failure(s.frame(), e),
     };
@@ -702,7 +702,7 @@ async fn object_page(
     let latest = versions.last().cloned().unwrap_or_default();
     let thread = thread_of(cairn, s, coll, id).await?;
     let following = cairn
-        .follows_of(&s.principal, s.root())
+        .follows(Asker::Page(&s.principal), s.root())
         .await?
         .iter()
         .any(|f| f.object.as_deref() == Some(id) && f.collection == community.collection_id);
@@ -866,7 +866,9 @@ async fn start_following(
     id: &str,
 ) -> Result<(), ServiceError> {
     versions_of(cairn, s, coll, id).await?;
-    let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
+    let view = cairn
+        .collection(Asker::Page(&s.principal), s.root(), coll)
+        .await?;
     let body = serde_json::json!({ "collection": view.community.collection_id, "object": id });
     cairn
         .follow(&s.principal, s.root(), &body.to_string())
@@ -880,8 +882,10 @@ async fn stop_following(
     coll: &str,
     id: &str,
 ) -> Result<(), ServiceError> {
-    let view = cairn.collection_of(&s.principal, s.root(), coll).await?;
-    let follows = cairn.follows_of(&s.principal, s.root()).await?;
+    let view = cairn
+        .collection(Asker::Page(&s.principal), s.root(), coll)
+        .await?;
+    let follows = cairn.follows(Asker::Page(&s.principal), s.root()).await?;
     let found = follows.iter().filter(|f| {
         f.object.as_deref() == Some(id) && f.collection == view.community.collection_id
     });
@@ -1130,7 +1134,7 @@ async fn me(req: HttpRequest, cairn: web::Data<Cairn>, s: Signed) -> HttpRespons
 }
 
 async fn me_page(cairn: &Cairn, s: &Signed, notice: &'static str) -> Result<MePage, ServiceError> {
-    let follows = cairn.follows_of(&s.principal, s.root()).await?;
+    let follows = cairn.follows(Asker::Page(&s.principal), s.root()).await?;
     let follows = follows.into_iter().map(|f| {
         let (what, link) = match &f.object {
             Some(o) => (o.clone(), format!("/web/c/{}/o/{o}/", f.collection)),

@@ -2,7 +2,7 @@
 //! whole community it reads, and its feed lists what became deliverable to it and matched.
 
 use super::auth::Credentials;
-use super::{Cairn, ServiceError};
+use super::{Asker, Cairn, ServiceError};
 use crate::policy::Principal;
 use crate::sharing::plan::holds_objects;
 use crate::stix::timestamp::Timestamp;
@@ -68,27 +68,15 @@ pub const MAX_FOLLOWS: i64 = 1000;
 const MAX_FEED_PAGE: usize = 1000;
 
 impl Cairn {
-    /// The caller's follows, the caller authenticated in the transaction that reads them.
+    /// The asker's follows.
     pub async fn follows(
         &self,
-        creds: &Credentials,
+        asker: Asker<'_>,
         api_root: &str,
     ) -> Result<Vec<Follow>, ServiceError> {
         let root = api_root.to_owned();
-        self.read_as_caller(creds, move |c, p| follows_in(c, p, &root))
+        self.read_as(asker, move |c, p| follows_in(c, p, &root))
             .await
-    }
-
-    /// `follows` for a principal the web pages signed in.
-    pub async fn follows_of(
-        &self,
-        principal: &Principal,
-        api_root: &str,
-    ) -> Result<Vec<Follow>, ServiceError> {
-        let (p, root) = (principal.clone(), api_root.to_owned());
-        self.storage
-            .read(move |c| Ok(follows_in(c, &p, &root)))
-            .await?
     }
 
     /// Adds a follow for a caller already authenticated (`Cairn::caller` before the body was
@@ -182,7 +170,7 @@ impl Cairn {
         api_root: &str,
         params: &[(String, String)],
     ) -> Result<Feed, ServiceError> {
-        let principal = self.read_as_caller(creds, |_, p| Ok(p.clone())).await?;
+        let principal = self.caller(creds).await?;
         Self::check_api_root(&principal, api_root)?;
         let binding = format!("feed\0{}", principal.user);
         let (after, limit) = self.feed_query(&binding, params)?;

@@ -55,8 +55,6 @@ enum Outcome {
 type Tally = std::collections::BTreeMap<(&'static str, &'static str), u64>;
 
 impl Cairn {
-    /// Who may post to this collection: checked before the body is read, so that a stranger
-    /// learns nothing from 413 or 415.
     /// Who may write, asked before a POST's body is read (so that a stranger learns nothing
     /// from 413 or 415); the write transaction reads the caller again.
     pub async fn authorize_post(

@@ -22,8 +22,8 @@ use crate::storage::{settings, setup, Conn, Storage, StorageError};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::query::{Limits, QueryError};
 
-/// Who asks to post: the credentials an API request sent, checked in the transaction that reads
-/// the membership (`read_as_caller`), or the user a web page's session signed in.
+/// Who asks: the credentials an API request sent, checked in the transaction that reads for it
+/// (`read_as_caller`), or the user a web page's session signed in (`Cairn::read_as`).
 #[derive(Clone, Copy)]
 pub enum Asker<'a> {
     Sent(&'a auth::Credentials),
@@ -166,16 +166,26 @@ fn collections_in(
         .collect()
 }
 
+/// `principal`'s membership of collection `key` (id or alias) under `api_root`.
+fn member_in(
+    c: &mut Conn,
+    principal: &Principal,
+    (api_root, key): (&str, &str),
+) -> Result<(CommunityRow, Membership), ServiceError> {
+    Cairn::check_api_root(principal, api_root)?;
+    let (community, row) = setup::membership_by_collection(c, &principal.partner, key)?
+        .ok_or(ServiceError::NotFound)?;
+    Ok((community, membership(&row)?))
+}
+
 /// The collection `key` (id or alias) of `principal`'s partner under `api_root`.
 fn collection_in(
     c: &mut Conn,
     principal: &Principal,
-    (api_root, key): (&str, &str),
+    place: (&str, &str),
 ) -> Result<CollectionView, ServiceError> {
-    Cairn::check_api_root(principal, api_root)?;
-    let (community, row) = setup::membership_by_collection(c, &principal.partner, key)?
-        .ok_or(ServiceError::NotFound)?;
-    let (can_read, can_write) = policy::collection_flags(principal, &membership(&row)?);
+    let (community, m) = member_in(c, principal, place)?;
+    let (can_read, can_write) = policy::collection_flags(principal, &m);
     Ok(CollectionView {
         community: community.into(),
         can_read,
@@ -333,6 +343,22 @@ impl Cairn {
         self.read_as_caller(creds, |_, p| Ok(p.clone())).await
     }
 
+    /// Runs `f` in one read transaction for `asker`: for credentials, the one that
+    /// authenticates them (`read_as_caller`).
+    pub(super) async fn read_as<T, F>(&self, asker: Asker<'_>, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &Principal) -> Result<T, ServiceError> + Send + Sync + 'static,
+    {
+        match asker {
+            Asker::Sent(creds) => self.read_as_caller(creds, f).await,
+            Asker::Page(p) => {
+                let p = p.clone();
+                self.storage.read(move |c| Ok(f(c, &p))).await?
+            }
+        }
+    }
+
     /// The asker and its membership of collection `key` under `api_root`, read in one
     /// transaction (for credentials, the one that authenticates them).
     pub(super) async fn member(
@@ -341,19 +367,10 @@ impl Cairn {
         api_root: &str,
         key: &str,
     ) -> Result<(Principal, CommunityRow, Membership), ServiceError> {
-        let creds = match asker {
-            Asker::Page(p) => {
-                let (community, m) = self.membership(p, api_root, key).await?;
-                return Ok((p.clone(), community, m));
-            }
-            Asker::Sent(creds) => creds,
-        };
         let (root, key) = (api_root.to_owned(), key.to_owned());
-        self.read_as_caller(creds, move |c, p| {
-            Self::check_api_root(p, &root)?;
-            let (community, row) = setup::membership_by_collection(c, &p.partner, &key)?
-                .ok_or(ServiceError::NotFound)?;
-            Ok((p.clone(), community, membership(&row)?))
+        self.read_as(asker, move |c, p| {
+            let (community, m) = member_in(c, p, (&root, &key))?;
+            Ok((p.clone(), community, m))
         })
         .await
     }
@@ -367,72 +384,38 @@ impl Cairn {
         }
     }
 
-    /// The collections of the caller's partner under `api_root`, the caller authenticated in the
-    /// transaction that reads them.
+    /// The collections of the asker's partner under `api_root`.
     pub async fn collections(
         &self,
-        creds: &auth::Credentials,
+        asker: Asker<'_>,
         api_root: &str,
     ) -> Result<Vec<CollectionView>, ServiceError> {
         let root = api_root.to_owned();
-        self.read_as_caller(creds, move |c, p| collections_in(c, p, &root))
+        self.read_as(asker, move |c, p| collections_in(c, p, &root))
             .await
     }
 
-    /// `collections` for a principal the web pages signed in.
-    pub async fn collections_of(
-        &self,
-        principal: &Principal,
-        api_root: &str,
-    ) -> Result<Vec<CollectionView>, ServiceError> {
-        let (p, root) = (principal.clone(), api_root.to_owned());
-        self.storage
-            .read(move |c| Ok(collections_in(c, &p, &root)))
-            .await?
-    }
-
-    /// The caller's membership of collection `key` (id or alias) under `api_root`.
+    /// The signed-in caller's membership of collection `key` (id or alias) under `api_root`.
     pub async fn membership(
         &self,
         principal: &Principal,
         api_root: &str,
         key: &str,
     ) -> Result<(CommunityRow, Membership), ServiceError> {
-        Self::check_api_root(principal, api_root)?;
-        let (partner, key) = (principal.partner.clone(), key.to_owned());
-        let found = self
-            .storage
-            .read(move |c| setup::membership_by_collection(c, &partner, &key))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let m = membership(&found.1)?;
-        Ok((found.0, m))
+        let (_, community, m) = self.member(Asker::Page(principal), api_root, key).await?;
+        Ok((community, m))
     }
 
-    /// One collection of the caller's partner, the caller authenticated in the transaction that
-    /// reads it.
+    /// One collection of the asker's partner.
     pub async fn collection(
         &self,
-        creds: &auth::Credentials,
+        asker: Asker<'_>,
         api_root: &str,
         key: &str,
     ) -> Result<CollectionView, ServiceError> {
         let (root, key) = (api_root.to_owned(), key.to_owned());
-        self.read_as_caller(creds, move |c, p| collection_in(c, p, (&root, &key)))
+        self.read_as(asker, move |c, p| collection_in(c, p, (&root, &key)))
             .await
-    }
-
-    /// `collection` for a principal the web pages signed in.
-    pub async fn collection_of(
-        &self,
-        principal: &Principal,
-        api_root: &str,
-        key: &str,
-    ) -> Result<CollectionView, ServiceError> {
-        let (p, root, key) = (principal.clone(), api_root.to_owned(), key.to_owned());
-        self.storage
-            .read(move |c| Ok(collection_in(c, &p, (&root, &key))))
-            .await?
     }
 
     /// A status resource, within the retention, for the user who posted it and the posting

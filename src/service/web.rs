@@ -301,13 +301,12 @@ impl Cairn {
         let mut object = said_properties(&comment.said, &comment.about, &now)
             .map_err(ServiceError::Unprocessable)?;
         let root = principal.partner.as_str();
-        let (community, _) = self
-            .membership(principal, root, &comment.collection)
-            .await?;
         let (_, grant) = self
             .authorize_post(Asker::Page(principal), root, &comment.collection)
             .await?;
-        let signer = self.identity_of(&principal.partner, &community.id).await?;
+        let signer = self
+            .identity_of(&principal.partner, grant.community_id())
+            .await?;
         let kind = object["type"].as_str().unwrap_or_default().to_owned();
         object["id"] = format!("{kind}--{}", uuid::Uuid::new_v4()).into();
         object["spec_version"] = "2.1".into();
