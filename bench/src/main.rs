@@ -55,6 +55,9 @@ enum Command {
     /// Two builds of Cairn (two cairn-bench binaries) side by side, alternated: full polls and
     /// the first page under load, with the server's CPU time.
     PollAb(compare::ab::Args),
+    /// Two builds of Cairn (two cairn-bench binaries) ingesting the same corpus into fresh SQLite
+    /// servers, alternated: objects/s, server CPU per object, the busiest thread's share
+    IngestAb(compare::ingest_ab::Args),
     /// Writes the bench corpus to a file (JSON lines or one bundle), for `cairn import`.
     Corpus(corpus_file::Args),
     /// Runs Cairn for `compare` in a process of its own (internal).
@@ -108,6 +111,11 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(compare::ab::run(args)),
+        Command::IngestAb(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(CLIENT_THREADS)
+            .enable_all()
+            .build()?
+            .block_on(compare::ingest_ab::run(args)),
         Command::Corpus(args) => corpus_file::run(args),
         Command::ServeCairn(_) => unreachable!("handled above"),
     }

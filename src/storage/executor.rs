@@ -1,5 +1,6 @@
 //! Where reads and writes run: reader tasks, and the writer's group transactions.
 
+use super::open::{set_cache, POOL_CACHE_KIB, WRITER_CACHE_KIB};
 use super::{Conn, Storage, StorageError};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
@@ -290,6 +291,11 @@ impl Group {
             }
         };
         let conn: &mut Conn = &mut pooled.1;
+        // A larger cache for the group only, so the pool's connections stay small.
+        if let Err(e) = set_cache(conn, WRITER_CACHE_KIB) {
+            batch.into_iter().for_each(|job| job.finish(Some(&e)));
+            return;
+        }
         let started = std::time::Instant::now();
         let outcome = Self::commit(conn, &mut batch);
         let label = if outcome.is_ok() {
@@ -308,6 +314,9 @@ impl Group {
                 }
             }
             outcome => batch.into_iter().for_each(|job| job.finish(lost(&outcome))),
+        }
+        if let Err(e) = set_cache(conn, POOL_CACHE_KIB) {
+            tracing::warn!(error = %e, "the writer's page cache stays large");
         }
         if let Some(checkpoints) = &storage.checkpoints {
             checkpoints.after_commit();
@@ -503,5 +512,25 @@ mod tests {
             })
             .unwrap();
         assert_eq!(stored, vec!["a", "c", "d", "first"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_writes_with_the_writers_cache_and_gives_the_pool_back_a_small_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+        // One connection: the write and the read after it use the same one.
+        let storage = Storage::open(&url, 1).unwrap();
+        let cache = |c: &mut Conn| -> Result<i64, StorageError> {
+            Ok(
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT cache_size FROM pragma_cache_size())",
+                ))
+                .get_result(c)?,
+            )
+        };
+        let during = storage.write(move |c| cache(c)).await.unwrap();
+        let after = storage.read(move |c| cache(c)).await.unwrap();
+        assert_eq!(during, -i64::from(WRITER_CACHE_KIB));
+        assert_eq!(after, -i64::from(POOL_CACHE_KIB));
     }
 }

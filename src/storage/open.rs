@@ -34,11 +34,12 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
             // starting over for a while (it reached 530 MB in a 100,000-object ingest); once it
             // does, it is cut back to 64 MiB.
             Conn::Sqlite(c) => {
-                c.batch_execute(
+                c.batch_execute(&format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -4096; PRAGMA cache_spill = OFF; \
-                     PRAGMA wal_autocheckpoint = 32768; PRAGMA journal_size_limit = 67108864;",
-                )
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -{POOL_CACHE_KIB}; \
+                     PRAGMA cache_spill = OFF; PRAGMA wal_autocheckpoint = 32768; \
+                     PRAGMA journal_size_limit = 67108864;"
+                ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 match self.max_pages {
                     Some(n) => c
@@ -57,6 +58,26 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SessionSettings {
                 .batch_execute("SET jit = off; SET random_page_cost = 1.1;")
                 .map_err(diesel::r2d2::Error::QueryError),
         }
+    }
+}
+
+/// A pooled SQLite connection's page cache, in KiB.
+pub(super) const POOL_CACHE_KIB: u32 = 4096;
+
+/// The writer's page cache while it runs a group, in KiB. A group's inserts touch index pages
+/// all over `object_ids`, `object_refs` and the delivery indexes, and its dirty pages stay in
+/// the cache until the commit; within 4 MiB, clean pages were evicted before their next use and
+/// read back from the OS. 32 MiB: 25,633 against 24,751 objects/s and 52.4 against 53.9 µs of
+/// CPU per object, peak RSS 124 against 112 MB (`cairn-bench ingest-ab`, three rounds; 64 MiB
+/// was no better).
+pub(super) const WRITER_CACHE_KIB: u32 = 32768;
+
+/// Sets a SQLite connection's page cache (nothing on PostgreSQL); a smaller size frees the
+/// clean pages over it.
+pub(super) fn set_cache(conn: &mut Conn, kib: u32) -> Result<(), StorageError> {
+    match conn {
+        Conn::Sqlite(c) => Ok(c.batch_execute(&format!("PRAGMA cache_size = -{kib};"))?),
+        Conn::Postgres(_) => Ok(()),
     }
 }
 

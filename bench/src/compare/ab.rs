@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The two builds an A/B bench sets side by side, and the corpus both are given.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Pair {
     /// The `cairn-bench` binary of build A (e.g. the build before a change).
     #[arg(long)]
     pub a: PathBuf,
@@ -37,6 +38,12 @@ pub struct Args {
     pub seed: u64,
     #[arg(long, default_value_t = 0.05)]
     pub versions: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub pair: Pair,
     /// Rounds; each measures both builds, the order alternating.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
@@ -55,10 +62,14 @@ pub struct Args {
 }
 
 /// User + system CPU of a process (and its dead threads), in seconds.
-fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+pub(super) fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// utime + stime of one `/proc/.../stat` line, in seconds.
+pub(super) fn ticks(stat: &str) -> anyhow::Result<f64> {
     // pid (comm) state ...: split after the last ')'; utime and stime are fields 14 and 15.
-    let rest = &s[s.rfind(')').context("no comm")? + 2..];
+    let rest = &stat[stat.rfind(')').context("no comm")? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = f[11].parse()?;
     let stime: u64 = f[12].parse()?;
@@ -100,7 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.rounds > 0 && args.polls > 0,
         "rounds and polls must be > 0"
     );
-    let corpus = build_corpus(args.seed, args.objects, args.versions);
+    let corpus = build_corpus(args.pair.seed, args.pair.objects, args.pair.versions);
     println!("corpus: {}", corpus.summary);
     let hash = cairn::service::auth::hash_password(servers::PASSWORD)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -109,17 +120,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .prefix("cairn-poll-ab-")
         .tempdir()?;
     let builds = [
-        (args.a_label.clone(), args.a.clone()),
-        (args.b_label.clone(), args.b.clone()),
+        (args.pair.a_label.clone(), args.pair.a.clone()),
+        (args.pair.b_label.clone(), args.pair.b.clone()),
     ];
     let mut running = vec![];
     let mut report = String::new();
     writeln!(
         report,
         "# poll-ab: {} against {}, {} objects\n\n{} cores, {}. corpus: {}\n",
-        args.b_label,
-        args.a_label,
-        args.objects,
+        args.pair.b_label,
+        args.pair.a_label,
+        args.pair.objects,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::cpu_model(),
         corpus.summary
@@ -130,7 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("starting {label} ({})", exe.display()))?;
         let api = Api::cairn(&server.proc);
-        let (stat, _) = ingest(&api, &corpus.raw, args.objects, 1000, 8).await?;
+        let (stat, _) = ingest(&api, &corpus.raw, args.pair.objects, 1000, 8).await?;
         // The first poll is checked object by object.
         let (_, _, pages) = full_poll(&api, Duration::from_secs(120), true).await?;
         let (total, builtins) = check_poll(&pages, &corpus)?;
@@ -208,7 +219,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 cpu_poll,
-                args.objects as f64 / median(&secs),
+                args.pair.objects as f64 / median(&secs),
             );
             println!("{row}");
             rows.push_str(&row);
@@ -244,7 +255,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     writeln!(
         report,
         "Medians ({} rounds):\n\n| measure | {} | {} | {} / {} | {} range | {} range |\n| --- | ---: | ---: | ---: | --- | --- |",
-        args.rounds, args.a_label, args.b_label, args.b_label, args.a_label, args.a_label, args.b_label
+        args.rounds, args.pair.a_label, args.pair.b_label, args.pair.b_label, args.pair.a_label, args.pair.a_label, args.pair.b_label
     )?;
     report.push_str(&line("full poll, s", &a.poll_secs, &b.poll_secs, 3));
     report.push_str(&line(

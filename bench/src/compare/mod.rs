@@ -5,6 +5,7 @@
 
 pub mod ab;
 pub(crate) mod http;
+pub mod ingest_ab;
 
 pub use http::enc;
 mod report;

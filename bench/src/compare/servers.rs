@@ -241,6 +241,8 @@ pub struct CairnServer {
     /// Its storage URL and its config file (for `cairn apply --config` on the same store).
     pub url: String,
     pub config: PathBuf,
+    /// Where it serves `GET /metrics`.
+    pub metrics: SocketAddr,
     /// For PostgreSQL: the admin URL and the database to drop afterwards.
     drop_db: Option<(String, String)>,
 }
@@ -272,10 +274,12 @@ impl CairnServer {
                 (url, Some((admin.clone(), name)))
             }
         };
-        match Self::launch(&url, exe, dir, tag, setup).await {
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        match Self::launch(&url, metrics, exe, dir, tag, setup).await {
             Ok(proc) => Ok(CairnServer {
                 proc,
                 config: dir.join(format!("{tag}.toml")),
+                metrics,
                 url,
                 drop_db,
             }),
@@ -290,6 +294,7 @@ impl CairnServer {
 
     async fn launch(
         url: &str,
+        metrics: SocketAddr,
         exe: &Path,
         dir: &Path,
         tag: &str,
@@ -300,7 +305,10 @@ impl CairnServer {
         // pages of at most 1,000.
         std::fs::write(
             &config,
-            format!("[server]\nbind = \"127.0.0.1:0\"\n[storage]\nurl = \"{url}\"\n"),
+            format!(
+                "[server]\nbind = \"127.0.0.1:0\"\nmetrics_bind = \"{metrics}\"\n\
+                 [storage]\nurl = \"{url}\"\n"
+            ),
         )?;
         let setup_file = dir.join(format!("{tag}-setup.toml"));
         std::fs::write(&setup_file, setup)?;

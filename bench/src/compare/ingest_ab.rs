@@ -1,0 +1,185 @@
+//! `ingest-ab`: two builds of Cairn ingesting the same corpus, alternated round by round: each
+//! round starts a fresh SQLite server per build and posts the whole corpus (8 clients, envelopes
+//! of 1,000, as `compare`'s largest ingest). Besides objects/s it reports the server's CPU per
+//! object and how busy its busiest thread was (the writer, on SQLite), which says whether a
+//! change moved the writer's cost or the work around it.
+
+use super::ab::{cpu_secs, ticks, Pair};
+use super::servers::{self, Backend, CairnServer};
+use super::{build_corpus, ingest, Api};
+use crate::stats::median;
+use anyhow::{ensure, Context};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub pair: Pair,
+    /// Rounds; each ingests once per build, the order alternating.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub envelope: usize,
+    /// Also write the report (markdown) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// User + system CPU seconds of each thread of a process, from `/proc/PID/task/*/stat`.
+fn thread_cpu(pid: u32) -> anyhow::Result<Vec<f64>> {
+    let mut out = vec![];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Ok(s) = std::fs::read_to_string(task?.path().join("stat")) else {
+            continue;
+        };
+        out.push(ticks(&s)?);
+    }
+    Ok(out)
+}
+
+/// One ingest: objects/s, server CPU µs per object, busiest thread's CPU over the wall time,
+/// and the writer's time in transactions over the wall time, with the transactions run.
+struct Run {
+    rate: f64,
+    cpu_us: f64,
+    busiest: f64,
+    writer: f64,
+    commits: f64,
+    /// Peak RSS (VmHWM) after the ingest, MB.
+    rss_mb: f64,
+}
+
+/// Sum and count of the server's committed write transactions, from `/metrics`.
+async fn commits(server: &CairnServer) -> anyhow::Result<(f64, f64)> {
+    let target = super::http::Target::new(server.metrics, None);
+    let mut conn = super::http::Conn::new(server.metrics);
+    let text = conn.send(&target.get("/metrics")).await?.text();
+    let read = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("outcome=\"committed\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        read("cairn_write_commit_seconds_sum"),
+        read("cairn_write_commit_seconds_count"),
+    ))
+}
+
+async fn one(
+    exe: &Path,
+    dir: &Path,
+    tag: &str,
+    setup: &str,
+    args: &Args,
+    raw: &std::sync::Arc<Vec<String>>,
+) -> anyhow::Result<Run> {
+    let server = CairnServer::start(&Backend::Sqlite, exe, dir, tag, setup)
+        .await
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let pid = server.proc.pid();
+    let api = Api::cairn(&server.proc);
+    let (c0, w0) = (cpu_secs(pid)?, commits(&server).await?);
+    let (stat, _) = ingest(&api, raw, args.pair.objects, args.envelope, args.clients).await?;
+    let (c1, w1) = (cpu_secs(pid)?, commits(&server).await?);
+    let busiest = thread_cpu(pid)?.into_iter().fold(0.0, f64::max);
+    let rss_mb = server.proc.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
+    server.stop().await;
+    for ext in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("{tag}.{ext}")));
+    }
+    Ok(Run {
+        rate: stat.rate(),
+        cpu_us: (c1 - c0) / args.pair.objects as f64 * 1e6,
+        busiest: busiest / stat.secs,
+        writer: (w1.0 - w0.0) / stat.secs,
+        commits: w1.1 - w0.1,
+        rss_mb,
+    })
+}
+
+/// One column of `Run`, by name.
+type Measure = fn(&Run) -> f64;
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    ensure!(args.rounds > 0, "rounds must be > 0");
+    let corpus = build_corpus(args.pair.seed, args.pair.objects, args.pair.versions);
+    let hash = cairn::service::auth::hash_password(servers::PASSWORD)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let setup = servers::cairn_setup(&hash);
+    let tmp = tempfile::Builder::new()
+        .prefix("cairn-ingest-ab-")
+        .tempdir()?;
+    let builds = [
+        (&args.pair.a_label, &args.pair.a),
+        (&args.pair.b_label, &args.pair.b),
+    ];
+    let mut runs: [Vec<Run>; 2] = [vec![], vec![]];
+    let mut rows = String::new();
+    for round in 0..args.rounds {
+        for k in 0..2 {
+            let i = if round % 2 == 0 { k } else { 1 - k };
+            let (label, exe) = builds[i];
+            let tag = format!("r{round}b{i}");
+            let r = one(exe, tmp.path(), &tag, &setup, &args, &corpus.raw).await?;
+            let line = format!(
+                "| {} | {label} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} |",
+                round + 1,
+                r.rate,
+                r.cpu_us,
+                r.busiest,
+                r.writer,
+                r.commits,
+                r.rss_mb
+            );
+            println!("{line}");
+            writeln!(rows, "{line}")?;
+            runs[i].push(r);
+        }
+    }
+    let mut report = String::new();
+    writeln!(
+        report,
+        "# ingest-ab: {} against {}, {} objects, {} clients, envelopes of {}\n\n{} cores, {}. corpus: {}\n",
+        args.pair.b_label,
+        args.pair.a_label,
+        args.pair.objects,
+        args.clients,
+        args.envelope,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        crate::cpu_model(),
+        corpus.summary
+    )?;
+    writeln!(
+        report,
+        "Each round ingests the corpus into a fresh SQLite server per build (order alternating). Server CPU is user + system from `/proc/PID/stat` over the ingest; the busiest thread's CPU is divided by the ingest's wall time (1.00: that thread never waited); the writer's share is its time in committed write transactions (`cairn_write_commit_seconds`) over the wall time.\n\n| round | build | objects/s | server CPU µs / object | busiest thread busy | writer in transactions | transactions | peak RSS MB |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n{rows}"
+    )?;
+    let med = |i: usize, f: fn(&Run) -> f64| median(&runs[i].iter().map(f).collect::<Vec<_>>());
+    writeln!(
+        report,
+        "\nMedians:\n\n| measure | {a} | {b} | {b} / {a} |\n| --- | ---: | ---: | ---: |",
+        a = args.pair.a_label,
+        b = args.pair.b_label
+    )?;
+    let measures: [(&str, Measure); 6] = [
+        ("objects/s", |r| r.rate),
+        ("server CPU µs / object", |r| r.cpu_us),
+        ("busiest thread busy", |r| r.busiest),
+        ("writer in transactions", |r| r.writer),
+        ("transactions", |r| r.commits),
+        ("peak RSS MB", |r| r.rss_mb),
+    ];
+    for (name, f) in measures {
+        let (x, y) = (med(0, f), med(1, f));
+        writeln!(report, "| {name} | {x:.2} | {y:.2} | {:.3} |", y / x)?;
+    }
+    println!("\n{report}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &report)?;
+    }
+    Ok(())
+}
