@@ -58,7 +58,8 @@ pub struct Application {
 /// off its core for a tenth of each transaction, in `malloc` and `free`. Four per core (the
 /// writer, a checking thread, an HTTP worker and a reader task each) measured 24,412 against
 /// 21,114 objects/s and 114 against 110 MB (`cairn-bench ingest-ab`, three rounds; 16 arenas
-/// gave no more). glibc reads the variable only at start, and `mallopt` would need unsafe code,
+/// gave no more; on many cores this is close to glibc's own bound, and RSS was measured on
+/// two). glibc reads the variable only at start, and `mallopt` would need unsafe code,
 /// so the process replaces itself (same pid) before doing anything else. Set it to opt out.
 pub fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -56,7 +56,8 @@ enum Command {
     /// the first page under load, with the server's CPU time.
     PollAb(compare::ab::Args),
     /// Two builds of Cairn (two cairn-bench binaries) ingesting the same corpus into fresh SQLite
-    /// servers, alternated: objects/s, server CPU per object, the busiest thread's share
+    /// servers, alternated: objects/s, server CPU per object, the busiest thread's share, the
+    /// writer's time in transactions, peak RSS.
     IngestAb(compare::ingest_ab::Args),
     /// Writes the bench corpus to a file (JSON lines or one bundle), for `cairn import`.
     Corpus(corpus_file::Args),

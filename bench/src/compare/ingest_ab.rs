@@ -1,8 +1,9 @@
 //! `ingest-ab`: two builds of Cairn ingesting the same corpus, alternated round by round: each
 //! round starts a fresh SQLite server per build and posts the whole corpus (8 clients, envelopes
 //! of 1,000, as `compare`'s largest ingest). Besides objects/s it reports the server's CPU per
-//! object and how busy its busiest thread was (the writer, on SQLite), which says whether a
-//! change moved the writer's cost or the work around it.
+//! object, how busy its busiest thread was over the ingest (usually the writer, which may move
+//! between blocking threads), and the writer's time in transactions, which say whether a change
+//! moved the writer's cost or the work around it.
 
 use super::ab::{cpu_secs, ticks, Pair};
 use super::servers::{self, Backend, CairnServer};
@@ -28,16 +29,29 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-/// User + system CPU seconds of each thread of a process, from `/proc/PID/task/*/stat`.
-fn thread_cpu(pid: u32) -> anyhow::Result<Vec<f64>> {
-    let mut out = vec![];
+/// User + system CPU seconds of each thread of a process, by thread id, from
+/// `/proc/PID/task/*/stat`.
+fn thread_cpu(pid: u32) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+    let mut out = std::collections::HashMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let Ok(s) = std::fs::read_to_string(task?.path().join("stat")) else {
+        let task = task?;
+        let Ok(s) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        out.push(ticks(&s)?);
+        out.insert(task.file_name().to_string_lossy().into_owned(), ticks(&s)?);
     }
     Ok(out)
+}
+
+/// The most CPU one thread used between two readings of `thread_cpu`.
+fn busiest(
+    before: &std::collections::HashMap<String, f64>,
+    after: &std::collections::HashMap<String, f64>,
+) -> f64 {
+    after
+        .iter()
+        .map(|(tid, t)| t - before.get(tid).copied().unwrap_or(0.0))
+        .fold(0.0, f64::max)
 }
 
 /// One ingest: objects/s, server CPU µs per object, busiest thread's CPU over the wall time,
@@ -57,16 +71,20 @@ async fn commits(server: &CairnServer) -> anyhow::Result<(f64, f64)> {
     let target = super::http::Target::new(server.metrics, None);
     let mut conn = super::http::Conn::new(server.metrics);
     let text = conn.send(&target.get("/metrics")).await?.text();
-    let read = |name: &str| -> f64 {
-        text.lines()
+    // Before the first write there is no series yet: nothing committed.
+    if !text.contains("cairn_write_commit_seconds_sum{") {
+        return Ok((0.0, 0.0));
+    }
+    let read = |name: &str| -> anyhow::Result<f64> {
+        let line = text
+            .lines()
             .find(|l| l.starts_with(name) && l.contains("outcome=\"committed\""))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+            .with_context(|| format!("no {name} for committed writes in /metrics"))?;
+        Ok(line.rsplit(' ').next().unwrap_or("").parse()?)
     };
     Ok((
-        read("cairn_write_commit_seconds_sum"),
-        read("cairn_write_commit_seconds_count"),
+        read("cairn_write_commit_seconds_sum")?,
+        read("cairn_write_commit_seconds_count")?,
     ))
 }
 
@@ -83,10 +101,10 @@ async fn one(
         .with_context(|| format!("starting {}", exe.display()))?;
     let pid = server.proc.pid();
     let api = Api::cairn(&server.proc);
-    let (c0, w0) = (cpu_secs(pid)?, commits(&server).await?);
+    let (c0, w0, t0) = (cpu_secs(pid)?, commits(&server).await?, thread_cpu(pid)?);
     let (stat, _) = ingest(&api, raw, args.pair.objects, args.envelope, args.clients).await?;
     let (c1, w1) = (cpu_secs(pid)?, commits(&server).await?);
-    let busiest = thread_cpu(pid)?.into_iter().fold(0.0, f64::max);
+    let busiest = busiest(&t0, &thread_cpu(pid)?);
     let rss_mb = server.proc.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
     server.stop().await;
     for ext in ["db", "db-wal", "db-shm"] {
@@ -156,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "Each round ingests the corpus into a fresh SQLite server per build (order alternating). Server CPU is user + system from `/proc/PID/stat` over the ingest; the busiest thread's CPU is divided by the ingest's wall time (1.00: that thread never waited); the writer's share is its time in committed write transactions (`cairn_write_commit_seconds`) over the wall time.\n\n| round | build | objects/s | server CPU µs / object | busiest thread busy | writer in transactions | transactions | peak RSS MB |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n{rows}"
+        "Each round ingests the corpus into a fresh SQLite server per build (order alternating). Server CPU is user + system from `/proc/PID/stat` over the ingest; the busiest thread's CPU over the ingest is divided by the ingest's wall time (usually the writer's thread, though the writer's task may move between blocking threads); the writer's share is its time in committed write transactions (`cairn_write_commit_seconds`) over the wall time.\n\n| round | build | objects/s | server CPU µs / object | busiest thread busy | writer in transactions | transactions | peak RSS MB |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n{rows}"
     )?;
     let med = |i: usize, f: fn(&Run) -> f64| median(&runs[i].iter().map(f).collect::<Vec<_>>());
     writeln!(
