@@ -121,9 +121,7 @@ fn write_setup(dir: &std::path::Path) -> anyhow::Result<()> {
             db.display()
         ),
     )?;
-    let hash = cairn::service::auth::hash_password(servers::PASSWORD)
-        .map_err(|e| anyhow::anyhow!("hashing the bench password: {e}"))?;
-    std::fs::write(dir.join("setup.toml"), servers::cairn_setup(&hash))?;
+    std::fs::write(dir.join("setup.toml"), servers::cairn_setup()?)?;
     println!(
         "wrote {0}/cairn.toml and {0}/setup.toml (community compare, user {1})",
         dir.display(),

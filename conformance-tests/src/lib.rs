@@ -364,7 +364,12 @@ impl TestServer {
     }
 
     pub fn auth(user: &str) -> String {
-        format!("Basic {}", STANDARD.encode(format!("{user}:{PASSWORD}")))
+        Self::basic(user, PASSWORD)
+    }
+
+    /// The `Authorization` value for any user name and password.
+    pub fn basic(user: &str, password: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
     }
 }
 

@@ -15,8 +15,9 @@ pub enum ApiError {
     NotAcceptable,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The most bytes the body may have, and what to do instead.
     #[error("payload too large")]
-    PayloadTooLarge(usize),
+    PayloadTooLarge(usize, &'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
     /// With the methods the resource allows, for the `Allow` header.
@@ -58,10 +59,10 @@ impl ApiError {
                 "Unsupported media type",
                 "POST bodies must be sent with Content-Type: application/taxii+json;version=2.1.".into(),
             ),
-            ApiError::PayloadTooLarge(max) => p(
+            ApiError::PayloadTooLarge(max, advice) => p(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Payload too large",
-                format!("The body exceeds max_content_length ({max} bytes). Split the objects into smaller envelopes."),
+                format!("The body exceeds {max} bytes. {advice}"),
             ),
             ApiError::BadRequest(m) => p(StatusCode::BAD_REQUEST, "Bad request", m.clone()),
             ApiError::MethodNotAllowed(allow) => p(

@@ -359,13 +359,12 @@ pub async fn add_objects(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
-        return Err(ApiError::PayloadTooLarge(max));
+        return Err(ApiError::PayloadTooLarge(max, ENVELOPE_ADVICE));
     }
     // Held until the POST is answered, ingest included.
     let _slot = edge.start_post(&caller.user)?;
-    let body = tokio::time::timeout(edge.body_timeout, read_body(&mut payload, declared, max))
-        .await
-        .map_err(|_| ApiError::BodyTimeout(edge.body_timeout))??;
+    let limit = (max, ENVELOPE_ADVICE);
+    let body = read_body(&edge, &mut payload, declared, limit).await?;
     let text = String::from_utf8(body).map_err(|_| {
         ApiError::Service(crate::service::ServiceError::NotJson(
             "the body is not UTF-8".into(),
@@ -387,22 +386,34 @@ pub async fn add_objects(
 }
 
 /// Reads the whole body, refusing it (413) as soon as it passes `max` bytes.
+/// What a POST of objects larger than `max_content_length` is told.
+const ENVELOPE_ADVICE: &str =
+    "That is the server's max_content_length: split the objects into smaller envelopes.";
+
+/// Reads a body of at most `limit.0` bytes (`limit.1` says what to do instead) within the
+/// server's body timeout.
 async fn read_body(
+    edge: &Edge,
     payload: &mut web::Payload,
     declared: Option<usize>,
-    max: usize,
+    (max, advice): (usize, &'static str),
 ) -> Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!("the request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > max {
-            return Err(ApiError::PayloadTooLarge(max));
+    let read = async {
+        let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::BadRequest(format!("the request body could not be read: {e}"))
+            })?;
+            if body.len() + chunk.len() > max {
+                return Err(ApiError::PayloadTooLarge(max, advice));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(edge.body_timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(edge.body_timeout))?
 }
 
 /// `GET /{root}/follows/` (Cairn's): the caller's follows.
@@ -419,6 +430,7 @@ pub async fn list_follows(
 
 /// A follow is a collection id and an object id: a few hundred bytes.
 const MAX_FOLLOW_BODY: usize = 16 * 1024;
+const FOLLOW_ADVICE: &str = "A follow is {\"collection\": ID, \"object\": STIX-ID}.";
 
 /// `POST /{root}/follows/` (Cairn's): `{"collection": ID, "object": STIX-ID}`, object optional.
 /// The caller is authenticated before its body is looked at, so a stranger learns nothing from
@@ -426,6 +438,7 @@ const MAX_FOLLOW_BODY: usize = 16 * 1024;
 pub async fn add_follow(
     req: HttpRequest,
     cairn: web::Data<Cairn>,
+    edge: web::Data<Edge>,
     basic: Basic,
     path: web::Path<String>,
     mut payload: web::Payload,
@@ -442,7 +455,7 @@ pub async fn add_follow(
     if essence != "application/json" && !media::is_taxii_content_type(Some(content_type)) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = read_body(&mut payload, None, MAX_FOLLOW_BODY).await?;
+    let body = read_body(&edge, &mut payload, None, (MAX_FOLLOW_BODY, FOLLOW_ADVICE)).await?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         ApiError::Service(crate::service::ServiceError::NotJson(
             "the body is not UTF-8".into(),

@@ -162,8 +162,8 @@ impl Cairn {
     }
 
     /// The caller's feed after `added_after` or the `next` token, at most `limit` entries.
-    /// The caller is authenticated first (releases due in its communities are processed before
-    /// the read), and again in the transaction that reads the feed.
+    /// The caller is authenticated once, before the releases due in its communities are
+    /// processed; the feed is then read for that principal, as follows are.
     pub async fn feed(
         &self,
         creds: &Credentials,
@@ -176,7 +176,7 @@ impl Cairn {
         let (after, limit) = self.feed_query(&binding, params)?;
         self.release_due_for(&principal.partner).await?;
         let mut rows = self
-            .read_as_caller(creds, move |c, p| {
+            .read_as(Asker::Page(&principal), move |c, p| {
                 let window = (after, Timestamp::MAX);
                 Ok(follows::feed(c, (&p.user, &p.partner), window, limit + 1)?)
             })

@@ -145,6 +145,11 @@ impl Cairn {
         let s = &self.settings;
         Keep::new(now, s.status_retention, s.receipt_retention)
     }
+
+    /// Statuses created before this are no longer kept, nor shown.
+    pub(super) fn status_horizon(&self) -> i64 {
+        self.retention(self.clock.now()).statuses_from
+    }
 }
 
 /// What storing an upload did: its status, how many versions it stored, and its objects by

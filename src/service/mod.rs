@@ -427,11 +427,7 @@ impl Cairn {
         api_root: &str,
         id: &str,
     ) -> Result<String, ServiceError> {
-        let not_before = self
-            .clock
-            .now()
-            .minus(self.settings.status_retention)
-            .micros();
+        let not_before = self.status_horizon();
         let (id, root) = (id.to_owned(), api_root.to_owned());
         self.read_as_caller(creds, move |c, caller| {
             Self::check_api_root(caller, &root)?;

@@ -391,11 +391,7 @@ impl Cairn {
         collection: &str,
     ) -> Result<((String, String), Vec<Refusal>), ServiceError> {
         let moderated = self.moderated(principal, collection).await?;
-        let not_before = self
-            .clock
-            .now()
-            .minus(self.settings.status_retention)
-            .micros();
+        let not_before = self.status_horizon();
         let key = (principal.partner.clone(), moderated.0.clone());
         let asked = key.clone();
         let rows = self

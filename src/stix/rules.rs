@@ -39,7 +39,7 @@
 
 use super::identifier;
 use super::problem::{segment, Problem};
-use super::timestamp::{has_stix_form, stix_datetime};
+use super::timestamp::{has_stix_form, rfc3339_utc, stix_datetime};
 use super::tlp;
 use super::type_name;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -665,9 +665,9 @@ impl<'a> Checker<'a> {
                 ),
             ),
             None => {
-                let suggestion = DateTime::parse_from_rfc3339(s)
-                    .map(|t| render(t.with_timezone(&Utc), millis))
-                    .unwrap_or_else(|_| example(millis).to_string());
+                let suggestion = rfc3339_utc(s)
+                    .map(|t| render(t, millis))
+                    .unwrap_or_else(|| example(millis).to_string());
                 self.push(
                     p,
                     format!(

@@ -1,5 +1,5 @@
 //! Timestamps: integer microseconds since the epoch, rendered with microsecond precision. STIX
-//! owns them; `taxii::timestamp` re-exports this module for the protocol's `date_added`.
+//! owns them; the protocol's `date_added` and the server's clock use the same type.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -25,9 +25,7 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp (`added_after`); sub-microsecond digits are truncated.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| Timestamp(t.with_timezone(&Utc).timestamp_micros()))
+        rfc3339_utc(text).map(Timestamp::from)
     }
 
     /// Parses a STIX timestamp (see `stix_datetime`); digits past the microsecond are dropped.
@@ -50,7 +48,7 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0)
     }
 
-    pub fn to_datetime(self) -> DateTime<Utc> {
+    fn to_datetime(self) -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default()
     }
 
@@ -66,6 +64,11 @@ pub fn stix_datetime(text: &str) -> Option<DateTime<Utc>> {
     if !has_stix_form(text) {
         return None;
     }
+    rfc3339_utc(text)
+}
+
+/// Any RFC 3339 date and time, as UTC.
+pub fn rfc3339_utc(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))

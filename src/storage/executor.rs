@@ -256,9 +256,8 @@ impl<J: Send + 'static> Drained<J> {
 /// Runs a group's `f` with the writer's page cache (see `WRITER_CACHE_KIB`), then gives the
 /// connection back the pool's, so the pool's connections stay small. Not for `write_now`: a
 /// 1M-object `cairn import` was no faster with it (8,230 against 8,526 objects/s) and peaked
-/// 25 MB higher. The cache is a
-/// speed-up: if it cannot be set, `f` runs all the same. A panic drops the connection (diesel
-/// reports it broken), so only a failed reset returns it to the pool large.
+/// 25 MB higher. The cache is a speed-up: if it cannot be set, `f` runs all the same. A panic
+/// drops the connection (diesel reports it broken), so only a failed reset returns it large.
 fn with_writer_cache<T>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> T) -> T {
     if let Err(e) = set_cache(conn, WRITER_CACHE_KIB) {
         tracing::warn!(error = %e, "the writer runs with the pool's page cache");

@@ -113,9 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let corpus = build_corpus(args.pair.seed, args.pair.objects, args.pair.versions);
     println!("corpus: {}", corpus.summary);
-    let hash = cairn::service::auth::hash_password(servers::PASSWORD)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let setup = servers::cairn_setup(&hash);
+    let setup = servers::cairn_setup()?;
     let tmp = tempfile::Builder::new()
         .prefix("cairn-poll-ab-")
         .tempdir()?;

@@ -126,9 +126,7 @@ type Measure = fn(&Run) -> f64;
 pub async fn run(args: Args) -> anyhow::Result<()> {
     ensure!(args.rounds > 0, "rounds must be > 0");
     let corpus = build_corpus(args.pair.seed, args.pair.objects, args.pair.versions);
-    let hash = cairn::service::auth::hash_password(servers::PASSWORD)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let setup = servers::cairn_setup(&hash);
+    let setup = servers::cairn_setup()?;
     let tmp = tempfile::Builder::new()
         .prefix("cairn-ingest-ab-")
         .tempdir()?;

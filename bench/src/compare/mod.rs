@@ -1030,9 +1030,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_nginx {
         tokio::task::spawn_blocking(servers::nginx_binary).await??;
     }
-    let hash = cairn::service::auth::hash_password(servers::PASSWORD)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let setup = servers::cairn_setup(&hash);
+    let setup = servers::cairn_setup()?;
     let tmp = tempfile::Builder::new()
         .prefix("cairn-compare-")
         .tempdir()?;

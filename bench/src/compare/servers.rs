@@ -194,10 +194,13 @@ impl Backend {
     }
 }
 
-pub fn cairn_setup(hash: &str) -> String {
+/// The bench's setup file, with `PASSWORD` hashed for both users.
+pub fn cairn_setup() -> anyhow::Result<String> {
+    let hash = cairn::service::auth::hash_password(PASSWORD)
+        .map_err(|e| anyhow::anyhow!("hashing the bench password: {e}"))?;
     let (wp, wu) = CAIRN_WRITER;
     let (rp, ru) = CAIRN_READER;
-    format!(
+    Ok(format!(
         r#"[[partner]]
 id = "{wp}"
 title = "Sector CERT"
@@ -232,7 +235,7 @@ partner = "{rp}"
 role = "reader"
 max_tlp = "red"
 "#
-    )
+    ))
 }
 
 /// A Cairn server on a fresh store.

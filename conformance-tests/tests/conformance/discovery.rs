@@ -17,10 +17,6 @@ async fn get_with_auth(s: &TestServer, path: &str, authorization: Option<&str>) 
     s.send(Method::GET, path, None, &headers, None).await
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
-}
-
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v
         .as_object()
@@ -109,8 +105,13 @@ async fn missing_unknown_and_wrong_credentials_are_identical_401s() {
         &TestServer::coll("acme", FINANCE, "objects/"),
     ] {
         let missing = get_with_auth(&s, path, None).await;
-        let unknown = get_with_auth(&s, path, Some(&basic("nobody", PASSWORD))).await;
-        let wrong = get_with_auth(&s, path, Some(&basic("acme-soc", "wrong password"))).await;
+        let unknown = get_with_auth(&s, path, Some(&TestServer::basic("nobody", PASSWORD))).await;
+        let wrong = get_with_auth(
+            &s,
+            path,
+            Some(&TestServer::basic("acme-soc", "wrong password")),
+        )
+        .await;
         for r in [&missing, &unknown, &wrong] {
             r.assert_error(401);
             assert_eq!(

@@ -26,15 +26,6 @@ async fn bearer_get(s: &TestServer, token: &str) -> Resp {
     with(s, Method::GET, &objects_url(""), &auth, None).await
 }
 
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let pair = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
-}
-
 fn envelope(n: u32) -> Vec<u8> {
     serde_json::to_vec(
         &serde_json::json!({ "objects": [indicator(n, "2026-01-01T00:00:00.000Z")] }),
@@ -52,7 +43,7 @@ async fn a_token_acts_as_its_user_in_every_scheme() {
     for auth in [
         format!("Bearer {token}"),
         format!("Token {token}"),
-        basic("acme-soc", &token),
+        TestServer::basic("acme-soc", &token),
     ] {
         let r = with(&s, Method::GET, &objects_url(""), &auth, None).await;
         assert_eq!(r.status, 200, "{auth}: {}", r.text());
@@ -85,7 +76,7 @@ async fn a_token_acts_as_its_user_in_every_scheme() {
         &s,
         Method::GET,
         &objects_url(""),
-        &basic("acme-bot", &token),
+        &TestServer::basic("acme-bot", &token),
         None,
     )
     .await;

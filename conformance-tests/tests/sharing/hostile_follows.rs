@@ -321,8 +321,8 @@ async fn a_strangers_follow_is_refused_before_its_body_is_read() {
         ("application/json", b"{\"collection\": 7}".to_vec(), 422),
         ("application/json", valid, 201),
     ];
-    let wrong = format!("Basic {}", base64_of("initech-soc:not-the-password"));
-    let other_root = format!("Basic {}", base64_of(&format!("globex-soc:{PASSWORD}")));
+    let wrong = TestServer::basic("initech-soc", "not-the-password");
+    let other_root = TestServer::auth("globex-soc");
     let own = TestServer::auth("initech-soc");
     for (content_type, body, member_gets) in bodies {
         for (auth, expected) in [(&wrong, 401), (&other_root, 404), (&own, member_gets)] {
@@ -361,9 +361,4 @@ async fn a_strangers_follow_is_refused_before_its_body_is_read() {
             .await;
         assert_eq!(r.status, expected, "{}", r.text());
     }
-}
-
-fn base64_of(text: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(text)
 }
